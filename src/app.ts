@@ -1,0 +1,43 @@
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import type Router from '@koa/router';
+import type { Config } from './config';
+import type { Pool } from './db/pool';
+import { renderErrors } from './errors';
+import { cors } from './http/cors';
+import { eventRoutes } from './http/events';
+import { legacyRoutes } from './http/legacy';
+import { opsRoutes } from './http/ops';
+import { sessionRoutes } from './http/sessions';
+import type { Logger } from './logger';
+
+export interface AppDeps {
+  pool: Pool;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes'>;
+  logger: Logger;
+}
+
+/** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
+export function createApp({ pool, config, logger }: AppDeps): Koa {
+  const app = new Koa();
+  app.silent = true;
+  app.on('error', (err, ctx) => logger.error('request failed', { err, method: ctx?.method, path: ctx?.path }));
+
+  app.use(renderErrors(logger));
+  app.use(cors(config.corsOrigins));
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: `${config.maxBodyBytes}b`,
+      // Only objects and arrays are request bodies; a bare JSON string or number is malformed input here.
+      strict: true,
+    }),
+  );
+
+  const routers: Router[] = [opsRoutes(), sessionRoutes({ pool }), eventRoutes({ pool }), legacyRoutes({ pool })];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  return app;
+}

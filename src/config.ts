@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { array, boolean, coerce, create, defaulted, enums, integer, max, min, object, optional, string } from 'superstruct';
+
+const DEFAULT_CORS_ORIGINS = [
+  'http://localhost:5173',
+  'http://localhost:3000',
+  'http://127.0.0.1:5173',
+  'http://127.0.0.1:3000',
+];
+
+/** The loopback addresses the server binds when HOST is not set: clients say `localhost`, which may be either. */
+export const LOOPBACK_HOSTS = ['127.0.0.1', '::1'];
+
+const Port = coerce(min(max(integer(), 65535), 0), string(), (value) => (value.trim() === '' ? NaN : Number(value)));
+const PositiveInt = coerce(min(integer(), 1), string(), (value) => (value.trim() === '' ? NaN : Number(value)));
+const List = coerce(array(string()), string(), (value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+const Flag = coerce(boolean(), string(), (value) => ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase()));
+
+export const LogLevel = enums(['debug', 'info', 'warn', 'error', 'silent']);
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+const Environment = object({
+  PORT: defaulted(Port, 8765),
+  HOST: optional(string()),
+  DATABASE_URL: optional(string()),
+  DATA_DIR: defaulted(string(), './.data'),
+  CORS_ORIGINS: defaulted(List, DEFAULT_CORS_ORIGINS),
+  LOG_LEVEL: optional(LogLevel),
+  DEBUG_LOGGING: defaulted(Flag, false),
+  MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
+  CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
+  DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
+});
+
+export interface Config {
+  readonly port: number;
+  /** Addresses to listen on; one server per address, all on `port`. */
+  readonly hosts: readonly string[];
+  /** Unset: the process starts an embedded PostgreSQL under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly corsOrigins: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly maxBodyBytes: number;
+  /** How long the change log keeps rows for WebSocket replay before they are pruned. */
+  readonly changeRetentionHours: number;
+  readonly poolSize: number;
+}
+
+const KNOWN_KEYS = Object.keys(Environment.schema);
+
+/** Reads the environment into one frozen Config; throws a StructError naming the bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(KNOWN_KEYS.filter((key) => env[key] !== undefined && env[key] !== '').map((key) => [key, env[key]]));
+  const parsed = create(present, Environment);
+  const logLevel: LogLevel = parsed.DEBUG_LOGGING ? 'debug' : (parsed.LOG_LEVEL ?? 'info');
+  return Object.freeze({
+    port: parsed.PORT,
+    hosts: Object.freeze(parsed.HOST ? [parsed.HOST] : [...LOOPBACK_HOSTS]),
+    databaseUrl: parsed.DATABASE_URL,
+    dataDir: path.resolve(parsed.DATA_DIR),
+    corsOrigins: Object.freeze(parsed.CORS_ORIGINS),
+    logLevel,
+    maxBodyBytes: parsed.MAX_BODY_BYTES,
+    changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
+    poolSize: parsed.DATABASE_POOL_SIZE,
+  });
+}
+
+/** A config for tests and embedding: defaults plus overrides, without reading the process environment. */
+export function configWith(overrides: Partial<Config>): Config {
+  return Object.freeze({ ...loadConfig({}), ...overrides });
+}

@@ -1,0 +1,36 @@
+import pg from 'pg';
+import type { Logger } from '../logger';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** Anything that runs a query: the pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  logger: Logger;
+}
+
+/** A pool whose idle-client errors are logged instead of crashing the process. */
+export function createPool({ connectionString, max, logger }: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    // Fail fast while the database is down, so requests answer 503 instead of hanging.
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30000,
+    application_name: 'agent-session-manager',
+  });
+  pool.on('error', (err) => logger.warn('idle database connection failed', { err }));
+  return pool;
+}
+
+/** Named SQLSTATE codes the store reacts to. */
+export const PgErrorCode = {
+  UNIQUE_VIOLATION: '23505',
+  FOREIGN_KEY_VIOLATION: '23503',
+} as const;
+
+export const hasPgCode = (err: unknown, code: string): boolean =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;

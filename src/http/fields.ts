@@ -1,0 +1,73 @@
+import { coerce, define, integer, refine, record, size, string, unknown, array, type Struct } from 'superstruct';
+
+/** How deep JSON values inside an event may nest; deeper input is refused before anything recurses over it. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * A string Postgres can store as `text`: no U+0000 (which `text` refuses) and no unpaired surrogate
+ * (which UTF-8 cannot encode; it would be silently replaced).
+ */
+export const Text = refine(string(), 'text', (value) =>
+  // eslint-disable-next-line no-control-regex
+  /\u0000/.test(value) ? 'must not contain the character U+0000' : value.isWellFormed() ? true : 'must not contain unpaired UTF-16 surrogates',
+);
+
+export const boundedText = (min: number, max: number) =>
+  refine(Text, 'text_length', (value) =>
+    value.length < min ? (min === 1 ? 'must not be empty' : `must have at least ${min} characters`) : value.length > max ? `must have at most ${max} characters` : true,
+  );
+
+/** Session ids travel in URL paths; any character works when percent-encoded. */
+export const SessionId = boundedText(1, 256);
+export const SessionName = boundedText(1, 256);
+/** Identifiers chosen by clients: event types, tool names, roles, event ids. */
+export const Name = boundedText(1, 256);
+
+export const Int32 = size(integer(), -2_147_483_648, 2_147_483_647);
+
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+/** An ISO 8601 date or date-time as a canonical UTC timestamp (`2024-01-01T00:00:00.000Z`); no zone means UTC. */
+export function normaliseTimestamp(text: string): string | undefined {
+  const match = ISO_8601.exec(text);
+  if (!match) return undefined;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth) return undefined;
+  let canonical = text.replace(' ', 'T').replace(',', '.');
+  if (match[4] === undefined) canonical += 'T00:00:00Z';
+  else if (match[7] === undefined) canonical += 'Z';
+  const millis = Date.parse(canonical);
+  return Number.isNaN(millis) ? undefined : new Date(millis).toISOString();
+}
+
+const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+
+export const Timestamp: Struct<string, null> = coerce(
+  define<string>('timestamp', (value) =>
+    typeof value === 'string' && normaliseTimestamp(value) === value ? true : 'must be an ISO 8601 date-time, such as 2024-01-01T00:00:00Z',
+  ),
+  string(),
+  (value) => normaliseTimestamp(value) ?? value,
+);
+
+/** Depth of a JSON value, measured without recursion so hostile nesting cannot overflow the stack. */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+const withinDepth = <T>(struct: Struct<T, any>) =>
+  refine(struct, 'json_depth', (value) => (jsonDepthExceeds(value, MAX_JSON_DEPTH) ? `must not nest deeper than ${MAX_JSON_DEPTH} levels` : true));
+
+export const JsonValue = withinDepth(unknown());
+export const JsonObject = withinDepth(record(string(), unknown()));
+export const ContentBlocks = withinDepth(array(record(string(), unknown())));

@@ -1,0 +1,74 @@
+import Router from '@koa/router';
+import type { Pool } from '../db/pool';
+import { badRequest, conflict, notFound } from '../errors';
+import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, updateSession } from '../store/sessions';
+import { validate } from './validate';
+import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
+
+export interface SessionRoutesDeps {
+  pool: Pool;
+}
+
+export function sessionRoutes({ pool }: SessionRoutesDeps): Router {
+  const router = new Router();
+
+  router.post('/sessions', async (ctx) => {
+    const input = validate('body', ctx.request.body, SessionCreate);
+    const session = await createSession(pool, input);
+    if (!session) throw conflict('Session already exists');
+    ctx.status = 201;
+    ctx.body = { ok: true, session };
+  });
+
+  router.get('/sessions', async (ctx) => {
+    const query = validate('query', ctx.query, SessionListQuery);
+    const sessions = await listSessions(pool, { status: query.status, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
+    ctx.body = { sessions };
+  });
+
+  router.get('/sessions/:session_id', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const session = await getSessionById(pool, session_id);
+    if (!session) throw notFound('Session not found');
+    ctx.body = { session };
+  });
+
+  // Never 404: agents poll this for sessions that may not exist yet or any more.
+  router.get('/sessions/:session_id/status', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const session = await getSessionById(pool, session_id);
+    ctx.body = { status: session ? session.status : 'not_existent' };
+  });
+
+  router.get('/sessions/:session_id/result', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const found = await getSessionResult(pool, session_id);
+    switch (found.outcome) {
+      case 'session_not_found':
+        throw notFound('Session not found');
+      case 'not_finished':
+        throw badRequest('Session not finished');
+      case 'no_result':
+        throw notFound('No result found');
+      case 'found':
+        ctx.body = { result: found.result };
+    }
+  });
+
+  router.patch('/sessions/:session_id', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const changes = validate('body', ctx.request.body, SessionPatch);
+    const session = await updateSession(pool, session_id, changes);
+    if (!session) throw notFound('Session not found');
+    ctx.body = { ok: true, session };
+  });
+
+  router.delete('/sessions/:session_id', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const deleted = await deleteSession(pool, session_id);
+    if (!deleted) throw notFound('Session not found');
+    ctx.body = { ok: true, session_id, deleted: { session: true, events_count: deleted.eventsCount } };
+  });
+
+  return router;
+}

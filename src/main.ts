@@ -1,0 +1,43 @@
+import { loadConfig, LOOPBACK_HOSTS } from './config';
+import { openDatabase } from './database';
+import { createLogger } from './logger';
+import { startService } from './service';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  if (!config.hosts.every((host) => LOOPBACK_HOSTS.includes(host) || host === 'localhost')) {
+    logger.warn('listening beyond loopback: anyone who can reach this port can read and write sessions', { hosts: config.hosts });
+  }
+  const database = await openDatabase(config, logger);
+  let service;
+  try {
+    service = await startService({ config, databaseUrl: database.url, logger });
+  } catch (err) {
+    await database.release();
+    throw err;
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    try {
+      await service.close();
+      await database.release();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error('shutdown failed', { err });
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err) => {
+  process.stderr.write(`agent-session-manager failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type Koa from 'koa';
+import { WebSocketServer } from 'ws';
+import type { Hub } from './realtime/hub';
+import type { ServerMessage } from './realtime/messages';
+import type { Logger } from './logger';
+
+export interface ServerOptions {
+  app: Koa;
+  hub: Hub;
+  /** The message a new WebSocket client receives first. */
+  loadInit: () => Promise<ServerMessage>;
+  hosts: readonly string[];
+  port: number;
+  logger: Logger;
+}
+
+export interface RunningServer {
+  /** Where it listens, e.g. `http://127.0.0.1:8765`; one entry per host. */
+  readonly urls: string[];
+  /** Stops accepting, closes WebSockets with 1001, waits for requests in flight. */
+  close(): Promise<void>;
+}
+
+const WS_PATH = '/ws';
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
+export async function listen({ app, hub, loadInit, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
+  // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const handler = app.callback();
+  const servers: http.Server[] = [];
+  let chosenPort = port;
+
+  const onUpgrade = (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    if (pathname !== WS_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => void hub.join(ws, loadInit));
+  };
+
+  for (const host of hosts) {
+    const server = http.createServer(handler);
+    server.on('upgrade', onUpgrade);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(chosenPort, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      // A machine without IPv6 has no ::1; serving on the other loopback address is enough.
+      if (host === '::1' && servers.length > 0 && (err as { code?: string }).code === 'EADDRNOTAVAIL') {
+        logger.warn('IPv6 loopback unavailable; listening on IPv4 only');
+        continue;
+      }
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+      throw err;
+    }
+    // With port 0 the first server picks one and the others share it.
+    chosenPort = (server.address() as AddressInfo).port;
+    servers.push(server);
+  }
+
+  const urls = servers.map((server) => {
+    const { address, port: bound } = server.address() as AddressInfo;
+    return `http://${address.includes(':') ? `[${address}]` : address}:${bound}`;
+  });
+
+  return {
+    urls,
+    async close() {
+      const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+      hub.close(1001, 'server shutting down');
+      wss.close();
+      for (const server of servers) server.closeIdleConnections();
+      // Requests in flight get a grace period; then whatever is left is cut.
+      const grace = setTimeout(() => servers.forEach((server) => server.closeAllConnections()), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { createApp } from './app';
+import type { Config } from './config';
+import { createPool, type Pool } from './db/pool';
+import { migrate } from './db/migrate';
+import type { Logger } from './logger';
+import { Hub } from './realtime/hub';
+import { ChangeListener } from './realtime/listener';
+import { messageFor } from './realtime/messages';
+import { listen } from './server';
+import { pruneChanges } from './store/changes';
+import { listSessions } from './store/sessions';
+import { DEFAULT_SESSION_LIST_LIMIT } from './http/sessions.structs';
+
+export interface Service {
+  readonly urls: string[];
+  readonly pool: Pool;
+  readonly hub: Hub;
+  readonly listener: ChangeListener;
+  /** Graceful stop: no new connections, requests in flight finish, WebSockets get 1001, database released. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  config: Config;
+  databaseUrl: string;
+  logger: Logger;
+}
+
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+/** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
+export async function startService({ config, databaseUrl, logger }: ServiceOptions): Promise<Service> {
+  await migrate(databaseUrl, logger);
+  const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
+  const hub = new Hub({ logger });
+  const listener = new ChangeListener({
+    connectionString: databaseUrl,
+    pool,
+    logger,
+    onChanges: (changes) => hub.broadcast(changes.map(messageFor)),
+  });
+  try {
+    await listener.start();
+  } catch (err) {
+    hub.close();
+    await pool.end();
+    throw err;
+  }
+
+  const prune = () =>
+    pruneChanges(pool, config.changeRetentionHours).then(
+      (count) => count > 0 && logger.info('pruned old changes', { count }),
+      (err) => logger.warn('could not prune old changes', { err }),
+    );
+  void prune();
+  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+  pruneTimer.unref();
+
+  const app = createApp({ pool, config, logger });
+  const server = await listen({
+    app,
+    hub,
+    hosts: config.hosts,
+    port: config.port,
+    logger,
+    loadInit: async () => ({ type: 'init', sessions: await listSessions(pool, { limit: DEFAULT_SESSION_LIST_LIMIT }) }),
+  });
+  logger.info('listening', { urls: server.urls });
+
+  return {
+    urls: server.urls,
+    pool,
+    hub,
+    listener,
+    async close() {
+      clearInterval(pruneTimer);
+      await server.close();
+      await listener.stop();
+      await pool.end();
+    },
+  };
+}

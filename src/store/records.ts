@@ -1,0 +1,73 @@
+/** A session as every client sees it: REST bodies, WebSocket messages. */
+export interface Session {
+  session_id: string;
+  session_name: string;
+  status: 'running' | 'finished';
+  created_at: string;
+  project_dir: string | null;
+  agent_name: string | null;
+  last_resumed_at: string | null;
+}
+
+/** An event as stored, in the one shape REST and WebSocket share. */
+export interface Event {
+  id: number;
+  session_id: string;
+  session_name: string | null;
+  event_type: string;
+  timestamp: string;
+  tool_name: string | null;
+  tool_input: unknown;
+  tool_output: unknown;
+  error: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  role: string | null;
+  content: unknown;
+  event_id: string | null;
+}
+
+export const SESSION_COLUMNS = 'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at';
+
+export const EVENT_COLUMNS =
+  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id';
+
+// Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
+const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
+const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
+
+type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at'> & { created_at: Date | string; last_resumed_at: Date | string | null };
+
+export function toSession(row: SessionRow): Session {
+  return {
+    session_id: row.session_id,
+    session_name: row.session_name,
+    status: row.status,
+    created_at: isoTimestamp(row.created_at),
+    project_dir: row.project_dir,
+    agent_name: row.agent_name,
+    last_resumed_at: isoTimestampOrNull(row.last_resumed_at),
+  };
+}
+
+type EventRow = Omit<Event, 'id' | 'timestamp'> & { id: string | number; timestamp: Date };
+
+export function toEvent(row: EventRow): Event {
+  return {
+    // bigint comes back as text from pg; ids stay far below 2^53.
+    id: Number(row.id),
+    session_id: row.session_id,
+    session_name: row.session_name,
+    event_type: row.event_type,
+    timestamp: row.timestamp.toISOString(),
+    tool_name: row.tool_name,
+    tool_input: row.tool_input,
+    tool_output: row.tool_output,
+    error: row.error,
+    exit_code: row.exit_code,
+    reason: row.reason,
+    role: row.role,
+    content: row.content,
+    event_id: row.event_id,
+  };
+}

@@ -1,0 +1,141 @@
+import type { Pool, Queryable } from '../db/pool';
+import { SESSION_COLUMNS, toSession, type Session } from './records';
+import { withTransaction } from './tx';
+
+export interface NewSession {
+  session_id: string;
+  session_name: string;
+  project_dir?: string | null;
+  agent_name?: string | null;
+}
+
+/** Fields of PATCH: absent keys stay as they are; `null` clears (the deprecated metadata route drops nulls first). */
+export interface SessionChanges {
+  session_name?: string;
+  project_dir?: string | null;
+  agent_name?: string | null;
+  last_resumed_at?: string | null;
+}
+
+export interface SessionFilter {
+  status?: Session['status'];
+  limit: number;
+}
+
+/** Inserts a running session; `null` when one with that id exists already (concurrent creators included). */
+export async function createSession(db: Queryable, session: NewSession): Promise<Session | null> {
+  const { rows } = await db.query(
+    `insert into sessions (session_id, session_name, project_dir, agent_name)
+     values ($1, $2, $3, $4)
+     on conflict (session_id) do nothing
+     returning ${SESSION_COLUMNS}`,
+    [session.session_id, session.session_name, session.project_dir ?? null, session.agent_name ?? null],
+  );
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+export async function getSessionById(db: Queryable, sessionId: string): Promise<Session | null> {
+  const { rows } = await db.query(`select ${SESSION_COLUMNS} from sessions where session_id = $1`, [sessionId]);
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/** Newest first. */
+export async function listSessions(db: Queryable, filter: SessionFilter): Promise<Session[]> {
+  const { rows } = await db.query(
+    `select ${SESSION_COLUMNS} from sessions
+     where ($1::text is null or status = $1)
+     order by created_at desc, session_id
+     limit $2`,
+    [filter.status ?? null, filter.limit],
+  );
+  return rows.map(toSession);
+}
+
+/**
+ * Applies the changes and returns the session as it is now; `null` if there is no such session.
+ * Setting `last_resumed_at` to a time means the session was resumed, so it is running again.
+ * An update that changes nothing fires no trigger and so broadcasts nothing.
+ */
+export async function updateSession(db: Queryable, sessionId: string, changes: SessionChanges): Promise<Session | null> {
+  const has = (key: keyof SessionChanges) => changes[key] !== undefined;
+  const { rows } = await db.query(
+    `update sessions set
+       session_name    = case when $2 then $3 else session_name end,
+       project_dir     = case when $4 then $5 else project_dir end,
+       agent_name      = case when $6 then $7 else agent_name end,
+       last_resumed_at = case when $8 then $9::timestamptz else last_resumed_at end,
+       status          = case when $9::timestamptz is not null then 'running' else status end
+     where session_id = $1
+     returning ${SESSION_COLUMNS}`,
+    [
+      sessionId,
+      has('session_name'),
+      changes.session_name ?? null,
+      has('project_dir'),
+      changes.project_dir ?? null,
+      has('agent_name'),
+      changes.agent_name ?? null,
+      has('last_resumed_at'),
+      changes.last_resumed_at ?? null,
+    ],
+  );
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/**
+ * Deletes the session and, by cascade, its events; `null` if there is no such session. The row lock taken
+ * first makes concurrent event inserts wait and then fail, so the count is exactly what was deleted.
+ */
+export async function deleteSession(pool: Pool, sessionId: string): Promise<{ eventsCount: number } | null> {
+  return withTransaction(pool, async (tx) => {
+    const locked = await tx.query('select 1 from sessions where session_id = $1 for update', [sessionId]);
+    if (locked.rowCount === 0) return null;
+    const { rows } = await tx.query('select count(*)::int as events_count from events where session_id = $1', [sessionId]);
+    await tx.query('delete from sessions where session_id = $1', [sessionId]);
+    return { eventsCount: rows[0].events_count as number };
+  });
+}
+
+export type SessionResult =
+  | { outcome: 'found'; result: string }
+  | { outcome: 'session_not_found' }
+  | { outcome: 'not_finished' }
+  | { outcome: 'no_result' };
+
+const RESULT_SCAN_PAGE = 50;
+
+/**
+ * The result of a finished session: the first text block of its latest assistant message that has one.
+ * The scan runs in JavaScript, page by page from the newest message, because Postgres cannot turn a JSON
+ * string holding U+0000 into text, and content may hold anything.
+ */
+export async function getSessionResult(db: Queryable, sessionId: string): Promise<SessionResult> {
+  const session = await getSessionById(db, sessionId);
+  if (!session) return { outcome: 'session_not_found' };
+  if (session.status !== 'finished') return { outcome: 'not_finished' };
+  let before: string | null = null;
+  type ResultRow = { id: string; content: unknown };
+  for (;;) {
+    const { rows }: { rows: ResultRow[] } = await db.query(
+      `select id, content from events
+       where session_id = $1 and event_type = 'message' and role = 'assistant' and ($2::bigint is null or id < $2)
+       order by id desc
+       limit $3`,
+      [sessionId, before, RESULT_SCAN_PAGE],
+    );
+    for (const row of rows) {
+      const text = firstTextBlock(row.content);
+      if (text !== undefined) return { outcome: 'found', result: text };
+    }
+    if (rows.length < RESULT_SCAN_PAGE) return { outcome: 'no_result' };
+    before = rows[rows.length - 1].id;
+  }
+}
+
+function firstTextBlock(content: unknown): string | undefined {
+  if (!Array.isArray(content)) return undefined;
+  for (const block of content) {
+    if (typeof block === 'object' && block !== null && block.type === 'text' && typeof block.text === 'string') return block.text;
+  }
+  return undefined;
+}

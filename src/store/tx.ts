@@ -1,0 +1,23 @@
+import type { Pool, PoolClient } from '../db/pool';
+
+/** Runs `work` in one transaction on one client: committed if it resolves, rolled back if it throws. */
+export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('rollback');
+    } catch {
+      // The connection itself failed: do not hand it back to the pool.
+      broken = true;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
