@@ -67,16 +67,20 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
   });
   logger.info('listening', { urls: server.urls });
 
+  let closing: Promise<void> | undefined;
   return {
     urls: server.urls,
     pool,
     hub,
     listener,
-    async close() {
-      clearInterval(pruneTimer);
-      await server.close();
-      await listener.stop();
-      await pool.end();
+    close() {
+      closing ??= (async () => {
+        clearInterval(pruneTimer);
+        await server.close();
+        await listener.stop();
+        await pool.end();
+      })();
+      return closing;
     },
   };
 }

@@ -1,0 +1,46 @@
+# Agent Session Manager — container image.
+#
+# Stage 1 (build): install every dependency and compile src/ to dist/.
+# Stage 2 (runtime): production dependencies only, the compiled code and the
+# migration files (read at runtime from <app root>/migrations), run as `node`.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+
+# Dependencies first so this layer is cached until the lockfile changes.
+COPY package.json package-lock.json ./
+RUN npm ci
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+
+# No lifecycle scripts are needed at runtime; --ignore-scripts keeps installs inert.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts \
+ && npm cache clean --force
+
+# Application code stays owned by root (read-only for the runtime user).
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
+
+# The one place the runtime user may write: the local data directory used
+# only when DATABASE_URL is unset (embedded PostgreSQL).
+RUN mkdir -p /app/.data && chown node:node /app/.data
+
+USER node
+
+ENV HOST=0.0.0.0 \
+    PORT=8765
+EXPOSE 8765
+
+# The slim image has no curl; Node 20 has a global fetch.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8765)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+CMD ["node", "dist/main.js"]

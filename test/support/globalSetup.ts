@@ -1,0 +1,32 @@
+import pg from 'pg';
+import { migrate } from '../../src/db/migrate';
+import { createLogger } from '../../src/logger';
+import { openTestDatabaseServer, type TestDatabaseServer } from './databaseServer';
+import { databaseUrl } from './databaseUrl';
+
+declare global {
+  // Shared with globalTeardown, which runs in this same process.
+  var __asmTestServer: { server: TestDatabaseServer; template: string } | undefined;
+}
+
+/**
+ * Starts (or finds) the test PostgreSQL server and builds one migrated template database; each test file
+ * then copies it into a database of its own (see testDatabase.ts), which is much faster than migrating.
+ */
+export default async function globalSetup(): Promise<void> {
+  const server = await openTestDatabaseServer();
+  const template = `asm_template_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${template}`);
+  } finally {
+    await admin.end();
+  }
+  await migrate(databaseUrl(server.adminUrl, template), createLogger('warn'));
+  process.env.ASM_TEST_ADMIN_URL = server.adminUrl;
+  process.env.ASM_TEST_TEMPLATE = template;
+  process.env.ASM_TEST_DATABASE_KIND = server.kind;
+  globalThis.__asmTestServer = { server, template };
+  process.stdout.write(`\ntests use a ${server.kind} PostgreSQL server\n`);
+}
