@@ -37,7 +37,8 @@ export function createApp({ pool, config, logger }: AppDeps): Koa {
   const routers: Router[] = [opsRoutes(), sessionRoutes({ pool }), eventRoutes({ pool }), legacyRoutes({ pool })];
   for (const router of routers) {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
+    // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
+    app.use(router.allowedMethods());
   }
   return app;
 }

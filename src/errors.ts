@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Middleware } from 'koa';
 import type { Logger } from './logger';
 
@@ -46,15 +47,18 @@ interface StatusError {
 /**
  * Renders every error as JSON with a `detail`: our HttpErrors as they are, the 4xx errors of Koa's own
  * middleware (body parser, router) with their message, an unreachable database as 503, anything else as
- * a 500 whose cause is logged and never sent. Also turns an unmatched route into `404 {"detail":"Not Found"}`.
+ * a 500 whose cause is logged and never sent. Also gives a body to statuses set without one, such as an
+ * unmatched route: `404 {"detail":"Not Found"}`.
  */
 export function renderErrors(logger: Logger): Middleware {
   return async function errorRenderer(ctx, next) {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = { detail: 'Not Found' };
+      // Statuses set without a body: no route matched (404), or the router's 405/501 with its Allow header.
+      if (ctx.status >= 400 && ctx.body == null) {
+        const status = ctx.status;
+        ctx.body = { detail: STATUS_CODES[status] ?? 'Error' };
+        ctx.status = status;
       }
     } catch (caught) {
       const err = (caught ?? {}) as StatusError;

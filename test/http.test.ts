@@ -1,0 +1,122 @@
+import { apiClient, type ApiClient } from './support/http';
+import { startInstance, type TestInstance } from './support/instance';
+import { TcpProxy } from './support/tcpProxy';
+import { useTestDatabase } from './support/testDatabase';
+
+const database = useTestDatabase();
+let instance: TestInstance;
+let api: ApiClient;
+
+beforeAll(async () => {
+  instance = await startInstance(database.url, { maxBodyBytes: 64 * 1024, corsOrigins: ['http://localhost:5173'] });
+  api = apiClient(instance.baseUrl);
+});
+
+describe('errors', () => {
+  it('malformed JSON is 400 with a detail, and nothing is stored', async () => {
+    const reply = await api.post('/sessions', '{"session_id": "broken", ');
+    expect(reply.status).toBe(400);
+    expect(reply.body.detail).toMatch(/^Malformed JSON body/);
+    expect((await api.get('/sessions/broken/status')).body.status).toBe('not_existent');
+  });
+
+  it('a JSON body that is not an object or array is 400', async () => {
+    expect((await api.post('/sessions', '"just a string"')).status).toBe(400);
+  });
+
+  it('a body over MAX_BODY_BYTES is 413, and nothing is stored', async () => {
+    const reply = await api.post('/sessions', { session_id: 'too-big', session_name: 'x', project_dir: 'x'.repeat(70 * 1024) });
+    expect(reply).toMatchObject({ status: 413, body: { detail: 'Request body too large' } });
+    expect((await api.get('/sessions/too-big/status')).body.status).toBe('not_existent');
+  });
+
+  it('a body that is not JSON is validated as empty: 422 naming the required fields', async () => {
+    const reply = await api.post('/sessions', 'session_id=x', { 'content-type': 'text/plain' });
+    expect(reply.status).toBe(422);
+    expect(reply.body.detail.map((failure: { loc: string[] }) => failure.loc[1])).toEqual(['session_id', 'session_name']);
+  });
+
+  it('an empty body is 422, not a crash', async () => {
+    const reply = await api.post('/sessions', '', { 'content-type': 'application/json' });
+    expect(reply.status).toBe(422);
+  });
+
+  it('an unknown path is 404 Not Found', async () => {
+    expect(await api.get('/nowhere')).toMatchObject({ status: 404, body: { detail: 'Not Found' } });
+    expect(await api.get('/sessions/a/b/c')).toMatchObject({ status: 404, body: { detail: 'Not Found' } });
+  });
+
+  it('a known path with another method is 405 with Allow', async () => {
+    const reply = await api.send('PUT', '/sessions/x');
+    expect(reply.status).toBe(405);
+    expect(reply.body).toEqual({ detail: 'Method Not Allowed' });
+    expect(reply.headers.get('allow')).toEqual(expect.stringContaining('GET'));
+    expect((await api.send('PUT', '/sessions')).status).toBe(405);
+    expect((await api.send('DELETE', '/sessions/x/events')).status).toBe(405);
+  });
+
+  it('a path with broken percent-encoding is answered, not crashed on', async () => {
+    const reply = await api.get('/sessions/%E0%A4%A/status');
+    expect(reply.status).toBeLessThan(500);
+  });
+
+  it('every 2xx has a JSON body', async () => {
+    const reply = await api.get('/health');
+    expect(reply).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(reply.headers.get('content-type')).toMatch(/application\/json/);
+  });
+});
+
+describe('CORS', () => {
+  it('echoes an allowed origin and answers its preflight', async () => {
+    const preflight = await api.send('OPTIONS', '/sessions', undefined, {
+      origin: 'http://localhost:5173',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type',
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    const get = await api.get('/sessions', { origin: 'http://localhost:5173' });
+    expect(get.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+  });
+
+  it('gives no CORS headers to another origin', async () => {
+    const reply = await api.get('/sessions', { origin: 'http://evil.example' });
+    expect(reply.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it("with '*', allows any origin", async () => {
+    const open = await startInstance(database.url, { corsOrigins: ['*'] });
+    const reply = await apiClient(open.baseUrl).get('/sessions', { origin: 'http://anywhere.example' });
+    expect(reply.headers.get('access-control-allow-origin')).toBe('*');
+    await open.close();
+  });
+});
+
+describe('when the database is unreachable', () => {
+  it('answers 503 with a detail instead of 500, /health stays 200, and it recovers when the database is back', async () => {
+    const { proxy, url } = await TcpProxy.forUrl(database.url);
+    const cutOff = await startInstance(url);
+    const cutOffApi = apiClient(cutOff.baseUrl);
+    expect((await cutOffApi.post('/sessions', { session_id: 'before-cut', session_name: 'x' })).status).toBe(201);
+
+    await proxy.cut();
+    for (const reply of [
+      await cutOffApi.get('/sessions'),
+      await cutOffApi.post('/sessions', { session_id: 'during-cut', session_name: 'x' }),
+      await cutOffApi.post('/sessions/before-cut/events', { event_type: 'message' }),
+    ]) {
+      expect(reply.status).toBe(503);
+      expect(reply.body.detail).toMatch(/Database unavailable/);
+      expect(reply.headers.get('retry-after')).toBe('1');
+    }
+    expect((await cutOffApi.get('/health')).status).toBe(200);
+
+    await proxy.open();
+    expect((await cutOffApi.get('/sessions/before-cut/status')).body.status).toBe('running');
+    expect((await cutOffApi.get('/sessions/during-cut/status')).body.status).toBe('not_existent');
+    await cutOff.close();
+    await proxy.cut();
+  });
+});
