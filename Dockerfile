@@ -21,17 +21,14 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 # No lifecycle scripts are needed at runtime; --ignore-scripts keeps installs inert.
+# The container always has DATABASE_URL, so the embedded PostgreSQL (an optional dependency, 60 MB) is left out.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts \
+RUN npm ci --omit=dev --omit=optional --ignore-scripts \
  && npm cache clean --force
 
 # Application code stays owned by root (read-only for the runtime user).
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
-
-# The one place the runtime user may write: the local data directory used
-# only when DATABASE_URL is unset (embedded PostgreSQL).
-RUN mkdir -p /app/.data && chown node:node /app/.data
 
 USER node
 

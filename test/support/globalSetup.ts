@@ -28,5 +28,5 @@ export default async function globalSetup(): Promise<void> {
   process.env.ASM_TEST_TEMPLATE = template;
   process.env.ASM_TEST_DATABASE_KIND = server.kind;
   globalThis.__asmTestServer = { server, template };
-  process.stdout.write(`\ntests use a ${server.kind} PostgreSQL server\n`);
+  process.stdout.write(`\ntests use the ${server.kind} PostgreSQL server\n`);
 }
