@@ -1,21 +1,40 @@
 /**
- * The change log and the triggers that fill it and NOTIFY.
+ * The change log behind the live feed, and the triggers that fill it and NOTIFY.
  *
  * Every committed change (session created, updated, deleted; event stored) gets a row in `changes`, written
- * by a trigger in the writing transaction, so a rolled-back write leaves no trace. The notification carries
- * only the writing transaction's id: Postgres folds identical notifications of one transaction into one, so a
- * transaction sends exactly one, however many rows it touched, and its size never nears the 8000-byte limit.
- * Each listening instance reads the rows of the transactions it heard about in one query.
+ * by a trigger inside the writing transaction, so a rolled-back write leaves no trace.
  *
- * Deleting a session removes its events by cascade; events have no delete trigger, so that sends one
- * notification, for the session, not one per event.
+ * Each change gets a number, `seq`, in commit order and without gaps, so a reader that has seen N knows it
+ * has seen everything up to N and can ask for what follows. A plain sequence cannot promise that: T1 takes
+ * 10, T2 takes 11, T2 commits first, and a reader that saw 11 never goes back for 10. So the numbers are
+ * given at commit time, by a deferred constraint trigger that runs once per transaction and takes them
+ * from a one-row counter. The counter's row lock is held until commit, so committing writers number their
+ * changes one transaction at a time; by then a transaction holds all its other locks, so waiting here
+ * cannot deadlock. A transaction that rolls back after taking numbers also rolls back the counter, so the
+ * next one takes the same numbers: no gaps. (NOTIFY already serialises committing transactions the same way.)
+ *
+ * The notification carries only the last number of the transaction; listeners read the rows. That keeps
+ * payloads far below the 8000-byte limit whatever the size of an event, and one transaction sends one
+ * notification however many rows it wrote. Deleting a session removes its events by cascade, and events
+ * have no delete trigger, so that sends one notification, for the session.
  */
 
 /** @param {import('node-pg-migrate').MigrationBuilder} pgm */
 exports.up = (pgm) => {
+  pgm.createTable('change_counter', {
+    only_row: { type: 'boolean', primaryKey: true, default: true, check: 'only_row' },
+    last_seq: { type: 'bigint', notNull: true },
+  });
+  pgm.sql('insert into change_counter (only_row, last_seq) values (true, 0)');
+
   pgm.createTable('changes', {
-    seq: { type: 'bigint', primaryKey: true, sequenceGenerated: { precedence: 'ALWAYS' } },
+    // Write order within a transaction.
+    id: { type: 'bigint', primaryKey: true, sequenceGenerated: { precedence: 'ALWAYS' } },
+    // Commit order across transactions; null only until the writing transaction commits.
+    seq: { type: 'bigint', unique: true },
     tx: { type: 'xid8', notNull: true, default: pgm.func('pg_current_xact_id()') },
+    // Set on the first change of its transaction: that row's deferred trigger numbers them all.
+    opens_tx: { type: 'boolean', notNull: true, default: false },
     kind: {
       type: 'text',
       notNull: true,
@@ -28,20 +47,26 @@ exports.up = (pgm) => {
     event_id: { type: 'bigint' },
     created_at: { type: 'timestamptz', notNull: true, default: pgm.func('now()') },
   });
-  pgm.createIndex('changes', 'tx', { name: 'changes_by_tx' });
+  pgm.createIndex('changes', 'tx', { name: 'changes_not_yet_numbered', where: 'seq is null' });
   pgm.createIndex('changes', 'created_at', { name: 'changes_by_age' });
 
   pgm.sql(`
+    -- True when the current transaction has not written a change yet.
+    create function asm_first_change_of_tx() returns boolean
+    language sql stable as $$
+      select not exists (select 1 from changes where tx = pg_current_xact_id() and seq is null)
+    $$;
+
     create function asm_session_changed() returns trigger
     language plpgsql as $$
     begin
       if tg_op = 'DELETE' then
-        insert into changes (kind, session_id) values ('session_deleted', old.session_id);
+        insert into changes (kind, session_id, opens_tx) values ('session_deleted', old.session_id, asm_first_change_of_tx());
       else
-        insert into changes (kind, session_id, session)
-        values (case tg_op when 'INSERT' then 'session_created' else 'session_updated' end, new.session_id, to_jsonb(new));
+        insert into changes (kind, session_id, session, opens_tx)
+        values (case tg_op when 'INSERT' then 'session_created' else 'session_updated' end,
+                new.session_id, to_jsonb(new), asm_first_change_of_tx());
       end if;
-      perform pg_notify('asm_changes', pg_current_xact_id()::text);
       return null;
     end
     $$;
@@ -57,32 +82,61 @@ exports.up = (pgm) => {
 
     create function asm_events_inserted() returns trigger
     language plpgsql as $$
+    declare
+      first_of_tx boolean := asm_first_change_of_tx();
     begin
-      insert into changes (kind, session_id, event_id)
-      select 'event', inserted.session_id, inserted.id from inserted order by inserted.id;
-      if found then
-        perform pg_notify('asm_changes', pg_current_xact_id()::text);
-      end if;
+      insert into changes (kind, session_id, event_id, opens_tx)
+      select 'event', inserted.session_id, inserted.id, first_of_tx and row_number() over (order by inserted.id) = 1
+      from inserted order by inserted.id;
       return null;
     end
     $$;
 
-    -- Once per statement, so a multi-row insert costs one trigger call and one notification.
+    -- Once per statement, so a multi-row insert costs one trigger call.
     create trigger events_inserted
       after insert on events
       referencing new table as inserted
       for each statement execute function asm_events_inserted();
+
+    create function asm_number_changes() returns trigger
+    language plpgsql as $$
+    declare
+      pending bigint;
+      last bigint;
+    begin
+      select count(*) into pending from changes where tx = pg_current_xact_id() and seq is null;
+      if pending = 0 then
+        return null;
+      end if;
+      update change_counter set last_seq = last_seq + pending returning last_seq into last;
+      update changes c set seq = last - pending + numbered.position
+      from (select id, row_number() over (order by id) as position
+            from changes where tx = pg_current_xact_id() and seq is null) numbered
+      where c.id = numbered.id;
+      perform pg_notify('asm_changes', last::text);
+      return null;
+    end
+    $$;
+
+    create constraint trigger changes_numbered_at_commit
+      after insert on changes
+      deferrable initially deferred
+      for each row when (new.opens_tx) execute function asm_number_changes();
   `);
 };
 
 /** @param {import('node-pg-migrate').MigrationBuilder} pgm */
 exports.down = (pgm) => {
   pgm.sql(`
+    drop trigger changes_numbered_at_commit on changes;
+    drop function asm_number_changes();
     drop trigger events_inserted on events;
     drop function asm_events_inserted();
     drop trigger sessions_updated on sessions;
     drop trigger sessions_inserted_or_deleted on sessions;
     drop function asm_session_changed();
+    drop function asm_first_change_of_tx();
   `);
   pgm.dropTable('changes');
+  pgm.dropTable('change_counter');
 };

@@ -10,15 +10,17 @@ import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
 import type { Logger } from './logger';
+import type { ChangeListener } from './realtime/listener';
 
 export interface AppDeps {
   pool: Pool;
+  listener: Pick<ChangeListener, 'listening'>;
   config: Pick<Config, 'corsOrigins' | 'maxBodyBytes'>;
   logger: Logger;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ pool, config, logger }: AppDeps): Koa {
+export function createApp({ pool, listener, config, logger }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => logger.error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -34,7 +36,7 @@ export function createApp({ pool, config, logger }: AppDeps): Koa {
     }),
   );
 
-  const routers: Router[] = [opsRoutes(), sessionRoutes({ pool }), eventRoutes({ pool }), legacyRoutes({ pool })];
+  const routers: Router[] = [opsRoutes({ pool, listener }), sessionRoutes({ pool }), eventRoutes({ pool }), legacyRoutes({ pool })];
   for (const router of routers) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.

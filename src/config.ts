@@ -35,6 +35,9 @@ const Environment = object({
   MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
   CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
   DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
+  WS_MAX_BACKLOG_BYTES: defaulted(PositiveInt, 16 * 1024 * 1024),
+  WS_PING_INTERVAL_MS: defaulted(PositiveInt, 30_000),
+  LISTEN_HEARTBEAT_MS: defaulted(PositiveInt, 10_000),
 });
 
 export interface Config {
@@ -50,6 +53,12 @@ export interface Config {
   /** How long the change log keeps rows for WebSocket replay before they are pruned. */
   readonly changeRetentionHours: number;
   readonly poolSize: number;
+  /** Unread bytes a WebSocket client may pile up before it is closed with 1013. */
+  readonly wsMaxBacklogBytes: number;
+  /** How often WebSocket clients are pinged; one that misses a ping is dropped. */
+  readonly wsPingIntervalMs: number;
+  /** How often the LISTEN connection is checked; a half-open link is found within two intervals. */
+  readonly listenHeartbeatMs: number;
 }
 
 const KNOWN_KEYS = Object.keys(Environment.schema);
@@ -69,6 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: parsed.MAX_BODY_BYTES,
     changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
     poolSize: parsed.DATABASE_POOL_SIZE,
+    wsMaxBacklogBytes: parsed.WS_MAX_BACKLOG_BYTES,
+    wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
+    listenHeartbeatMs: parsed.LISTEN_HEARTBEAT_MS,
   });
 }
 

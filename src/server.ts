@@ -2,15 +2,15 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { WebSocketServer } from 'ws';
-import type { Hub } from './realtime/hub';
-import type { ServerMessage } from './realtime/messages';
+import { STATUS_CODES } from 'node:http';
+import { HttpError } from './errors';
 import type { Logger } from './logger';
+import { openStream, parseStreamRequest, type StreamDeps, type StreamRequest } from './realtime/stream';
 
 export interface ServerOptions {
   app: Koa;
-  hub: Hub;
-  /** The message a new WebSocket client receives first. */
-  loadInit: () => Promise<ServerMessage>;
+  /** What a WebSocket stream needs: the hub it joins, where it reads init and replays from. */
+  streams: StreamDeps;
   hosts: readonly string[];
   port: number;
   logger: Logger;
@@ -27,7 +27,7 @@ const WS_PATH = '/ws';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
-export async function listen({ app, hub, loadInit, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
+export async function listen({ app, streams, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
   // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();
@@ -35,12 +35,16 @@ export async function listen({ app, hub, loadInit, hosts, port, logger }: Server
   let chosenPort = port;
 
   const onUpgrade = (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
-    if (pathname !== WS_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
+    const { pathname, searchParams } = new URL(request.url ?? '/', 'http://localhost');
+    if (pathname !== WS_PATH) return refuseUpgrade(socket, 404, 'Not Found');
+    let streamRequest: StreamRequest;
+    try {
+      streamRequest = parseStreamRequest(searchParams);
+    } catch (err) {
+      if (err instanceof HttpError) return refuseUpgrade(socket, err.status, err.detail);
+      throw err;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => void hub.join(ws, loadInit));
+    wss.handleUpgrade(request, socket, head, (ws) => void openStream(ws, streamRequest, streams));
   };
 
   for (const host of hosts) {
@@ -77,7 +81,7 @@ export async function listen({ app, hub, loadInit, hosts, port, logger }: Server
     urls,
     async close() {
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-      hub.close(1001, 'server shutting down');
+      streams.hub.close(1001, 'server shutting down');
       wss.close();
       for (const server of servers) server.closeIdleConnections();
       // Requests in flight get a grace period; then whatever is left is cut.
@@ -86,4 +90,12 @@ export async function listen({ app, hub, loadInit, hosts, port, logger }: Server
       clearTimeout(grace);
     },
   };
+}
+
+/** Answers an upgrade request that will not become a WebSocket with a plain HTTP error and a JSON detail. */
+function refuseUpgrade(socket: Socket, status: number, detail: unknown): void {
+  const body = JSON.stringify({ detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -5,11 +5,9 @@ import { migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { Hub } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
-import { messageFor } from './realtime/messages';
+import { frameFor } from './realtime/messages';
 import { listen } from './server';
 import { pruneChanges } from './store/changes';
-import { listSessions } from './store/sessions';
-import { DEFAULT_SESSION_LIST_LIMIT } from './http/sessions.structs';
 
 export interface Service {
   readonly urls: string[];
@@ -32,12 +30,13 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 export async function startService({ config, databaseUrl, logger }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
-  const hub = new Hub({ logger });
+  const hub = new Hub({ logger, pingIntervalMs: config.wsPingIntervalMs, maxBacklogBytes: config.wsMaxBacklogBytes });
   const listener = new ChangeListener({
     connectionString: databaseUrl,
     pool,
     logger,
-    onChanges: (changes) => hub.broadcast(changes.map(messageFor)),
+    heartbeatMs: config.listenHeartbeatMs,
+    onChanges: (changes) => hub.broadcast(changes.map(frameFor)),
   });
   try {
     await listener.start();
@@ -56,15 +55,8 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
   const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
-  const app = createApp({ pool, config, logger });
-  const server = await listen({
-    app,
-    hub,
-    hosts: config.hosts,
-    port: config.port,
-    logger,
-    loadInit: async () => ({ type: 'init', sessions: await listSessions(pool, { limit: DEFAULT_SESSION_LIST_LIMIT }) }),
-  });
+  const app = createApp({ pool, listener, config, logger });
+  const server = await listen({ app, streams: { hub, pool, logger }, hosts: config.hosts, port: config.port, logger });
   logger.info('listening', { urls: server.urls });
 
   let closing: Promise<void> | undefined;

@@ -24,6 +24,9 @@ async function connect(instance: TestInstance): Promise<WsClient> {
   return client;
 }
 
+/** The messages as the contract shows them, without the change number each carries. */
+const withoutSeq = (messages: Record<string, unknown>[]) => messages.map(({ seq: _seq, ...rest }) => rest);
+
 async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
@@ -38,7 +41,7 @@ describe('WS /ws', () => {
   it('sends init with the sessions as GET /sessions lists them', async () => {
     await api.post('/sessions', { session_id: 'init-1', session_name: 'x' });
     const client = await connect(first);
-    expect(client.init).toEqual({ type: 'init', sessions: (await api.get('/sessions')).body.sessions });
+    expect(client.init).toEqual({ type: 'init', seq: expect.any(Number), sessions: (await api.get('/sessions')).body.sessions });
   });
 
   it('broadcasts every change with the same payload REST answered, in commit order', async () => {
@@ -49,7 +52,9 @@ describe('WS /ws', () => {
     await api.delete('/sessions/flow-1');
     const live = await client.waitForLive(5);
     const finished = { ...created.body.session, status: 'finished' };
-    expect(live).toEqual([
+    // Numbered one by one, following the number init reflected.
+    expect(live.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5].map((n) => client.init.seq + n));
+    expect(withoutSeq(live)).toEqual([
       { type: 'session_created', session: created.body.session },
       { type: 'event', data: event.body.event },
       { type: 'session_updated', session: finished },
@@ -80,8 +85,9 @@ describe('WS /ws', () => {
       { type: 'session_created', session: created.body.session },
       { type: 'event', data: event.body.event },
     ];
-    expect(await onFirst.waitForLive(2)).toEqual(expected);
-    expect(await onSecond.waitForLive(2)).toEqual(expected);
+    expect(withoutSeq(await onFirst.waitForLive(2))).toEqual(expected);
+    expect(withoutSeq(await onSecond.waitForLive(2))).toEqual(expected);
+    expect(onFirst.live).toEqual(onSecond.live);
   });
 
   it('a rolled-back write broadcasts nothing', async () => {
@@ -128,7 +134,7 @@ describe('WS /ws', () => {
     });
     expect(notifications).toHaveLength(2);
     await client.waitForLive(50_003);
-    expect(client.live.slice(50_001)).toEqual([
+    expect(withoutSeq(client.live.slice(50_001))).toEqual([
       { type: 'session_deleted', session_id: 'big-delete' },
       { type: 'session_created', session: expect.objectContaining({ session_id: 'delete-sentinel' }) },
     ]);
@@ -141,7 +147,7 @@ describe('WS /ws', () => {
     const reply = await api.post('/sessions/huge-1/events', { event_type: 'post_tool', tool_output: output });
     expect(reply.status).toBe(201);
     const [, message] = await client.waitForLive(2);
-    expect(message).toEqual({ type: 'event', data: reply.body.event });
+    expect(message).toEqual({ type: 'event', seq: expect.any(Number), data: reply.body.event });
     expect(message!.data.tool_output).toBe(output);
   });
 

@@ -1,83 +1,178 @@
 import WebSocket from 'ws';
 import type { Logger } from '../logger';
-import type { ServerMessage } from './messages';
+import type { Frame } from './messages';
 
-interface Client {
-  socket: WebSocket;
-  /** Frames that arrived before this client's init was sent; null once it is live. */
-  pending: string[] | null;
+export interface HubClient {
+  readonly socket: WebSocket;
+  /** The sessions it follows; null for all. */
+  readonly sessionIds: ReadonlySet<string> | null;
+  /** The number of the last change it has (or that its init reflects); later frames only are sent. */
+  position: number;
+  /** Frames that arrived while it was catching up (init or replay); null once it is live. */
+  pending: Frame[] | null;
+  pendingBytes: number;
   alive: boolean;
+  gone: boolean;
 }
 
 export interface HubOptions {
   logger: Logger;
   /** How often clients are pinged; one that has not answered the previous ping is dropped. */
-  heartbeatMs?: number;
+  pingIntervalMs: number;
+  /** Bytes a client may leave unread (or let pile up while catching up) before it is closed with 1013. */
+  maxBacklogBytes: number;
 }
 
-/** The WebSocket clients of this instance, and the fan-out of messages to them. */
-export class Hub {
-  private readonly clients = new Set<Client>();
-  private readonly logger: Logger;
-  private readonly heartbeat: NodeJS.Timeout;
+// A client closed for its backlog gets this long to take the close frame before its socket is destroyed.
+const CLOSE_GRACE_MS = 5_000;
 
-  constructor({ logger, heartbeatMs = 30_000 }: HubOptions) {
+/**
+ * The WebSocket clients of this instance and the fan-out to them. A frame goes to the clients that follow
+ * everything and to those that follow its session, found by lookup: others cost nothing per frame.
+ */
+export class Hub {
+  private readonly everything = new Set<HubClient>();
+  private readonly bySession = new Map<string, Set<HubClient>>();
+  private readonly logger: Logger;
+  private readonly maxBacklogBytes: number;
+  private readonly pinger: NodeJS.Timeout;
+  private count = 0;
+
+  constructor({ logger, pingIntervalMs, maxBacklogBytes }: HubOptions) {
     this.logger = logger;
-    this.heartbeat = setInterval(() => this.pingAll(), heartbeatMs);
-    this.heartbeat.unref();
+    this.maxBacklogBytes = maxBacklogBytes;
+    this.pinger = setInterval(() => this.pingAll(), pingIntervalMs);
+    this.pinger.unref();
   }
 
   get size(): number {
-    return this.clients.size;
+    return this.count;
   }
 
-  /**
-   * Takes a new socket: it receives `init`, then every broadcast from the moment it joined. Broadcasts
-   * that arrive while init is being loaded wait for it, so none is lost between the two.
-   */
-  async join(socket: WebSocket, loadInit: () => Promise<ServerMessage>): Promise<void> {
-    const client: Client = { socket, pending: [], alive: true };
-    this.clients.add(client);
+  /** Registers a socket. Until goLive() it receives only what is sent with sendDirect(); broadcasts wait. */
+  add(socket: WebSocket, sessionIds: readonly string[] | null): HubClient {
+    const client: HubClient = {
+      socket,
+      sessionIds: sessionIds ? new Set(sessionIds) : null,
+      position: 0,
+      pending: [],
+      pendingBytes: 0,
+      alive: true,
+      gone: false,
+    };
+    if (client.sessionIds) {
+      for (const id of client.sessionIds) {
+        let followers = this.bySession.get(id);
+        if (!followers) this.bySession.set(id, (followers = new Set()));
+        followers.add(client);
+      }
+    } else {
+      this.everything.add(client);
+    }
+    this.count += 1;
     socket.on('pong', () => (client.alive = true));
-    socket.on('close', () => this.clients.delete(client));
+    socket.on('close', () => this.remove(client));
     socket.on('error', (err) => this.logger.debug('websocket client error', { err }));
-    try {
-      const init = await loadInit();
-      if (socket.readyState !== WebSocket.OPEN) return;
-      socket.send(JSON.stringify(init));
-      for (const frame of client.pending ?? []) socket.send(frame);
-      client.pending = null;
-    } catch (err) {
-      this.logger.error('could not send init to a websocket client', { err });
-      this.clients.delete(client);
-      socket.close(1011, 'init failed');
+    return client;
+  }
+
+  /** Sends a frame to one client now (init, replay); false if the client is gone. */
+  sendDirect(client: HubClient, text: string): boolean {
+    if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
+    client.socket.send(text);
+    return this.checkBacklog(client);
+  }
+
+  /** Ends catching up: frames that waited and are newer than `position` are sent, then it gets broadcasts. */
+  goLive(client: HubClient, position: number): void {
+    client.position = position;
+    const waiting = client.pending ?? [];
+    client.pending = null;
+    client.pendingBytes = 0;
+    for (const frame of waiting) this.deliver(client, frame);
+  }
+
+  /** Sends each frame to every client that follows its session. */
+  broadcast(frames: readonly Frame[]): void {
+    for (const frame of frames) {
+      for (const client of this.everything) this.deliver(client, frame);
+      const followers = this.bySession.get(frame.sessionId);
+      if (followers) for (const client of followers) this.deliver(client, frame);
     }
   }
 
-  /** Sends each message to every client, serialised once for all of them. */
-  broadcast(messages: readonly ServerMessage[]): void {
-    for (const message of messages) {
-      const frame = JSON.stringify(message);
-      for (const client of this.clients) {
-        if (client.pending) client.pending.push(frame);
-        else if (client.socket.readyState === WebSocket.OPEN) client.socket.send(frame);
+  /** Closes every client (1001 "going away" on shutdown) and stops pinging. */
+  close(code = 1001, reason = 'server shutting down'): void {
+    clearInterval(this.pinger);
+    for (const client of [...this.clients()]) {
+      client.socket.close(code, reason);
+      this.remove(client);
+    }
+  }
+
+  remove(client: HubClient): void {
+    if (client.gone) return;
+    client.gone = true;
+    this.count -= 1;
+    if (!client.sessionIds) {
+      this.everything.delete(client);
+      return;
+    }
+    for (const id of client.sessionIds) {
+      const followers = this.bySession.get(id);
+      followers?.delete(client);
+      if (followers?.size === 0) this.bySession.delete(id);
+    }
+  }
+
+  private deliver(client: HubClient, frame: Frame): void {
+    if (client.gone) return;
+    if (client.pending) {
+      client.pending.push(frame);
+      client.pendingBytes += frame.text.length;
+      if (client.pendingBytes > this.maxBacklogBytes) this.cutOff(client);
+      return;
+    }
+    if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return;
+    client.position = frame.seq;
+    client.socket.send(frame.text);
+    this.checkBacklog(client);
+  }
+
+  private checkBacklog(client: HubClient): boolean {
+    if (client.socket.bufferedAmount <= this.maxBacklogBytes) return true;
+    this.cutOff(client);
+    return false;
+  }
+
+  // A client that does not read would make us hold ever more for it: close it (it can resume with `since`).
+  private cutOff(client: HubClient): void {
+    this.logger.warn('closing a websocket client that is not keeping up', { backlogBytes: client.socket.bufferedAmount + client.pendingBytes });
+    this.remove(client);
+    client.pending = null;
+    client.socket.close(1013, 'too far behind; reconnect with ?since=<seq>');
+    setTimeout(() => client.socket.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private *clients(): Iterable<HubClient> {
+    yield* this.everything;
+    const seen = new Set<HubClient>();
+    for (const followers of this.bySession.values()) {
+      for (const client of followers) {
+        if (!seen.has(client)) {
+          seen.add(client);
+          yield client;
+        }
       }
     }
   }
 
-  /** Closes every client (1001 "going away" on shutdown) and stops the heartbeat. */
-  close(code = 1001, reason = 'server shutting down'): void {
-    clearInterval(this.heartbeat);
-    for (const client of this.clients) client.socket.close(code, reason);
-    this.clients.clear();
-  }
-
   private pingAll(): void {
-    for (const client of this.clients) {
+    for (const client of [...this.clients()]) {
       if (!client.alive) {
         this.logger.debug('dropping a websocket client that stopped answering pings');
+        this.remove(client);
         client.socket.terminate();
-        this.clients.delete(client);
         continue;
       }
       client.alive = false;

@@ -1,33 +1,40 @@
 import pg from 'pg';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
-import { CHANGES_CHANNEL, readChangesOfTransactions, type Change } from '../store/changes';
+import { CHANGES_CHANNEL, latestSeq, readChanges, type Change } from '../store/changes';
 
 export interface ChangeListenerOptions {
   connectionString: string;
-  /** Where the changed rows are read from; the listening connection itself only listens. */
+  /** Where changed rows are read from; the listening connection itself only listens. */
   pool: Pool;
   logger: Logger;
-  /** Called with each burst's changes in commit order; never concurrently. */
+  /** Called with the changes of each read, in commit order, each change once; never concurrently. */
   onChanges: (changes: Change[]) => void;
-  /** Reconnect backoff bounds. */
+  /** How often the connection is checked with a query; a check that takes as long again counts as a lost link. */
+  heartbeatMs?: number;
   minRetryMs?: number;
   maxRetryMs?: number;
 }
 
-const TRANSACTION_ID = /^\d{1,20}$/;
+const SEQ = /^\d{1,16}$/;
+const READ_PAGE = 2000;
 
 /**
- * Holds this instance's one dedicated LISTEN connection. Each notification names a committed
- * transaction; the transactions heard in one burst are read in one query and handed on in order.
- * A lost connection is re-made with capped exponential backoff and jitter, forever, until stop().
+ * This instance's one dedicated LISTEN connection. A notification says "changes up to N are committed";
+ * the listener reads every change after the last one it relayed, up to the highest N heard, in one query
+ * per burst. After a lost connection it reconnects with capped exponential backoff and jitter, forever,
+ * re-LISTENs, and reads from where it stopped: what was committed meanwhile is relayed, not lost.
  */
 export class ChangeListener {
   private client: pg.Client | null = null;
   private stopped = false;
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
-  private readonly heard: string[] = [];
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** The last change relayed; -1 until the first connection says where the log stands. */
+  private relayed = -1;
+  /** The highest change number known to be committed. */
+  private committed = 0;
   private draining: Promise<void> | null = null;
 
   constructor(private readonly options: ChangeListenerOptions) {}
@@ -35,6 +42,11 @@ export class ChangeListener {
   /** True while the LISTEN connection is up. */
   get listening(): boolean {
     return this.client !== null;
+  }
+
+  /** The number of the last change handed to onChanges. */
+  get position(): number {
+    return this.relayed;
   }
 
   /** Resolves once the first LISTEN is in place; rejects if that first attempt fails. */
@@ -45,6 +57,7 @@ export class ChangeListener {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => undefined);
@@ -61,10 +74,17 @@ export class ChangeListener {
     const onLost = (err?: Error) => {
       if (lost) return;
       lost = true;
-      if (this.client === client) this.client = null;
+      // Before it was established, connect() rejects and its caller retries.
+      const established = this.client === client;
+      if (established) {
+        this.client = null;
+        if (this.heartbeat) clearInterval(this.heartbeat);
+      }
       client.removeAllListeners('notification');
+      // Destroy rather than end: on a half-open link a polite goodbye would wait for ever.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       client.end().catch(() => undefined);
-      if (!this.stopped) {
+      if (established && !this.stopped) {
         this.options.logger.warn('lost the LISTEN connection; reconnecting', { err });
         this.scheduleReconnect();
       }
@@ -72,29 +92,47 @@ export class ChangeListener {
     client.on('error', onLost);
     client.on('end', () => onLost());
     client.on('notification', (message) => {
-      if (message.channel !== CHANGES_CHANNEL || !message.payload || !TRANSACTION_ID.test(message.payload)) return;
-      this.heard.push(message.payload);
-      this.draining ??= this.drain();
+      if (message.channel !== CHANGES_CHANNEL || !message.payload || !SEQ.test(message.payload)) return;
+      this.heard(Number(message.payload));
     });
-    await client.connect();
-    await client.query(`listen ${CHANGES_CHANNEL}`);
-    if (this.stopped) {
-      await client.end();
-      return;
+    try {
+      await client.connect();
+      await client.query(`listen ${CHANGES_CHANNEL}`);
+      // Read after LISTEN: anything committed later is notified; anything earlier is at most this number.
+      const latest = await latestSeq(client);
+      if (this.stopped) throw new Error('stopped');
+      this.client = client;
+      this.attempts = 0;
+      this.startHeartbeat(client, onLost);
+      if (this.relayed < 0) this.relayed = latest;
+      this.heard(latest);
+    } catch (err) {
+      lost = true;
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+      throw err;
     }
-    this.client = client;
-    this.attempts = 0;
+  }
+
+  private startHeartbeat(client: pg.Client, onLost: (err?: Error) => void): void {
+    const interval = this.options.heartbeatMs ?? 10_000;
+    this.heartbeat = setInterval(() => {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('LISTEN connection heartbeat timed out')), interval).unref());
+      Promise.race([client.query('select 1'), timeout]).catch((err: Error) => onLost(err));
+    }, interval);
+    this.heartbeat.unref();
   }
 
   private scheduleReconnect(): void {
-    const { minRetryMs = 100, maxRetryMs = 10_000 } = this.options;
+    const { minRetryMs = 100, maxRetryMs = 5_000 } = this.options;
     const ceiling = Math.min(maxRetryMs, minRetryMs * 2 ** this.attempts);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.attempts += 1;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect().then(
-        () => this.options.logger.info('LISTEN connection re-established'),
+        () => this.options.logger.info('LISTEN connection re-established', { relayed: this.relayed, committed: this.committed }),
         (err) => {
           this.options.logger.warn('could not re-establish the LISTEN connection', { err, attempt: this.attempts });
           if (!this.stopped) this.scheduleReconnect();
@@ -103,20 +141,23 @@ export class ChangeListener {
     }, delay);
   }
 
-  // One read per burst: everything heard while the previous read ran is read together next.
+  private heard(seq: number): void {
+    if (seq > this.committed) this.committed = seq;
+    if (this.committed > this.relayed && this.relayed >= 0) this.draining ??= this.drain();
+  }
+
+  // One read per burst: notifications that arrive while a read runs are covered by the next one.
   private async drain(): Promise<void> {
     // Let the rest of this network read's notifications arrive first.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.heard.length > 0) {
-      const batch = this.heard.splice(0);
+    while (this.committed > this.relayed && !this.stopped) {
       try {
-        const changes = await readChangesOfTransactions(this.options.pool, batch);
-        if (changes.length > 0) this.options.onChanges(changes);
+        const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE });
+        this.relayed = page.lastSeq;
+        if (page.changes.length > 0) this.options.onChanges(page.changes);
       } catch (err) {
-        this.options.logger.error('could not read changes for broadcast; retrying', { err, transactions: batch.length });
-        this.heard.unshift(...batch);
-        if (this.stopped) break;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        this.options.logger.error('could not read changes to broadcast; retrying', { err, after: this.relayed });
+        await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
     this.draining = null;

@@ -1,22 +1,35 @@
 import type { Change } from '../store/changes';
 import type { Event, Session } from '../store/records';
 
-/** Every message the server sends on `/ws`, one JSON text frame each. */
+/** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
 export type ServerMessage =
-  | { type: 'init'; sessions: Session[] }
-  | { type: 'session_created'; session: Session }
-  | { type: 'session_updated'; session: Session }
-  | { type: 'session_deleted'; session_id: string }
-  | { type: 'event'; data: Event };
+  | { type: 'init'; seq: number; sessions: Session[] }
+  | { type: 'resync_required' }
+  | { type: 'session_created'; seq: number; session: Session }
+  | { type: 'session_updated'; seq: number; session: Session }
+  | { type: 'session_deleted'; seq: number; session_id: string }
+  | { type: 'event'; seq: number; data: Event };
+
+/** A change ready to send: serialised once, whatever the number of clients. */
+export interface Frame {
+  seq: number;
+  sessionId: string;
+  text: string;
+}
 
 export function messageFor(change: Change): ServerMessage {
   switch (change.kind) {
     case 'session_created':
     case 'session_updated':
-      return { type: change.kind, session: change.session };
+      return { type: change.kind, seq: change.seq, session: change.session };
     case 'session_deleted':
-      return { type: 'session_deleted', session_id: change.sessionId };
+      return { type: 'session_deleted', seq: change.seq, session_id: change.sessionId };
     case 'event':
-      return { type: 'event', data: change.event };
+      return { type: 'event', seq: change.seq, data: change.event };
   }
+}
+
+export function frameFor(change: Change): Frame {
+  const sessionId = change.kind === 'session_deleted' ? change.sessionId : change.kind === 'event' ? change.event.session_id : change.session.session_id;
+  return { seq: change.seq, sessionId, text: JSON.stringify(messageFor(change)) };
 }

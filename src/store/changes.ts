@@ -1,48 +1,93 @@
 import type { Queryable } from '../db/pool';
 import { toEvent, toSession, type Event, type Session } from './records';
 
-/** The Postgres channel the triggers notify on; each payload is the id of one committed transaction. */
+/** The Postgres channel the triggers notify on; each payload is the last change number of one committed transaction. */
 export const CHANGES_CHANNEL = 'asm_changes';
 
+/** A committed change. `seq` grows by one per change, in commit order, with no gaps. */
 export type Change =
   | { seq: number; kind: 'session_created' | 'session_updated'; session: Session }
   | { seq: number; kind: 'session_deleted'; sessionId: string }
   | { seq: number; kind: 'event'; event: Event };
 
+export interface ChangePage {
+  changes: Change[];
+  /** The last change number the page covers (its changes may leave out events deleted since). */
+  lastSeq: number;
+  /** Whether the page was cut at `limit`: more follow. */
+  full: boolean;
+}
+
+export interface ChangeRange {
+  after: number;
+  upTo?: number;
+  limit: number;
+  /** Only changes of these sessions; all when absent. */
+  sessionIds?: readonly string[];
+}
+
 /**
- * The changes written by the given transactions, in one query: transactions in the order given
- * (the order their notifications arrived, which is commit order), rows within each in write order.
- * An event deleted since (its session was deleted) is left out.
+ * Committed changes after `after` (up to `upTo`), in commit order, in one query. Events deleted since
+ * (with their session) are left out: their session's deletion follows them in the log.
  */
-export async function readChangesOfTransactions(db: Queryable, txIds: readonly string[]): Promise<Change[]> {
-  if (txIds.length === 0) return [];
+export async function readChanges(db: Queryable, { after, upTo, limit, sessionIds }: ChangeRange): Promise<ChangePage> {
   const { rows } = await db.query(
     `select c.seq, c.kind, c.session_id as change_session_id, c.session,
             e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
             e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
-     from unnest($1::xid8[]) with ordinality as t(tx, position)
-     join changes c on c.tx = t.tx
+     from changes c
      left join events e on e.id = c.event_id
-     where c.kind <> 'event' or e.id is not null
-     order by t.position, c.seq`,
-    [txIds],
+     where c.seq > $1 and ($2::bigint is null or c.seq <= $2)
+       and ($4::text[] is null or c.session_id = any($4))
+     order by c.seq
+     limit $3`,
+    [after, upTo ?? null, limit, sessionIds ?? null],
   );
-  return rows.map((row): Change => {
+  const changes: Change[] = [];
+  for (const row of rows) {
     const seq = Number(row.seq);
     switch (row.kind) {
       case 'session_created':
       case 'session_updated':
-        return { seq, kind: row.kind, session: toSession(row.session) };
+        changes.push({ seq, kind: row.kind, session: toSession(row.session) });
+        break;
       case 'session_deleted':
-        return { seq, kind: 'session_deleted', sessionId: row.change_session_id };
+        changes.push({ seq, kind: 'session_deleted', sessionId: row.change_session_id });
+        break;
       default:
-        return { seq, kind: 'event', event: toEvent(row) };
+        if (row.id !== null) changes.push({ seq, kind: 'event', event: toEvent(row) });
     }
-  });
+  }
+  const full = rows.length === limit;
+  const lastSeq = rows.length > 0 ? Number(rows[rows.length - 1].seq) : (upTo ?? after);
+  return { changes, lastSeq: full ? lastSeq : Math.max(lastSeq, upTo ?? lastSeq), full };
+}
+
+/** The number of the last committed change (0 before the first). */
+export async function latestSeq(db: Queryable): Promise<number> {
+  const { rows } = await db.query('select last_seq from change_counter');
+  return Number(rows[0].last_seq);
+}
+
+/**
+ * Whether every change after `seq` is still kept, so a client that has seen up to `seq` can catch up
+ * from the log. False also for a number the log never reached (a client of a database since replaced).
+ */
+export async function canReplayFrom(db: Queryable, seq: number): Promise<boolean> {
+  const { rows } = await db.query(
+    `select (select last_seq from change_counter) as latest,
+            (select min(seq) from changes where seq is not null) as oldest`,
+  );
+  const latest = Number(rows[0].latest);
+  const oldest = rows[0].oldest === null ? latest + 1 : Number(rows[0].oldest);
+  return seq <= latest && seq + 1 >= oldest;
 }
 
 /** Deletes changes older than the retention; returns how many. */
 export async function pruneChanges(db: Queryable, retentionHours: number): Promise<number> {
-  const { rowCount } = await db.query(`delete from changes where created_at < now() - make_interval(hours => $1)`, [retentionHours]);
+  const { rowCount } = await db.query(
+    `delete from changes where created_at < now() - make_interval(hours => $1) and seq is not null`,
+    [retentionHours],
+  );
   return rowCount ?? 0;
 }

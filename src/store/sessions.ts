@@ -1,5 +1,6 @@
 import type { Pool, Queryable } from '../db/pool';
 import { SESSION_COLUMNS, toSession, type Session } from './records';
+import { latestSeq } from './changes';
 import { withTransaction } from './tx';
 
 export interface NewSession {
@@ -19,6 +20,8 @@ export interface SessionChanges {
 
 export interface SessionFilter {
   status?: Session['status'];
+  /** Only these sessions. */
+  sessionIds?: readonly string[];
   limit: number;
 }
 
@@ -43,12 +46,21 @@ export async function getSessionById(db: Queryable, sessionId: string): Promise<
 export async function listSessions(db: Queryable, filter: SessionFilter): Promise<Session[]> {
   const { rows } = await db.query(
     `select ${SESSION_COLUMNS} from sessions
-     where ($1::text is null or status = $1)
+     where ($1::text is null or status = $1) and ($3::text[] is null or session_id = any($3))
      order by created_at desc, session_id
      limit $2`,
-    [filter.status ?? null, filter.limit],
+    [filter.status ?? null, filter.limit, filter.sessionIds ?? null],
   );
   return rows.map(toSession);
+}
+
+/** The sessions (as listSessions) together with the number of the last change they reflect, from one snapshot. */
+export async function snapshotSessions(pool: Pool, filter: SessionFilter): Promise<{ seq: number; sessions: Session[] }> {
+  return withTransaction(pool, async (tx) => {
+    await tx.query('set transaction isolation level repeatable read, read only');
+    const seq = await latestSeq(tx);
+    return { seq, sessions: await listSessions(tx, filter) };
+  });
 }
 
 /**
