@@ -1,0 +1,195 @@
+import pg from 'pg';
+import WebSocket from 'ws';
+import { pruneChanges, readChanges } from '../src/store/changes';
+import { apiClient, sessionPath, type ApiClient } from './support/http';
+import { startInstance, type TestInstance } from './support/instance';
+import { useTestDatabase } from './support/testDatabase';
+import { WsClient, type WsMessage } from './support/wsClient';
+
+const database = useTestDatabase();
+let first: TestInstance;
+let second: TestInstance;
+let api: ApiClient;
+
+beforeAll(async () => {
+  [first, second] = await Promise.all([startInstance(database.url), startInstance(database.url)]);
+  api = apiClient(first.baseUrl);
+});
+
+const seqs = (messages: WsMessage[]) => messages.map((message) => message.seq as number);
+const consecutive = (numbers: number[]) => numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1);
+
+describe('resuming with ?since', () => {
+  it('after a disconnect with writes in between, the client gets exactly what it missed, then live changes', async () => {
+    const control = await WsClient.connect(first.wsUrl);
+    const client = await WsClient.connect(second.wsUrl);
+    await api.post('/sessions', { session_id: 'resume-1', session_name: 'x' });
+    await api.post('/sessions/resume-1/events', { event_type: 'message', reason: 'before' });
+    await client.waitForLive(2);
+    const seen = client.live;
+    client.close();
+    await client.waitForClose();
+
+    for (let i = 0; i < 10; i++) await apiClient(i % 2 ? first.baseUrl : second.baseUrl).post('/sessions/resume-1/events', { event_type: 'message', reason: `gap ${i}` });
+    await api.patch('/sessions/resume-1', { agent_name: 'during the gap' });
+
+    const resumed = await WsClient.connect(`${second.wsUrl}?since=${seen[seen.length - 1]!.seq}`);
+    await resumed.waitFor((messages) => messages.length >= 11);
+    await api.post('/sessions/resume-1/events', { event_type: 'session_stop' });
+    await control.waitForLive(15);
+    await resumed.waitFor((messages) => messages.length >= 13);
+    expect(resumed.messages[0]!.type).not.toBe('init');
+    const all = [...seen, ...resumed.messages];
+    expect(all).toEqual(control.live);
+    expect(consecutive(seqs(all))).toBe(true);
+    control.close();
+    resumed.close();
+  });
+
+  it('reconnecting again and again while writes go on loses nothing and doubles nothing', async () => {
+    await api.post('/sessions', { session_id: 'churn-1', session_name: 'x' });
+    const control = await WsClient.connect(first.wsUrl);
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        const target = written % 2 ? first : second;
+        const reply = await apiClient(target.baseUrl).post('/sessions/churn-1/events', { event_type: 'message', reason: String(written) });
+        expect(reply.status).toBe(201);
+        written += 1;
+      }
+    })();
+    const received: WsMessage[] = [];
+    let since = control.init.seq as number;
+    for (let round = 0; round < 8; round++) {
+      const client = await WsClient.connect(`${(round % 2 ? first : second).wsUrl}?since=${since}`);
+      await new Promise((resolve) => setTimeout(resolve, 50 + round * 10));
+      client.close();
+      await client.waitForClose();
+      received.push(...client.messages);
+      if (client.messages.length > 0) since = client.messages[client.messages.length - 1]!.seq;
+    }
+    writing = false;
+    await writer;
+    const last = await WsClient.connect(`${first.wsUrl}?since=${since}`);
+    await control.waitForLive(written);
+    await last.waitFor(() => received.length + last.messages.length >= written).catch((err) => {
+      const got = [...received, ...last.messages].map((m) => m.seq);
+      const want = control.live.map((m) => m.seq);
+      throw new Error(`${err.message}; missing ${want.filter((s) => !got.includes(s)).join(',')}; got ${got.length} want ${want.length}; dupes ${got.length - new Set(got).size}`);
+    });
+    received.push(...last.messages);
+    last.close();
+    control.close();
+    expect(written).toBeGreaterThan(20);
+    expect(received).toEqual(control.live);
+    process.stdout.write(`resume churn: ${written} events written, ${received.length} received over 9 connections, control ${control.live.length}\n`);
+  });
+
+  it('when since is older than the log keeps, the client gets resync_required and a fresh init', async () => {
+    await api.post('/sessions', { session_id: 'pruned-1', session_name: 'x' });
+    const db = new pg.Pool({ connectionString: database.url });
+    try {
+      await db.query("update changes set created_at = now() - interval '30 days'");
+      expect(await pruneChanges(db, 24)).toBeGreaterThan(0);
+    } finally {
+      await db.end();
+    }
+    const client = await WsClient.connect(`${first.wsUrl}?since=0`);
+    await client.waitFor((messages) => messages.length >= 2);
+    expect(client.messages[0]).toEqual({ type: 'resync_required' });
+    expect(client.messages[1]).toMatchObject({ type: 'init', seq: expect.any(Number) });
+    expect(client.messages[1]!.sessions.map((s: { session_id: string }) => s.session_id)).toContain('pruned-1');
+    client.close();
+  });
+
+  it('when since is beyond the latest change (another database), the client is told to resync', async () => {
+    const client = await WsClient.connect(`${first.wsUrl}?since=999999999`);
+    await client.waitFor((messages) => messages.length >= 2);
+    expect(client.messages.map((message) => message.type)).toEqual(['resync_required', 'init']);
+    client.close();
+  });
+
+  it.each([['since=abc'], ['since=-1'], ['session_id=']])('refuses /ws?%s with 422 naming the parameter', async (query) => {
+    const socket = new WebSocket(`${first.wsUrl}?${query}`);
+    socket.on('error', () => undefined);
+    const [status, body] = await new Promise<[number, string]>((resolve) =>
+      socket.on('unexpected-response', (_request, response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk));
+        response.on('end', () => resolve([response.statusCode ?? 0, text]));
+      }),
+    );
+    expect(status).toBe(422);
+    expect(JSON.parse(body).detail[0].loc[0]).toBe('query');
+  });
+});
+
+describe('subscribing with ?session_id', () => {
+  it('init lists only those sessions and only their changes arrive; resuming keeps the filter', async () => {
+    for (const id of ['sub-a', 'sub-b', 'sub-c']) await api.post('/sessions', { session_id: id, session_name: id });
+    const client = await WsClient.connect(`${second.wsUrl}?session_id=sub-a&session_id=${encodeURIComponent('sub-c')}`);
+    expect(client.init.sessions.map((s: { session_id: string }) => s.session_id).sort()).toEqual(['sub-a', 'sub-c']);
+    for (const id of ['sub-a', 'sub-b', 'sub-c', 'sub-b']) await api.post(sessionPath(id, '/events'), { event_type: 'message' });
+    await api.delete('/sessions/sub-b');
+    await api.delete('/sessions/sub-c');
+    const live = await client.waitForLive(3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(client.live.map((m) => [m.type, m.data?.session_id ?? m.session_id])).toEqual([
+      ['event', 'sub-a'],
+      ['event', 'sub-c'],
+      ['session_deleted', 'sub-c'],
+    ]);
+    const resumed = await WsClient.connect(`${first.wsUrl}?session_id=sub-a&since=${client.init.seq}`);
+    await resumed.waitFor((messages) => messages.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(resumed.messages.map((m) => m.data?.session_id)).toEqual(['sub-a']);
+    expect(resumed.messages[0]).toEqual(live[0]);
+    client.close();
+    resumed.close();
+  });
+});
+
+describe('change numbers', () => {
+  it('follow commit order: a reader polling during slow, overlapping transactions never skips a number', async () => {
+    await api.post('/sessions', { session_id: 'order-1', session_name: 'x' });
+    const reader = new pg.Pool({ connectionString: database.url, max: 1 });
+    const writers = new pg.Pool({ connectionString: database.url, max: 20 });
+    // The database is dropped with (force) after the file; a connection still closing then must not crash the run.
+    for (const pool of [reader, writers]) pool.on('error', () => undefined);
+    const start = (await readChanges(reader, { after: 0, limit: 1_000_000 })).lastSeq;
+    let seen = start;
+    const gaps: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const page = await readChanges(reader, { after: seen, limit: 10_000 });
+        for (const change of page.changes) {
+          if (change.seq !== seen + 1) gaps.push(`${seen} -> ${change.seq}`);
+          seen = change.seq;
+        }
+      }
+    })();
+    // Each transaction takes its row early and commits after a random pause, so they finish out of start order.
+    await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const client = await writers.connect();
+        try {
+          await client.query('begin');
+          await client.query("insert into events (session_id, event_type, reason) values ('order-1', 'message', $1)", [String(i)]);
+          await client.query('select pg_sleep($1)', [Math.random() * 0.15]);
+          await client.query('commit');
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    polling = false;
+    await poller;
+    await reader.end();
+    await writers.end();
+    expect(gaps).toEqual([]);
+    expect(seen - start).toBe(60);
+  });
+});
