@@ -8,7 +8,7 @@ import { apiClient } from './support/http';
 import { createDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
-// These tests run the compiled server as `npm start` does: a real process, real signals.
+// These tests run the compiled server (built by globalSetup) as `npm start` does: a real process, real signals.
 const ROOT = path.join(__dirname, '..');
 
 interface ServerProcess {
@@ -49,10 +49,6 @@ function stopServer(server: ServerProcess, signal: NodeJS.Signals = 'SIGTERM'): 
     server.child.kill(signal);
   });
 }
-
-beforeAll(() => {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-}, 120_000);
 
 describe('the compiled server', () => {
   it('with DATABASE_URL: answers the contract sequence, and on SIGTERM closes WebSockets with 1001 and exits 0', async () => {

@@ -20,6 +20,9 @@ export function createPool({ connectionString, max, logger }: PoolOptions): pg.P
     // Fail fast while the database is down, so requests answer 503 instead of hanging.
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30000,
+    // Lets the kernel find connections whose peer vanished without a word (a crashed host, a NAT timeout).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: 'agent-session-manager',
   });
   pool.on('error', (err) => logger.warn('idle database connection failed', { err }));

@@ -19,12 +19,14 @@ export interface HubOptions {
   logger: Logger;
   /** How often clients are pinged; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
-  /** Bytes a client may leave unread (or let pile up while catching up) before it is closed with 1013. */
+  /** Bytes a client may leave unread between bursts (or let pile up while catching up) before it is closed with 1013. */
   maxBacklogBytes: number;
 }
 
 // A client closed for its backlog gets this long to take the close frame before its socket is destroyed.
 const CLOSE_GRACE_MS = 5_000;
+// How long a client catching up may take to read one page of its replay.
+const DRAIN_TIMEOUT_MS = 30_000;
 
 /**
  * The WebSocket clients of this instance and the fan-out to them. A frame goes to the clients that follow
@@ -80,7 +82,23 @@ export class Hub {
   sendDirect(client: HubClient, text: string): boolean {
     if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
     client.socket.send(text);
-    return this.checkBacklog(client);
+    return true;
+  }
+
+  /**
+   * Waits until the client has taken what was sent to it, down to the backlog limit, so a long replay
+   * goes at the client's pace; false (and the client is closed) if it does not within `timeoutMs`.
+   */
+  async drained(client: HubClient, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!client.gone && client.socket.bufferedAmount > this.maxBacklogBytes) {
+      if (Date.now() > deadline) {
+        this.cutOff(client);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return !client.gone;
   }
 
   /** Ends catching up: frames that waited and are newer than `position` are sent, then it gets broadcasts. */
@@ -94,6 +112,10 @@ export class Hub {
 
   /** Sends each frame to every client that follows its session. */
   broadcast(frames: readonly Frame[]): void {
+    // Measured between bursts: within one, every frame sits in the buffer until the loop yields.
+    for (const client of [...this.clients()]) {
+      if (!client.pending && client.socket.bufferedAmount > this.maxBacklogBytes) this.cutOff(client);
+    }
     for (const frame of frames) {
       for (const client of this.everything) this.deliver(client, frame);
       const followers = this.bySession.get(frame.sessionId);
@@ -136,13 +158,6 @@ export class Hub {
     if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return;
     client.position = frame.seq;
     client.socket.send(frame.text);
-    this.checkBacklog(client);
-  }
-
-  private checkBacklog(client: HubClient): boolean {
-    if (client.socket.bufferedAmount <= this.maxBacklogBytes) return true;
-    this.cutOff(client);
-    return false;
   }
 
   // A client that does not read would make us hold ever more for it: close it (it can resume with `since`).

@@ -18,6 +18,7 @@ export interface ChangeListenerOptions {
 
 const SEQ = /^\d{1,16}$/;
 const READ_PAGE = 2000;
+const CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * This instance's one dedicated LISTEN connection. A notification says "changes up to N are committed";
@@ -68,6 +69,8 @@ export class ChangeListener {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
       keepAlive: true,
+      // A connection attempt into a dead network must fail, so that the next one is made.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: 'agent-session-manager:listen',
     });
     let lost = false;
@@ -153,8 +156,8 @@ export class ChangeListener {
     while (this.committed > this.relayed && !this.stopped) {
       try {
         const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE });
-        this.relayed = page.lastSeq;
         if (page.changes.length > 0) this.options.onChanges(page.changes);
+        this.relayed = page.lastSeq;
       } catch (err) {
         this.options.logger.error('could not read changes to broadcast; retrying', { err, after: this.relayed });
         await new Promise((resolve) => setTimeout(resolve, 250));

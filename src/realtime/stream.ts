@@ -70,6 +70,7 @@ async function replay(client: HubClient, since: number, sessionIds: string[] | u
     for (const change of page.changes) {
       if (!hub.sendDirect(client, frameFor(change).text)) return after;
     }
+    if (!(await hub.drained(client))) return after;
     after = page.lastSeq;
     if (!page.full) return after;
   }

@@ -4,6 +4,12 @@ import type { Pool, PoolClient } from '../db/pool';
 export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A connection lost between two statements is reported as an 'error' event, which would crash the
+  // process without a listener; the next statement fails anyway, and the client is not reused.
+  const onConnectionError = () => {
+    broken = true;
+  };
+  client.on('error', onConnectionError);
   try {
     await client.query('begin');
     const result = await work(client);
@@ -18,6 +24,7 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
     }
     throw err;
   } finally {
+    client.off('error', onConnectionError);
     client.release(broken);
   }
 }

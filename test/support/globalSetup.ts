@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { createLogger } from '../../src/logger';
@@ -10,10 +12,15 @@ declare global {
 }
 
 /**
- * Starts (or finds) the test PostgreSQL server and builds one migrated template database; each test file
+ * Builds dist/, starts (or finds) the test PostgreSQL server and builds one migrated template database; each test file
  * then copies it into a database of its own (see testDatabase.ts), which is much faster than migrating.
  */
 export default async function globalSetup(): Promise<void> {
+  // Some tests run the compiled server or an embedded cluster as real processes: build dist/ once for all.
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: path.join(__dirname, '..', '..'),
+    stdio: 'inherit',
+  });
   const server = await openTestDatabaseServer();
   const template = `asm_template_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });

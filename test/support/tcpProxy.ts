@@ -8,6 +8,8 @@ export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private port = 0;
+  private frozen = false;
+  private readonly held: (() => void)[] = [];
 
   constructor(
     private readonly targetHost: string,
@@ -33,7 +35,11 @@ export class TcpProxy {
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      // While frozen, bytes are held back: to both ends the link looks open but says nothing, as a
+      // network partition does; when it heals, they go through, as TCP's retransmissions would.
+      const forward = (to: net.Socket) => (chunk: Buffer) => (this.frozen ? this.held.push(() => to.write(chunk)) : to.write(chunk));
+      client.on('data', forward(upstream));
+      upstream.on('data', forward(client));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -43,6 +49,17 @@ export class TcpProxy {
     });
     this.port = (server.address() as net.AddressInfo).port;
     this.server = server;
+  }
+
+  /** Keeps every connection open but lets no byte through, new connections included, until thaw(). */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** Lets the held bytes through, in order, and new ones from now on. */
+  thaw(): void {
+    this.frozen = false;
+    for (const deliver of this.held.splice(0)) deliver();
   }
 
   /** Refuses new connections and drops the open ones. */
