@@ -5,28 +5,39 @@ import type { Config } from './config';
 import type { Pool } from './db/pool';
 import { renderErrors } from './errors';
 import { cors } from './http/cors';
+import { dashboardRoutes } from './http/dashboard';
 import { eventRoutes } from './http/events';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
+import { requireApiKey } from './http/auth';
+import { requireJsonBodies } from './http/contentType';
+import { openApiRoutes } from './http/openapi';
+import { requestContext } from './http/requestContext';
 import type { Logger } from './logger';
+import type { Metrics } from './metrics';
 import type { ChangeListener } from './realtime/listener';
 
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys'>;
   logger: Logger;
+  metrics: Metrics;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ pool, listener, config, logger }: AppDeps): Koa {
+export function createApp({ pool, listener, config, logger, metrics }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.on('error', (err, ctx) => logger.error('request failed', { err, method: ctx?.method, path: ctx?.path }));
+  app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
 
+  app.use(requestContext({ logger, metrics }));
   app.use(renderErrors(logger));
+  // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
+  app.use(requireApiKey(config.apiKeys));
+  app.use(requireJsonBodies());
   app.use(
     bodyParser({
       enableTypes: ['json'],
@@ -36,7 +47,14 @@ export function createApp({ pool, listener, config, logger }: AppDeps): Koa {
     }),
   );
 
-  const routers: Router[] = [opsRoutes({ pool, listener }), sessionRoutes({ pool }), eventRoutes({ pool }), legacyRoutes({ pool })];
+  const routers: Router[] = [
+    dashboardRoutes(),
+    openApiRoutes(),
+    opsRoutes({ pool, listener, metrics }),
+    sessionRoutes({ pool }),
+    eventRoutes({ pool, metrics }),
+    legacyRoutes({ pool, metrics }),
+  ];
   for (const router of routers) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.

@@ -38,6 +38,7 @@ const Environment = object({
   WS_MAX_BACKLOG_BYTES: defaulted(PositiveInt, 16 * 1024 * 1024),
   WS_PING_INTERVAL_MS: defaulted(PositiveInt, 30_000),
   LISTEN_HEARTBEAT_MS: defaulted(PositiveInt, 10_000),
+  API_KEYS: defaulted(List, []),
 });
 
 export interface Config {
@@ -59,6 +60,8 @@ export interface Config {
   readonly wsPingIntervalMs: number;
   /** How often the LISTEN connection is checked; a half-open link is found within two intervals. */
   readonly listenHeartbeatMs: number;
+  /** Set: every request but /health (and the pages that hold no data) needs one of these keys. */
+  readonly apiKeys: readonly string[];
 }
 
 const KNOWN_KEYS = Object.keys(Environment.schema);
@@ -81,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxBacklogBytes: parsed.WS_MAX_BACKLOG_BYTES,
     wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
     listenHeartbeatMs: parsed.LISTEN_HEARTBEAT_MS,
+    apiKeys: Object.freeze(parsed.API_KEYS),
   });
 }
 

@@ -1,26 +1,40 @@
+import pino from 'pino';
 import type { LogLevel } from './config';
-
-const SEVERITY: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
 export type LogFields = Record<string, unknown>;
 
+/** What the code logs through; pino underneath, one JSON object per line on stdout. */
 export interface Logger {
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /** A logger whose lines all carry `fields` (a request id, say). */
+  child(fields: LogFields): Logger;
 }
 
-/** One JSON object per line on stdout, below `level` dropped. Errors in fields are expanded to message and stack. */
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
-  const threshold = SEVERITY[level];
-  const log = (severity: Exclude<LogLevel, 'silent'>) => (message: string, fields: LogFields = {}) => {
-    if (SEVERITY[severity] < threshold) return;
-    const entry: LogFields = { time: new Date().toISOString(), level: severity, msg: message };
-    for (const [key, value] of Object.entries(fields)) {
-      entry[key] = value instanceof Error ? { message: value.message, stack: value.stack, code: (value as { code?: unknown }).code } : value;
-    }
-    write(`${JSON.stringify(entry)}\n`);
+/** Structured JSON logs: `{"level":"info","time":"…","msg":"…",…}`; errors under `err` with message and stack. */
+export function createLogger(level: LogLevel, destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
+  return wrap(
+    pino(
+      {
+        level,
+        base: { pid: process.pid },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        serializers: { err: pino.stdSerializers.err },
+      },
+      destination,
+    ),
+  );
+}
+
+function wrap(logger: pino.Logger): Logger {
+  return {
+    debug: (message, fields) => logger.debug(fields ?? {}, message),
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+    error: (message, fields) => logger.error(fields ?? {}, message),
+    child: (fields) => wrap(logger.child(fields)),
   };
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

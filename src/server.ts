@@ -9,6 +9,8 @@ import { openStream, parseStreamRequest, type StreamDeps, type StreamRequest } f
 
 export interface ServerOptions {
   app: Koa;
+  /** Whether an upgrade request may open a WebSocket (the API key check). */
+  authorize: (request: http.IncomingMessage, query: URLSearchParams) => boolean;
   /** What a WebSocket stream needs: the hub it joins, where it reads init and replays from. */
   streams: StreamDeps;
   hosts: readonly string[];
@@ -27,7 +29,7 @@ const WS_PATH = '/ws';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
-export async function listen({ app, streams, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
+export async function listen({ app, authorize, streams, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
   // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();
@@ -37,6 +39,7 @@ export async function listen({ app, streams, hosts, port, logger }: ServerOption
   const onUpgrade = (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const { pathname, searchParams } = new URL(request.url ?? '/', 'http://localhost');
     if (pathname !== WS_PATH) return refuseUpgrade(socket, 404, 'Not Found');
+    if (!authorize(request, searchParams)) return refuseUpgrade(socket, 401, 'Not authenticated');
     let streamRequest: StreamRequest;
     try {
       streamRequest = parseStreamRequest(searchParams);

@@ -1,4 +1,6 @@
 import { createApp } from './app';
+import { bearerKey, createKeyCheck } from './http/auth';
+import { createMetrics, type Metrics } from './metrics';
 import type { Config } from './config';
 import { createPool, type Pool } from './db/pool';
 import { migrate } from './db/migrate';
@@ -14,6 +16,7 @@ export interface Service {
   readonly pool: Pool;
   readonly hub: Hub;
   readonly listener: ChangeListener;
+  readonly metrics: Metrics;
   /** Graceful stop: no new connections, requests in flight finish, WebSockets get 1001, database released. */
   close(): Promise<void>;
 }
@@ -30,13 +33,23 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 export async function startService({ config, databaseUrl, logger }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
-  const hub = new Hub({ logger, pingIntervalMs: config.wsPingIntervalMs, maxBacklogBytes: config.wsMaxBacklogBytes });
+  const hub: Hub = new Hub({
+    logger,
+    pingIntervalMs: config.wsPingIntervalMs,
+    maxBacklogBytes: config.wsMaxBacklogBytes,
+    onSent: (count) => metrics.framesSent(count),
+  });
+  const metrics = createMetrics({ websocketClients: () => hub.size });
   const listener = new ChangeListener({
     connectionString: databaseUrl,
     pool,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
-    onChanges: (changes) => hub.broadcast(changes.map(frameFor)),
+    onChanges: (changes) => {
+      hub.broadcast(changes.map(frameFor));
+      const now = Date.now();
+      for (const change of changes) if (change.committedAt) metrics.deliveryLag((now - change.committedAt.getTime()) / 1000);
+    },
   });
   try {
     await listener.start();
@@ -55,8 +68,18 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
   const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
-  const app = createApp({ pool, listener, config, logger });
-  const server = await listen({ app, streams: { hub, pool, logger }, hosts: config.hosts, port: config.port, logger });
+  const app = createApp({ pool, listener, config, logger, metrics });
+  const keyAccepted = createKeyCheck(config.apiKeys);
+  const server = await listen({
+    app,
+    // A browser cannot set headers on a WebSocket, so the key may also come as ?api_key=.
+    authorize: (request, query) =>
+      config.apiKeys.length === 0 || keyAccepted(bearerKey(request.headers.authorization)) || keyAccepted(query.get('api_key') ?? undefined),
+    streams: { hub, pool, logger },
+    hosts: config.hosts,
+    port: config.port,
+    logger,
+  });
   logger.info('listening', { urls: server.urls });
 
   let closing: Promise<void> | undefined;
@@ -65,6 +88,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     pool,
     hub,
     listener,
+    metrics,
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);

@@ -30,10 +30,12 @@ describe('errors', () => {
     expect((await api.get('/sessions/too-big/status')).body.status).toBe('not_existent');
   });
 
-  it('a body that is not JSON is validated as empty: 422 naming the required fields', async () => {
-    const reply = await api.post('/sessions', 'session_id=x', { 'content-type': 'text/plain' });
-    expect(reply.status).toBe(422);
-    expect(reply.body.detail.map((failure: { loc: string[] }) => failure.loc[1])).toEqual(['session_id', 'session_name']);
+  it('a body that is not JSON is 415, and nothing is stored', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const reply = await api.post('/sessions', 'session_id=x&session_name=y', { 'content-type': type });
+      expect(reply).toMatchObject({ status: 415, body: { detail: 'Content-Type must be application/json' } });
+    }
+    expect((await api.get('/sessions/x/status')).body.status).toBe('not_existent');
   });
 
   it('an empty body is 422, not a crash', async () => {

@@ -51,7 +51,8 @@ describe('WS /ws', () => {
     const patched = await api.patch('/sessions/flow-1', { agent_name: 'b' });
     await api.delete('/sessions/flow-1');
     const live = await client.waitForLive(5);
-    const finished = { ...created.body.session, status: 'finished' };
+    // The update that the session_stop caused, as committed: with the event counted.
+    const finished = { ...created.body.session, status: 'finished', event_count: 1, last_event_at: expect.any(String) };
     // Numbered one by one, following the number init reflected.
     expect(live.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5].map((n) => client.init.seq + n));
     expect(withoutSeq(live)).toEqual([

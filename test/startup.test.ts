@@ -28,7 +28,8 @@ function startServer(env: Record<string, string>): Promise<ServerProcess> {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"msg":"listening","urls":\["(http:\/\/[^"]+)"/.exec(output);
+      const listening = output.split('\n').find((line) => line.includes('"msg":"listening"'));
+      const match = listening && /"urls":\["(http:\/\/[^"]+)"/.exec(listening);
       if (match) {
         clearTimeout(timer);
         resolve({ child, baseUrl: match[1]!, output: () => output });

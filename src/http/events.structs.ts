@@ -1,5 +1,6 @@
-import { nullable, optional, type, type Infer } from 'superstruct';
+import { array, nullable, optional, size, type, type Infer } from 'superstruct';
 import { ContentBlocks, Int32, JsonObject, JsonValue, Name, SessionId, Text, Timestamp } from './fields';
+import { QueryInt } from './sessions.structs';
 
 /** An event as agents send it. Unknown fields are ignored; `null` is as good as absent for optional ones. */
 export const EventBody = type({
@@ -22,3 +23,20 @@ export type EventBody = Infer<typeof EventBody>;
 /** The deprecated `POST /events` names its session in the body. */
 export const LegacyEventBody = type({ ...EventBody.schema, session_id: SessionId });
 export type LegacyEventBody = Infer<typeof LegacyEventBody>;
+
+export const MAX_BATCH_EVENTS = 1000;
+
+/** POST /sessions/{id}/events/batch: stored together, in this order, or not at all. */
+export const EventBatchBody = type({
+  events: size(array(EventBody), 1, MAX_BATCH_EVENTS),
+});
+export type EventBatchBody = Infer<typeof EventBatchBody>;
+
+export const EventPageQuery = type({
+  /** Only events with a greater id: `next_after` of the previous page. */
+  after: optional(QueryInt(0, Number.MAX_SAFE_INTEGER)),
+  limit: optional(QueryInt(1, 10_000)),
+});
+export type EventPageQuery = Infer<typeof EventPageQuery>;
+
+export const DEFAULT_EVENT_PAGE_LIMIT = 1000;

@@ -1,34 +1,59 @@
 import Router from '@koa/router';
 import type { Pool } from '../db/pool';
-import { badRequest, notFound } from '../errors';
-import { appendEvent, listSessionEvents } from '../store/events';
+import type { Metrics } from '../metrics';
+import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
+import { appendEvent, appendEvents, listSessionEvents } from '../store/events';
 import { validate } from './validate';
-import { EventBody } from './events.structs';
+import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
 import { SessionPath } from './sessions.structs';
 
 export interface EventRoutesDeps {
   pool: Pool;
+  metrics: Pick<Metrics, 'eventsIngested'>;
 }
 
-export function eventRoutes({ pool }: EventRoutesDeps): Router {
+const MISMATCH = 'Event session_id must match URL session_id';
+
+export function eventRoutes({ pool, metrics }: EventRoutesDeps): Router {
   const router = new Router();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const event = validate('body', ctx.request.body, EventBody);
-    if (event.session_id != null && event.session_id !== session_id) throw badRequest('Event session_id must match URL session_id');
+    if (event.session_id != null && event.session_id !== session_id) throw badRequest(MISMATCH);
     const appended = await appendEvent(pool, session_id, event);
     if (!appended) throw notFound('Session not found');
+    if (appended.created) metrics.eventsIngested(1);
     // A retry of an event already stored (same event_id) is answered with that event and changes nothing.
     ctx.status = appended.created ? 201 : 200;
     ctx.body = { ok: true, event: appended.event };
   });
 
+  router.post('/sessions/:session_id/events/batch', async (ctx) => {
+    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { events } = validate('body', ctx.request.body, EventBatchBody);
+    const mismatched: FieldError[] = events.flatMap((event, index) =>
+      event.session_id != null && event.session_id !== session_id
+        ? [{ loc: ['body', 'events', index, 'session_id'], msg: MISMATCH, type: 'session_mismatch' }]
+        : [],
+    );
+    if (mismatched.length > 0) throw unprocessable(mismatched);
+    const stored = await appendEvents(
+      pool,
+      events.map((event) => ({ sessionId: session_id, event })),
+    );
+    if (stored.some((item) => item === null)) throw notFound('Session not found');
+    metrics.eventsIngested(stored.filter((item) => item!.created).length);
+    ctx.status = stored.some((item) => item!.created) ? 201 : 200;
+    ctx.body = { ok: true, events: stored.map((item) => item!.event) };
+  });
+
   router.get('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
-    const events = await listSessionEvents(pool, session_id);
-    if (!events) throw notFound('Session not found');
-    ctx.body = { events };
+    const query = validate('query', ctx.query, EventPageQuery);
+    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
+    if (!page) throw notFound('Session not found');
+    ctx.body = { events: page.events, next_after: page.nextAfter };
   });
 
   return router;

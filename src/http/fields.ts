@@ -1,4 +1,5 @@
-import { coerce, define, integer, refine, record, size, string, unknown, array, type Struct } from 'superstruct';
+import { array, coerce, define, integer, record, refine, size, string, unknown, type Struct } from 'superstruct';
+import { documented } from './schema';
 
 /** How deep JSON values inside an event may nest; deeper input is refused before anything recurses over it. */
 export const MAX_JSON_DEPTH = 64;
@@ -7,14 +8,20 @@ export const MAX_JSON_DEPTH = 64;
  * A string Postgres can store as `text`: no U+0000 (which `text` refuses) and no unpaired surrogate
  * (which UTF-8 cannot encode; it would be silently replaced).
  */
-export const Text = refine(string(), 'text', (value) =>
-  // eslint-disable-next-line no-control-regex
-  /\u0000/.test(value) ? 'must not contain the character U+0000' : value.isWellFormed() ? true : 'must not contain unpaired UTF-16 surrogates',
-);
+const storableText = () =>
+  refine(string(), 'text', (value) =>
+    /\u0000/.test(value) ? 'must not contain the character U+0000' : value.isWellFormed() ? true : 'must not contain unpaired UTF-16 surrogates',
+  );
+const TEXT_NOTE = 'Any text but U+0000 and unpaired surrogates.';
+
+export const Text = documented(storableText(), { type: 'string', description: TEXT_NOTE });
 
 export const boundedText = (min: number, max: number) =>
-  refine(Text, 'text_length', (value) =>
-    value.length < min ? (min === 1 ? 'must not be empty' : `must have at least ${min} characters`) : value.length > max ? `must have at most ${max} characters` : true,
+  documented(
+    refine(storableText(), 'text_length', (value) =>
+      value.length < min ? (min === 1 ? 'must not be empty' : `must have at least ${min} characters`) : value.length > max ? `must have at most ${max} characters` : true,
+    ),
+    { type: 'string', minLength: min, maxLength: max, description: TEXT_NOTE },
   );
 
 /** Session ids travel in URL paths; any character works when percent-encoded. */
@@ -23,7 +30,11 @@ export const SessionName = boundedText(1, 256);
 /** Identifiers chosen by clients: event types, tool names, roles, event ids. */
 export const Name = boundedText(1, 256);
 
-export const Int32 = size(integer(), -2_147_483_648, 2_147_483_647);
+export const Int32 = documented(size(integer(), -2_147_483_648, 2_147_483_647), {
+  type: 'integer',
+  minimum: -2_147_483_648,
+  maximum: 2_147_483_647,
+});
 
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
@@ -43,12 +54,15 @@ export function normaliseTimestamp(text: string): string | undefined {
 
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
-export const Timestamp: Struct<string, null> = coerce(
-  define<string>('timestamp', (value) =>
-    typeof value === 'string' && normaliseTimestamp(value) === value ? true : 'must be an ISO 8601 date-time, such as 2024-01-01T00:00:00Z',
+export const Timestamp: Struct<string, null> = documented(
+  coerce(
+    define<string>('timestamp', (value) =>
+      typeof value === 'string' && normaliseTimestamp(value) === value ? true : 'must be an ISO 8601 date-time, such as 2024-01-01T00:00:00Z',
+    ),
+    string(),
+    (value) => normaliseTimestamp(value) ?? value,
   ),
-  string(),
-  (value) => normaliseTimestamp(value) ?? value,
+  { type: 'string', format: 'date-time', description: 'ISO 8601; without a zone it is UTC.' },
 );
 
 /** Depth of a JSON value, measured without recursion so hostile nesting cannot overflow the stack. */
@@ -68,6 +82,11 @@ export function jsonDepthExceeds(value: unknown, limit: number): boolean {
 const withinDepth = <T>(struct: Struct<T, any>) =>
   refine(struct, 'json_depth', (value) => (jsonDepthExceeds(value, MAX_JSON_DEPTH) ? `must not nest deeper than ${MAX_JSON_DEPTH} levels` : true));
 
-export const JsonValue = withinDepth(unknown());
-export const JsonObject = withinDepth(record(string(), unknown()));
-export const ContentBlocks = withinDepth(array(record(string(), unknown())));
+const DEPTH_NOTE = `Any JSON, nested at most ${MAX_JSON_DEPTH} levels deep; stored and returned exactly.`;
+export const JsonValue = documented(withinDepth(unknown()), { description: DEPTH_NOTE });
+export const JsonObject = documented(withinDepth(record(string(), unknown())), { type: 'object', description: DEPTH_NOTE });
+export const ContentBlocks = documented(withinDepth(array(record(string(), unknown()))), {
+  type: 'array',
+  items: { type: 'object', description: 'A content block, such as {"type":"text","text":"Hello"}.' },
+  description: DEPTH_NOTE,
+});

@@ -1,18 +1,20 @@
 import Router from '@koa/router';
 import type { Pool } from '../db/pool';
+import type { Metrics } from '../metrics';
 import { notFound } from '../errors';
 import { listSessionEvents, recordEventCreatingSession } from '../store/events';
 import { updateSession, type SessionChanges } from '../store/sessions';
 import { validate } from './validate';
-import { LegacyEventBody } from './events.structs';
+import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
 
 export interface LegacyRoutesDeps {
   pool: Pool;
+  metrics: Pick<Metrics, 'eventsIngested'>;
 }
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
-export function legacyRoutes({ pool }: LegacyRoutesDeps): Router {
+export function legacyRoutes({ pool, metrics }: LegacyRoutesDeps): Router {
   const router = new Router();
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
@@ -20,13 +22,16 @@ export function legacyRoutes({ pool }: LegacyRoutesDeps): Router {
   // running again) is to be removed once no client relies on it.
   router.post('/events', async (ctx) => {
     const event = validate('body', ctx.request.body, LegacyEventBody);
-    await recordEventCreatingSession(pool, event.session_id, event);
+    const stored = await recordEventCreatingSession(pool, event.session_id, event);
+    if (stored.created) metrics.eventsIngested(1);
     ctx.body = { ok: true };
   });
 
   router.get('/events/:session_id', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
-    ctx.body = { events: (await listSessionEvents(pool, session_id)) ?? [] };
+    const query = validate('query', ctx.query, EventPageQuery);
+    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
+    ctx.body = { events: page?.events ?? [], next_after: page?.nextAfter ?? null };
   });
 
   router.patch('/sessions/:session_id/metadata', async (ctx) => {

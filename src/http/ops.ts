@@ -1,16 +1,18 @@
 import Router from '@koa/router';
 import type { Pool } from '../db/pool';
 import { serviceUnavailable } from '../errors';
+import type { Metrics } from '../metrics';
 import type { ChangeListener } from '../realtime/listener';
 
 export interface OpsRoutesDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
+  metrics: Pick<Metrics, 'registry'>;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
-export function opsRoutes({ pool, listener }: OpsRoutesDeps): Router {
+export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
   const router = new Router();
 
   /** Liveness: answers while the process lives, whatever the database is doing. */
@@ -23,6 +25,11 @@ export function opsRoutes({ pool, listener }: OpsRoutesDeps): Router {
     if (!(await databaseAnswers(pool))) throw serviceUnavailable('Database unavailable');
     if (!listener.listening) throw serviceUnavailable('Not listening for database changes; reconnecting');
     ctx.body = { status: 'ready' };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
   });
 
   return router;

@@ -1,4 +1,6 @@
-import { coerce, enums, integer, nullable, optional, size, string, type, type Infer } from 'superstruct';
+import { coerce, enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
+import { decodeCursor } from '../store/sessions';
+import { documented } from './schema';
 import { SessionId, SessionName, Text, Timestamp } from './fields';
 
 export const SessionPath = type({ session_id: SessionId });
@@ -29,11 +31,27 @@ export const SessionMetadataPatch = type({
 });
 export type SessionMetadataPatch = Infer<typeof SessionMetadataPatch>;
 
-const Limit = coerce(size(integer(), 1, 1000), string(), (value) => (/^\s*-?\d+\s*$/.test(value) ? Number(value) : value));
+/** A positive integer from a query string, at most `max`. */
+export const QueryInt = (min: number, max: number) =>
+  documented(
+    coerce(size(integer(), min, max), string(), (value) => (/^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : value)),
+    { type: 'integer', minimum: min, maximum: max },
+  );
+
+const Cursor = documented(
+  refine(string(), 'cursor', (value) => (decodeCursor(value) ? true : 'is not a cursor this server handed out')),
+  { type: 'string', description: 'The next_cursor of the previous page.' },
+);
 
 export const SessionListQuery = type({
   status: optional(enums(['running', 'finished'])),
-  limit: optional(Limit),
+  agent_name: optional(Text),
+  project_dir: optional(Text),
+  /** Case-insensitive part of the session name. */
+  q: optional(Text),
+  limit: optional(QueryInt(1, 1000)),
+  /** `next_cursor` of the previous page. */
+  cursor: optional(Cursor),
 });
 export type SessionListQuery = Infer<typeof SessionListQuery>;
 

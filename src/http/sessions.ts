@@ -22,8 +22,15 @@ export function sessionRoutes({ pool }: SessionRoutesDeps): Router {
 
   router.get('/sessions', async (ctx) => {
     const query = validate('query', ctx.query, SessionListQuery);
-    const sessions = await listSessions(pool, { status: query.status, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
-    ctx.body = { sessions };
+    const page = await listSessions(pool, {
+      status: query.status,
+      agentName: query.agent_name,
+      projectDir: query.project_dir,
+      nameContains: query.q,
+      cursor: query.cursor,
+      limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT,
+    });
+    ctx.body = { sessions: page.sessions, next_cursor: page.nextCursor };
   });
 
   router.get('/sessions/:session_id', async (ctx) => {

@@ -21,6 +21,8 @@ export interface HubOptions {
   pingIntervalMs: number;
   /** Bytes a client may leave unread between bursts (or let pile up while catching up) before it is closed with 1013. */
   maxBacklogBytes: number;
+  /** Told how many frames each broadcast sent, for the metrics. */
+  onSent?: (count: number) => void;
 }
 
 // A client closed for its backlog gets this long to take the close frame before its socket is destroyed.
@@ -38,10 +40,12 @@ export class Hub {
   private readonly logger: Logger;
   private readonly maxBacklogBytes: number;
   private readonly pinger: NodeJS.Timeout;
+  private readonly onSent: (count: number) => void;
   private count = 0;
 
-  constructor({ logger, pingIntervalMs, maxBacklogBytes }: HubOptions) {
+  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined }: HubOptions) {
     this.logger = logger;
+    this.onSent = onSent;
     this.maxBacklogBytes = maxBacklogBytes;
     this.pinger = setInterval(() => this.pingAll(), pingIntervalMs);
     this.pinger.unref();
@@ -82,6 +86,7 @@ export class Hub {
   sendDirect(client: HubClient, text: string): boolean {
     if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
     client.socket.send(text);
+    this.onSent(1);
     return true;
   }
 
@@ -107,7 +112,9 @@ export class Hub {
     const waiting = client.pending ?? [];
     client.pending = null;
     client.pendingBytes = 0;
-    for (const frame of waiting) this.deliver(client, frame);
+    let sent = 0;
+    for (const frame of waiting) sent += this.deliver(client, frame);
+    this.onSent(sent);
   }
 
   /** Sends each frame to every client that follows its session. */
@@ -116,11 +123,13 @@ export class Hub {
     for (const client of [...this.clients()]) {
       if (!client.pending && client.socket.bufferedAmount > this.maxBacklogBytes) this.cutOff(client);
     }
+    let sent = 0;
     for (const frame of frames) {
-      for (const client of this.everything) this.deliver(client, frame);
+      for (const client of this.everything) sent += this.deliver(client, frame);
       const followers = this.bySession.get(frame.sessionId);
-      if (followers) for (const client of followers) this.deliver(client, frame);
+      if (followers) for (const client of followers) sent += this.deliver(client, frame);
     }
+    this.onSent(sent);
   }
 
   /** Closes every client (1001 "going away" on shutdown) and stops pinging. */
@@ -147,17 +156,19 @@ export class Hub {
     }
   }
 
-  private deliver(client: HubClient, frame: Frame): void {
-    if (client.gone) return;
+  /** 1 if the frame was sent now, else 0 (queued, already had, or gone). */
+  private deliver(client: HubClient, frame: Frame): number {
+    if (client.gone) return 0;
     if (client.pending) {
       client.pending.push(frame);
       client.pendingBytes += frame.text.length;
       if (client.pendingBytes > this.maxBacklogBytes) this.cutOff(client);
-      return;
+      return 0;
     }
-    if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return;
+    if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return 0;
     client.position = frame.seq;
     client.socket.send(frame.text);
+    return 1;
   }
 
   // A client that does not read would make us hold ever more for it: close it (it can resume with `since`).

@@ -5,10 +5,11 @@ import { toEvent, toSession, type Event, type Session } from './records';
 export const CHANGES_CHANNEL = 'asm_changes';
 
 /** A committed change. `seq` grows by one per change, in commit order, with no gaps. */
-export type Change =
-  | { seq: number; kind: 'session_created' | 'session_updated'; session: Session }
-  | { seq: number; kind: 'session_deleted'; sessionId: string }
-  | { seq: number; kind: 'event'; event: Event };
+export type Change = { seq: number; committedAt: Date | null } & (
+  | { kind: 'session_created' | 'session_updated'; session: Session }
+  | { kind: 'session_deleted'; sessionId: string }
+  | { kind: 'event'; event: Event }
+);
 
 export interface ChangePage {
   changes: Change[];
@@ -32,7 +33,7 @@ export interface ChangeRange {
  */
 export async function readChanges(db: Queryable, { after, upTo, limit, sessionIds }: ChangeRange): Promise<ChangePage> {
   const { rows } = await db.query(
-    `select c.seq, c.kind, c.session_id as change_session_id, c.session,
+    `select c.seq, c.kind, c.session_id as change_session_id, c.session, c.committed_at,
             e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
             e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
      from changes c
@@ -45,17 +46,17 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
   );
   const changes: Change[] = [];
   for (const row of rows) {
-    const seq = Number(row.seq);
+    const numbered = { seq: Number(row.seq), committedAt: row.committed_at as Date | null };
     switch (row.kind) {
       case 'session_created':
       case 'session_updated':
-        changes.push({ seq, kind: row.kind, session: toSession(row.session) });
+        changes.push({ ...numbered, kind: row.kind, session: toSession(row.session) });
         break;
       case 'session_deleted':
-        changes.push({ seq, kind: 'session_deleted', sessionId: row.change_session_id });
+        changes.push({ ...numbered, kind: 'session_deleted', sessionId: row.change_session_id });
         break;
       default:
-        if (row.id !== null) changes.push({ seq, kind: 'event', event: toEvent(row) });
+        if (row.id !== null) changes.push({ ...numbered, kind: 'event', event: toEvent(row) });
     }
   }
   const full = rows.length === limit;

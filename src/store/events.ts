@@ -1,4 +1,4 @@
-import { hasPgCode, PgErrorCode, type Pool, type PoolClient, type Queryable } from '../db/pool';
+import { hasPgCode, PgErrorCode, type Pool, type PoolClient } from '../db/pool';
 import { EVENT_COLUMNS, toEvent, type Event } from './records';
 import { withTransaction } from './tx';
 
@@ -18,10 +18,21 @@ export interface NewEvent {
   event_id?: string | null;
 }
 
+export interface EventToStore {
+  sessionId: string;
+  event: NewEvent;
+}
+
 export interface AppendedEvent {
   event: Event;
   /** false when the event_id was stored before: the stored event is returned and nothing is written. */
   created: boolean;
+}
+
+export interface EventPage {
+  events: Event[];
+  /** The id to pass as `after` for the next page; null on the last page. */
+  nextAfter: number | null;
 }
 
 // The session status an event type sets, if any.
@@ -35,11 +46,22 @@ const STATUS_SET_BY: Record<string, 'running' | 'finished' | undefined> = {
  * transaction; `null` if the session does not exist (or is deleted meanwhile).
  */
 export async function appendEvent(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent | null> {
+  const [stored] = await appendEvents(pool, [{ sessionId, event }]);
+  return stored ?? null;
+}
+
+/**
+ * Stores events, in the given order, in one transaction with one multi-row insert, and applies the
+ * status changes they imply. Per item: the stored event, or `null` if its session does not exist.
+ */
+export async function appendEvents(pool: Pool, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   try {
-    return await withTransaction(pool, (tx) => insertEvent(tx, sessionId, event));
+    return await withTransaction(pool, (tx) => insertEvents(tx, items));
   } catch (err) {
-    // The session was deleted between our read of it and the insert's foreign-key check.
-    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION)) return null;
+    // A session was deleted between the insert's read of it and its foreign-key check: redo without it.
+    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION) && items.length > 0) {
+      return withTransaction(pool, (tx) => insertEvents(tx, items));
+    }
     throw err;
   }
 }
@@ -55,66 +77,124 @@ export async function recordEventCreatingSession(pool: Pool, sessionId: string, 
        on conflict (session_id) do nothing`,
       [sessionId, event.session_name || sessionId],
     );
-    const appended = await insertEvent(tx, sessionId, event);
+    const [appended] = await insertEvents(tx, [{ sessionId, event }]);
     if (!appended) throw new Error(`session ${sessionId} vanished inside its own transaction`);
     return appended;
   });
 }
 
-async function insertEvent(tx: PoolClient, sessionId: string, event: NewEvent): Promise<AppendedEvent | null> {
+// Items are matched to stored rows by (session, event_id) when they have one; a NUL cannot occur in either.
+const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
+
+/** The multi-row insert behind every way of storing events; runs inside the caller's transaction. */
+export async function insertEvents(tx: PoolClient, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
+  if (items.length === 0) return [];
+  const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
   const { rows } = await tx.query(
     `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
                          error, exit_code, reason, role, content, event_id)
-     select s.session_id, coalesce($2, s.session_name), $3, coalesce($4::timestamptz, now()), $5, $6::json, $7::json,
-            $8, $9::int, $10, $11, $12::json, $13
-     from sessions s where s.session_id = $1
+     select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
+            item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
+            item.content, item.event_id
+     from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::json[], $7::json[],
+                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[])
+            with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
+                                    error, exit_code, reason, role, content, event_id, position)
+     join sessions s on s.session_id = item.session_id
+     order by item.position
      on conflict (session_id, event_id) where event_id is not null do nothing
      returning ${EVENT_COLUMNS}`,
     [
-      sessionId,
-      event.session_name ?? null,
-      event.event_type,
-      event.timestamp ?? null,
-      event.tool_name ?? null,
-      toJsonParam(event.tool_input),
-      toJsonParam(event.tool_output),
-      event.error ?? null,
-      event.exit_code ?? null,
-      event.reason ?? null,
-      event.role ?? null,
-      toJsonParam(event.content),
-      event.event_id ?? null,
+      items.map((item) => item.sessionId),
+      column((e) => e.session_name),
+      column((e) => e.event_type),
+      column((e) => e.timestamp),
+      column((e) => e.tool_name),
+      column((e) => toJsonParam(e.tool_input)),
+      column((e) => toJsonParam(e.tool_output)),
+      column((e) => e.error),
+      column((e) => e.exit_code),
+      column((e) => e.reason),
+      column((e) => e.role),
+      column((e) => toJsonParam(e.content)),
+      column((e) => e.event_id),
     ],
   );
-  if (rows[0]) {
-    const status = STATUS_SET_BY[event.event_type];
-    if (status) {
-      await tx.query('update sessions set status = $2 where session_id = $1 and status <> $2', [sessionId, status]);
+
+  // Rows come back in insertion order, which is the items' order. Items without an event_id are never
+  // skipped, so per session they take that session's rows without one in turn.
+  const created = rows.map(toEvent);
+  const createdByKey = new Map<string, Event>();
+  const withoutClientId = new Map<string, Event[]>();
+  for (const event of created) {
+    if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
+    else withoutClientId.set(event.session_id, [...(withoutClientId.get(event.session_id) ?? []), event]);
+  }
+  const storedBefore = await findStoredEvents(tx, items, createdByKey);
+
+  const handedOut = new Set<Event>();
+  const results = items.map(({ sessionId, event }): AppendedEvent | null => {
+    if (event.event_id == null) {
+      const next = withoutClientId.get(sessionId)?.shift();
+      return next ? { event: next, created: true } : null;
     }
-    return { event: toEvent(rows[0]), created: true };
-  }
-  // Nothing inserted: either the session is missing, or this event_id is stored already (a retry).
-  if (event.event_id != null) {
-    const stored = await findEventByClientId(tx, sessionId, event.event_id);
-    if (stored) return { event: stored, created: false };
-  }
-  return null;
+    const key = clientKey(sessionId, event.event_id);
+    const fresh = createdByKey.get(key);
+    if (fresh) {
+      // A second item with the same event_id in one batch is a retry of the first.
+      const first = !handedOut.has(fresh);
+      handedOut.add(fresh);
+      return { event: fresh, created: first };
+    }
+    const stored = storedBefore.get(key);
+    return stored ? { event: stored, created: false } : null;
+  });
+
+  await applyStatusChanges(tx, results);
+  return results;
 }
 
-async function findEventByClientId(db: Queryable, sessionId: string, eventId: string): Promise<Event | null> {
-  const { rows } = await db.query(`select ${EVENT_COLUMNS} from events where session_id = $1 and event_id = $2`, [sessionId, eventId]);
-  return rows[0] ? toEvent(rows[0]) : null;
+// Events that items name by event_id but the insert skipped: stored before, by an earlier request.
+async function findStoredEvents(tx: PoolClient, items: readonly EventToStore[], created: Map<string, Event>): Promise<Map<string, Event>> {
+  const missing = items.filter(({ sessionId, event }) => event.event_id != null && !created.has(clientKey(sessionId, event.event_id)));
+  const found = new Map<string, Event>();
+  if (missing.length === 0) return found;
+  const { rows } = await tx.query(
+    `select ${EVENT_COLUMNS.split(', ').map((name) => `e.${name}`).join(', ')}
+     from unnest($1::text[], $2::text[]) as wanted(session_id, event_id)
+     join events e on e.session_id = wanted.session_id and e.event_id = wanted.event_id`,
+    [missing.map((item) => item.sessionId), missing.map((item) => item.event.event_id)],
+  );
+  for (const event of rows.map(toEvent)) found.set(clientKey(event.session_id, event.event_id!), event);
+  return found;
 }
 
-/** The session's events in arrival order; `null` if the session does not exist. */
-export async function listSessionEvents(pool: Pool, sessionId: string): Promise<Event[] | null> {
+// Each session ends with the status its last new status-setting event implies.
+async function applyStatusChanges(tx: PoolClient, results: readonly (AppendedEvent | null)[]): Promise<void> {
+  const finalStatus = new Map<string, 'running' | 'finished'>();
+  for (const result of results) {
+    const status = result?.created ? STATUS_SET_BY[result.event.event_type] : undefined;
+    if (status) finalStatus.set(result!.event.session_id, status);
+  }
+  for (const [sessionId, status] of finalStatus) {
+    await tx.query('update sessions set status = $2 where session_id = $1 and status <> $2', [sessionId, status]);
+  }
+}
+
+/** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */
+export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit }: { after?: number; limit: number }): Promise<EventPage | null> {
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
-    const { rows } = await tx.query(`select ${EVENT_COLUMNS} from events where session_id = $1 order by id`, [sessionId]);
-    return rows.map(toEvent);
+    const { rows } = await tx.query(`select ${EVENT_COLUMNS} from events where session_id = $1 and id > $2 order by id limit $3`, [
+      sessionId,
+      after,
+      limit + 1,
+    ]);
+    const events = rows.slice(0, limit).map(toEvent);
+    return { events, nextAfter: rows.length > limit ? events[events.length - 1]!.id : null };
   });
 }
 

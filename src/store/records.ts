@@ -7,6 +7,10 @@ export interface Session {
   project_dir: string | null;
   agent_name: string | null;
   last_resumed_at: string | null;
+  /** Events stored in the session so far. */
+  event_count: number;
+  /** When the latest of them arrived; null before the first. */
+  last_event_at: string | null;
 }
 
 /** An event as stored, in the one shape REST and WebSocket share. */
@@ -27,7 +31,8 @@ export interface Event {
   event_id: string | null;
 }
 
-export const SESSION_COLUMNS = 'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at';
+export const SESSION_COLUMNS =
+  'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at';
 
 export const EVENT_COLUMNS =
   'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id';
@@ -36,7 +41,13 @@ export const EVENT_COLUMNS =
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
 
-type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at'> & { created_at: Date | string; last_resumed_at: Date | string | null };
+type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at'> & {
+  created_at: Date | string;
+  last_resumed_at: Date | string | null;
+  // bigint: text from a query, a number from a jsonb snapshot; absent from snapshots written before it existed.
+  event_count?: string | number;
+  last_event_at?: Date | string | null;
+};
 
 export function toSession(row: SessionRow): Session {
   return {
@@ -47,6 +58,8 @@ export function toSession(row: SessionRow): Session {
     project_dir: row.project_dir,
     agent_name: row.agent_name,
     last_resumed_at: isoTimestampOrNull(row.last_resumed_at),
+    event_count: Number(row.event_count ?? 0),
+    last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
   };
 }
 

@@ -20,9 +20,21 @@ export interface SessionChanges {
 
 export interface SessionFilter {
   status?: Session['status'];
+  agentName?: string;
+  projectDir?: string;
+  /** Case-insensitive part of the name. */
+  nameContains?: string;
   /** Only these sessions. */
   sessionIds?: readonly string[];
+  /** Continue after the page that handed out this cursor. */
+  cursor?: string;
   limit: number;
+}
+
+export interface SessionPage {
+  sessions: Session[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
 }
 
 /** Inserts a running session; `null` when one with that id exists already (concurrent creators included). */
@@ -42,16 +54,57 @@ export async function getSessionById(db: Queryable, sessionId: string): Promise<
   return rows[0] ? toSession(rows[0]) : null;
 }
 
-/** Newest first. */
-export async function listSessions(db: Queryable, filter: SessionFilter): Promise<Session[]> {
+// A cursor is the sort key of the last session of a page: its creation time as Postgres prints it (to the
+// microsecond, which a JavaScript Date would round away) and its id.
+const encodeCursor = (createdAt: string, sessionId: string) => Buffer.from(JSON.stringify([createdAt, sessionId])).toString('base64url');
+const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+
+/** The position a cursor names, or undefined if it is not one of ours. */
+export function decodeCursor(cursor: string): [string, string] | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && PG_TIMESTAMP.test(value[0]) && typeof value[1] === 'string') {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // Not base64 of JSON: not ours.
+  }
+  return undefined;
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+/** Newest first, filtered, one page. A cursor that is not one of ours reads as the first page (the route refuses it first). */
+export async function listSessions(db: Queryable, filter: SessionFilter): Promise<SessionPage> {
+  const position = filter.cursor ? decodeCursor(filter.cursor) : undefined;
   const { rows } = await db.query(
-    `select ${SESSION_COLUMNS} from sessions
-     where ($1::text is null or status = $1) and ($3::text[] is null or session_id = any($3))
+    `select ${SESSION_COLUMNS}, created_at::text as created_at_text
+     from sessions
+     where ($1::text is null or status = $1)
+       and ($2::text is null or agent_name = $2)
+       and ($3::text is null or project_dir = $3)
+       and ($4::text is null or session_name ilike '%' || $4 || '%')
+       and ($5::text[] is null or session_id = any($5))
+       and ($6::timestamptz is null or created_at < $6 or (created_at = $6 and session_id > $7))
      order by created_at desc, session_id
-     limit $2`,
-    [filter.status ?? null, filter.limit, filter.sessionIds ?? null],
+     limit $8`,
+    [
+      filter.status ?? null,
+      filter.agentName ?? null,
+      filter.projectDir ?? null,
+      filter.nameContains === undefined ? null : escapeLike(filter.nameContains),
+      filter.sessionIds ?? null,
+      position?.[0] ?? null,
+      position?.[1] ?? null,
+      filter.limit + 1,
+    ],
   );
-  return rows.map(toSession);
+  const page = rows.slice(0, filter.limit);
+  const last = page[page.length - 1];
+  return {
+    sessions: page.map(toSession),
+    nextCursor: rows.length > filter.limit && last ? encodeCursor(last.created_at_text, last.session_id) : null,
+  };
 }
 
 /** The sessions (as listSessions) together with the number of the last change they reflect, from one snapshot. */
@@ -59,7 +112,7 @@ export async function snapshotSessions(pool: Pool, filter: SessionFilter): Promi
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const seq = await latestSeq(tx);
-    return { seq, sessions: await listSessions(tx, filter) };
+    return { seq, sessions: (await listSessions(tx, filter)).sessions };
   });
 }
 

@@ -1,0 +1,301 @@
+import Router from '@koa/router';
+import type { Struct } from 'superstruct';
+import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
+import { objectSchema, type JsonSchema } from './schema';
+import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
+import { StreamQuery } from '../realtime/stream.structs';
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+
+/** One documented operation: the structs are the very ones its route validates with. */
+export interface Operation {
+  method: Method;
+  path: string;
+  summary: string;
+  path_params?: Struct<any, any>;
+  query?: Struct<any, any>;
+  body?: Struct<any, any>;
+  responses: Record<number, { description: string; schema?: JsonSchema }>;
+  deprecated?: boolean;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = (description: string) => ({ description, schema: ref('Error') });
+const invalid = { description: 'Invalid input: each failing field is named.', schema: ref('ValidationError') };
+const notFound = error('No such session.');
+const ok = (schema: JsonSchema, description = 'OK') => ({ description, schema });
+const object = (properties: Record<string, JsonSchema>) => ({ type: 'object', properties, required: Object.keys(properties) });
+const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
+
+export const OPERATIONS: Operation[] = [
+  { method: 'get', path: '/health', summary: 'Liveness: 200 while the process lives', responses: { 200: ok(object({ status: { const: 'ok' } })) } },
+  {
+    method: 'get',
+    path: '/ready',
+    summary: 'Readiness: the database answers and this instance listens for changes',
+    responses: { 200: ok(object({ status: { const: 'ready' } })), 503: error('The database or the listener is down.') },
+  },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics of this instance', responses: { 200: { description: 'Prometheus text format' } } },
+  { method: 'get', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  { method: 'get', path: '/docs', summary: 'This document, rendered', responses: { 200: { description: 'HTML' } } },
+  { method: 'get', path: '/', summary: 'The live dashboard', responses: { 200: { description: 'HTML' } } },
+  { method: 'get', path: '/assets/{name}', summary: 'A file of the dashboard', responses: { 200: { description: 'A static file' }, 404: error('No such file.') } },
+  {
+    method: 'post',
+    path: '/sessions',
+    summary: 'Create a session (running)',
+    body: SessionCreate,
+    responses: { 201: ok(object({ ok: { const: true }, session: ref('Session') }), 'Created; broadcast as session_created'), 409: error('Session already exists'), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/sessions',
+    summary: 'Sessions, newest first, a page at a time',
+    query: SessionListQuery,
+    responses: { 200: ok(object({ sessions: { type: 'array', items: ref('Session') }, next_cursor: { type: ['string', 'null'] } })), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}',
+    summary: 'One session',
+    path_params: SessionPath,
+    responses: { 200: ok(object({ session: ref('Session') })), 404: notFound, 422: invalid },
+  },
+  {
+    method: 'patch',
+    path: '/sessions/{session_id}',
+    summary: 'Change metadata; null clears a field; last_resumed_at sets the session running',
+    path_params: SessionPath,
+    body: SessionPatch,
+    responses: { 200: ok(object({ ok: { const: true }, session: ref('Session') })), 404: notFound, 422: invalid },
+  },
+  {
+    method: 'delete',
+    path: '/sessions/{session_id}',
+    summary: 'Delete a session and its events',
+    path_params: SessionPath,
+    responses: {
+      200: ok(object({ ok: { const: true }, session_id: { type: 'string' }, deleted: object({ session: { const: true }, events_count: { type: 'integer' } }) })),
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/status',
+    summary: 'running, finished or not_existent (never 404)',
+    path_params: SessionPath,
+    responses: { 200: ok(object({ status: { enum: ['running', 'finished', 'not_existent'] } })), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/result',
+    summary: 'The first text block of the latest assistant message of a finished session',
+    path_params: SessionPath,
+    responses: { 200: ok(object({ result: { type: 'string' } })), 400: error('Session not finished'), 404: error('Session not found, or No result found'), 422: invalid },
+  },
+  {
+    method: 'post',
+    path: '/sessions/{session_id}/events',
+    summary: 'Store an event; session_stop finishes the session, session_start makes it running',
+    path_params: SessionPath,
+    body: EventBody,
+    responses: {
+      201: ok(object({ ok: { const: true }, event: ref('Event') }), 'Stored; broadcast as event'),
+      200: ok(object({ ok: { const: true }, event: ref('Event') }), 'Its event_id was stored before: that event, nothing written'),
+      400: error('Event session_id must match URL session_id'),
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'post',
+    path: '/sessions/{session_id}/events/batch',
+    summary: 'Store up to 1000 events in one transaction, in order, or none',
+    path_params: SessionPath,
+    body: EventBatchBody,
+    responses: {
+      201: ok(object({ ok: { const: true }, events: { type: 'array', items: ref('Event') } }), 'Stored, in the order given'),
+      200: ok(object({ ok: { const: true }, events: { type: 'array', items: ref('Event') } }), 'Every event_id was stored before'),
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/events',
+    summary: 'Events of a session, oldest first, a page at a time',
+    path_params: SessionPath,
+    query: EventPageQuery,
+    responses: { 200: ok(EVENT_PAGE), 404: notFound, 422: invalid },
+  },
+  {
+    method: 'post',
+    path: '/events',
+    summary: 'Store an event, creating its session if needed (deprecated)',
+    body: LegacyEventBody,
+    deprecated: true,
+    responses: { 200: ok(object({ ok: { const: true } })), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/events/{session_id}',
+    summary: 'As GET /sessions/{id}/events, but an unknown session has no events (deprecated)',
+    path_params: SessionPath,
+    query: EventPageQuery,
+    deprecated: true,
+    responses: { 200: ok(EVENT_PAGE), 422: invalid },
+  },
+  {
+    method: 'patch',
+    path: '/sessions/{session_id}/metadata',
+    summary: 'As PATCH /sessions/{id}, but null leaves a field unchanged (deprecated)',
+    path_params: SessionPath,
+    body: SessionMetadataPatch,
+    deprecated: true,
+    responses: { 200: ok(object({ ok: { const: true }, session: ref('Session') })), 404: notFound, 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/ws',
+    summary: 'WebSocket: init (or the changes after `since`), then every committed change, each with its seq',
+    query: StreamQuery,
+    responses: { 101: { description: 'Switching to the WebSocket protocol' }, 401: error('Not authenticated'), 422: invalid },
+  },
+];
+
+const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
+const timestamp = { type: 'string', format: 'date-time' };
+
+const COMPONENTS = {
+  schemas: {
+    Session: object({
+      session_id: { type: 'string' },
+      session_name: { type: 'string' },
+      status: { enum: ['running', 'finished'] },
+      created_at: timestamp,
+      project_dir: nullable({ type: 'string' }),
+      agent_name: nullable({ type: 'string' }),
+      last_resumed_at: nullable(timestamp),
+      event_count: { type: 'integer' },
+      last_event_at: nullable(timestamp),
+    }),
+    Event: object({
+      id: { type: 'integer' },
+      session_id: { type: 'string' },
+      session_name: nullable({ type: 'string' }),
+      event_type: { type: 'string' },
+      timestamp,
+      tool_name: nullable({ type: 'string' }),
+      tool_input: {},
+      tool_output: {},
+      error: nullable({ type: 'string' }),
+      exit_code: nullable({ type: 'integer' }),
+      reason: nullable({ type: 'string' }),
+      role: nullable({ type: 'string' }),
+      content: {},
+      event_id: nullable({ type: 'string' }),
+    }),
+    Error: object({ detail: { type: 'string' } }),
+    ValidationError: object({
+      detail: {
+        type: 'array',
+        items: object({ loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } }),
+      },
+    }),
+  },
+  securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS, when that is set' } },
+};
+
+function parameters(where: 'path' | 'query', struct: Struct<any, any> | undefined) {
+  if (!struct) return [];
+  const schema = objectSchema(struct) as { properties: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(schema.properties).map(([name, property]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (schema.required ?? []).includes(name),
+    schema: property,
+  }));
+}
+
+/** The OpenAPI 3.1 document of the whole API. */
+export function openApiDocument(): JsonSchema {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of OPERATIONS) {
+    paths[operation.path] ??= {};
+    paths[operation.path]![operation.method] = {
+      summary: operation.summary,
+      ...(operation.deprecated ? { deprecated: true } : {}),
+      parameters: [...parameters('path', operation.path_params), ...parameters('query', operation.query)],
+      ...(operation.body ? { requestBody: { required: true, content: { 'application/json': { schema: objectSchema(operation.body) } } } } : {}),
+      responses: Object.fromEntries(
+        Object.entries({
+          ...operation.responses,
+          ...(operation.body ? { 400: error('Malformed JSON'), 413: error('Body too large'), 415: error('Not JSON') } : {}),
+          ...(operation.path === '/health' ? {} : { 401: error('Not authenticated') }),
+        }).map(([status, response]) => [
+          status,
+          { description: response.description, ...(response.schema ? { content: { 'application/json': { schema: response.schema } } } : {}) },
+        ]),
+      ),
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Agent Session Manager',
+      version: '1.0.0',
+      description: 'Sessions and events of AI coding agents, and a live feed of every committed change.',
+    },
+    components: COMPONENTS,
+    security: [{}, { apiKey: [] }],
+    paths,
+  };
+}
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Agent Session Manager API</title>
+<style>
+  :root { color-scheme: light dark; font: 15px/1.5 system-ui, sans-serif; }
+  body { max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
+  details { border: 1px solid #8884; border-radius: 6px; margin: .5rem 0; padding: .4rem .8rem; }
+  summary { cursor: pointer; } code, pre { font: 13px/1.4 ui-monospace, monospace; }
+  pre { overflow: auto; background: #8881; padding: .6rem; border-radius: 4px; }
+  .method { display: inline-block; min-width: 4.5rem; font-weight: 600; text-transform: uppercase; }
+  .deprecated { text-decoration: line-through; opacity: .7; }
+</style></head>
+<body><h1>Agent Session Manager API</h1><p>The machine-readable document: <a href="/openapi.json">/openapi.json</a></p><main id="ops">Loading…</main>
+<script>
+fetch('/openapi.json').then((r) => r.json()).then((doc) => {
+  const main = document.getElementById('ops');
+  main.textContent = '';
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const details = document.createElement('details');
+      const summary = document.createElement('summary');
+      const m = document.createElement('span'); m.className = 'method'; m.textContent = method;
+      const p = document.createElement('code'); p.textContent = path; if (op.deprecated) p.className = 'deprecated';
+      summary.append(m, p, ' — ', op.summary);
+      const pre = document.createElement('pre');
+      pre.textContent = JSON.stringify({ parameters: op.parameters, requestBody: op.requestBody, responses: op.responses }, null, 2);
+      details.append(summary, pre);
+      main.append(details);
+    }
+  }
+});
+</script></body></html>`;
+
+/** GET /openapi.json and GET /docs. */
+export function openApiRoutes(): Router {
+  const router = new Router();
+  const document = openApiDocument();
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = document;
+  });
+  router.get('/docs', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = DOCS_PAGE;
+  });
+  return router;
+}
