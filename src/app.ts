@@ -38,16 +38,29 @@ export function createApp({ pool, listener, config, logger, metrics }: AppDeps):
   app.use(cors(config.corsOrigins));
   app.use(requireApiKey(config.apiKeys));
   app.use(requireJsonBodies());
-  app.use(
-    bodyParser({
-      enableTypes: ['json'],
-      jsonLimit: `${config.maxBodyBytes}b`,
-      // Only objects and arrays are request bodies; a bare JSON string or number is malformed input here.
-      strict: true,
-    }),
-  );
+  // onProtoPoisoning is passed through to co-body, which the bundled types do not list.
+  const bodyOptions: bodyParser.Options & { onProtoPoisoning: 'ignore' } = {
+    enableTypes: ['json'],
+    jsonLimit: `${config.maxBodyBytes}b`,
+    // Only objects and arrays are request bodies; a bare JSON string or number is malformed input here.
+    strict: true,
+    // A "__proto__" key is valid JSON and may appear in a tool's input: JSON.parse makes it a plain own
+    // property, and nothing here merges request objects with assignment, so it is stored like any key.
+    onProtoPoisoning: 'ignore',
+  };
+  app.use(bodyParser(bodyOptions));
 
-  const routers: Router[] = [
+  for (const router of createRouters({ pool, listener, metrics })) {
+    app.use(router.routes());
+    // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
+    app.use(router.allowedMethods());
+  }
+  return app;
+}
+
+/** Every router of the API, in the order they are mounted. */
+export function createRouters({ pool, listener, metrics }: Pick<AppDeps, 'pool' | 'listener' | 'metrics'>): Router[] {
+  return [
     dashboardRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
@@ -55,10 +68,4 @@ export function createApp({ pool, listener, config, logger, metrics }: AppDeps):
     eventRoutes({ pool, metrics }),
     legacyRoutes({ pool, metrics }),
   ];
-  for (const router of routers) {
-    app.use(router.routes());
-    // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
-    app.use(router.allowedMethods());
-  }
-  return app;
 }

@@ -102,6 +102,14 @@ describe('POST /sessions/{id}/events', () => {
     expect((await api.get(sessionPath(id, '/status'))).body.status).toBe('running');
   });
 
+  it('event types named like Object.prototype members are plain types', async () => {
+    const id = await newSession('prototype-names');
+    for (const type of ['valueOf', 'toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+      expect((await api.post(sessionPath(id, '/events'), { event_type: type })).status).toBe(201);
+    }
+    expect((await api.get(sessionPath(id, '/status'))).body.status).toBe('running');
+  });
+
   it('when the session does not exist, then 404 and nothing is stored', async () => {
     const reply = await api.post('/sessions/ghost/events', { event_type: 'message' });
     expect(reply).toMatchObject({ status: 404, body: { detail: 'Session not found' } });
@@ -137,7 +145,15 @@ describe('POST /sessions/{id}/events', () => {
     const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
     const reply = await api.post(sessionPath(id, '/events'), `{"event_type":"post_tool","tool_output":${deep}}`);
     expect(reply.status).toBe(422);
-    expect(reply.body.detail[0]).toMatchObject({ loc: ['body', 'tool_output'], type: 'json_depth' });
+    expect(reply.body.detail[0]).toMatchObject({ loc: ['body', 'tool_output'], type: 'json' });
+  });
+
+  it('when a JSON number is too large for a double, then 422 rather than a silent null', async () => {
+    const id = await newSession('huge-number');
+    const reply = await api.post(sessionPath(id, '/events'), '{"event_type":"post_tool","tool_output":{"n":[1e400]}}');
+    expect(reply.status).toBe(422);
+    expect(reply.body.detail[0]).toMatchObject({ loc: ['body', 'tool_output'], type: 'json' });
+    expect((await api.get(sessionPath(id, '/events'))).body.events).toEqual([]);
   });
 
   it('accepts timestamps with offsets and stores them in UTC', async () => {

@@ -122,3 +122,28 @@ describe('when the database is unreachable', () => {
     await proxy.cut();
   });
 });
+
+describe('hostile JSON', () => {
+  it('a failing value with its own "toString" member is named in a 422, not a crash', async () => {
+    const reply = await api.post('/sessions', { session_id: 'ok', session_name: [{ toString: null }], project_dir: { toString: 1 } });
+    expect(reply.status).toBe(422);
+    expect(reply.body.detail.map((failure: { loc: string[] }) => failure.loc[1])).toEqual(['session_name', 'project_dir']);
+  });
+
+  it('keys such as "toString" and "__proto__" inside stored JSON survive the round trip', async () => {
+    await api.post('/sessions', { session_id: 'proto', session_name: 'x' });
+    const toolInput = JSON.parse('{"toString":null,"__proto__":{"polluted":true},"constructor":{"prototype":1}}');
+    const reply = await api.post('/sessions/proto/events', `{"event_type":"pre_tool","tool_input":${JSON.stringify(toolInput)}}`);
+    expect(reply.status).toBe(201);
+    const stored = (await api.get('/sessions/proto/events')).body.events[0].tool_input;
+    expect(Object.keys(stored)).toEqual(['toString', '__proto__', 'constructor']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('numbers beyond what JSON numbers can hold in exit_code are refused', async () => {
+    await api.post('/sessions', { session_id: 'numbers', session_name: 'x' });
+    for (const exit of ['1e400', '99999999999999999999', '2147483648', '1.5']) {
+      expect((await api.post('/sessions/numbers/events', `{"event_type":"session_stop","exit_code":${exit}}`)).status).toBe(422);
+    }
+  });
+});

@@ -65,27 +65,29 @@ export const Timestamp: Struct<string, null> = documented(
   { type: 'string', format: 'date-time', description: 'ISO 8601; without a zone it is UTC.' },
 );
 
-/** Depth of a JSON value, measured without recursion so hostile nesting cannot overflow the stack. */
-export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+/**
+ * What makes a parsed JSON value unfit to store, found without recursion so hostile nesting cannot
+ * overflow the stack: nesting deeper than `limit`, or a number too large for a double (JSON.parse turns
+ * 1e400 into Infinity, which would be stored as null).
+ */
+export function jsonProblem(value: unknown, limit: number): string | undefined {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
+    if (typeof current === 'number' && !Number.isFinite(current)) return 'must not hold numbers beyond ±1.8e308';
     if (typeof current !== 'object' || current === null) continue;
-    if (depth > limit) return true;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
+    if (depth > limit) return `must not nest deeper than ${limit} levels`;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1]);
   }
-  return false;
+  return undefined;
 }
 
-const withinDepth = <T>(struct: Struct<T, any>) =>
-  refine(struct, 'json_depth', (value) => (jsonDepthExceeds(value, MAX_JSON_DEPTH) ? `must not nest deeper than ${MAX_JSON_DEPTH} levels` : true));
+const storableJson = <T>(struct: Struct<T, any>) => refine(struct, 'json', (value) => jsonProblem(value, MAX_JSON_DEPTH) ?? true);
 
 const DEPTH_NOTE = `Any JSON, nested at most ${MAX_JSON_DEPTH} levels deep; stored and returned exactly.`;
-export const JsonValue = documented(withinDepth(unknown()), { description: DEPTH_NOTE });
-export const JsonObject = documented(withinDepth(record(string(), unknown())), { type: 'object', description: DEPTH_NOTE });
-export const ContentBlocks = documented(withinDepth(array(record(string(), unknown()))), {
+export const JsonValue = documented(storableJson(unknown()), { description: DEPTH_NOTE });
+export const JsonObject = documented(storableJson(record(string(), unknown())), { type: 'object', description: DEPTH_NOTE });
+export const ContentBlocks = documented(storableJson(array(record(string(), unknown()))), {
   type: 'array',
   items: { type: 'object', description: 'A content block, such as {"type":"text","text":"Hello"}.' },
   description: DEPTH_NOTE,

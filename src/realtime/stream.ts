@@ -20,11 +20,12 @@ const REPLAY_PAGE = 1000;
 
 /** Reads the `/ws` query string; throws a 422 HttpError naming a bad parameter. */
 export function parseStreamRequest(search: URLSearchParams): StreamRequest {
-  const raw: Record<string, string | string[]> = {};
-  for (const key of new Set(search.keys())) {
-    const values = search.getAll(key);
-    raw[key] = values.length === 1 ? values[0]! : values;
-  }
+  const raw = Object.fromEntries(
+    [...new Set(search.keys())].map((key) => {
+      const values = search.getAll(key);
+      return [key, values.length === 1 ? values[0]! : values];
+    }),
+  );
   const query = validate('query', raw, StreamQuery);
   const ids = query.session_id === undefined ? undefined : Array.isArray(query.session_id) ? query.session_id : [query.session_id];
   return { since: query.since, sessionIds: ids };

@@ -35,11 +35,11 @@ export interface EventPage {
   nextAfter: number | null;
 }
 
-// The session status an event type sets, if any.
-const STATUS_SET_BY: Record<string, 'running' | 'finished' | undefined> = {
-  session_start: 'running',
-  session_stop: 'finished',
-};
+// The session status an event type sets, if any. A Map: a plain object would answer "valueOf" too.
+const STATUS_SET_BY = new Map<string, 'running' | 'finished'>([
+  ['session_start', 'running'],
+  ['session_stop', 'finished'],
+]);
 
 /**
  * Stores an event in an existing session and applies the status change its type implies, in one
@@ -173,7 +173,7 @@ async function findStoredEvents(tx: PoolClient, items: readonly EventToStore[], 
 async function applyStatusChanges(tx: PoolClient, results: readonly (AppendedEvent | null)[]): Promise<void> {
   const finalStatus = new Map<string, 'running' | 'finished'>();
   for (const result of results) {
-    const status = result?.created ? STATUS_SET_BY[result.event.event_type] : undefined;
+    const status = result?.created ? STATUS_SET_BY.get(result.event.event_type) : undefined;
     if (status) finalStatus.set(result!.event.session_id, status);
   }
   for (const [sessionId, status] of finalStatus) {

@@ -1,5 +1,5 @@
 import { configWith, type Config } from '../../src/config';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import { startService, type Service } from '../../src/service';
 
 export interface TestInstance {
@@ -18,9 +18,9 @@ export async function closeAllInstances(): Promise<void> {
 }
 
 /** A whole server instance (HTTP, WebSocket, listener) on a random loopback port, as main.ts starts it. */
-export async function startInstance(databaseUrl: string, overrides: Partial<Config> = {}): Promise<TestInstance> {
+export async function startInstance(databaseUrl: string, overrides: Partial<Config> = {}, options: { logger?: Logger } = {}): Promise<TestInstance> {
   const config = configWith({ hosts: ['127.0.0.1'], port: 0, ...overrides });
-  const logger = createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
+  const logger = options.logger ?? createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
   const service = await startService({ config, databaseUrl, logger });
   const baseUrl = service.urls[0]!;
   const instance: TestInstance = {

@@ -1,0 +1,121 @@
+import http from 'node:http';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { createRouters } from '../src/app';
+import { createLogger } from '../src/logger';
+import { apiClient, type ApiClient } from './support/http';
+import { startInstance, type TestInstance } from './support/instance';
+import { useTestDatabase } from './support/testDatabase';
+import { WsClient } from './support/wsClient';
+
+const database = useTestDatabase();
+let instance: TestInstance;
+let api: ApiClient;
+const logLines: Record<string, any>[] = [];
+
+beforeAll(async () => {
+  const capture = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  instance = await startInstance(database.url, {}, { logger: createLogger('info', capture) });
+  api = apiClient(instance.baseUrl);
+});
+
+describe('OpenAPI', () => {
+  it('documents every route the server has, and nothing it does not', async () => {
+    const doc = (await api.get('/openapi.json')).body;
+    const pool = new pg.Pool({ connectionString: database.url });
+    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics })
+      .flatMap((router) => router.stack)
+      .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
+    await pool.end();
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method} ${path}`),
+    );
+    expect(routes.length).toBeGreaterThan(15);
+    expect(documented.filter((op) => op !== 'get /ws').sort()).toEqual([...new Set(routes)].sort());
+  });
+
+  it('describes bodies and parameters from the structs the routes validate with', async () => {
+    const doc = (await api.get('/openapi.json')).body;
+    expect(doc.openapi).toBe('3.1.0');
+    const create = doc.paths['/sessions'].post.requestBody.content['application/json'].schema;
+    expect(create.required).toEqual(['session_id', 'session_name']);
+    expect(create.properties.session_id).toMatchObject({ type: 'string', minLength: 1, maxLength: 256 });
+    expect(create.properties.project_dir.anyOf).toEqual([expect.objectContaining({ type: 'string' }), { type: 'null' }]);
+    const event = doc.paths['/sessions/{session_id}/events'].post.requestBody.content['application/json'].schema;
+    expect(event.required).toEqual(['event_type']);
+    expect(event.properties.exit_code.anyOf[0]).toMatchObject({ type: 'integer', maximum: 2147483647 });
+    expect(event.properties.timestamp.anyOf[0]).toMatchObject({ format: 'date-time' });
+    const batch = doc.paths['/sessions/{session_id}/events/batch'].post.requestBody.content['application/json'].schema;
+    expect(batch.properties.events.items.properties.event_type).toMatchObject({ type: 'string' });
+    const list = doc.paths['/sessions'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`);
+    expect(list).toEqual(['query:status', 'query:agent_name', 'query:project_dir', 'query:q', 'query:limit', 'query:cursor']);
+    const limit = doc.paths['/sessions/{session_id}/events'].get.parameters.find((p: { name: string }) => p.name === 'limit');
+    expect(limit.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 10000 });
+    expect(doc.paths['/sessions/{session_id}'].delete.responses['404'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
+    expect(doc.paths['/events'].post.deprecated).toBe(true);
+  });
+
+  it('GET /docs renders it', async () => {
+    const page = await fetch(`${instance.baseUrl}/docs`);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toContain('/openapi.json');
+  });
+});
+
+describe('metrics', () => {
+  it('counts requests by route and status, durations, events, clients, messages and delivery lag', async () => {
+    const client = await WsClient.connect(instance.wsUrl);
+    await api.post('/sessions', { session_id: 'metered', session_name: 'x' });
+    await api.post('/sessions/metered/events/batch', { events: [{ event_type: 'a' }, { event_type: 'b' }] });
+    await api.get('/sessions/nobody');
+    await client.waitForLive(3);
+    const text: string = (await api.get('/metrics')).body;
+    expect(text).toMatch(/asm_http_requests_total\{method="POST",route="\/sessions",status="201"\} 1/);
+    expect(text).toMatch(/asm_http_requests_total\{method="GET",route="\/sessions\/:session_id",status="404"\} 1/);
+    expect(text).toMatch(/asm_http_request_duration_seconds_bucket\{le="\+Inf",method="POST",route="\/sessions\/:session_id\/events\/batch"\} 1/);
+    expect(text).toMatch(/asm_events_ingested_total 2/);
+    expect(text).toMatch(/asm_websocket_clients 1/);
+    expect(text).toMatch(/asm_websocket_messages_sent_total (\d+)/);
+    expect(Number(/asm_websocket_messages_sent_total (\d+)/.exec(text)![1])).toBeGreaterThanOrEqual(4);
+    expect(text).toMatch(/asm_change_delivery_lag_seconds_count [1-9]/);
+    client.close();
+  });
+});
+
+describe('logs', () => {
+  it('are JSON lines, one per request, carrying the request id', async () => {
+    await api.get('/sessions/nobody', { 'x-request-id': 'trace-me-1' });
+    const line = logLines.find((entry) => entry.requestId === 'trace-me-1');
+    expect(line).toMatchObject({ level: 'info', msg: 'request', method: 'GET', path: '/sessions/nobody', status: 404, requestId: 'trace-me-1' });
+    expect(typeof line!.time).toBe('string');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('finishes a request in flight, then stops accepting', async () => {
+    const closing = await startInstance(database.url);
+    const { port } = new URL(closing.baseUrl);
+    const body = JSON.stringify({ session_id: 'in-flight', session_name: 'x' });
+    const reply = new Promise<number>((resolve, reject) => {
+      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.write(body.slice(0, 10));
+      // The rest of the body arrives after shutdown has begun.
+      setTimeout(() => request.end(body.slice(10)), 200);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = closing.close();
+    expect(await reply).toBe(201);
+    await closed;
+    await expect(fetch(`${closing.baseUrl}/health`)).rejects.toThrow();
+    expect((await api.get('/sessions/in-flight/status')).body.status).toBe('running');
+  });
+});
