@@ -17,6 +17,7 @@ import { requestContext } from './http/requestContext';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { ChangeListener } from './realtime/listener';
+import type { EventWriter } from './store/groupCommit';
 
 export interface AppDeps {
   pool: Pool;
@@ -24,10 +25,11 @@ export interface AppDeps {
   config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys'>;
   logger: Logger;
   metrics: Metrics;
+  writer: EventWriter;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ pool, listener, config, logger, metrics }: AppDeps): Koa {
+export function createApp({ pool, listener, config, logger, metrics, writer }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -50,7 +52,7 @@ export function createApp({ pool, listener, config, logger, metrics }: AppDeps):
   };
   app.use(bodyParser(bodyOptions));
 
-  for (const router of createRouters({ pool, listener, metrics })) {
+  for (const router of createRouters({ pool, listener, metrics, writer })) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
     app.use(router.allowedMethods());
@@ -59,13 +61,13 @@ export function createApp({ pool, listener, config, logger, metrics }: AppDeps):
 }
 
 /** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, listener, metrics }: Pick<AppDeps, 'pool' | 'listener' | 'metrics'>): Router[] {
+export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer'>): Router[] {
   return [
     dashboardRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool }),
-    eventRoutes({ pool, metrics }),
+    eventRoutes({ pool, writer, metrics }),
     legacyRoutes({ pool, metrics }),
   ];
 }

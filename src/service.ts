@@ -10,6 +10,7 @@ import { ChangeListener } from './realtime/listener';
 import { frameFor } from './realtime/messages';
 import { listen } from './server';
 import { pruneChanges } from './store/changes';
+import { EventWriter } from './store/groupCommit';
 
 export interface Service {
   readonly urls: string[];
@@ -68,7 +69,8 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
   const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
-  const app = createApp({ pool, listener, config, logger, metrics });
+  const writer = new EventWriter({ pool, logger });
+  const app = createApp({ pool, listener, config, logger, metrics, writer });
   const keyAccepted = createKeyCheck(config.apiKeys);
   const server = await listen({
     app,

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createRouters } from '../src/app';
 import { createLogger } from '../src/logger';
+import { EventWriter } from '../src/store/groupCommit';
 import { apiClient, type ApiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -28,7 +29,8 @@ describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
     const pool = new pg.Pool({ connectionString: database.url });
-    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics })
+    const writer = new EventWriter({ pool, logger: createLogger('silent') });
+    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics, writer })
       .flatMap((router) => router.stack)
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     await pool.end();

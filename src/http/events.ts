@@ -2,26 +2,29 @@ import Router from '@koa/router';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
-import { appendEvent, appendEvents, listSessionEvents } from '../store/events';
+import { appendEvents, listSessionEvents } from '../store/events';
+import type { EventWriter } from '../store/groupCommit';
 import { validate } from './validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
 import { SessionPath } from './sessions.structs';
 
 export interface EventRoutesDeps {
   pool: Pool;
+  /** Single events go through group commit. */
+  writer: Pick<EventWriter, 'append'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
 }
 
 const MISMATCH = 'Event session_id must match URL session_id';
 
-export function eventRoutes({ pool, metrics }: EventRoutesDeps): Router {
+export function eventRoutes({ pool, writer, metrics }: EventRoutesDeps): Router {
   const router = new Router();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const event = validate('body', ctx.request.body, EventBody);
     if (event.session_id != null && event.session_id !== session_id) throw badRequest(MISMATCH);
-    const appended = await appendEvent(pool, session_id, event);
+    const appended = await writer.append({ sessionId: session_id, event });
     if (!appended) throw notFound('Session not found');
     if (appended.created) metrics.eventsIngested(1);
     // A retry of an event already stored (same event_id) is answered with that event and changes nothing.

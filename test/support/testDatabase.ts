@@ -35,19 +35,27 @@ export async function createDatabase({ empty = false } = {}): Promise<{ url: str
  * Gives the calling test file its own migrated database for all its tests; after them, every server
  * instance the file started is closed and the database dropped.
  */
-export function useTestDatabase(): { readonly url: string } {
+export function useTestDatabase(): { readonly url: string; pool(): pg.Pool } {
   let database: Awaited<ReturnType<typeof createDatabase>> | undefined;
+  const pools: pg.Pool[] = [];
   beforeAll(async () => {
     database = await createDatabase();
   });
   afterAll(async () => {
     await closeAllInstances();
+    await Promise.all(pools.map((pool) => pool.end()));
     await database?.drop();
   });
   return {
     get url() {
       if (!database) throw new Error('the test database is created in beforeAll');
       return database.url;
+    },
+    /** A pool on the test database, ended before the database is dropped. */
+    pool() {
+      const pool = new pg.Pool({ connectionString: this.url, max: 4 });
+      pools.push(pool);
+      return pool;
     },
   };
 }
