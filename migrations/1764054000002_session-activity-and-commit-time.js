@@ -1,10 +1,12 @@
 /**
- * Per-session activity (how many events, when the last arrived), kept by the events trigger so that
- * listing sessions never counts rows; and the commit time of each change, so the live feed can measure
- * how long a change took to reach the clients.
+ * Per-session activity (how many events, when the last arrived), and the status an event implies
+ * (`session_stop` finishes a session, `session_start` makes it running), both kept by the events trigger:
+ * storing events is then one statement, whichever way they come, and the event and the status change it
+ * causes commit together. Also the commit time of each change, so the live feed can measure how long a
+ * change took to reach the clients.
  *
  * Activity is not a change a client must be told about (it follows from the `event` messages), so the
- * update trigger ignores those two columns: no `session_updated` per event.
+ * update trigger ignores those two columns: no `session_updated` per event, only for a status change.
  */
 
 /** @param {import('node-pg-migrate').MigrationBuilder} pgm */
@@ -41,8 +43,15 @@ exports.up = (pgm) => {
 
       -- Rows locked in one order, so two transactions touching the same sessions cannot deadlock here.
       perform 1 from sessions where session_id in (select session_id from inserted) order by session_id for no key update;
-      update sessions s set event_count = s.event_count + added.n, last_event_at = greatest(s.last_event_at, now())
-      from (select session_id, count(*) as n from inserted group by session_id) added
+      update sessions s
+      set event_count = s.event_count + added.n,
+          last_event_at = greatest(s.last_event_at, now()),
+          status = coalesce(added.status, s.status)
+      from (select session_id, count(*) as n,
+                   -- The status the session's last session_start or session_stop of this statement implies.
+                   (array_agg(case event_type when 'session_stop' then 'finished' else 'running' end order by id desc)
+                      filter (where event_type in ('session_start', 'session_stop')))[1] as status
+            from inserted group by session_id) added
       where s.session_id = added.session_id;
       return null;
     end

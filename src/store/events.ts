@@ -1,4 +1,4 @@
-import { hasPgCode, PgErrorCode, type Pool, type PoolClient } from '../db/pool';
+import { hasPgCode, PgErrorCode, type Pool, type Queryable } from '../db/pool';
 import { EVENT_COLUMNS, toEvent, type Event } from './records';
 import { withTransaction } from './tx';
 
@@ -35,15 +35,10 @@ export interface EventPage {
   nextAfter: number | null;
 }
 
-// The session status an event type sets, if any. A Map: a plain object would answer "valueOf" too.
-const STATUS_SET_BY = new Map<string, 'running' | 'finished'>([
-  ['session_start', 'running'],
-  ['session_stop', 'finished'],
-]);
-
 /**
- * Stores an event in an existing session and applies the status change its type implies, in one
- * transaction; `null` if the session does not exist (or is deleted meanwhile).
+ * Stores an event in an existing session; `null` if the session does not exist (or is deleted meanwhile).
+ * The status change its type implies (session_stop: finished, session_start: running) is made by the
+ * events trigger, in the same transaction.
  */
 export async function appendEvent(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent | null> {
   const [stored] = await appendEvents(pool, [{ sessionId, event }]);
@@ -51,17 +46,16 @@ export async function appendEvent(pool: Pool, sessionId: string, event: NewEvent
 }
 
 /**
- * Stores events, in the given order, in one transaction with one multi-row insert, and applies the
- * status changes they imply. Per item: the stored event, or `null` if its session does not exist.
+ * Stores events, in the given order, with one multi-row insert: one statement, so one transaction, and
+ * the status changes they imply commit with them. Per item: the stored event, or `null` if its session
+ * does not exist.
  */
 export async function appendEvents(pool: Pool, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   try {
-    return await withTransaction(pool, (tx) => insertEvents(tx, items));
+    return await insertEvents(pool, items);
   } catch (err) {
     // A session was deleted between the insert's read of it and its foreign-key check: redo without it.
-    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION) && items.length > 0) {
-      return withTransaction(pool, (tx) => insertEvents(tx, items));
-    }
+    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION) && items.length > 0) return insertEvents(pool, items);
     throw err;
   }
 }
@@ -86,12 +80,17 @@ export async function recordEventCreatingSession(pool: Pool, sessionId: string, 
 // Items are matched to stored rows by (session, event_id) when they have one; a NUL cannot occur in either.
 const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
 
-/** The multi-row insert behind every way of storing events; runs inside the caller's transaction. */
-export async function insertEvents(tx: PoolClient, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
+/**
+ * The multi-row insert behind every way of storing events. On the pool it is a transaction of its own;
+ * on a client inside a transaction, part of that one.
+ */
+export async function insertEvents(db: Queryable, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   if (items.length === 0) return [];
   const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
-  const { rows } = await tx.query(
-    `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
+  const { rows } = await db.query({
+    // Prepared once per connection: the plan of this statement is the same every time.
+    name: 'insert-events',
+    text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
                          error, exit_code, reason, role, content, event_id)
      select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
             item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
@@ -104,7 +103,7 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
      order by item.position
      on conflict (session_id, event_id) where event_id is not null do nothing
      returning ${EVENT_COLUMNS}`,
-    [
+    values: [
       items.map((item) => item.sessionId),
       column((e) => e.session_name),
       column((e) => e.event_type),
@@ -119,7 +118,7 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
       column((e) => toJsonParam(e.content)),
       column((e) => e.event_id),
     ],
-  );
+  });
 
   // Rows come back in insertion order, which is the items' order. Items without an event_id are never
   // skipped, so per session they take that session's rows without one in turn.
@@ -130,10 +129,10 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
     if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
     else withoutClientId.set(event.session_id, [...(withoutClientId.get(event.session_id) ?? []), event]);
   }
-  const storedBefore = await findStoredEvents(tx, items, createdByKey);
+  const storedBefore = await findStoredEvents(db, items, createdByKey);
 
   const handedOut = new Set<Event>();
-  const results = items.map(({ sessionId, event }): AppendedEvent | null => {
+  return items.map(({ sessionId, event }): AppendedEvent | null => {
     if (event.event_id == null) {
       const next = withoutClientId.get(sessionId)?.shift();
       return next ? { event: next, created: true } : null;
@@ -149,17 +148,14 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
     const stored = storedBefore.get(key);
     return stored ? { event: stored, created: false } : null;
   });
-
-  await applyStatusChanges(tx, results);
-  return results;
 }
 
 // Events that items name by event_id but the insert skipped: stored before, by an earlier request.
-async function findStoredEvents(tx: PoolClient, items: readonly EventToStore[], created: Map<string, Event>): Promise<Map<string, Event>> {
+async function findStoredEvents(db: Queryable, items: readonly EventToStore[], created: Map<string, Event>): Promise<Map<string, Event>> {
   const missing = items.filter(({ sessionId, event }) => event.event_id != null && !created.has(clientKey(sessionId, event.event_id)));
   const found = new Map<string, Event>();
   if (missing.length === 0) return found;
-  const { rows } = await tx.query(
+  const { rows } = await db.query(
     `select ${EVENT_COLUMNS.split(', ').map((name) => `e.${name}`).join(', ')}
      from unnest($1::text[], $2::text[]) as wanted(session_id, event_id)
      join events e on e.session_id = wanted.session_id and e.event_id = wanted.event_id`,
@@ -167,18 +163,6 @@ async function findStoredEvents(tx: PoolClient, items: readonly EventToStore[], 
   );
   for (const event of rows.map(toEvent)) found.set(clientKey(event.session_id, event.event_id!), event);
   return found;
-}
-
-// Each session ends with the status its last new status-setting event implies.
-async function applyStatusChanges(tx: PoolClient, results: readonly (AppendedEvent | null)[]): Promise<void> {
-  const finalStatus = new Map<string, 'running' | 'finished'>();
-  for (const result of results) {
-    const status = result?.created ? STATUS_SET_BY.get(result.event.event_type) : undefined;
-    if (status) finalStatus.set(result!.event.session_id, status);
-  }
-  for (const [sessionId, status] of finalStatus) {
-    await tx.query('update sessions set status = $2 where session_id = $1 and status <> $2', [sessionId, status]);
-  }
 }
 
 /** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */

@@ -1,0 +1,338 @@
+// npm run bench: one run, on this machine, of everything the performance issue measures.
+// It starts its own database (BENCH_DATABASE_URL or TEST_DATABASE_URL: a server it may create databases
+// on; else an embedded PostgreSQL) and two server instances as child processes, then drives them from
+// this process. Load generator and servers share the machine, so ratios matter more than absolutes.
+'use strict';
+
+const { spawn } = require('node:child_process');
+const { writeFileSync, mkdtempSync, chmodSync, rmSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+const pg = require('pg');
+const WebSocket = require('ws');
+const { Pool: HttpPool } = require('undici');
+const { startEmbeddedPostgres } = require('../dist/db/embedded.js');
+const { migrate } = require('../dist/db/migrate.js');
+const { createLogger } = require('../dist/logger.js');
+
+const ROOT = path.join(__dirname, '..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const quiet = createLogger('warn');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+function stats(values) {
+  const sorted = Float64Array.from(values).sort();
+  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
+}
+const round = (n, digits = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function openDatabase() {
+  const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
+  if (serverUrl) {
+    const name = `asm_bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    return {
+      kind: 'server',
+      url: url.toString(),
+      async close() {
+        const again = new pg.Client({ connectionString: serverUrl });
+        await again.connect();
+        await again.query(`drop database if exists ${name} with (force)`);
+        await again.end();
+      },
+    };
+  }
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asm-bench-'));
+  chmodSync(dataDir, 0o755);
+  const cluster = await startEmbeddedPostgres({ dataDir, logger: quiet, throwaway: true });
+  return {
+    kind: 'embedded',
+    url: cluster.url,
+    async close() {
+      await cluster.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startServer(databaseUrl) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '12' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/ready`)).ok) return { child, baseUrl, wsUrl: `ws://127.0.0.1:${port}/ws` };
+    } catch {
+      // not up yet
+    }
+    await sleep(50);
+  }
+  throw new Error('server did not start');
+}
+
+function rssMegabytes(pid) {
+  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+// About 300 bytes of JSON, like a small tool call.
+const eventBody = (i) =>
+  JSON.stringify({
+    event_type: 'post_tool',
+    tool_name: 'Bash',
+    tool_input: { command: `ls -la /tmp/project/src/module-${i % 100}` },
+    tool_output: { stdout: 'total 48\ndrwxr-xr-x 2 agent agent 4096 index.ts\n-rw-r--r-- 1 agent agent 1204 main.ts', exit: 0 },
+    role: 'tool',
+  });
+
+async function createSessions(http, prefix, count) {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  for (const id of ids) {
+    await http.request({ method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, session_name: id }) }).then((r) => r.body.dump());
+  }
+  return ids;
+}
+
+/** Single-row inserts, each committing with a NOTIFY, from 16 connections: PostgreSQL's own ceiling. */
+async function measureCeiling(databaseUrl) {
+  const setup = new pg.Client({ connectionString: databaseUrl });
+  await setup.connect();
+  await setup.query(`
+    create table bench_ceiling (id bigserial primary key, payload text);
+    create function bench_notify() returns trigger language plpgsql as $$
+    begin perform pg_notify('bench_ceiling', new.id::text); return null; end $$;
+    create trigger bench_notify after insert on bench_ceiling for each row execute function bench_notify();`);
+  const clients = await Promise.all(Array.from({ length: 16 }, async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    return client;
+  }));
+  let count = 0;
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(clients.map(async (client) => {
+    while (Date.now() < end) {
+      await client.query('insert into bench_ceiling (payload) values ($1)', ['x'.repeat(300)]);
+      count += 1;
+    }
+  }));
+  await Promise.all(clients.map((client) => client.end()));
+  await setup.query('drop table bench_ceiling; drop function bench_notify();');
+  await setup.end();
+  return { inserts_per_s: round(count / SECONDS, 0) };
+}
+
+/** POST /sessions/{id}/events from `connections` concurrent connections spread over both instances. */
+async function measureIngest(servers, connections = 64) {
+  const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: connections / servers.length, pipelining: 1 }));
+  const sessions = await createSessions(pools[0], 'ingest', 64);
+  const latencies = [];
+  let errors = 0;
+  let n = 0;
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(Array.from({ length: connections }, async (_, worker) => {
+    const pool = pools[worker % pools.length];
+    while (Date.now() < end) {
+      const i = n++;
+      const started = performance.now();
+      try {
+        const reply = await pool.request({ method: 'POST', path: `/sessions/${sessions[i % sessions.length]}/events`, headers: { 'content-type': 'application/json' }, body: eventBody(i) });
+        await reply.body.dump();
+        if (reply.statusCode !== 201) errors += 1;
+        else latencies.push(performance.now() - started);
+      } catch {
+        errors += 1;
+      }
+    }
+  }));
+  await Promise.all(pools.map((pool) => pool.close()));
+  const s = stats(latencies);
+  return { events_per_s: round(s.count / SECONDS, 0), p50_ms: round(s.p50, 2), p99_ms: round(s.p99, 2), errors };
+}
+
+/** POST /sessions/{id}/events/batch with 1,000 events a request. */
+async function measureBatch(servers, connections = 4) {
+  const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: 2 }));
+  const sessions = await createSessions(pools[0], 'batch', 8);
+  const body = JSON.stringify({ events: Array.from({ length: 1000 }, (_, i) => JSON.parse(eventBody(i))) });
+  let stored = 0;
+  let errors = 0;
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(Array.from({ length: connections }, async (_, worker) => {
+    const pool = pools[worker % pools.length];
+    let i = worker;
+    while (Date.now() < end) {
+      const reply = await pool.request({ method: 'POST', path: `/sessions/${sessions[i++ % sessions.length]}/events/batch`, headers: { 'content-type': 'application/json' }, body });
+      await reply.body.dump();
+      if (reply.statusCode === 201) stored += 1000;
+      else errors += 1;
+    }
+  }));
+  await Promise.all(pools.map((pool) => pool.close()));
+  return { events_per_s: round(stored / SECONDS, 0), errors };
+}
+
+async function connectClients(urls, count) {
+  const clients = [];
+  for (let i = 0; i < count; i++) {
+    const socket = new WebSocket(urls[i % urls.length]);
+    const client = { socket, received: new Map() };
+    socket.on('message', (data) => {
+      // The event id sits right after "data":{"id": — no need to parse the whole message.
+      const match = /"data":\{"id":(\d+)/.exec(data.toString('latin1', 0, 80));
+      if (match) client.received.set(Number(match[1]), performance.now());
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('message', resolve);
+      socket.once('error', reject);
+    });
+    clients.push(client);
+  }
+  return clients;
+}
+
+/** Events written at a fixed rate through one instance; the latency from each write's 2xx to each client's receipt. */
+async function measureFanOut(servers, { clients: clientCount, clientUrls, rate }) {
+  const writer = new HttpPool(servers[0].baseUrl, { connections: 16 });
+  const [session] = await createSessions(writer, `fanout-${clientCount}`, 1);
+  const clients = await connectClients(clientUrls, clientCount);
+  const acknowledged = new Map();
+  const interval = 1000 / rate;
+  const started = performance.now();
+  const writes = [];
+  for (let i = 0; performance.now() - started < SECONDS * 1000; i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    writes.push(
+      writer.request({ method: 'POST', path: `/sessions/${session}/events`, headers: { 'content-type': 'application/json' }, body: eventBody(i) }).then(async (reply) => {
+        const text = await reply.body.text();
+        if (reply.statusCode === 201) acknowledged.set(JSON.parse(text).event.id, performance.now());
+      }),
+    );
+  }
+  await Promise.all(writes);
+  const deadline = Date.now() + 10_000;
+  const expected = acknowledged.size * clients.length;
+  const received = () => clients.reduce((sum, client) => sum + [...client.received.keys()].filter((id) => acknowledged.has(id)).length, 0);
+  while (received() < expected && Date.now() < deadline) await sleep(100);
+  const latencies = [];
+  for (const client of clients) {
+    for (const [id, at] of client.received) {
+      const ack = acknowledged.get(id);
+      if (ack !== undefined) latencies.push(Math.max(0, at - ack));
+    }
+  }
+  const s = stats(latencies);
+  const rssMb = round(rssMegabytes(servers[0].child.pid), 0);
+  clients.forEach((client) => client.socket.terminate());
+  await writer.close();
+  return { clients: clientCount, events: acknowledged.size, expected_deliveries: expected, received: received(), p50_ms: round(s.p50, 2), p99_ms: round(s.p99, 2), max_ms: round(s.max, 2), server_rss_mb: rssMb };
+}
+
+/** Page 1 and page 50 of a 50,000-event session, read again and again. */
+async function measureReads(server, databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query("insert into sessions (session_id, session_name) values ('reader', 'reader')");
+  await db.query(`insert into events (session_id, event_type, tool_name, tool_input, tool_output, role)
+                  select 'reader', 'post_tool', 'Bash', '{"command":"ls"}', '{"stdout":"${'x'.repeat(200)}"}', 'tool' from generate_series(1, 50000)`);
+  const { rows } = await db.query("select id from events where session_id = 'reader' order by id offset 48999 limit 1");
+  await db.end();
+  const http = new HttpPool(server.baseUrl, { connections: 4 });
+  const measure = async (query) => {
+    let rowsRead = 0;
+    const end = Date.now() + Math.max(2, SECONDS / 3) * 1000;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (Date.now() < end) {
+        const reply = await http.request({ method: 'GET', path: `/sessions/reader/events?limit=1000${query}` });
+        const body = await reply.body.json();
+        rowsRead += body.events.length;
+      }
+    }));
+    return round(rowsRead / Math.max(2, SECONDS / 3), 0);
+  };
+  const page1 = await measure('');
+  const page50 = await measure(`&after=${rows[0].id}`);
+  await http.close();
+  return { page1_rows_per_s: page1, page50_rows_per_s: page50, page50_vs_page1: round(page50 / page1, 2) };
+}
+
+async function main() {
+  const database = await openDatabase();
+  await migrate(database.url, quiet);
+  const servers = [await startServer(database.url), await startServer(database.url)];
+  const results = { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: round(os.totalmem() / 2 ** 30, 0), node: process.version, database: database.kind }, seconds: SECONDS, started_at: new Date().toISOString() };
+  try {
+    // BENCH_ONLY=ingest,reads runs just those (for profiling); a full run writes results.json.
+    const only = process.env.BENCH_ONLY?.split(',');
+    const step = async (name, run) => {
+      if (only && !only.includes(name)) return;
+      process.stderr.write(`${name}…\n`);
+      results[name] = await run();
+    };
+    await step('ceiling', () => measureCeiling(database.url));
+    await step('ingest', () => measureIngest(servers));
+    await step('batch', () => measureBatch(servers));
+    await step('fanout_200', () => measureFanOut(servers, { clients: 200, clientUrls: servers.map((s) => s.wsUrl), rate: 1000 }));
+    await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100 }));
+    await step('reads', () => measureReads(servers[0], database.url));
+  } finally {
+    for (const server of servers) server.child.kill('SIGTERM');
+    await sleep(500);
+    await database.close();
+  }
+  if (process.env.BENCH_ONLY) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  results.ingest.vs_ceiling = round(results.ingest.events_per_s / results.ceiling.inserts_per_s, 2);
+  results.batch.vs_ceiling = round(results.batch.events_per_s / results.ceiling.inserts_per_s, 2);
+  writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`${table(results)}\n`);
+}
+
+function table(r) {
+  const rows = [
+    ['measure', 'result', 'target'],
+    ['ceiling: 1-row inserts + NOTIFY, 16 conns', `${r.ceiling.inserts_per_s}/s`, '(the yardstick)'],
+    ['ingest: single events, 64 conns', `${r.ingest.events_per_s}/s (${r.ingest.vs_ceiling}× ceiling), p50 ${r.ingest.p50_ms} ms, p99 ${r.ingest.p99_ms} ms, ${r.ingest.errors} errors`, '≥ 2× ceiling, p99 ≤ 30 ms, 0 errors'],
+    ['batch ingest: 1,000 per request', `${r.batch.events_per_s}/s (${r.batch.vs_ceiling}× ceiling), ${r.batch.errors} errors`, '≥ 50,000/s'],
+    ['fan-out: 200 clients, 2 instances, 1,000/s', `p50 ${r.fanout_200.p50_ms} ms, p99 ${r.fanout_200.p99_ms} ms, max ${r.fanout_200.max_ms} ms, ${r.fanout_200.received}/${r.fanout_200.expected_deliveries} delivered`, 'p99 ≤ 25 ms, all delivered'],
+    ['fan-out: 1,000 clients, 1 instance, 100/s', `p99 ${r.fanout_1000.p99_ms} ms, RSS ${r.fanout_1000.server_rss_mb} MB, ${r.fanout_1000.received}/${r.fanout_1000.expected_deliveries} delivered`, 'p99 ≤ 100 ms, RSS ≤ 200 MB'],
+    ['reads: page 1 vs page 50 of 50,000 events', `${r.reads.page1_rows_per_s} vs ${r.reads.page50_rows_per_s} rows/s (${r.reads.page50_vs_page1}×)`, 'within 20%'],
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
+  return [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n') +
+    `\n\n${r.machine.cpus} cores (${r.machine.cpu}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${r.machine.database} PostgreSQL; load generator, two server instances and PostgreSQL on the same machine.`;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
