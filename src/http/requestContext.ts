@@ -15,7 +15,9 @@ export function requestContext({ logger, metrics }: { logger: Logger; metrics: M
     const incoming = ctx.get('X-Request-Id');
     const requestId = ACCEPTABLE_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.state.logger = logger.child({ requestId });
+    // Made on first use: most requests log only the access line below.
+    let requestLogger: Logger | undefined;
+    Object.defineProperty(ctx.state, 'logger', { get: () => (requestLogger ??= logger.child({ requestId })) });
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     try {
@@ -24,7 +26,7 @@ export function requestContext({ logger, metrics }: { logger: Logger; metrics: M
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       metrics.observeRequest(ctx.method, String(route), ctx.status, seconds);
-      ctx.state.logger.info('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 });
+      logger.info('request', { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 });
     }
   };
 }

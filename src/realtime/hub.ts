@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../logger';
 import type { Frame } from './messages';
@@ -24,6 +25,12 @@ export interface HubOptions {
   /** Told how many frames each broadcast sent, for the metrics. */
   onSent?: (count: number) => void;
 }
+
+// Messages are JSON, sent as text frames; handing ws the bytes spares it encoding the string per client.
+const TEXT = { binary: false } as const;
+
+// The TCP socket under a WebSocket (ws keeps it as `_socket`), to batch a burst's writes with cork().
+const rawSocket = (socket: WebSocket): Socket | undefined => (socket as unknown as { _socket?: Socket })._socket;
 
 // A client closed for its backlog gets this long to take the close frame before its socket is destroyed.
 const CLOSE_GRACE_MS = 5_000;
@@ -82,10 +89,10 @@ export class Hub {
     return client;
   }
 
-  /** Sends a frame to one client now (init, replay); false if the client is gone. */
-  sendDirect(client: HubClient, text: string): boolean {
+  /** Sends a message (JSON bytes) to one client now (init, replay); false if the client is gone. */
+  sendDirect(client: HubClient, data: Buffer): boolean {
     if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
-    client.socket.send(text);
+    client.socket.send(data, TEXT);
     this.onSent(1);
     return true;
   }
@@ -123,12 +130,15 @@ export class Hub {
     for (const client of [...this.clients()]) {
       if (!client.pending && client.socket.bufferedAmount > this.maxBacklogBytes) this.cutOff(client);
     }
+    // A burst of frames leaves each socket in one write, not one per frame.
+    const corked = frames.length > 1 ? new Set<Socket>() : undefined;
     let sent = 0;
     for (const frame of frames) {
-      for (const client of this.everything) sent += this.deliver(client, frame);
+      for (const client of this.everything) sent += this.deliver(client, frame, corked);
       const followers = this.bySession.get(frame.sessionId);
-      if (followers) for (const client of followers) sent += this.deliver(client, frame);
+      if (followers) for (const client of followers) sent += this.deliver(client, frame, corked);
     }
+    if (corked) for (const socket of corked) socket.uncork();
     this.onSent(sent);
   }
 
@@ -157,17 +167,24 @@ export class Hub {
   }
 
   /** 1 if the frame was sent now, else 0 (queued, already had, or gone). */
-  private deliver(client: HubClient, frame: Frame): number {
+  private deliver(client: HubClient, frame: Frame, corked?: Set<Socket>): number {
     if (client.gone) return 0;
     if (client.pending) {
       client.pending.push(frame);
-      client.pendingBytes += frame.text.length;
+      client.pendingBytes += frame.data.length;
       if (client.pendingBytes > this.maxBacklogBytes) this.cutOff(client);
       return 0;
     }
     if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return 0;
     client.position = frame.seq;
-    client.socket.send(frame.text);
+    if (corked) {
+      const socket = rawSocket(client.socket);
+      if (socket && !corked.has(socket)) {
+        socket.cork();
+        corked.add(socket);
+      }
+    }
+    client.socket.send(frame.data, TEXT);
     return 1;
   }
 

@@ -10,11 +10,11 @@ export type ServerMessage =
   | { type: 'session_deleted'; seq: number; session_id: string }
   | { type: 'event'; seq: number; data: Event };
 
-/** A change ready to send: serialised once, whatever the number of clients. */
+/** A change ready to send: serialised once, to bytes, whatever the number of clients. */
 export interface Frame {
   seq: number;
   sessionId: string;
-  text: string;
+  data: Buffer;
 }
 
 export function messageFor(change: Change): ServerMessage {
@@ -31,5 +31,5 @@ export function messageFor(change: Change): ServerMessage {
 
 export function frameFor(change: Change): Frame {
   const sessionId = change.kind === 'session_deleted' ? change.sessionId : change.kind === 'event' ? change.event.session_id : change.session.session_id;
-  return { seq: change.seq, sessionId, text: JSON.stringify(messageFor(change)) };
+  return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }

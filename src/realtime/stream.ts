@@ -69,7 +69,7 @@ async function replay(client: HubClient, since: number, sessionIds: string[] | u
   for (;;) {
     const page = await readChanges(pool, { after, limit: REPLAY_PAGE, sessionIds });
     for (const change of page.changes) {
-      if (!hub.sendDirect(client, frameFor(change).text)) return after;
+      if (!hub.sendDirect(client, frameFor(change).data)) return after;
     }
     if (!(await hub.drained(client))) return after;
     after = page.lastSeq;
@@ -77,4 +77,4 @@ async function replay(client: HubClient, since: number, sessionIds: string[] | u
   }
 }
 
-const send = (hub: Hub, client: HubClient, message: ServerMessage) => hub.sendDirect(client, JSON.stringify(message));
+const send = (hub: Hub, client: HubClient, message: ServerMessage) => hub.sendDirect(client, Buffer.from(JSON.stringify(message)));
