@@ -117,10 +117,13 @@ describe('faults', () => {
     await api.post('/sessions', { session_id: 'slow-reader', session_name: 'x' });
     const big = 'y'.repeat(256 * 1024);
     for (let i = 0; i < 60; i++) expect((await api.post('/sessions/slow-reader/events', { event_type: 'post_tool', tool_output: big })).status).toBe(201);
+    const deadline = Date.now() + 20_000;
+    while (instance.service.hub.size > 1 && Date.now() < deadline) await sleep(20);
+    expect(instance.service.hub.size).toBe(1);
+    // Reading again at once, it gets what was sent before the cut, then the close frame.
+    (stalled.socket as unknown as { _socket: net.Socket })._socket.resume();
     await reader.waitFor(() => eventsOf(reader, 'slow-reader').length === 60, 20_000);
     expect(eventsOf(reader, 'slow-reader').every((m) => m.data.tool_output === big)).toBe(true);
-    expect(instance.service.hub.size).toBe(1);
-    (stalled.socket as unknown as { _socket: net.Socket })._socket.resume();
     expect(await stalled.waitForClose()).toBe(1013);
     // It can resume from what it got: the rest follows.
     const resumed = await WsClient.connect(`${instance.wsUrl}?since=${stalled.messages[stalled.messages.length - 1]!.seq}`);

@@ -17,6 +17,9 @@ export interface EventRoutesDeps {
 
 const MISMATCH = 'Event session_id must match URL session_id';
 
+/** `{"events":[...],"next_after":…}` around an already serialised array of events. */
+export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
+
 export function eventRoutes({ pool, writer, metrics }: EventRoutesDeps): Router {
   const router = new Router();
 
@@ -56,7 +59,8 @@ export function eventRoutes({ pool, writer, metrics }: EventRoutesDeps): Router 
     const query = validate('query', ctx.query, EventPageQuery);
     const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
     if (!page) throw notFound('Session not found');
-    ctx.body = { events: page.events, next_after: page.nextAfter };
+    ctx.type = 'json';
+    ctx.body = eventPageBody(page.events, page.nextAfter);
   });
 
   return router;

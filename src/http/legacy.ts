@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics';
 import { notFound } from '../errors';
 import { listSessionEvents, recordEventCreatingSession } from '../store/events';
 import { updateSession, type SessionChanges } from '../store/sessions';
+import { eventPageBody } from './events';
 import { validate } from './validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
@@ -31,7 +32,8 @@ export function legacyRoutes({ pool, metrics }: LegacyRoutesDeps): Router {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const query = validate('query', ctx.query, EventPageQuery);
     const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
-    ctx.body = { events: page?.events ?? [], next_after: page?.nextAfter ?? null };
+    ctx.type = 'json';
+    ctx.body = eventPageBody(page?.events ?? '[]', page?.nextAfter ?? null);
   });
 
   router.patch('/sessions/:session_id/metadata', async (ctx) => {

@@ -29,12 +29,6 @@ export interface AppendedEvent {
   created: boolean;
 }
 
-export interface EventPage {
-  events: Event[];
-  /** The id to pass as `after` for the next page; null on the last page. */
-  nextAfter: number | null;
-}
-
 /**
  * Stores an event in an existing session; `null` if the session does not exist (or is deleted meanwhile).
  * The status change its type implies (session_stop: finished, session_start: running) is made by the
@@ -165,20 +159,36 @@ async function findStoredEvents(db: Queryable, items: readonly EventToStore[], c
   return found;
 }
 
+/** One page of a session's events, already serialised: `events` is the text of a JSON array. */
+export interface EventPageJson {
+  events: string;
+  nextAfter: number | null;
+}
+
+// An event as JSON text, built by Postgres in the shape toEvent() gives: the json columns are copied
+// into it as they are stored, so a page is never parsed and serialised again on its way out.
+const EVENT_AS_JSON = `json_build_object(
+    'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
+    'timestamp', to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
+    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id)::text`;
+
 /** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */
-export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit }: { after?: number; limit: number }): Promise<EventPage | null> {
+export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit }: { after?: number; limit: number }): Promise<EventPageJson | null> {
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
-    const { rows } = await tx.query(`select ${EVENT_COLUMNS} from events where session_id = $1 and id > $2 order by id limit $3`, [
-      sessionId,
-      after,
-      limit + 1,
-    ]);
-    const events = rows.slice(0, limit).map(toEvent);
-    return { events, nextAfter: rows.length > limit ? events[events.length - 1]!.id : null };
+    const { rows } = await tx.query<{ id: string; json: string }>(
+      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2 order by id limit $3`,
+      [sessionId, after, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    return {
+      events: `[${page.map((row) => row.json).join(',')}]`,
+      nextAfter: rows.length > limit ? Number(page[page.length - 1]!.id) : null,
+    };
   });
 }
 

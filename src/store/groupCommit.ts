@@ -82,7 +82,8 @@ export class EventWriter {
         return;
       }
       this.logger.warn('a group commit failed; writing its events one by one', { err, events: batch.length });
-      await Promise.all(batch.map((pending) => this.write([pending])));
+      // In order, so a session's events keep the order they were sent in.
+      for (const pending of batch) await this.write([pending]);
     }
   }
 }

@@ -22,7 +22,10 @@ export class WsClient {
     });
   }
 
-  /** Connects and waits for the first message (init). */
+  /**
+   * Connects and waits for the first message (init). A client resuming with `since` gets no init, and
+   * nothing at all if it missed nothing, so for it the wait is only for the connection.
+   */
   static async connect(url: string): Promise<WsClient> {
     const socket = new WebSocket(url);
     const client = new WsClient(socket);
@@ -30,7 +33,7 @@ export class WsClient {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
-    await client.waitFor((messages) => messages.length >= 1);
+    if (!new URL(url).searchParams.has('since')) await client.waitFor((messages) => messages.length >= 1);
     return client;
   }
 
