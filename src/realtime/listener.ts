@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { createListenClient, destroyListenClient, type ListenClient } from '../db/listenClient';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import { CHANGES_CHANNEL, latestSeq, readChanges, type Change } from '../store/changes';
@@ -18,7 +18,6 @@ export interface ChangeListenerOptions {
 
 const SEQ = /^\d{1,16}$/;
 const READ_PAGE = 2000;
-const CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * This instance's one dedicated LISTEN connection. A notification says "changes up to N are committed";
@@ -27,7 +26,7 @@ const CONNECT_TIMEOUT_MS = 5_000;
  * re-LISTENs, and reads from where it stopped: what was committed meanwhile is relayed, not lost.
  */
 export class ChangeListener {
-  private client: pg.Client | null = null;
+  private client: ListenClient | null = null;
   private stopped = false;
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -66,13 +65,7 @@ export class ChangeListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.options.connectionString,
-      keepAlive: true,
-      // A connection attempt into a dead network must fail, so that the next one is made.
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      application_name: 'agent-session-manager:listen',
-    });
+    const client = createListenClient(this.options.connectionString);
     let lost = false;
     const onLost = (err?: Error) => {
       if (lost) return;
@@ -84,9 +77,7 @@ export class ChangeListener {
         if (this.heartbeat) clearInterval(this.heartbeat);
       }
       client.removeAllListeners('notification');
-      // Destroy rather than end: on a half-open link a polite goodbye would wait for ever.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-      client.end().catch(() => undefined);
+      destroyListenClient(client);
       if (established && !this.stopped) {
         this.options.logger.warn('lost the LISTEN connection; reconnecting', { err });
         this.scheduleReconnect();
@@ -118,7 +109,7 @@ export class ChangeListener {
     }
   }
 
-  private startHeartbeat(client: pg.Client, onLost: (err?: Error) => void): void {
+  private startHeartbeat(client: ListenClient, onLost: (err?: Error) => void): void {
     const interval = this.options.heartbeatMs ?? 10_000;
     this.heartbeat = setInterval(() => {
       const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('LISTEN connection heartbeat timed out')), interval).unref());
