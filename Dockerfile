@@ -29,6 +29,7 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts \
 # Application code stays owned by root (read-only for the runtime user).
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
+COPY dashboard ./dashboard
 
 USER node
 

@@ -1,0 +1,265 @@
+// Agent Session Manager dashboard: wiring of the list, the session view, the live feed and the routes.
+//   #/                    the list (and, on wide screens, an empty detail pane)
+//   #/sessions/<id>       one session; the id percent-encoded
+
+import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
+import { announce, h, icon, refreshTimes } from './dom.js';
+import { LiveFeed } from './live.js';
+import { SessionList } from './list.js';
+import { SessionView } from './session.js';
+
+const OLDER_PAGE = 1000;
+const INIT_LIMIT = 1000;
+
+const store = {
+  sessions: new Map(),
+  ready: false,
+  /** init holds at most 1000 sessions; when it was full there may be older ones to page in. */
+  mayHaveOlder: false,
+  olderCursor: undefined,
+  olderLoading: false,
+};
+
+const listPane = document.getElementById('list-pane');
+const detail = document.getElementById('detail');
+const connection = document.getElementById('connection');
+const connectionText = connection.querySelector('.connection-text');
+const retryButton = document.getElementById('retry');
+const forgetButton = document.getElementById('forget-key');
+const enterKeyButton = document.getElementById('enter-key');
+const jump = h('button', { type: 'button', class: 'jump', hidden: true }, icon('down'), h('span', { text: 'Jump to latest' }));
+detail.parentElement.append(jump);
+
+const list = new SessionList(listPane, { store, onOlder: loadOlder });
+let view = null;
+
+// -----------------------------------------------------------------------------------------------------------
+// Routes
+
+function routeId() {
+  const match = /^#\/sessions\/(.+)$/.exec(window.location.hash);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+function emptyDetail() {
+  return h(
+    'div',
+    { class: 'detail-empty' },
+    h('p', { class: 'detail-empty-title', text: 'No session selected' }),
+    h('p', { class: 'muted', text: 'Pick a session from the list to follow its events live.' }),
+  );
+}
+
+function route(userNavigated) {
+  const id = routeId();
+  document.body.dataset.route = id === null ? 'list' : 'session';
+  list.select(id);
+  if (view && view.id === id) return;
+  const previous = view?.id ?? null;
+  view?.destroy();
+  view = null;
+  if (id === null) {
+    document.title = 'Agent Sessions';
+    detail.replaceChildren(emptyDetail());
+    if (userNavigated && previous !== null) list.focusRow(previous);
+    return;
+  }
+  view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete });
+  detail.replaceChildren(view.el);
+  detail.scrollTop = 0;
+  view.open();
+  if (userNavigated) view.focus();
+}
+
+window.addEventListener('hashchange', () => route(true));
+
+// -----------------------------------------------------------------------------------------------------------
+// The live feed
+
+function withEvent(session) {
+  return {
+    ...session,
+    event_count: typeof session.event_count === 'number' ? session.event_count + 1 : session.event_count,
+    last_event_at: new Date().toISOString(),
+  };
+}
+
+function onMessage(message) {
+  switch (message.type) {
+    case 'init': {
+      const sessions = Array.isArray(message.sessions) ? message.sessions : [];
+      store.sessions = new Map(sessions.map((s) => [s.session_id, s]));
+      store.ready = true;
+      store.mayHaveOlder = sessions.length >= INIT_LIMIT;
+      store.olderCursor = undefined;
+      list.invalidate();
+      const current = view && store.sessions.get(view.id);
+      if (current) view.onSessionUpdated(current);
+      break;
+    }
+    case 'session_created':
+    case 'session_updated': {
+      const session = message.session;
+      if (!session || typeof session.session_id !== 'string') return;
+      store.sessions.set(session.session_id, session);
+      list.invalidate();
+      if (view?.id === session.session_id) {
+        if (view.missing) {
+          // A deep link that arrived before its session: show it now that it exists.
+          view.destroy();
+          view = null;
+          route(false);
+        } else view.onSessionUpdated(session);
+      }
+      break;
+    }
+    case 'session_deleted': {
+      store.sessions.delete(message.session_id);
+      list.invalidate();
+      if (view?.id === message.session_id) view.onDeleted();
+      break;
+    }
+    case 'event': {
+      const event = message.data;
+      if (!event || typeof event.session_id !== 'string') return;
+      const known = store.sessions.get(event.session_id);
+      const updated = known ? withEvent(known) : null;
+      if (updated) {
+        store.sessions.set(event.session_id, updated);
+        list.invalidate();
+      }
+      if (view?.id === event.session_id) view.onEvent(event, updated);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+const STATE_TEXT = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline', unauthorized: 'Not authenticated' };
+let countdown = null;
+
+function onState({ state, retryAt }) {
+  connection.dataset.connection = state;
+  clearInterval(countdown);
+  const show = () => {
+    let text = STATE_TEXT[state] ?? state;
+    if (state === 'offline' && retryAt) {
+      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      text = `Offline · retry in ${seconds} s`;
+    }
+    connectionText.textContent = text;
+  };
+  show();
+  if (state === 'offline') countdown = setInterval(show, 1000);
+  connection.title =
+    state === 'connected'
+      ? 'Receiving changes live'
+      : state === 'offline'
+        ? 'The server cannot be reached; retrying'
+        : state === 'unauthorized'
+          ? 'The server wants an API key'
+          : 'Connecting to the live feed';
+  retryButton.hidden = state !== 'reconnecting' && state !== 'offline';
+}
+
+const live = new LiveFeed({
+  onMessage,
+  onState,
+  onReconnect: () => view?.resume(),
+});
+
+retryButton.addEventListener('click', () => live.reconnectNow());
+
+// -----------------------------------------------------------------------------------------------------------
+// Older sessions (beyond the 1000 newest that init carries)
+
+async function loadOlder() {
+  if (store.olderLoading) return;
+  store.olderLoading = true;
+  list.invalidate();
+  try {
+    if (store.olderCursor === undefined) {
+      // The cursor is opaque: take the one after the first page, which init already showed.
+      const first = await api(`/sessions?limit=${OLDER_PAGE}`);
+      store.olderCursor = first?.next_cursor ?? null;
+    }
+    if (store.olderCursor) {
+      const page = await api(`/sessions?limit=${OLDER_PAGE}&cursor=${encodeURIComponent(store.olderCursor)}`);
+      for (const session of page?.sessions ?? []) if (!store.sessions.has(session.session_id)) store.sessions.set(session.session_id, session);
+      store.olderCursor = page?.next_cursor ?? null;
+    }
+    store.mayHaveOlder = Boolean(store.olderCursor);
+    if (!store.mayHaveOlder) announce('All sessions are loaded');
+  } catch (err) {
+    announce(`Could not load older sessions: ${err instanceof ApiError ? err.detail : err.message}`);
+  } finally {
+    store.olderLoading = false;
+    list.invalidate();
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// Dialogs and the API key
+
+function confirmDelete(session) {
+  const dialog = document.getElementById('confirm-dialog');
+  dialog.querySelector('[data-confirm-name]').textContent = session.session_name;
+  const count = session.event_count;
+  dialog.querySelector('[data-confirm-detail]').textContent =
+    typeof count === 'number' ? `Its ${count === 1 ? 'event' : `${count.toLocaleString()} events`} will be deleted with it. This cannot be undone.` : 'Its events will be deleted with it. This cannot be undone.';
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), { once: true });
+    dialog.showModal();
+    dialog.querySelector('[value="cancel"]').focus();
+  });
+}
+
+function renderKeyButton() {
+  forgetButton.hidden = !getApiKey();
+}
+
+onApiKeyChange(() => {
+  renderKeyButton();
+  enterKeyButton.hidden = true;
+  // The feed and the view may have been refused for want of this key: go again with it now.
+  live.reconnectNow();
+  view?.resume();
+});
+onApiKeyDismissed(() => {
+  enterKeyButton.hidden = false;
+});
+enterKeyButton.addEventListener('click', () => askForApiKey(false).catch(() => undefined));
+forgetButton.addEventListener('click', () => {
+  forgetApiKey();
+  window.location.reload();
+});
+
+// -----------------------------------------------------------------------------------------------------------
+// Start
+
+setInterval(() => refreshTimes(), 30_000);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') refreshTimes();
+});
+
+async function start() {
+  renderKeyButton();
+  list.render();
+  // One small request first: when the server wants a key, the dialog comes before anything else fails.
+  try {
+    await api('/sessions?limit=1');
+  } catch {
+    // Unreachable or failing: the feed retries and says so.
+  }
+  route(false);
+  live.start();
+}
+
+start();

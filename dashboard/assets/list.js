@@ -1,0 +1,191 @@
+// The session list: newest first, searchable by name, filterable by status and agent. Rows are kept and
+// updated in place (so focus and copy buttons survive live updates); only their order is changed.
+
+import { copyButton, formatNumber, h, plural, statusBadge, timeEl } from './dom.js';
+
+/** Newest first, as the server orders them: created_at descending, then session_id. */
+export function compareSessions(a, b) {
+  const ta = Date.parse(a.created_at) || 0;
+  const tb = Date.parse(b.created_at) || 0;
+  if (ta !== tb) return tb - ta;
+  return a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : 0;
+}
+
+export const sessionHref = (id) => `#/sessions/${encodeURIComponent(id)}`;
+
+export class SessionList {
+  /**
+   * @param {HTMLElement} root the list pane
+   * @param {object} options store ({ sessions: Map, ready, mayHaveOlder, olderLoading }); onOlder()
+   */
+  constructor(root, { store, onOlder }) {
+    this.store = store;
+    this.rows = new Map();
+    this.selected = null;
+    this.scheduled = false;
+    this.agentsKey = '';
+
+    this.search = h('input', { type: 'search', class: 'search', placeholder: 'Search by name', 'aria-label': 'Search sessions by name', autocomplete: 'off', spellcheck: 'false' });
+    this.status = h(
+      'select',
+      { 'aria-label': 'Filter by status' },
+      h('option', { value: '', text: 'All statuses' }),
+      h('option', { value: 'running', text: 'Running' }),
+      h('option', { value: 'finished', text: 'Finished' }),
+    );
+    this.agent = h('select', { 'aria-label': 'Filter by agent' }, h('option', { value: '', text: 'All agents' }));
+    for (const control of [this.search, this.status, this.agent]) control.addEventListener('input', () => this.invalidate());
+    this.summary = h('p', { class: 'list-summary muted', 'aria-live': 'polite' });
+    this.list = h('ul', { class: 'session-list', 'aria-label': 'Sessions' });
+    this.empty = h('p', { class: 'list-empty muted', hidden: true });
+    this.olderButton = h('button', { type: 'button', class: 'button older', hidden: true, onclick: () => onOlder() }, 'Load older sessions');
+
+    root.append(
+      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent), this.summary),
+      this.list,
+      this.empty,
+      h('div', { class: 'list-footer' }, this.olderButton),
+    );
+
+    document.addEventListener('keydown', (event) => {
+      // "/" jumps to the search box, unless one is typing somewhere.
+      const target = event.target;
+      const typing = target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+      if (event.key === '/' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey && !document.querySelector('dialog[open]')) {
+        event.preventDefault();
+        this.search.focus();
+      }
+    });
+  }
+
+  /** Re-renders in the next frame; many changes in one frame render once. */
+  invalidate() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      this.render();
+    });
+  }
+
+  select(id) {
+    this.selected = id;
+    for (const [rowId, row] of this.rows) {
+      if (rowId === id) row.li.setAttribute('aria-current', 'true');
+      else row.li.removeAttribute('aria-current');
+    }
+  }
+
+  focusRow(id) {
+    const row = this.rows.get(id);
+    if (row && row.li.isConnected) {
+      row.link.focus({ preventScroll: true });
+      row.li.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  render() {
+    const all = [...this.store.sessions.values()].sort(compareSessions);
+    this.renderAgents(all);
+    const q = this.search.value.trim().toLocaleLowerCase();
+    const status = this.status.value;
+    const agent = this.agent.value;
+    const visible = all.filter(
+      (s) =>
+        (status === '' || s.status === status) &&
+        (agent === '' || s.agent_name === agent) &&
+        (q === '' || (typeof s.session_name === 'string' && s.session_name.toLocaleLowerCase().includes(q))),
+    );
+
+    const wanted = new Set(visible.map((s) => s.session_id));
+    for (const [id, row] of this.rows) {
+      if (!wanted.has(id)) {
+        row.li.remove();
+        if (!this.store.sessions.has(id)) this.rows.delete(id);
+      }
+    }
+    const ordered = visible.map((s) => this.rowFor(s).li);
+    // Move only what is out of place, so a focused row stays focused.
+    let cursor = this.list.firstElementChild;
+    for (const li of ordered) {
+      if (li === cursor) cursor = cursor.nextElementSibling;
+      else this.list.insertBefore(li, cursor);
+    }
+
+    if (!this.store.ready) {
+      this.summary.textContent = 'Loading sessions…';
+    } else {
+      this.summary.textContent = visible.length === all.length ? plural(all.length, 'session') : `${formatNumber(visible.length)} of ${plural(all.length, 'session')}`;
+    }
+    this.empty.hidden = !this.store.ready || visible.length > 0;
+    this.empty.textContent = all.length === 0 ? 'No sessions yet. They appear here as soon as an agent creates one.' : 'No sessions match the filters.';
+    this.olderButton.hidden = !this.store.mayHaveOlder;
+    this.olderButton.setAttribute('aria-disabled', String(Boolean(this.store.olderLoading)));
+    this.olderButton.textContent = this.store.olderLoading ? 'Loading older sessions…' : 'Load older sessions';
+  }
+
+  renderAgents(all) {
+    const agents = [...new Set(all.map((s) => s.agent_name).filter((a) => typeof a === 'string' && a !== ''))].sort((a, b) => a.localeCompare(b));
+    const current = this.agent.value;
+    if (current !== '' && !agents.includes(current)) agents.push(current);
+    const key = JSON.stringify(agents);
+    if (key === this.agentsKey) return;
+    this.agentsKey = key;
+    const options = agents.map((agent) => {
+      const option = h('option');
+      option.value = agent;
+      option.textContent = agent;
+      return option;
+    });
+    this.agent.replaceChildren(h('option', { value: '', text: 'All agents' }), ...options);
+    this.agent.value = current;
+  }
+
+  rowFor(session) {
+    const id = session.session_id;
+    let row = this.rows.get(id);
+    if (!row) {
+      row = {
+        session: null,
+        badge: h('span', { class: 'badge-holder' }),
+        link: h('a', { class: 'row-link', href: sessionHref(id) }),
+        count: h('span', { class: 'row-count' }),
+        agent: h('span', { class: 'row-agent' }),
+        project: h('span', { class: 'row-project' }),
+        created: h('span'),
+        activity: h('span'),
+      };
+      row.li = h(
+        'li',
+        { class: 'session-row', dataset: { sessionId: id } },
+        h('div', { class: 'row-top' }, row.badge, row.link, row.count),
+        h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id')),
+        h('div', { class: 'row-meta' }, row.agent, row.project),
+        h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity)),
+      );
+      if (id === this.selected) row.li.setAttribute('aria-current', 'true');
+      this.rows.set(id, row);
+    }
+    if (row.session !== session) this.updateRow(row, session, row.session);
+    return row;
+  }
+
+  updateRow(row, session, previous) {
+    row.session = session;
+    if (previous?.status !== session.status) row.badge.replaceChildren(statusBadge(session.status));
+    row.link.textContent = session.session_name;
+    row.link.title = session.session_name;
+    const count = session.event_count;
+    row.count.textContent = typeof count === 'number' ? formatNumber(count) : '–';
+    row.count.title = typeof count === 'number' ? plural(count, 'event') : 'Events: unknown';
+    row.count.setAttribute('aria-label', row.count.title);
+    row.agent.textContent = session.agent_name || 'no agent';
+    row.agent.classList.toggle('muted', !session.agent_name);
+    // Cut at the start when too long (the end of a path matters most): an RTL box around an LTR <bdi>.
+    row.project.replaceChildren(h('bdi', { dir: 'ltr', text: session.project_dir || 'no project folder' }));
+    row.project.title = session.project_dir || '';
+    row.project.classList.toggle('muted', !session.project_dir);
+    if (previous?.created_at !== session.created_at) row.created.replaceChildren(timeEl(session.created_at));
+    if (previous?.last_event_at !== session.last_event_at || !previous) row.activity.replaceChildren(timeEl(session.last_event_at ?? null));
+  }
+}

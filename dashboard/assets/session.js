@@ -1,0 +1,467 @@
+// The session view: header, result, and the event timeline in arrival order (event id order), paged
+// with GET /sessions/{id}/events?after=&limit= and kept live from the feed. Events are deduplicated by
+// id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
+
+import { api, ApiError, sessionUrl } from './api.js';
+import { announce, copyButton, formatNumber, h, icon, plural, statusBadge, timeEl } from './dom.js';
+import { renderEvent } from './timeline.js';
+
+const PAGE_SIZE = 500;
+/** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
+const STICK_PX = 48;
+
+export class SessionView {
+  /**
+   * @param {string} id
+   * @param {object} options
+   *   session — the session if the list knows it, else it is fetched;
+   *   scroller — the element that scrolls the view; jump — the "jump to latest" button;
+   *   confirmDelete(session) — resolves true to delete.
+   */
+  constructor(id, { session, scroller, jump, confirmDelete }) {
+    this.id = id;
+    this.session = session ?? null;
+    this.scroller = scroller;
+    this.jump = jump;
+    this.confirmDelete = confirmDelete;
+    this.events = new Map(); // id → event, every one known (rendered or not yet)
+    this.rendered = new Set();
+    this.maxRendered = 0;
+    /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
+    this.loadedThrough = 0;
+    this.loadedOnce = false;
+    this.loading = false;
+    this.loadError = null;
+    this.closed = false;
+    this.deleted = false;
+    this.stick = true;
+    this.lastScrollTop = 0;
+    this.unseen = 0;
+    this.resultRequest = 0;
+
+    this.onScroll = () => this.updateStick();
+    this.onJump = () => this.scrollToLatest();
+    scroller.addEventListener('scroll', this.onScroll, { passive: true });
+    jump.addEventListener('click', this.onJump);
+    this.el = this.build();
+  }
+
+  build() {
+    this.heading = h('h2', { class: 'session-title', tabindex: '-1' });
+    this.badge = h('span', { class: 'badge-holder' });
+    this.agentEl = h('dd');
+    this.projectEl = h('dd', { class: 'path' });
+    this.createdEl = h('dd');
+    this.activityEl = h('dd');
+    this.countEl = h('dd', { class: 'event-count' });
+    this.deleteButton = h('button', { type: 'button', class: 'button danger', onclick: () => this.remove() }, icon('trash'), 'Delete');
+    this.header = h(
+      'header',
+      { class: 'session-header' },
+      h('div', { class: 'title-row' }, this.heading, this.badge),
+      h('div', { class: 'id-row' }, h('code', { class: 'session-id', text: this.id }), copyButton(this.id, 'Copy session id')),
+      h(
+        'dl',
+        { class: 'meta' },
+        h('div', null, h('dt', { text: 'Agent' }), this.agentEl),
+        h('div', null, h('dt', { text: 'Project' }), this.projectEl),
+        h('div', null, h('dt', { text: 'Created' }), this.createdEl),
+        h('div', null, h('dt', { text: 'Last activity' }), this.activityEl),
+        h('div', null, h('dt', { text: 'Events' }), this.countEl),
+      ),
+      h('div', { class: 'actions' }, this.deleteButton),
+    );
+    this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
+    this.resultText = h('div', { class: 'result-text' });
+    this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), 'Result'), this.resultText);
+    this.timeline = h('ol', { class: 'timeline', 'aria-label': 'Events' });
+    this.footer = h('div', { class: 'timeline-footer' });
+    return h(
+      'article',
+      { class: 'session-view' },
+      h('a', { class: 'back-link', href: '#/' }, icon('back'), 'All sessions'),
+      this.header,
+      this.notice,
+      this.result,
+      h('section', { class: 'events' }, this.timeline, this.footer),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Loading
+
+  async open() {
+    if (this.opening) return;
+    this.renderFooter();
+    if (this.session) this.renderHeader();
+    else {
+      this.opening = true;
+      this.notice.hidden = true;
+      this.heading.textContent = 'Loading…';
+      try {
+        const body = await api(sessionUrl(this.id));
+        if (this.closed) return;
+        this.session = body.session;
+        this.renderHeader();
+      } catch (err) {
+        if (this.closed) return;
+        if (err instanceof ApiError && err.status === 404) this.showMissing();
+        else this.showNotice(`Could not load the session: ${err.message}`, () => this.open());
+        return;
+      } finally {
+        this.opening = false;
+      }
+    }
+    await this.loadMore();
+    if (this.closed) return;
+    if (this.session.status === 'finished') this.loadResult();
+    if (this.loadedThrough === Infinity && this.session.status === 'running') this.scrollToLatest();
+    else this.updateStick({ initial: true });
+  }
+
+  /** The next page of events (the first one at start). */
+  async loadMore() {
+    if (this.loading || this.loadedThrough === Infinity || this.deleted) return;
+    this.loading = true;
+    this.loadError = null;
+    this.renderFooter();
+    try {
+      const body = await api(sessionUrl(this.id, `/events?after=${this.loadedThrough}&limit=${PAGE_SIZE}`));
+      if (this.closed) return;
+      this.addPage(body);
+    } catch (err) {
+      if (this.closed) return;
+      if (err instanceof ApiError && err.status === 404) {
+        this.showMissing();
+      } else {
+        this.loadError = err.message;
+      }
+    } finally {
+      this.loading = false;
+      if (!this.closed) {
+        this.renderFooter();
+        this.updateStick({ initial: true });
+      }
+    }
+  }
+
+  addPage(body) {
+    const events = Array.isArray(body?.events) ? body.events : [];
+    for (const event of events) if (!this.events.has(event.id)) this.events.set(event.id, event);
+    // A server without paging answers every event and no next_after: that is the last page too.
+    const next = body && typeof body.next_after === 'number' ? body.next_after : null;
+    this.loadedThrough = next === null ? Infinity : Math.max(this.loadedThrough, next);
+    this.loadedOnce = true;
+    this.renderPending();
+  }
+
+  /**
+   * After a reconnect: the feed replays what was missed, and a page after the latest event known fills
+   * any gap it cannot (a resync). Duplicates are dropped by id.
+   */
+  async fillGap() {
+    if (this.closed || this.deleted || !this.loadedOnce || this.loadedThrough !== Infinity) return;
+    let after = 0;
+    for (const id of this.events.keys()) if (id > after) after = id;
+    try {
+      const body = await api(sessionUrl(this.id, `/events?after=${after}&limit=${PAGE_SIZE}`));
+      if (this.closed) return;
+      const before = this.rendered.size;
+      const events = Array.isArray(body?.events) ? body.events : [];
+      for (const event of events) if (!this.events.has(event.id)) this.events.set(event.id, event);
+      if (typeof body?.next_after === 'number') {
+        // More missed than one page: the rest comes with "Load more", and the view stops following.
+        this.loadedThrough = body.next_after;
+        this.stick = false;
+      }
+      const added = this.renderPending();
+      if (added > 0 && this.rendered.size > before) this.afterLiveInsert(added);
+      this.renderFooter();
+    } catch {
+      // The next reconnect tries again.
+    }
+    if (!this.closed && this.session?.status === 'finished') this.loadResult();
+  }
+
+  /** The feed is back after a drop: finish what failed meanwhile, or fill the gap. */
+  resume() {
+    if (this.closed || this.missing) return;
+    if (!this.session) this.open();
+    else if (!this.loadedOnce || this.loadError) this.loadMore();
+    else this.fillGap();
+  }
+
+  /** Renders every known event up to loadedThrough that is not on the page yet; returns how many. */
+  renderPending() {
+    const pending = [];
+    for (const [id, event] of this.events) if (id <= this.loadedThrough && !this.rendered.has(id)) pending.push(event);
+    if (pending.length === 0) return 0;
+    pending.sort((a, b) => a.id - b.id);
+    if (pending[0].id > this.maxRendered) {
+      const fragment = document.createDocumentFragment();
+      for (const event of pending) {
+        fragment.append(renderEvent(event));
+        this.rendered.add(event.id);
+      }
+      this.maxRendered = pending[pending.length - 1].id;
+      this.timeline.append(fragment);
+    } else {
+      for (const event of pending) this.insert(event);
+    }
+    return pending.length;
+  }
+
+  insert(event) {
+    const item = renderEvent(event);
+    this.rendered.add(event.id);
+    if (event.id > this.maxRendered) {
+      this.maxRendered = event.id;
+      this.timeline.append(item);
+      return;
+    }
+    let before = this.timeline.lastElementChild;
+    while (before && Number(before.dataset.eventId) > event.id) before = before.previousElementSibling;
+    if (before) before.after(item);
+    else this.timeline.prepend(item);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Live changes
+
+  /** An event from the feed; `session` is the list's updated copy of the session, if it has one. */
+  onEvent(event, session) {
+    if (event.session_id !== this.id || this.closed) return;
+    if (session) this.session = session;
+    else if (this.session) {
+      this.session = {
+        ...this.session,
+        event_count: typeof this.session.event_count === 'number' ? this.session.event_count + 1 : this.session.event_count,
+        last_event_at: new Date().toISOString(),
+      };
+    }
+    this.scheduleRender();
+    if (this.events.has(event.id)) return;
+    this.events.set(event.id, event);
+    if (event.id <= this.loadedThrough) {
+      this.insert(event);
+      this.afterLiveInsert(1);
+    }
+    if (this.session?.status === 'finished' && event.event_type === 'message' && event.role === 'assistant') this.loadResult();
+  }
+
+  /** Header and footer once per frame, however many events arrive in it. */
+  scheduleRender() {
+    if (this.renderScheduled) return;
+    this.renderScheduled = true;
+    requestAnimationFrame(() => {
+      this.renderScheduled = false;
+      if (this.closed) return;
+      if (this.session) this.renderHeader();
+      this.renderFooter();
+    });
+  }
+
+  onSessionUpdated(session) {
+    if (this.closed || session.session_id !== this.id) return;
+    const was = this.session?.status;
+    this.session = session;
+    this.renderHeader();
+    this.renderFooter();
+    if (session.status === 'finished' && was !== 'finished') this.loadResult();
+    if (session.status !== 'finished') this.result.hidden = true;
+  }
+
+  onDeleted() {
+    if (this.closed) return;
+    this.deleted = true;
+    this.deleteButton.disabled = true;
+    this.badge.replaceChildren(h('span', { class: 'status status-deleted', text: 'Deleted' }));
+    this.showNotice('This session has been deleted.');
+    this.renderFooter();
+  }
+
+  afterLiveInsert(count) {
+    if (this.stick) {
+      this.scrollToLatest();
+    } else {
+      this.unseen += count;
+      this.jump.hidden = false;
+      this.jump.lastChild.textContent = `${plural(this.unseen, 'new event')} · Jump to latest`;
+    }
+  }
+
+  /**
+   * On scroll: at the bottom, follow new events; scrolled up, stop. Only a move up counts as the reader's:
+   * content growing (or the browser's scroll anchoring) between an insert and its scroll must not.
+   * `initial`: decide from the position alone.
+   */
+  updateStick({ initial = false } = {}) {
+    const { scrollTop, scrollHeight, clientHeight } = this.scroller;
+    const atBottom = this.loadedThrough === Infinity && scrollHeight - scrollTop - clientHeight <= STICK_PX;
+    if (atBottom) {
+      this.stick = true;
+      this.unseen = 0;
+      this.jump.hidden = true;
+    } else if (initial || this.loadedThrough !== Infinity || scrollTop < this.lastScrollTop - 1) {
+      this.stick = false;
+    }
+    this.lastScrollTop = scrollTop;
+  }
+
+  scrollToLatest() {
+    this.stick = true;
+    this.unseen = 0;
+    this.jump.hidden = true;
+    requestAnimationFrame(() => {
+      if (this.closed || !this.stick) return;
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+      // Its scroll event may come together with the reader's next one: measure "up" from here.
+      this.lastScrollTop = this.scroller.scrollTop;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Result and deletion
+
+  async loadResult() {
+    const request = ++this.resultRequest;
+    try {
+      const body = await api(sessionUrl(this.id, '/result'));
+      if (this.closed || request !== this.resultRequest) return;
+      const text = typeof body?.result === 'string' ? body.result : '';
+      this.resultText.textContent = text;
+      this.result.hidden = text === '' || this.session?.status !== 'finished';
+    } catch (err) {
+      if (this.closed || request !== this.resultRequest) return;
+      // 400: not finished; 404: no result (or no session). Either way there is nothing to show.
+      if (err instanceof ApiError && (err.status === 400 || err.status === 404)) this.result.hidden = true;
+    }
+  }
+
+  async remove() {
+    if (!this.session || this.deleted) return;
+    if (!(await this.confirmDelete(this.session))) return;
+    this.deleteButton.disabled = true;
+    try {
+      const body = await api(sessionUrl(this.id), { method: 'DELETE' });
+      const count = body?.deleted?.events_count;
+      announce(`Deleted session “${this.session.session_name}”${typeof count === 'number' ? ` and ${plural(count, 'event')}` : ''}`);
+      window.location.hash = '#/';
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        announce('The session had already been deleted');
+        window.location.hash = '#/';
+        return;
+      }
+      this.deleteButton.disabled = false;
+      announce(`Could not delete the session: ${err.message}`);
+      this.showNotice(`Could not delete the session: ${err.message}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Rendering
+
+  renderHeader() {
+    const s = this.session;
+    if (!s) return;
+    this.heading.textContent = s.session_name;
+    document.title = `${s.session_name} · Agent Sessions`;
+    if (!this.deleted) this.badge.replaceChildren(statusBadge(s.status));
+    setText(this.agentEl, s.agent_name);
+    setText(this.projectEl, s.project_dir, { isolate: true });
+    this.projectEl.title = s.project_dir ?? '';
+    this.createdEl.replaceChildren(timeEl(s.created_at));
+    this.activityEl.replaceChildren(timeEl(s.last_event_at ?? null));
+    this.countEl.textContent = formatNumber(s.event_count);
+  }
+
+  renderFooter() {
+    // Rebuilt only when its state changes, so a focused "Load more" survives a stream of live events.
+    let state = 'idle';
+    if (this.loading && !this.loadedOnce) state = 'loading';
+    else if (this.loadedOnce && this.loadedThrough !== Infinity && !this.loadError) state = 'more';
+    else if (this.loadError) state = 'error';
+    else if (this.loadedOnce) state = this.deleted ? 'deleted' : this.rendered.size === 0 ? `empty-${this.session?.status}` : `end-${this.session?.status}`;
+    if (state !== this.footerState) {
+      this.footerState = state;
+      this.footer.replaceChildren(...this.footerParts(state));
+    }
+    if (state === 'more') {
+      // Not `disabled` while loading: that would take the focus away from it.
+      this.moreButton.setAttribute('aria-disabled', String(this.loading));
+      this.moreButton.textContent = this.loading ? 'Loading…' : 'Load more events';
+      const total = this.session?.event_count;
+      const remaining = typeof total === 'number' ? Math.max(0, total - this.rendered.size) : null;
+      this.moreCount.textContent =
+        remaining === null ? `${plural(this.rendered.size, 'event')} shown` : `${formatNumber(this.rendered.size)} shown, ${formatNumber(remaining)} more`;
+    }
+  }
+
+  footerParts(state) {
+    switch (state) {
+      case 'loading':
+        return [h('p', { class: 'muted', text: 'Loading events…' })];
+      case 'error':
+        return [
+          h('p', { class: 'error-text', text: `Could not load events: ${this.loadError}` }),
+          h('button', { type: 'button', class: 'button', text: 'Try again', onclick: () => this.loadMore() }),
+        ];
+      case 'more':
+        this.moreCount = h('span', { class: 'muted' });
+        this.moreButton = h('button', { type: 'button', class: 'button load-more', onclick: () => this.loadMore() }, 'Load more events');
+        return [this.moreButton, this.moreCount];
+      case 'deleted':
+        return [h('p', { class: 'muted', text: 'This session has been deleted.' })];
+      case 'empty-running':
+        return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'No events yet. New events appear here live.')];
+      case 'end-running':
+        return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live: new events appear here')];
+      case 'idle':
+        return [];
+      default:
+        return [h('p', { class: 'muted', text: this.rendered.size === 0 ? 'No events.' : 'End of session' })];
+    }
+  }
+
+  showNotice(text, retry) {
+    this.notice.hidden = false;
+    this.notice.replaceChildren(h('span', { text }));
+    if (retry) this.notice.append(h('button', { type: 'button', class: 'button', text: 'Try again', onclick: retry }));
+  }
+
+  showMissing() {
+    this.heading.textContent = 'Session not found';
+    document.title = 'Session not found · Agent Sessions';
+    this.header.querySelector('.meta').hidden = true;
+    this.deleteButton.hidden = true;
+    this.deleted = true;
+    this.missing = true;
+    this.showNotice('There is no session with this id. It may have been deleted.');
+    this.loadedOnce = false;
+    this.footerState = 'idle';
+    this.footer.replaceChildren();
+  }
+
+  focus() {
+    this.heading.focus({ preventScroll: true });
+  }
+
+  destroy() {
+    this.closed = true;
+    this.scroller.removeEventListener('scroll', this.onScroll);
+    this.jump.removeEventListener('click', this.onJump);
+    this.jump.hidden = true;
+  }
+}
+
+function setText(el, value, { isolate = false } = {}) {
+  if (typeof value === 'string' && value !== '') {
+    if (isolate) el.replaceChildren(h('bdi', { dir: 'ltr', text: value }));
+    else el.textContent = value;
+    el.classList.remove('muted');
+  } else {
+    el.textContent = '–';
+    el.classList.add('muted');
+  }
+}

@@ -1,0 +1,220 @@
+// One timeline item per event. Event contents are shown as text only (see dom.js).
+
+import { formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+
+/** Outputs longer than this many characters or lines are cut until "Show all". */
+const TRUNCATE_CHARS = 4000;
+const TRUNCATE_LINES = 60;
+
+const ROLE_LABELS = { user: 'User', assistant: 'Assistant', system: 'System' };
+
+export function isErrorEvent(event) {
+  return (event.error !== null && event.error !== undefined) || (typeof event.exit_code === 'number' && event.exit_code !== 0);
+}
+
+/** Renders one event as an <li>. */
+export function renderEvent(event) {
+  const error = isErrorEvent(event);
+  const kind = KINDS[event.event_type] ?? renderOther;
+  return h(
+    'li',
+    {
+      class: `event event-${KINDS[event.event_type] ? event.event_type.replace(/_/g, '-') : 'other'}${error ? ' is-error' : ''}`,
+      dataset: { eventId: String(event.id) },
+    },
+    kind(event, error),
+  );
+}
+
+const KINDS = {
+  message: renderMessage,
+  pre_tool: renderPreTool,
+  post_tool: renderPostTool,
+  session_start: renderSessionStart,
+  session_stop: renderSessionStop,
+};
+
+function head(label, event, ...extra) {
+  return h('div', { class: 'event-head' }, h('span', { class: 'event-label' }, label), ...extra, h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })));
+}
+
+function renderMessage(event, error) {
+  const role = typeof event.role === 'string' && event.role !== '' ? event.role : 'message';
+  const known = Object.hasOwn(ROLE_LABELS, role);
+  const roleClass = known ? `role-${role}` : 'role-other';
+  const label = h('span', { class: `role ${roleClass}`, text: known ? ROLE_LABELS[role] : role });
+  return [head(label, event), renderContent(event.content), error ? errorLine(event) : null];
+}
+
+function renderContent(content) {
+  const body = h('div', { class: 'message-body' });
+  if (typeof content === 'string') {
+    body.append(h('p', { class: 'text', text: content }));
+  } else if (Array.isArray(content) && content.length > 0) {
+    for (const block of content) body.append(renderBlock(block));
+  } else {
+    body.append(h('p', { class: 'muted empty', text: 'No content' }));
+  }
+  return body;
+}
+
+function renderBlock(block) {
+  if (block && typeof block === 'object' && block.type === 'text' && typeof block.text === 'string') {
+    return h('p', { class: 'text', text: block.text });
+  }
+  // Other blocks (tool_use, tool_result, image, thinking…): compact, expandable to their JSON.
+  const type = block && typeof block === 'object' && typeof block.type === 'string' ? block.type : typeof block;
+  let preview = '';
+  if (block && typeof block === 'object') {
+    if (typeof block.name === 'string') preview = block.name;
+    else if (typeof block.thinking === 'string') preview = block.thinking;
+    else if (typeof block.text === 'string') preview = block.text;
+    else if (block.source && typeof block.source.media_type === 'string') preview = block.source.media_type;
+  }
+  return payload(block, {
+    className: 'block',
+    summary: [h('code', { class: 'block-type', text: type }), preview ? h('span', { class: 'preview', text: truncate(oneLine(preview), 100) }) : null],
+  });
+}
+
+const PREVIEW_KEYS = ['command', 'file_path', 'path', 'pattern', 'url', 'query', 'description', 'prompt'];
+
+function inputPreview(input) {
+  if (!input || typeof input !== 'object') return '';
+  for (const key of PREVIEW_KEYS) if (typeof input[key] === 'string') return input[key];
+  const first = Object.values(input).find((value) => typeof value === 'string');
+  return first ?? '';
+}
+
+function toolName(event) {
+  return h('code', { class: 'tool-name', text: typeof event.tool_name === 'string' && event.tool_name !== '' ? event.tool_name : 'tool' });
+}
+
+function renderPreTool(event, error) {
+  const preview = inputPreview(event.tool_input);
+  return [
+    head(h('span', { class: 'kind kind-tool' }, icon('tool'), 'Tool call'), event, toolName(event), preview ? h('span', { class: 'preview', text: truncate(oneLine(preview), 140) }) : null),
+    payload(event.tool_input, { summary: 'Input', className: 'tool-input' }),
+    error ? errorLine(event) : null,
+  ];
+}
+
+function renderPostTool(event, error) {
+  const hasOutput = event.tool_output !== null && event.tool_output !== undefined;
+  return [
+    head(
+      h('span', { class: 'kind kind-result' }, icon('result'), 'Tool result'),
+      event,
+      toolName(event),
+      error ? h('span', { class: 'badge badge-error', text: 'error' }) : null,
+    ),
+    error ? errorLine(event) : null,
+    hasOutput
+      ? payload(event.tool_output, { summary: 'Output', className: 'tool-output', open: error })
+      : h('p', { class: 'muted empty', text: 'No output' }),
+  ];
+}
+
+function renderSessionStart(event) {
+  return [head(h('span', { class: 'kind' }, icon('play'), 'Session started'), event, event.reason ? h('span', { class: 'preview', text: event.reason }) : null)];
+}
+
+function renderSessionStop(event, error) {
+  const parts = [];
+  if (typeof event.exit_code === 'number') parts.push(h('span', { class: `badge ${error ? 'badge-error' : 'badge-ok'}`, text: `exit code ${event.exit_code}` }));
+  if (typeof event.reason === 'string' && event.reason !== '') parts.push(h('span', { class: 'preview', text: event.reason }));
+  return [head(h('span', { class: 'kind' }, icon('stop'), 'Session stopped'), event, ...parts), event.error !== null && event.error !== undefined ? errorLine(event) : null];
+}
+
+const OTHER_FIELDS = ['tool_name', 'tool_input', 'tool_output', 'error', 'exit_code', 'reason', 'role', 'content'];
+
+function renderOther(event, error) {
+  const fields = {};
+  for (const key of OTHER_FIELDS) if (event[key] !== null && event[key] !== undefined) fields[key] = event[key];
+  return [
+    head(h('code', { class: 'event-type', text: event.event_type }), event),
+    Object.keys(fields).length > 0 ? payload(fields, { summary: 'Details' }) : null,
+    error ? errorLine(event) : null,
+  ];
+}
+
+function errorLine(event) {
+  const parts = [];
+  if (event.error !== null && event.error !== undefined) parts.push(event.error === '' ? '(empty error)' : event.error);
+  if (typeof event.exit_code === 'number' && event.exit_code !== 0 && event.event_type !== 'session_stop') parts.push(`exit code ${event.exit_code}`);
+  return h('pre', { class: 'error-text' }, parts.join('\n'));
+}
+
+/** Strings as they are; anything else as indented JSON. */
+export function formatValue(value) {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return 'null';
+  try {
+    return JSON.stringify(value, null, 2);
+  } catch {
+    return String(value);
+  }
+}
+
+function countLines(text) {
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1;
+  return lines;
+}
+
+function cut(text) {
+  let end = Math.min(text.length, TRUNCATE_CHARS);
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) {
+    lines += 1;
+    if (lines >= TRUNCATE_LINES) {
+      end = i;
+      break;
+    }
+  }
+  return end < text.length ? text.slice(0, end) : null;
+}
+
+/**
+ * A collapsible value: <details> whose body (pretty JSON or the string) is built the first time it
+ * opens, and cut to TRUNCATE_CHARS / TRUNCATE_LINES with a "Show all" button.
+ */
+function payload(value, { summary, className = '', open = false }) {
+  const text = formatValue(value);
+  const lines = countLines(text);
+  const size = lines > 1 ? plural(lines, 'line') : plural(text.length, 'character');
+  const details = h(
+    'details',
+    { class: `payload ${className}` },
+    h('summary', null, typeof summary === 'string' ? h('span', { class: 'summary-label', text: summary }) : summary, h('span', { class: 'summary-size', text: size })),
+  );
+  let built = false;
+  const build = () => {
+    if (built) return;
+    built = true;
+    const shortened = cut(text);
+    const pre = h('pre', { class: 'code', tabindex: '0' }, shortened ?? text);
+    details.append(pre);
+    if (shortened !== null) {
+      const more = h('button', {
+        type: 'button',
+        class: 'link-button show-all',
+        text: `Show all (${lines > 1 ? plural(lines, 'line') : `${formatNumber(text.length)} characters`})`,
+      });
+      more.addEventListener('click', () => {
+        pre.textContent = text;
+        more.remove();
+        pre.focus({ preventScroll: true });
+      });
+      details.append(h('div', { class: 'truncated' }, h('span', { class: 'muted', text: `Showing ${formatNumber(shortened.length)} of ${formatNumber(text.length)} characters.` }), more));
+    }
+  };
+  details.addEventListener('toggle', () => {
+    if (details.open) build();
+  });
+  if (open) {
+    details.open = true;
+    build();
+  }
+  return details;
+}
