@@ -46,6 +46,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     pool,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
+    hasAudience: () => hub.size > 0,
     onChanges: (changes) => {
       hub.broadcast(changes.map(frameFor));
       const now = Date.now();

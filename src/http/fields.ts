@@ -1,4 +1,4 @@
-import { array, coerce, define, integer, record, refine, size, string, unknown, type Struct } from 'superstruct';
+import { array, define, integer, record, refine, size, string, Struct, unknown } from 'superstruct';
 import { documented } from './schema';
 
 /** How deep JSON values inside an event may nest; deeper input is refused before anything recurses over it. */
@@ -54,12 +54,20 @@ export function normaliseTimestamp(text: string): string | undefined {
 
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
+/**
+ * `struct`, with strings passed through `convert` before validation. superstruct's own coerce() asks
+ * is(value, string()) first, which builds (and throws away) a StructError, stack trace and all, for every
+ * value that is not a string, absent fields included: a third of the cost of validating an event.
+ */
+export function fromString<T, S>(struct: Struct<T, S>, convert: (value: string) => unknown): Struct<T, S> {
+  return new Struct({ ...struct, coercer: (value, ctx) => struct.coercer(typeof value === 'string' ? convert(value) : value, ctx) });
+}
+
 export const Timestamp: Struct<string, null> = documented(
-  coerce(
+  fromString(
     define<string>('timestamp', (value) =>
       typeof value === 'string' && normaliseTimestamp(value) === value ? true : 'must be an ISO 8601 date-time, such as 2024-01-01T00:00:00Z',
     ),
-    string(),
     (value) => normaliseTimestamp(value) ?? value,
   ),
   { type: 'string', format: 'date-time', description: 'ISO 8601; without a zone it is UTC.' },

@@ -1,7 +1,7 @@
-import { coerce, enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
+import { enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
 import { decodeCursor } from '../store/sessions';
 import { documented } from './schema';
-import { SessionId, SessionName, Text, Timestamp } from './fields';
+import { fromString, SessionId, SessionName, Text, Timestamp } from './fields';
 
 export const SessionPath = type({ session_id: SessionId });
 
@@ -34,7 +34,7 @@ export type SessionMetadataPatch = Infer<typeof SessionMetadataPatch>;
 /** A positive integer from a query string, at most `max`. */
 export const QueryInt = (min: number, max: number) =>
   documented(
-    coerce(size(integer(), min, max), string(), (value) => (/^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : value)),
+    fromString(size(integer(), min, max), (value) => (/^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : value)),
     { type: 'integer', minimum: min, maximum: max },
   );
 

@@ -10,6 +10,8 @@ export interface ChangeListenerOptions {
   logger: Logger;
   /** Called with the changes of each read, in commit order, each change once; never concurrently. */
   onChanges: (changes: Change[]) => void;
+  /** Whether anyone would receive the changes now; when not, they are skipped, not read. */
+  hasAudience?: () => boolean;
   /** How often the connection is checked with a query; a check that takes as long again counts as a lost link. */
   heartbeatMs?: number;
   minRetryMs?: number;
@@ -145,6 +147,11 @@ export class ChangeListener {
     // Let the rest of this network read's notifications arrive first.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.committed > this.relayed && !this.stopped) {
+      // No client to tell: skip the read. One who connects later starts from init or replays from the log.
+      if (this.options.hasAudience && !this.options.hasAudience()) {
+        this.relayed = this.committed;
+        break;
+      }
       try {
         const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE });
         if (page.changes.length > 0) this.options.onChanges(page.changes);

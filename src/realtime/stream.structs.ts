@@ -1,7 +1,7 @@
-import { array, coerce, integer, min, optional, string, type, union, type Infer } from 'superstruct';
-import { SessionId } from '../http/fields';
+import { array, integer, min, optional, type, union, type Infer } from 'superstruct';
+import { fromString, SessionId } from '../http/fields';
 
-const Seq = coerce(min(integer(), 0), string(), (value) => (/^\d{1,16}$/.test(value) ? Number(value) : value));
+const Seq = fromString(min(integer(), 0), (value) => (/^\d{1,16}$/.test(value) ? Number(value) : value));
 
 /** The query of `/ws`: `since=<seq>` to resume, `session_id=<id>` (repeatable) to follow only those sessions. */
 export const StreamQuery = type({
