@@ -293,6 +293,15 @@ async function measureReads(server, databaseUrl) {
   };
 }
 
+async function settle(databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query('vacuum (analyze) events, changes, sessions');
+  await db.query('checkpoint');
+  await db.end();
+  await sleep(1000);
+}
+
 async function main() {
   const database = await openDatabase();
   await migrate(database.url, quiet);
@@ -303,6 +312,9 @@ async function main() {
     const only = process.env.BENCH_ONLY?.split(',');
     const step = async (name, run) => {
       if (only && !only.includes(name)) return;
+      // Each step starts from a settled database: the previous step's rows vacuumed and flushed, so its
+      // autovacuum and checkpoint do not land in the middle of this one.
+      await settle(database.url);
       process.stderr.write(`${name}…\n`);
       results[name] = await run();
     };
