@@ -1,16 +1,11 @@
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
+const server = useInstance(database);
+const api = server.api;
 let counter = 0;
-
-beforeAll(async () => {
-  instance = await startInstance(database.url);
-  api = apiClient(instance.baseUrl);
-});
 
 async function newSession(name = 'events'): Promise<string> {
   const id = `${name}-${++counter}`;

@@ -1,17 +1,12 @@
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
+const server = useInstance(database);
+const api = server.api;
 let counter = 0;
-
-beforeAll(async () => {
-  instance = await startInstance(database.url);
-  api = apiClient(instance.baseUrl);
-});
 
 async function newSession(): Promise<string> {
   const id = `ingest-${++counter}`;
@@ -24,7 +19,7 @@ const message = (reason: string, extra: Record<string, unknown> = {}) => ({ even
 describe('idempotent ingest', () => {
   it('a retried event is answered with the stored one and broadcasts nothing', async () => {
     const id = await newSession();
-    const client = await WsClient.connect(instance.wsUrl);
+    const client = await WsClient.connect(server.instance.wsUrl);
     const first = await api.post(sessionPath(id, '/events'), message('once', { event_id: 'e-1' }));
     const retry = await api.post(sessionPath(id, '/events'), message('twice', { event_id: 'e-1' }));
     await api.post(sessionPath(id, '/events'), message('sentinel'));
@@ -47,7 +42,7 @@ describe('idempotent ingest', () => {
 describe('POST /sessions/{id}/events/batch', () => {
   it('stores every event in the order given and broadcasts each', async () => {
     const id = await newSession();
-    const client = await WsClient.connect(instance.wsUrl);
+    const client = await WsClient.connect(server.instance.wsUrl);
     const events = Array.from({ length: 300 }, (_, i) => message(String(i), i % 7 === 0 ? { event_id: `b-${i}` } : {}));
     const reply = await api.post(sessionPath(id, '/events/batch'), { events });
     expect(reply.status).toBe(201);

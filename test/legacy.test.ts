@@ -1,15 +1,10 @@
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
-
-beforeAll(async () => {
-  instance = await startInstance(database.url);
-  api = apiClient(instance.baseUrl);
-});
+const server = useInstance(database);
+const api = server.api;
 
 describe('POST /events (deprecated)', () => {
   it('session_start creates the session, events are stored, session_stop finishes it', async () => {

@@ -1,16 +1,11 @@
 import pg from 'pg';
-import { apiClient, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
-
-beforeAll(async () => {
-  instance = await startInstance(database.url);
-  api = apiClient(instance.baseUrl);
-});
+const server = useInstance(database);
+const api = server.api;
 
 async function sql(text: string, values: unknown[] = []) {
   const client = new pg.Client({ connectionString: database.url });

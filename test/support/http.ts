@@ -4,15 +4,19 @@ export interface Reply<T = any> {
   headers: Headers;
 }
 
-/** A small JSON client for one server: `api.post('/sessions', body)` → status, parsed body, headers. */
-export function apiClient(baseUrl: string) {
+/**
+ * A small JSON client for one server: `api.post('/sessions', body)` → status, parsed body, headers.
+ * The base URL may be given as a function, for a server that starts later (in beforeAll).
+ */
+export function apiClient(base: string | (() => string)) {
+  const baseUrl = () => (typeof base === 'string' ? base : base());
   const send = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> => {
     const init: RequestInit = { method, headers: { ...headers } };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
     }
-    const response = await fetch(baseUrl + path, init);
+    const response = await fetch(baseUrl() + path, init);
     const text = await response.text();
     let parsed: unknown = text;
     try {

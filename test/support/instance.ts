@@ -1,5 +1,6 @@
 import { configWith, type Config } from '../../src/config';
 import { createLogger, type Logger } from '../../src/logger';
+import { apiClient } from './http';
 import { startService, type Service } from '../../src/service';
 
 export interface TestInstance {
@@ -11,6 +12,27 @@ export interface TestInstance {
 }
 
 const running = new Set<TestInstance>();
+
+/**
+ * One instance for the whole test file, started in beforeAll on the file's database (and closed with it);
+ * `api` is a client for it that can be made at the top of the file.
+ */
+export function useInstance(database: { readonly url: string }, overrides: Partial<Config> = {}) {
+  let instance: TestInstance | undefined;
+  beforeAll(async () => {
+    instance = await startInstance(database.url, overrides);
+  });
+  const started = () => {
+    if (!instance) throw new Error('the instance is started in beforeAll');
+    return instance;
+  };
+  return {
+    get instance() {
+      return started();
+    },
+    api: apiClient(() => started().baseUrl),
+  };
+}
 
 /** Closes every instance still running; the test database's teardown calls it before dropping the database. */
 export async function closeAllInstances(): Promise<void> {
