@@ -90,7 +90,7 @@ describe('resuming with ?since', () => {
     await api.post('/sessions', { session_id: 'pruned-1', session_name: 'x' });
     const db = new pg.Pool({ connectionString: database.url });
     try {
-      await db.query("update changes set created_at = now() - interval '30 days'");
+      await db.query("update change_batches set committed_at = now() - interval '30 days'");
       expect(await pruneChanges(db, 24)).toBeGreaterThan(0);
     } finally {
       await db.end();

@@ -24,6 +24,9 @@ export function createPool({ connectionString, max, logger }: PoolOptions): pg.P
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: 'agent-session-manager',
+    // These are short queries whose row estimates can be far off (a change log read, a page of events);
+    // JIT compiling one of them costs 100+ ms and never pays back.
+    options: '-c jit=off',
   });
   pool.on('error', (err) => logger.warn('idle database connection failed', { err }));
   return pool;

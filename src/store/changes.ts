@@ -28,19 +28,37 @@ export interface ChangeRange {
 }
 
 /**
- * Committed changes after `after` (up to `upTo`), in commit order, in one query. Events deleted since
- * (with their session) are left out: their session's deletion follows them in the log.
+ * Committed changes after `after` (up to `upTo`), in commit order, in one query. A change's number is its
+ * transaction's first number plus its place among that transaction's changes. Events deleted since (with
+ * their session) are left out: their session's deletion follows them in the log.
  */
 export async function readChanges(db: Queryable, { after, upTo, limit, sessionIds }: ChangeRange): Promise<ChangePage> {
   const { rows } = await db.query(
-    `select c.seq, c.kind, c.session_id as change_session_id, c.session, c.committed_at,
+    `with batch as (
+       -- Each transaction holds at least one change, so \`limit\` of them hold at least \`limit\` changes.
+       -- Ordered by last_seq (the same order as first_seq: the ranges follow each other) so that the
+       -- index on last_seq starts the scan right at \`after\`.
+       select first_seq, tx, committed_at from change_batches
+       where last_seq > $1 and ($2::bigint is null or first_seq <= $2)
+       order by last_seq
+       limit $3
+     ), numbered as (
+       -- Lateral joins, so each batch's changes and each change's event are fetched by index, however
+       -- small the planner thinks the tables are.
+       select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.kind, c.session_id, c.session, c.event_id
+       from batch
+       cross join lateral (
+         select changes.*, row_number() over (order by changes.id) as position from changes where changes.tx = batch.tx
+       ) c
+     )
+     select n.seq, n.kind, n.session_id as change_session_id, n.session, n.committed_at,
             e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
             e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
-     from changes c
-     left join events e on e.id = c.event_id
-     where c.seq > $1 and ($2::bigint is null or c.seq <= $2)
-       and ($4::text[] is null or c.session_id = any($4))
-     order by c.seq
+     from numbered n
+     left join lateral (select * from events where events.id = n.event_id) e on true
+     where n.seq > $1 and ($2::bigint is null or n.seq <= $2)
+       and ($4::text[] is null or n.session_id = any($4))
+     order by n.seq
      limit $3`,
     [after, upTo ?? null, limit, sessionIds ?? null],
   );
@@ -77,17 +95,20 @@ export async function latestSeq(db: Queryable): Promise<number> {
 export async function canReplayFrom(db: Queryable, seq: number): Promise<boolean> {
   const { rows } = await db.query(
     `select (select last_seq from change_counter) as latest,
-            (select min(seq) from changes where seq is not null) as oldest`,
+            (select min(first_seq) from change_batches) as oldest`,
   );
   const latest = Number(rows[0].latest);
   const oldest = rows[0].oldest === null ? latest + 1 : Number(rows[0].oldest);
   return seq <= latest && seq + 1 >= oldest;
 }
 
-/** Deletes changes older than the retention; returns how many. */
+/** Deletes the changes of transactions older than the retention; returns how many. */
 export async function pruneChanges(db: Queryable, retentionHours: number): Promise<number> {
   const { rowCount } = await db.query(
-    `delete from changes where created_at < now() - make_interval(hours => $1) and seq is not null`,
+    `with old as (
+       delete from change_batches where committed_at < now() - make_interval(hours => $1) returning tx
+     )
+     delete from changes c using old where c.tx = old.tx`,
     [retentionHours],
   );
   return rowCount ?? 0;

@@ -54,6 +54,8 @@ export function useTestDatabase(): { readonly url: string; pool(): pg.Pool } {
     /** A pool on the test database, ended before the database is dropped. */
     pool() {
       const pool = new pg.Pool({ connectionString: this.url, max: 4 });
+      // The database is dropped with (force) after the file: a connection still closing then is told so.
+      pool.on('error', () => undefined);
       pools.push(pool);
       return pool;
     },
