@@ -150,6 +150,24 @@ describe('subscribing with ?session_id', () => {
   });
 });
 
+describe('resuming a subscription far behind', () => {
+  it('finds its session\'s changes past more transactions of other sessions than one replay page holds', async () => {
+    await api.post('/sessions', { session_id: 'sparse-mine', session_name: 'x' });
+    await api.post('/sessions', { session_id: 'sparse-other', session_name: 'x' });
+    const since = (await WsClient.connect(first.wsUrl)).init.seq as number;
+    const db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    // 1,500 committed transactions that are not about the followed session, then one that is.
+    await db.query("do $$ begin for i in 1..1500 loop insert into events (session_id, event_type) values ('sparse-other', 'noise'); commit; end loop; end $$");
+    await db.end();
+    await api.post('/sessions/sparse-mine/events', { event_type: 'message', reason: 'mine' });
+    const client = await WsClient.connect(`${second.wsUrl}?session_id=sparse-mine&since=${since}`);
+    await client.waitFor((messages) => messages.length >= 1);
+    expect(client.messages.map((m) => [m.type, m.data?.reason])).toEqual([['event', 'mine']]);
+    client.close();
+  });
+});
+
 describe('change numbers', () => {
   it('follow commit order: a reader polling during slow, overlapping transactions never skips a number', async () => {
     await api.post('/sessions', { session_id: 'order-1', session_name: 'x' });

@@ -35,10 +35,9 @@ export interface ChangeRange {
 export async function readChanges(db: Queryable, { after, upTo, limit, sessionIds }: ChangeRange): Promise<ChangePage> {
   const { rows } = await db.query(
     `with batch as (
-       -- Each transaction holds at least one change, so \`limit\` of them hold at least \`limit\` changes.
        -- Ordered by last_seq (the same order as first_seq: the ranges follow each other) so that the
        -- index on last_seq starts the scan right at \`after\`.
-       select first_seq, tx, committed_at from change_batches
+       select first_seq, last_seq, tx, committed_at from change_batches
        where last_seq > $1 and ($2::bigint is null or first_seq <= $2)
        order by last_seq
        limit $3
@@ -48,22 +47,35 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
        select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.kind, c.session_id, c.session, c.event_id
        from batch
        cross join lateral (
-         select changes.*, row_number() over (order by changes.id) as position from changes where changes.tx = batch.tx
+         -- A page that starts inside a large transaction skips what came before instead of numbering it;
+         -- unfiltered, no transaction can give more than a page. Filtered, every change must be looked at.
+         select tx_changes.*, greatest($1 - batch.first_seq + 1, 0) + row_number() over (order by tx_changes.id) as position
+         from (
+           select * from changes where changes.tx = batch.tx order by changes.id
+           offset greatest($1 - batch.first_seq + 1, 0) limit (case when $4::text[] is null then $3 end)
+         ) tx_changes
        ) c
+     ), page as (
+       select n.seq, n.kind, n.session_id as change_session_id, n.session, n.committed_at,
+              e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
+              e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
+       from numbered n
+       left join lateral (select * from events where events.id = n.event_id) e on true
+       where n.seq > $1 and ($2::bigint is null or n.seq <= $2)
+         and ($4::text[] is null or n.session_id = any($4))
+       order by n.seq
+       limit $3
      )
-     select n.seq, n.kind, n.session_id as change_session_id, n.session, n.committed_at,
-            e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
-            e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
-     from numbered n
-     left join lateral (select * from events where events.id = n.event_id) e on true
-     where n.seq > $1 and ($2::bigint is null or n.seq <= $2)
-       and ($4::text[] is null or n.session_id = any($4))
-     order by n.seq
-     limit $3`,
+     -- One row at least, so that what the batches covered is known even when no change matched.
+     select coverage.batches, coverage.covered_to, page.*
+     from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
+     left join page on true
+     order by page.seq`,
     [after, upTo ?? null, limit, sessionIds ?? null],
   );
+  const found = rows.filter((row) => row.seq !== null);
   const changes: Change[] = [];
-  for (const row of rows) {
+  for (const row of found) {
     const numbered = { seq: Number(row.seq), committedAt: row.committed_at as Date | null };
     switch (row.kind) {
       case 'session_created':
@@ -77,9 +89,12 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
         if (row.id !== null) changes.push({ ...numbered, kind: 'event', event: toEvent(row) });
     }
   }
-  const full = rows.length === limit;
-  const lastSeq = rows.length > 0 ? Number(rows[rows.length - 1].seq) : (upTo ?? after);
-  return { changes, lastSeq: full ? lastSeq : Math.max(lastSeq, upTo ?? lastSeq), full };
+  const { batches, covered_to: coveredTo } = rows[0] as { batches: number; covered_to: string | null };
+  // Cut by the page size: it reaches the last change in it. Else it reaches the end of what the batches
+  // read cover (every change of them was looked at), and more may follow only if the batches were cut.
+  if (found.length === limit) return { changes, lastSeq: Number(found[found.length - 1].seq), full: true };
+  const covered = coveredTo === null ? after : Math.min(Number(coveredTo), upTo ?? Number.MAX_SAFE_INTEGER);
+  return { changes, lastSeq: batches === limit ? covered : Math.max(covered, upTo ?? covered), full: batches === limit };
 }
 
 /** The number of the last committed change (0 before the first). */
