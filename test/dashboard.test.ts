@@ -198,13 +198,13 @@ describe('the session list', () => {
   it('when sessions and events are created, changed and deleted through the API, then the list follows live, newest first, without a reload', async () => {
     const { page } = await open();
     await page.evaluate('window.__notReloaded = true');
-    await createSession('list-a', 'Alpha list session', { agent_name: 'builder', project_dir: '/work/alpha' });
+    await createSession('list-a', 'Alpha list session', { agent_name: 'builder', project_dir: '/srv/alpha' });
     const a = row(page, 'list-a');
     await hasText(a.locator('.row-link'), 'Alpha list session');
     await hasText(a.locator('.status'), 'Live');
     expect(await a.locator('.status .pulse').count()).toBe(1);
     await hasText(a.locator('.row-agent'), 'builder');
-    await hasText(a.locator('.row-project'), '/work/alpha');
+    await hasText(a.locator('.row-project'), '/srv/alpha');
     await hasText(a.locator('.row-id code'), 'list-a');
     await hasText(a.locator('.row-count'), '0');
     expect(await a.locator('time').count()).toBe(1); // created; no activity yet
@@ -303,7 +303,7 @@ describe('the session list', () => {
 
 describe('the session view', () => {
   it('when events arrive, then they appear in arrival order, live, and the counts follow', async () => {
-    await createSession('view-1', 'Live view', { agent_name: 'coder', project_dir: '/work/view' });
+    await createSession('view-1', 'Live view', { agent_name: 'coder', project_dir: '/srv/view' });
     await postEvent('view-1', say('user', 'Please list the files'));
     const { page } = await open();
     await row(page, 'view-1').locator('.row-link').click();
