@@ -132,6 +132,20 @@ describe('faults', () => {
     resumed.close();
   });
 
+  it('a client that stops answering pings is dropped', async () => {
+    const instance = await startInstance(database.url, { wsPingIntervalMs: 100 });
+    const answering = await WsClient.connect(instance.wsUrl);
+    const silent = await WsClient.connect(instance.wsUrl);
+    // A paused socket reads nothing, so it never sees a ping and never answers one.
+    (silent.socket as unknown as { _socket: net.Socket })._socket.pause();
+    const deadline = Date.now() + 5_000;
+    while (instance.service.hub.size > 1 && Date.now() < deadline) await sleep(20);
+    expect(instance.service.hub.size).toBe(1);
+    await sleep(300);
+    expect(answering.closeCode).toBeUndefined();
+    answering.close();
+  });
+
   it('a half-open LISTEN link is found by the heartbeat; after it heals, the missed changes arrive', async () => {
     const { proxy, url } = await TcpProxy.forUrl(database.url);
     const behindProxy = await startInstance(url, { listenHeartbeatMs: 300 });
