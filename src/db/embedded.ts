@@ -155,7 +155,8 @@ const SHARED_CLUSTERS_DIR = '/var/lib/agent-session-manager';
  */
 async function clusterDirectory(dataDir: string, logger: Logger): Promise<string> {
   const inDataDir = path.resolve(dataDir, 'postgres');
-  if (process.getuid?.() !== 0 || reachableByOtherUsers(path.join(inDataDir, 'PG_VERSION'))) return inDataDir;
+  // The cluster's own folder is the postgres user's (0700); what matters is the way to it.
+  if (process.getuid?.() !== 0 || reachableByOtherUsers(inDataDir)) return inDataDir;
   const shared = path.join(SHARED_CLUSTERS_DIR, createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16), 'postgres');
   await mkdir(path.dirname(shared), { recursive: true, mode: 0o755 });
   await mkdir(dataDir, { recursive: true });
