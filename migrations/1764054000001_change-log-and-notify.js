@@ -4,7 +4,7 @@
  * Every committed change (session created, updated, deleted; event stored) gets a row in `changes`, written
  * by a trigger inside the writing transaction, so a rolled-back write leaves no trace.
  *
- * Each change gets a number, `seq`, in commit order and without gaps, so a reader that has seen N knows it
+ * Each change has a number, `seq`, in commit order and without gaps, so a reader that has seen N knows it
  * has seen everything up to N and can ask for what follows. A plain sequence cannot promise that: T1 takes
  * 10, T2 takes 11, T2 commits first, and a reader that saw 11 never goes back for 10. So the numbers are
  * given at commit time, by a deferred constraint trigger that runs once per transaction and takes them
@@ -12,6 +12,10 @@
  * changes one transaction at a time; by then a transaction holds all its other locks, so waiting here
  * cannot deadlock. A transaction that rolls back after taking numbers also rolls back the counter, so the
  * next one takes the same numbers: no gaps. (NOTIFY already serialises committing transactions the same way.)
+ *
+ * The numbers are kept per transaction, not per row: the commit writes one `change_batches` row (its first
+ * and last number), and a change's number is that first number plus its place among the transaction's
+ * changes (by `id`, write order). Numbering each row would rewrite every row just written.
  *
  * The notification carries only the last number of the transaction; listeners read the rows. That keeps
  * payloads far below the 8000-byte limit whatever the size of an event, and one transaction sends one
@@ -30,8 +34,6 @@ exports.up = (pgm) => {
   pgm.createTable('changes', {
     // Write order within a transaction.
     id: { type: 'bigint', primaryKey: true, sequenceGenerated: { precedence: 'ALWAYS' } },
-    // Commit order across transactions; null only until the writing transaction commits.
-    seq: { type: 'bigint', unique: true },
     tx: { type: 'xid8', notNull: true, default: pgm.func('pg_current_xact_id()') },
     // Set on the first change of its transaction: that row's deferred trigger numbers them all.
     opens_tx: { type: 'boolean', notNull: true, default: false },
@@ -47,14 +49,21 @@ exports.up = (pgm) => {
     event_id: { type: 'bigint' },
     created_at: { type: 'timestamptz', notNull: true, default: pgm.func('now()') },
   });
-  pgm.createIndex('changes', 'tx', { name: 'changes_not_yet_numbered', where: 'seq is null' });
-  pgm.createIndex('changes', 'created_at', { name: 'changes_by_age' });
+  pgm.createIndex('changes', ['tx', 'id'], { name: 'changes_by_tx' });
+
+  pgm.createTable('change_batches', {
+    first_seq: { type: 'bigint', primaryKey: true },
+    last_seq: { type: 'bigint', notNull: true, unique: true },
+    tx: { type: 'xid8', notNull: true },
+    committed_at: { type: 'timestamptz', notNull: true },
+  });
+  pgm.createIndex('change_batches', 'committed_at', { name: 'change_batches_by_age' });
 
   pgm.sql(`
     -- True when the current transaction has not written a change yet.
     create function asm_first_change_of_tx() returns boolean
     language sql stable as $$
-      select not exists (select 1 from changes where tx = pg_current_xact_id() and seq is null)
+      select not exists (select 1 from changes where tx = pg_current_xact_id())
     $$;
 
     create function asm_session_changed() returns trigger
@@ -75,10 +84,15 @@ exports.up = (pgm) => {
       after insert or delete on sessions
       for each row execute function asm_session_changed();
 
-    -- An update that changes nothing is not a change: no row, no broadcast.
+    -- An update that changes nothing a client is told about is not a change: no row, no broadcast. The
+    -- event count and last activity follow from the event messages themselves.
     create trigger sessions_updated
       after update on sessions
-      for each row when (old.* is distinct from new.*) execute function asm_session_changed();
+      for each row
+      when ((old.session_name, old.status, old.project_dir, old.agent_name, old.last_resumed_at, old.created_at)
+            is distinct from
+            (new.session_name, new.status, new.project_dir, new.agent_name, new.last_resumed_at, new.created_at))
+      execute function asm_session_changed();
 
     create function asm_events_inserted() returns trigger
     language plpgsql as $$
@@ -101,18 +115,16 @@ exports.up = (pgm) => {
     create function asm_number_changes() returns trigger
     language plpgsql as $$
     declare
-      pending bigint;
+      written bigint;
       last bigint;
     begin
-      select count(*) into pending from changes where tx = pg_current_xact_id() and seq is null;
-      if pending = 0 then
+      select count(*) into written from changes where tx = pg_current_xact_id();
+      if written = 0 then
         return null;
       end if;
-      update change_counter set last_seq = last_seq + pending returning last_seq into last;
-      update changes c set seq = last - pending + numbered.position
-      from (select id, row_number() over (order by id) as position
-            from changes where tx = pg_current_xact_id() and seq is null) numbered
-      where c.id = numbered.id;
+      update change_counter set last_seq = last_seq + written returning last_seq into last;
+      insert into change_batches (first_seq, last_seq, tx, committed_at)
+      values (last - written + 1, last, pg_current_xact_id(), clock_timestamp());
       perform pg_notify('asm_changes', last::text);
       return null;
     end
@@ -137,6 +149,7 @@ exports.down = (pgm) => {
     drop function asm_session_changed();
     drop function asm_first_change_of_tx();
   `);
+  pgm.dropTable('change_batches');
   pgm.dropTable('changes');
   pgm.dropTable('change_counter');
 };
