@@ -184,3 +184,36 @@ describe('a change whose event is gone before it is read', () => {
     expect(messages[1]).toEqual({ type: 'event_gone', seq: since + 2, session_id: 'gone', id: event.body.event.id });
   });
 });
+
+describe('large reads at once', () => {
+  it('when six page readers, five replays and GET /sessions run together over large events, then none fails and each gets every event whole', async () => {
+    const since = (await connect()).init.seq as number;
+    const SIZE = 200_000;
+    const ids = await sessionWithEvents('large-together', Array.from({ length: 20 }, () => SIZE));
+    const expected = ids.map((_, i) => `${i}:${'x'.repeat(SIZE)}`);
+
+    const readPages = async () => {
+      const outputs: string[] = [];
+      let after = 0;
+      for (;;) {
+        const page = await api.get(sessionPath('large-together', `/events?limit=70&after=${after}`));
+        expect(page.status).toBe(200);
+        outputs.push(...page.body.events.map((event: { tool_output: string }) => event.tool_output));
+        if (page.body.next_after === null) return outputs;
+        after = page.body.next_after;
+      }
+    };
+    const replay = async () => {
+      const client = await connect(`?session_id=large-together&since=${since}`);
+      const messages = await client.waitFor((all) => all.filter((message) => message.type === 'event').length === ids.length, 30_000);
+      return messages.filter((message) => message.type === 'event').map((message) => message.data.tool_output as string);
+    };
+    const [pages, replays, sessions] = await Promise.all([
+      Promise.all(Array.from({ length: 6 }, readPages)),
+      Promise.all(Array.from({ length: 5 }, replay)),
+      api.get('/sessions'),
+    ]);
+    expect(sessions.status).toBe(200);
+    for (const outputs of [...pages, ...replays]) expect(outputs).toEqual(expected);
+  });
+});
