@@ -288,7 +288,7 @@ fetch('/openapi.json').then((r) => r.json()).then((doc) => {
 
 /** GET /openapi.json and GET /docs. */
 export function openApiRoutes(): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
   const document = openApiDocument();
   router.get('/openapi.json', (ctx) => {
     ctx.body = document;
