@@ -118,6 +118,33 @@ describe('a compressed body', () => {
   });
 });
 
+describe('a streamed body over MAX_BODY_BYTES', () => {
+  it('is 413 with a detail, and the connection still serves the next request', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const request = (method: string, path: string, chunks: string[] = []) =>
+      new Promise<{ status: number; body: string; reusedSocket: boolean }>((resolve, reject) => {
+        const req = http.request(`${instance.baseUrl}${path}`, { method, agent, headers: chunks.length ? { 'content-type': 'application/json' } : {} }, (response) => {
+          let body = '';
+          response.setEncoding('utf8').on('data', (chunk) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body, reusedSocket: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        // No Content-Length: the size is only known by reading.
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+      });
+    const piece = 'x'.repeat(8 * 1024);
+    const chunks = ['{"session_id":"streamed","session_name":"s","project_dir":"', ...Array<string>(10).fill(piece), '"}'];
+    const refused = await request('POST', '/sessions', chunks);
+    expect(refused.status).toBe(413);
+    expect(JSON.parse(refused.body)).toEqual({ detail: 'Request body too large' });
+    const next = await request('GET', '/sessions/streamed/status');
+    expect(next).toMatchObject({ status: 200, reusedSocket: true });
+    expect(JSON.parse(next.body)).toEqual({ status: 'not_existent' });
+    agent.destroy();
+  });
+});
+
 describe('text encodings', () => {
   it.each([
     ['a lone continuation byte', [0x80]],

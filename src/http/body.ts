@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Context, Middleware } from 'koa';
 import { badRequest, HttpError } from '../errors';
@@ -74,9 +74,7 @@ async function readBytes(ctx: Context, limit: number): Promise<Buffer> {
       decompressor?.off('error', onDecodeError);
       req.off('error', onReadError).off('close', onClose);
       if (!err) return resolve(Buffer.concat(chunks, received));
-      // The rest of the body is left unread: close the connection after the answer rather than parse it as a request.
-      stopReading(req, decompressor);
-      ctx.set('Connection', 'close');
+      discardRest(req, decompressor);
       reject(err);
     };
     const onData = (chunk: Buffer) => {
@@ -114,12 +112,15 @@ function createDecompressor(encoding: string): zlib.Unzip | zlib.BrotliDecompres
   }
 }
 
-function stopReading(req: IncomingMessage, decompressor: Readable | undefined): void {
+// The rest of a refused body is read and dropped, so the connection stays usable for the next request
+// (closing it with bytes unread would reset it, and the client could lose the answer). A client that
+// keeps sending is cut off by HTTP_REQUEST_TIMEOUT_MS.
+function discardRest(req: IncomingMessage, decompressor: Transform | undefined): void {
   if (decompressor) {
-    req.unpipe();
+    req.unpipe(decompressor);
     decompressor.destroy();
   }
-  req.pause();
+  req.resume();
 }
 
 const tooLarge = () => new HttpError(413, 'Request body too large');
