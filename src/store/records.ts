@@ -66,14 +66,14 @@ export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_t
   .concat(['tool_input', 'tool_output', 'content'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
   .join(' + ')})`;
 
-// Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
+// Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
 
 type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at'> & {
   created_at: Date | string;
   last_resumed_at: Date | string | null;
-  // bigint: text from a query, a number from a jsonb snapshot; absent from snapshots written before it existed.
+  // bigint: text from a query, a number from a json snapshot; absent from snapshots written before it existed.
   event_count?: string | number;
   last_event_at?: Date | string | null;
 };
