@@ -7,6 +7,7 @@ import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
 import { eventRoutes } from './http/events';
+import { hookBodies, hookRoutes } from './http/hooks';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
@@ -22,7 +23,7 @@ import type { EventWriter } from './store/groupCommit';
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;
@@ -50,6 +51,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
     // property, and nothing here merges request objects with assignment, so it is stored like any key.
     onProtoPoisoning: 'ignore',
   };
+  app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(bodyParser(bodyOptions));
 
   for (const router of createRouters({ pool, listener, metrics, writer })) {
@@ -69,5 +71,6 @@ export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps,
     sessionRoutes({ pool }),
     eventRoutes({ pool, writer, metrics }),
     legacyRoutes({ pool, metrics }),
+    hookRoutes({ pool, metrics }),
   ];
 }

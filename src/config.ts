@@ -33,6 +33,7 @@ const Environment = object({
   LOG_LEVEL: optional(LogLevel),
   DEBUG_LOGGING: defaulted(Flag, false),
   MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
+  HOOKS_MAX_BODY_BYTES: defaulted(PositiveInt, 64 * 1024 * 1024),
   CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
   DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
   WS_MAX_BACKLOG_BYTES: defaulted(PositiveInt, 16 * 1024 * 1024),
@@ -51,6 +52,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly logLevel: LogLevel;
   readonly maxBodyBytes: number;
+  /** The body limit of POST /hooks/claude-code, whose bodies carry whole tool outputs. */
+  readonly hookMaxBodyBytes: number;
   /** How long the change log keeps rows for WebSocket replay before they are pruned. */
   readonly changeRetentionHours: number;
   readonly poolSize: number;
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: Object.freeze(parsed.CORS_ORIGINS),
     logLevel,
     maxBodyBytes: parsed.MAX_BODY_BYTES,
+    hookMaxBodyBytes: parsed.HOOKS_MAX_BODY_BYTES,
     changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
     poolSize: parsed.DATABASE_POOL_SIZE,
     wsMaxBacklogBytes: parsed.WS_MAX_BACKLOG_BYTES,

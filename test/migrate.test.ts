@@ -21,12 +21,12 @@ describe('migrate', () => {
     try {
       await Promise.all(Array.from({ length: 4 }, () => migrate(database.url, silent)));
       const applied = await query(database.url, 'select name from pgmigrations order by id');
-      expect(applied.map((row) => row.name)).toEqual(['1764054000000_sessions-and-events', '1764054000001_change-log-and-notify']);
+      expect(applied.map((row) => row.name)).toEqual(['1764054000000_sessions-and-events', '1764054000001_change-log-and-notify', '1764054000003_claude-code']);
       const tables = await query(database.url, "select tablename from pg_tables where schemaname = 'public' order by tablename");
       expect(tables.map((row) => row.tablename)).toEqual(['change_batches', 'change_counter', 'changes', 'events', 'pgmigrations', 'sessions']);
       // Running it again is a no-op.
       await migrate(database.url, silent);
-      expect(await query(database.url, 'select count(*)::int as n from pgmigrations')).toEqual([{ n: 2 }]);
+      expect(await query(database.url, 'select count(*)::int as n from pgmigrations')).toEqual([{ n: 3 }]);
     } finally {
       await database.drop();
     }

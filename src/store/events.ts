@@ -16,6 +16,11 @@ export interface NewEvent {
   role?: string | null;
   content?: unknown;
   event_id?: string | null;
+  tool_use_id?: string | null;
+  prompt_id?: string | null;
+  agent_id?: string | null;
+  duration_ms?: number | null;
+  hook_input?: unknown;
 }
 
 export interface EventToStore {
@@ -85,14 +90,17 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'insert-events',
     text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                         error, exit_code, reason, role, content, event_id)
+                         error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms,
+                         hook_input)
      select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
             item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
-            item.content, item.event_id
+            item.content, item.event_id, item.tool_use_id, item.prompt_id, item.agent_id, item.duration_ms, item.hook_input
      from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::json[], $7::json[],
-                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[])
+                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[], $14::text[], $15::text[],
+                 $16::text[], $17::float8[], $18::json[])
             with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                                    error, exit_code, reason, role, content, event_id, position)
+                                    error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id,
+                                    duration_ms, hook_input, position)
      join sessions s on s.session_id = item.session_id
      order by item.position
      on conflict (session_id, event_id) where event_id is not null do nothing
@@ -111,6 +119,11 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
       column((e) => e.role),
       column((e) => toJsonParam(e.content)),
       column((e) => e.event_id),
+      column((e) => e.tool_use_id),
+      column((e) => e.prompt_id),
+      column((e) => e.agent_id),
+      column((e) => e.duration_ms),
+      column((e) => toJsonParam(e.hook_input)),
     ],
   });
 
@@ -171,10 +184,28 @@ const EVENT_AS_JSON = `json_build_object(
     'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
     'timestamp', to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
-    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id)::text`;
+    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id,
+    'tool_use_id', tool_use_id, 'prompt_id', prompt_id, 'agent_id', agent_id, 'duration_ms', duration_ms,
+    'hook_input', hook_input)::text`;
+
+/** Only events with these ids (Claude Code's); absent keys do not filter. */
+export interface EventFilter {
+  tool_use_id?: string;
+  prompt_id?: string;
+  agent_id?: string;
+}
+
+const FILTER_COLUMNS = ['tool_use_id', 'prompt_id', 'agent_id'] as const;
 
 /** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */
-export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit }: { after?: number; limit: number }): Promise<EventPageJson | null> {
+export async function listSessionEvents(
+  pool: Pool,
+  sessionId: string,
+  { after = 0, limit, filter = {} }: { after?: number; limit: number; filter?: EventFilter },
+): Promise<EventPageJson | null> {
+  // Only the filters given are in the SQL, so a filtered page reads the partial index of its id.
+  const filters = FILTER_COLUMNS.filter((name) => filter[name] !== undefined);
+  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 4}`).join('');
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
@@ -184,8 +215,8 @@ export async function listSessionEvents(pool: Pool, sessionId: string, { after =
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
     const { rows } = await tx.query<{ id: string; json: string }>(
-      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2 order by id limit $3`,
-      [sessionId, after, limit + 1],
+      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2${filterSql} order by id limit $3`,
+      [sessionId, after, limit + 1, ...filters.map((name) => filter[name])],
     );
     const page = rows.slice(0, limit);
     return {

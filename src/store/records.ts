@@ -2,7 +2,8 @@
 export interface Session {
   session_id: string;
   session_name: string;
-  status: 'running' | 'finished';
+  /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
+  status: 'running' | 'idle' | 'finished';
   created_at: string;
   project_dir: string | null;
   agent_name: string | null;
@@ -11,6 +12,8 @@ export interface Session {
   event_count: number;
   /** When the latest of them arrived; null before the first. */
   last_event_at: string | null;
+  /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
+  source: string | null;
 }
 
 /** An event as stored, in the one shape REST and WebSocket share. */
@@ -29,19 +32,27 @@ export interface Event {
   role: string | null;
   content: unknown;
   event_id: string | null;
+  /** Claude Code's ids, which tie a tool call to its result, a turn's events together, and a subagent's events. */
+  tool_use_id: string | null;
+  prompt_id: string | null;
+  agent_id: string | null;
+  duration_ms: number | null;
+  /** A Claude Code hook's input as sent, minus the fields stored in the columns above. */
+  hook_input: unknown;
 }
 
 export const SESSION_COLUMNS =
-  'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at';
+  'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source';
 
 export const EVENT_COLUMNS =
-  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id';
+  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input';
 
 // Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
 
-type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at'> & {
+type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source'> & {
+  source?: string | null;
   created_at: Date | string;
   last_resumed_at: Date | string | null;
   // bigint: text from a query, a number from a jsonb snapshot; absent from snapshots written before it existed.
@@ -60,6 +71,7 @@ export function toSession(row: SessionRow): Session {
     last_resumed_at: isoTimestampOrNull(row.last_resumed_at),
     event_count: Number(row.event_count ?? 0),
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
+    source: row.source ?? null,
   };
 }
 
@@ -82,5 +94,10 @@ export function toEvent(row: EventRow): Event {
     role: row.role,
     content: row.content,
     event_id: row.event_id,
+    tool_use_id: row.tool_use_id ?? null,
+    prompt_id: row.prompt_id ?? null,
+    agent_id: row.agent_id ?? null,
+    duration_ms: row.duration_ms ?? null,
+    hook_input: row.hook_input ?? null,
   };
 }
