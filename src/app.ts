@@ -23,7 +23,7 @@ import type { EventWriter } from './store/groupCommit';
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;
@@ -54,7 +54,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(bodyParser(bodyOptions));
 
-  for (const router of createRouters({ pool, listener, metrics, writer })) {
+  for (const router of createRouters({ pool, listener, metrics, writer, config })) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
     app.use(router.allowedMethods());
@@ -63,14 +63,14 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 }
 
 /** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer'>): Router[] {
+export function createRouters({ pool, listener, metrics, writer, config }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config'>): Router[] {
   return [
     dashboardRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
-    sessionRoutes({ pool }),
-    eventRoutes({ pool, writer, metrics }),
-    legacyRoutes({ pool, metrics }),
+    sessionRoutes({ pool, config }),
+    eventRoutes({ pool, writer, metrics, config }),
+    legacyRoutes({ pool, metrics, config }),
     hookRoutes({ pool, metrics }),
   ];
 }

@@ -1,5 +1,6 @@
-import { hasPgCode, PgErrorCode, type Pool, type Queryable } from '../db/pool';
-import { EVENT_COLUMNS, toEvent, type Event } from './records';
+import type { Pool, PoolClient, Queryable } from '../db/pool';
+import { takeWithinBudget } from './budget';
+import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event } from './records';
 import { withTransaction } from './tx';
 
 /** An event as a client sends it, validated; absent optional fields are `undefined`. */
@@ -35,58 +36,58 @@ export interface AppendedEvent {
 }
 
 /**
- * Stores an event in an existing session; `null` if the session does not exist (or is deleted meanwhile).
- * The status change its type implies (session_stop: finished, session_start: running) is made by the
- * events trigger, in the same transaction.
- */
-export async function appendEvent(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent | null> {
-  const [stored] = await appendEvents(pool, [{ sessionId, event }]);
-  return stored ?? null;
-}
-
-/**
- * Stores events, in the given order, with one multi-row insert: one statement, so one transaction, and
- * the status changes they imply commit with them. Per item: the stored event, or `null` if its session
- * does not exist.
+ * Stores events, in the given order, in one transaction: the status changes they imply commit with them.
+ * Per item: the stored event, or `null` if its session does not exist.
  */
 export async function appendEvents(pool: Pool, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
-  try {
-    return await insertEvents(pool, items);
-  } catch (err) {
-    // A session was deleted between the insert's read of it and its foreign-key check: redo without it.
-    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION) && items.length > 0) return insertEvents(pool, items);
-    throw err;
-  }
+  if (items.length === 0) return [];
+  return withTransaction(pool, (tx) => insertEvents(tx, items));
 }
 
 /**
  * The deprecated `POST /events`: an event for an unknown session creates that session (named by the
- * event's session_name, else its id) instead of being refused, then is stored as by appendEvent.
+ * event's session_name, else its id) instead of being refused, then is stored as by appendEvents. A
+ * session deleted between the two statements is created again, as a request after the delete would.
  */
 export async function recordEventCreatingSession(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent> {
-  return withTransaction(pool, async (tx) => {
-    await tx.query(
-      `insert into sessions (session_id, session_name) values ($1, $2)
-       on conflict (session_id) do nothing`,
-      [sessionId, event.session_name || sessionId],
-    );
-    const [appended] = await insertEvents(tx, [{ sessionId, event }]);
-    if (!appended) throw new Error(`session ${sessionId} vanished inside its own transaction`);
-    return appended;
-  });
+  for (;;) {
+    const appended = await withTransaction(pool, async (tx) => {
+      await tx.query(
+        `insert into sessions (session_id, session_name) values ($1, $2)
+         on conflict (session_id) do nothing`,
+        [sessionId, event.session_name || sessionId],
+      );
+      const [stored] = await insertEvents(tx, [{ sessionId, event }]);
+      return stored;
+    });
+    if (appended) return appended;
+  }
 }
 
 // Items are matched to stored rows by (session, event_id) when they have one; a NUL cannot occur in either.
 const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
 
 /**
- * The multi-row insert behind every way of storing events. On the pool it is a transaction of its own;
- * on a client inside a transaction, part of that one.
+ * The multi-row insert behind every way of storing events, on a client inside a transaction (the caller's).
+ *
+ * Event ids come from a sequence, and a sequence gives numbers in the order they are asked for, not in the
+ * order their transactions commit: T1 takes 10, T2 takes 11 and commits first, and a reader paging with
+ * `after=11` never sees 10. So the rows of the sessions written are locked first, in one order (no
+ * deadlock between two writers), before the insert draws any id: a second writer to the same session waits
+ * until the first has committed, then draws higher ids. Within a session, id order is commit order.
  */
-export async function insertEvents(db: Queryable, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
+export async function insertEvents(tx: PoolClient, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   if (items.length === 0) return [];
-  const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
-  const { rows } = await db.query({
+  const locked = await tx.query<{ session_id: string }>({
+    name: 'lock-sessions-for-events',
+    text: 'select session_id from sessions where session_id = any($1::text[]) order by session_id for no key update',
+    values: [[...new Set(items.map((item) => item.sessionId))]],
+  });
+  // A session created after the lock was taken is treated as not there yet: its events would draw ids unlocked.
+  const present = new Set(locked.rows.map((row) => row.session_id));
+  const storable = items.filter((item) => present.has(item.sessionId));
+  const column = <T>(pick: (event: NewEvent) => T) => storable.map((item) => pick(item.event) ?? null);
+  const { rows } = await tx.query({
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'insert-events',
     text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
@@ -106,7 +107,7 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
      on conflict (session_id, event_id) where event_id is not null do nothing
      returning ${EVENT_COLUMNS}`,
     values: [
-      items.map((item) => item.sessionId),
+      storable.map((item) => item.sessionId),
       column((e) => e.session_name),
       column((e) => e.event_type),
       column((e) => e.timestamp),
@@ -136,7 +137,7 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
     if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
     else withoutClientId.set(event.session_id, [...(withoutClientId.get(event.session_id) ?? []), event]);
   }
-  const storedBefore = await findStoredEvents(db, items, createdByKey);
+  const storedBefore = await findStoredEvents(tx, storable, createdByKey);
 
   const handedOut = new Set<Event>();
   return items.map(({ sessionId, event }): AppendedEvent | null => {
@@ -175,20 +176,10 @@ async function findStoredEvents(db: Queryable, items: readonly EventToStore[], c
 /** One page of a session's events, already serialised: `events` is the text of a JSON array. */
 export interface EventPageJson {
   events: string;
+  /** The id to pass as `after` for the next page; null when no event follows. */
   nextAfter: number | null;
 }
 
-// An event as JSON text, built by Postgres in the shape toEvent() gives: the json columns are copied
-// into it as they are stored, so a page is never parsed and serialised again on its way out.
-const EVENT_AS_JSON = `json_build_object(
-    'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
-    'timestamp', to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
-    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id,
-    'tool_use_id', tool_use_id, 'prompt_id', prompt_id, 'agent_id', agent_id, 'duration_ms', duration_ms,
-    'hook_input', hook_input)::text`;
-
-/** Only events with these ids (Claude Code's); absent keys do not filter. */
 export interface EventFilter {
   tool_use_id?: string;
   prompt_id?: string;
@@ -197,15 +188,25 @@ export interface EventFilter {
 
 const FILTER_COLUMNS = ['tool_use_id', 'prompt_id', 'agent_id'] as const;
 
-/** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */
+export interface EventPageRequest {
+  /** Events after this id. */
+  after?: number;
+  limit: number;
+  /** The page stops before the event that would take it past this many bytes (one event at least). */
+  maxBytes: number;
+  /** Only events with these ids (Claude Code's); absent keys do not filter. */
+  filter?: EventFilter;
+}
+
+/** One page of a session's events in id order (commit order), after the event id `after`; `null` if the session does not exist. */
 export async function listSessionEvents(
   pool: Pool,
   sessionId: string,
-  { after = 0, limit, filter = {} }: { after?: number; limit: number; filter?: EventFilter },
+  { after = 0, limit, maxBytes, filter = {} }: EventPageRequest,
 ): Promise<EventPageJson | null> {
   // Only the filters given are in the SQL, so a filtered page reads the partial index of its id.
   const filters = FILTER_COLUMNS.filter((name) => filter[name] !== undefined);
-  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 4}`).join('');
+  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 5}`).join('');
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
@@ -214,17 +215,44 @@ export async function listSessionEvents(
     await tx.query('set transaction isolation level repeatable read, read only; set local enable_sort = off');
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
-    const { rows } = await tx.query<{ id: string; json: string }>(
-      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2${filterSql} order by id limit $3`,
-      [sessionId, after, limit + 1, ...filters.map((name) => filter[name])],
+    // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
+    const { rows } = await tx.query<{ id: string; json: string; candidates: string }>(
+      `with candidate as (
+         select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
+         from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
+       )
+       select id, ${EVENT_AS_JSON} as json, candidates
+       from candidate join events on id = candidate_id
+       where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)
+       order by id`,
+      [sessionId, after, limit + 1, maxBytes, ...filters.map((name) => filter[name])],
     );
-    const page = rows.slice(0, limit);
+    const page = takeWithinBudget(rows, { limit, maxBytes });
+    const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
     return {
       events: `[${page.map((row) => row.json).join(',')}]`,
-      nextAfter: rows.length > limit ? Number(page[page.length - 1]!.id) : null,
+      nextAfter: more ? Number(page[page.length - 1]!.id) : null,
     };
   });
 }
+
+/**
+ * Every event of a session, as pieces of JSON text that joined with commas form the array's contents;
+ * each piece is a page within `maxBytes`, read when the previous one has been taken. Nothing if the
+ * session does not exist.
+ */
+export async function* sessionEventPieces(pool: Pool, sessionId: string, { maxBytes }: { maxBytes: number }): AsyncGenerator<string> {
+  let after = 0;
+  for (;;) {
+    const page = await listSessionEvents(pool, sessionId, { after, limit: WHOLE_LIST_PAGE, maxBytes });
+    if (!page || page.events === '[]') return;
+    yield page.events.slice(1, -1);
+    if (page.nextAfter === null) return;
+    after = page.nextAfter;
+  }
+}
+
+const WHOLE_LIST_PAGE = 1000;
 
 // JSON columns get the client's value serialised by us: `undefined` (absent) is SQL null, and a JSON `null` too.
 const toJsonParam = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
