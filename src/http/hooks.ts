@@ -6,13 +6,12 @@ import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
 import { hookEventKey, mapHookInput, nextStatus, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import { recordClaudeCodeHook } from '../store/claudeCode';
 import { ClaudeCodeHookBody } from './hooks.structs';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
 
-/** Sent by the hook command: one id per captured hook, so a spooled hook posted twice is stored once. */
-export const CAPTURE_ID_HEADER = 'x-capture-id';
 
 export interface HookRoutesDeps {
   pool: Pool;
