@@ -120,6 +120,23 @@ describe('POST /hooks/claude-code: the same hook twice', () => {
     expect((await api.get(sessionPath(id))).body.session.event_count).toBe(5);
   });
 
+  it('when the same hook arrives several times at once, then it is stored once and moves the status once', async () => {
+    const id = randomUUID();
+    const [prompt, , , stop] = recordedHooks('tool-call', id);
+    await post(prompt);
+    const client = await WsClient.connect(`${server.instance.wsUrl}?session_id=${encodeURIComponent(id)}`);
+    try {
+      const replies = await Promise.all(Array.from({ length: 5 }, () => post(stop)));
+      expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200]);
+      expect((await events(id)).map((e) => e.event_type)).toEqual(['message', 'message']);
+      const live = await client.waitForLive(2);
+      expect(live.map((m) => m.type)).toEqual(['session_updated', 'event']);
+      expect(live[0]!.session.status).toBe('idle');
+    } finally {
+      client.close();
+    }
+  });
+
   it('when a hook without ids comes twice byte for byte, then it is one event; with two capture ids, two', async () => {
     const id = randomUUID();
     const [notification] = recordedHooks('documented', id);

@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
 import { hookEventKey, mapHookInput, nextStatus, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
-import { recordClaudeCodeHook } from '../store/claudeCode';
+import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
 import { ClaudeCodeHookBody } from './hooks.structs';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
@@ -41,13 +41,15 @@ export function hookBodies(maxBytes: number): Middleware {
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
 export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
   const router = new Router();
+  // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
+  const writer = new ClaudeCodeWriter({ pool });
 
   router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
     const { event, effect } = mapHookInput(input);
     const rawBody = (ctx.request as { rawBody?: string }).rawBody ?? JSON.stringify(input);
-    const stored = await recordClaudeCodeHook(pool, {
+    const stored = await writer.record({
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: typeof input.cwd === 'string' ? storableText(input.cwd) : null },
       event: { ...event, event_id: hookEventKey(input, rawBody, captureId && storableText(captureId)) },
