@@ -83,6 +83,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     hosts: config.hosts,
     port: config.port,
     logger,
+    timeouts: config,
   });
   logger.info('listening', { urls: server.urls });
 

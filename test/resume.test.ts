@@ -110,7 +110,7 @@ describe('resuming with ?since', () => {
     client.close();
   });
 
-  it.each([['since=abc'], ['since=-1'], ['session_id=']])('refuses /ws?%s with 422 naming the parameter', async (query) => {
+  it.each([['since=abc'], ['since=-1'], ['session_id='], ['init_limit=0'], ['init_limit=1001']])('refuses /ws?%s with 422 naming the parameter', async (query) => {
     const socket = new WebSocket(`${first.wsUrl}?${query}`);
     socket.on('error', () => undefined);
     const [status, body] = await new Promise<[number, string]>((resolve) =>

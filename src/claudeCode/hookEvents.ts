@@ -105,10 +105,10 @@ const errorText = (value: unknown): string | null =>
 /**
  * The event's key (its `event_id`), so that the same hook delivered twice is stored once: from the ids
  * that identify the occurrence (a tool call's `tool_use_id`, a subagent's `agent_id`, a turn's
- * `prompt_id`) and the event's name; else the hook command's capture id; else the body's own bytes,
- * so inputs with no id that are identical byte for byte are one event.
+ * `prompt_id`) and the event's name; else the hook command's capture id; else the input itself, so
+ * inputs with no id that are identical byte for byte (or differ only in spacing) are one event.
  */
-export function hookEventKey(input: HookInput, rawBody: string, captureId: string | undefined): string {
+export function hookEventKey(input: HookInput, captureId: string | undefined): string {
   const name = typeof input.hook_event_name === 'string' ? storableText(input.hook_event_name) : '';
   const id = (field: string) => (typeof input[field] === 'string' && input[field] !== '' ? storableText(input[field] as string) : undefined);
   const toolUseId = id('tool_use_id');
@@ -118,7 +118,7 @@ export function hookEventKey(input: HookInput, rawBody: string, captureId: strin
   if (agentId && (name === 'SubagentStart' || name === 'SubagentStop')) return `cc:${name}:agent:${agentId}`;
   if (promptId && !agentId && ['UserPromptSubmit', 'Stop', 'StopFailure', 'SessionEnd'].includes(name)) return `cc:${name}:prompt:${promptId}`;
   if (captureId) return `cc:capture:${captureId}`;
-  return `cc:sha256:${createHash('sha256').update(rawBody).digest('base64url')}`;
+  return `cc:sha256:${createHash('sha256').update(JSON.stringify(input)).digest('base64url')}`;
 }
 
 /** A readable name for a new session: its folder and the start of its id, e.g. `shop · 1f2e3d4c`. */
