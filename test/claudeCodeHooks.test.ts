@@ -245,6 +245,19 @@ describe('POST /hooks/claude-code: failures, subagents, notifications, compactio
   });
 });
 
+describe('POST /hooks/claude-code: long folders', () => {
+  it('keeps the session name and folder within what PATCH accepts', async () => {
+    const id = randomUUID();
+    const cwd = `/srv/${'d'.repeat(300)}/${'e'.repeat(5000)}`;
+    expect((await post({ session_id: id, hook_event_name: 'UserPromptSubmit', cwd, prompt: 'x' })).status).toBe(200);
+    const { session } = (await api.get(sessionPath(id))).body;
+    expect(session.session_name).toBe(`${'e'.repeat(200)} · ${id.slice(0, 8)}`);
+    expect(Buffer.byteLength(session.project_dir)).toBeLessThanOrEqual(4096);
+    expect(cwd.startsWith(session.project_dir)).toBe(true);
+    expect((await api.patch(sessionPath(id), { session_name: session.session_name, project_dir: session.project_dir })).status).toBe(200);
+  });
+});
+
 describe('POST /hooks/claude-code: bad input', () => {
   it.each([
     ['malformed JSON', '{"session_id": ', /Malformed JSON/],

@@ -121,10 +121,22 @@ export function hookEventKey(input: HookInput, captureId: string | undefined): s
   return `cc:sha256:${createHash('sha256').update(JSON.stringify(input)).digest('base64url')}`;
 }
 
+// Within the bounds POST /sessions and PATCH keep to: a name of 256 characters, a folder of 4096 bytes.
+const NAME_FOLDER_CHARS = 200;
+const PROJECT_DIR_MAX_BYTES = 4096;
+
 /** A readable name for a new session: its folder and the start of its id, e.g. `shop · 1f2e3d4c`. */
 export function sessionNameFor(input: HookInput): string {
   const folder = typeof input.cwd === 'string' && input.cwd !== '' ? path.basename(input.cwd) || input.cwd : 'claude-code';
-  return storableText(`${folder} · ${input.session_id.slice(0, 8)}`);
+  return storableText(`${[...folder].slice(0, NAME_FOLDER_CHARS).join('')} · ${[...input.session_id].slice(0, 8).join('')}`);
+}
+
+/** The session's project folder: the hook's `cwd` (cut, in the unlikely case it is longer than a folder may be). */
+export function projectDirFor(input: HookInput): string | null {
+  if (typeof input.cwd !== 'string' || input.cwd === '') return null;
+  let dir = storableText(input.cwd);
+  while (Buffer.byteLength(dir) > PROJECT_DIR_MAX_BYTES) dir = [...dir].slice(0, -64).join('');
+  return dir;
 }
 
 /** The status after an event with this effect, for a Claude Code session now in `current`. */

@@ -4,7 +4,7 @@ import { validate as check } from 'superstruct';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
-import { hookEventKey, mapHookInput, nextStatus, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { hookEventKey, mapHookInput, nextStatus, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
 import { parseJsonBodies } from './body';
@@ -43,7 +43,7 @@ export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
     const { event, effect } = mapHookInput(input);
     const stored = await writer.record({
       sessionId: input.session_id,
-      session: { session_name: sessionNameFor(input), project_dir: typeof input.cwd === 'string' ? storableText(input.cwd) : null },
+      session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
       event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },
       nextStatus: (current) => nextStatus(current, effect),
     });
