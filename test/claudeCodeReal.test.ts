@@ -142,6 +142,10 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       expect(seen.filter((m) => m.type === 'event').map((m) => m.data.id)).toEqual(events.map((e) => e.id));
       const seqs = seen.map((m) => m.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      process.stdout.write(
+        `real run: ${events.map((e) => e.event_type + (e.role ? `:${e.role}` : '') + (e.duration_ms !== null ? `(${e.duration_ms} ms)` : '')).join(', ')}; ` +
+          `statuses ${seen.filter((m) => m.type !== 'event').map((m) => m.session.status).join(' → ')}\n`,
+      );
     } finally {
       ws.close();
     }
@@ -178,6 +182,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       expect(statuses[0]).toBe('running');
       expect(statuses).toContain('idle');
       expect(statuses.at(-1)).toBe('finished');
+      process.stdout.write(`real subagent run: ${events.map((e) => e.event_type + (e.tool_name ? `:${e.tool_name}` : '')).join(', ')}; statuses ${statuses.join(' → ')}\n`);
 
       if (process.env.UPDATE_SCREENSHOTS) await screenshot(id, 'The subagent reports');
     } finally {
