@@ -6,6 +6,7 @@ import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
 import { eventRoutes } from './http/events';
+import { hookBodies, hookRoutes } from './http/hooks';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
@@ -22,7 +23,7 @@ import type { EventWriter } from './store/groupCommit';
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;
@@ -40,6 +41,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   app.use(cors(config.corsOrigins));
   app.use(requireApiKey(config.apiKeys));
   app.use(requireJsonBodies());
+  app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
   for (const router of createRouters({ pool, listener, metrics, writer, config })) {
@@ -59,5 +61,6 @@ export function createRouters({ pool, listener, metrics, writer, config }: Pick<
     sessionRoutes({ pool, config }),
     eventRoutes({ pool, writer, metrics, config }),
     legacyRoutes({ pool, metrics, config }),
+    hookRoutes({ pool, metrics }),
   ];
 }
