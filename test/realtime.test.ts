@@ -57,8 +57,9 @@ describe('WS /ws', () => {
     expect(live.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5].map((n) => client.init.seq + n));
     expect(withoutSeq(live)).toEqual([
       { type: 'session_created', session: created.body.session },
-      { type: 'event', data: event.body.event },
+      // As the original server did: the session is finished before the stop that finished it is told.
       { type: 'session_updated', session: finished },
+      { type: 'event', data: event.body.event },
       { type: 'session_updated', session: patched.body.session },
       { type: 'session_deleted', session_id: 'flow-1' },
     ]);

@@ -1,4 +1,4 @@
-import { hasPgCode, PgErrorCode, type Pool, type Queryable } from '../db/pool';
+import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { EVENT_COLUMNS, toEvent, type Event } from './records';
 import { withTransaction } from './tx';
 
@@ -30,58 +30,58 @@ export interface AppendedEvent {
 }
 
 /**
- * Stores an event in an existing session; `null` if the session does not exist (or is deleted meanwhile).
- * The status change its type implies (session_stop: finished, session_start: running) is made by the
- * events trigger, in the same transaction.
- */
-export async function appendEvent(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent | null> {
-  const [stored] = await appendEvents(pool, [{ sessionId, event }]);
-  return stored ?? null;
-}
-
-/**
- * Stores events, in the given order, with one multi-row insert: one statement, so one transaction, and
- * the status changes they imply commit with them. Per item: the stored event, or `null` if its session
- * does not exist.
+ * Stores events, in the given order, in one transaction: the status changes they imply commit with them.
+ * Per item: the stored event, or `null` if its session does not exist.
  */
 export async function appendEvents(pool: Pool, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
-  try {
-    return await insertEvents(pool, items);
-  } catch (err) {
-    // A session was deleted between the insert's read of it and its foreign-key check: redo without it.
-    if (hasPgCode(err, PgErrorCode.FOREIGN_KEY_VIOLATION) && items.length > 0) return insertEvents(pool, items);
-    throw err;
-  }
+  if (items.length === 0) return [];
+  return withTransaction(pool, (tx) => insertEvents(tx, items));
 }
 
 /**
  * The deprecated `POST /events`: an event for an unknown session creates that session (named by the
- * event's session_name, else its id) instead of being refused, then is stored as by appendEvent.
+ * event's session_name, else its id) instead of being refused, then is stored as by appendEvents. A
+ * session deleted between the two statements is created again, as a request after the delete would.
  */
 export async function recordEventCreatingSession(pool: Pool, sessionId: string, event: NewEvent): Promise<AppendedEvent> {
-  return withTransaction(pool, async (tx) => {
-    await tx.query(
-      `insert into sessions (session_id, session_name) values ($1, $2)
-       on conflict (session_id) do nothing`,
-      [sessionId, event.session_name || sessionId],
-    );
-    const [appended] = await insertEvents(tx, [{ sessionId, event }]);
-    if (!appended) throw new Error(`session ${sessionId} vanished inside its own transaction`);
-    return appended;
-  });
+  for (;;) {
+    const appended = await withTransaction(pool, async (tx) => {
+      await tx.query(
+        `insert into sessions (session_id, session_name) values ($1, $2)
+         on conflict (session_id) do nothing`,
+        [sessionId, event.session_name || sessionId],
+      );
+      const [stored] = await insertEvents(tx, [{ sessionId, event }]);
+      return stored;
+    });
+    if (appended) return appended;
+  }
 }
 
 // Items are matched to stored rows by (session, event_id) when they have one; a NUL cannot occur in either.
 const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
 
 /**
- * The multi-row insert behind every way of storing events. On the pool it is a transaction of its own;
- * on a client inside a transaction, part of that one.
+ * The multi-row insert behind every way of storing events, on a client inside a transaction (the caller's).
+ *
+ * Event ids come from a sequence, and a sequence gives numbers in the order they are asked for, not in the
+ * order their transactions commit: T1 takes 10, T2 takes 11 and commits first, and a reader paging with
+ * `after=11` never sees 10. So the rows of the sessions written are locked first, in one order (no
+ * deadlock between two writers), before the insert draws any id: a second writer to the same session waits
+ * until the first has committed, then draws higher ids. Within a session, id order is commit order.
  */
-export async function insertEvents(db: Queryable, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
+export async function insertEvents(tx: PoolClient, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   if (items.length === 0) return [];
-  const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
-  const { rows } = await db.query({
+  const locked = await tx.query<{ session_id: string }>({
+    name: 'lock-sessions-for-events',
+    text: 'select session_id from sessions where session_id = any($1::text[]) order by session_id for no key update',
+    values: [[...new Set(items.map((item) => item.sessionId))]],
+  });
+  // A session created after the lock was taken is treated as not there yet: its events would draw ids unlocked.
+  const present = new Set(locked.rows.map((row) => row.session_id));
+  const storable = items.filter((item) => present.has(item.sessionId));
+  const column = <T>(pick: (event: NewEvent) => T) => storable.map((item) => pick(item.event) ?? null);
+  const { rows } = await tx.query({
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'insert-events',
     text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
@@ -98,7 +98,7 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
      on conflict (session_id, event_id) where event_id is not null do nothing
      returning ${EVENT_COLUMNS}`,
     values: [
-      items.map((item) => item.sessionId),
+      storable.map((item) => item.sessionId),
       column((e) => e.session_name),
       column((e) => e.event_type),
       column((e) => e.timestamp),
@@ -123,7 +123,7 @@ export async function insertEvents(db: Queryable, items: readonly EventToStore[]
     if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
     else withoutClientId.set(event.session_id, [...(withoutClientId.get(event.session_id) ?? []), event]);
   }
-  const storedBefore = await findStoredEvents(db, items, createdByKey);
+  const storedBefore = await findStoredEvents(tx, storable, createdByKey);
 
   const handedOut = new Set<Event>();
   return items.map(({ sessionId, event }): AppendedEvent | null => {
