@@ -10,9 +10,11 @@ import { eventRoutes } from './http/events';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
+import { usageRoutes } from './http/usage';
 import { requireApiKey } from './http/auth';
 import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
+import { otlpRoutes } from './http/otlp';
 import { requestContext } from './http/requestContext';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -39,6 +41,8 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
   app.use(requireApiKey(config.apiKeys));
+  // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
+  app.use(otlpRoutes({ pool, maxBodyBytes: config.maxBodyBytes }).routes());
   app.use(requireJsonBodies());
   // onProtoPoisoning is passed through to co-body, which the bundled types do not list.
   const bodyOptions: bodyParser.Options & { onProtoPoisoning: 'ignore' } = {
@@ -67,6 +71,7 @@ export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps,
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool }),
+    usageRoutes({ pool }),
     eventRoutes({ pool, writer, metrics }),
     legacyRoutes({ pool, metrics }),
   ];
