@@ -324,6 +324,7 @@ async function main() {
     await step('fanout_200', () => measureFanOut(servers, { clients: 200, clientUrls: servers.map((s) => s.wsUrl), rate: 1000 }));
     await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100 }));
     await step('reads', () => measureReads(servers[0], database.url));
+    await step('otlp', () => require('./otlp').measureOtlp(servers));
   } finally {
     for (const server of servers) server.child.kill('SIGTERM');
     await sleep(500);
