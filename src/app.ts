@@ -24,7 +24,7 @@ import type { EventWriter } from './store/groupCommit';
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;
@@ -56,7 +56,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   };
   app.use(bodyParser(bodyOptions));
 
-  for (const router of createRouters({ pool, listener, metrics, writer })) {
+  for (const router of createRouters({ pool, listener, metrics, writer, config })) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
     app.use(router.allowedMethods());
@@ -65,14 +65,14 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 }
 
 /** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer'>): Router[] {
+export function createRouters({ pool, listener, metrics, writer, config }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config'>): Router[] {
   return [
     dashboardRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
-    sessionRoutes({ pool }),
+    sessionRoutes({ pool, config }),
     usageRoutes({ pool }),
-    eventRoutes({ pool, writer, metrics }),
-    legacyRoutes({ pool, metrics }),
+    eventRoutes({ pool, writer, metrics, config }),
+    legacyRoutes({ pool, metrics, config }),
   ];
 }

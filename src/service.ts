@@ -46,6 +46,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     pool,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
+    maxBytes: config.pageMaxBytes,
     hasAudience: () => hub.size > 0,
     onChanges: (changes) => {
       hub.broadcast(changes.map(frameFor));
@@ -78,7 +79,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     // A browser cannot set headers on a WebSocket, so the key may also come as ?api_key=.
     authorize: (request, query) =>
       config.apiKeys.length === 0 || keyAccepted(bearerKey(request.headers.authorization)) || keyAccepted(query.get('api_key') ?? undefined),
-    streams: { hub, pool, logger },
+    streams: { hub, pool, logger, maxBytes: config.pageMaxBytes },
     hosts: config.hosts,
     port: config.port,
     logger,

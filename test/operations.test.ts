@@ -2,6 +2,7 @@ import http from 'node:http';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createRouters } from '../src/app';
+import { configWith } from '../src/config';
 import { createLogger } from '../src/logger';
 import { EventWriter } from '../src/store/groupCommit';
 import { apiClient, type ApiClient } from './support/http';
@@ -30,7 +31,7 @@ describe('OpenAPI', () => {
     const doc = (await api.get('/openapi.json')).body;
     const pool = new pg.Pool({ connectionString: database.url });
     const writer = new EventWriter({ pool, logger: createLogger('silent') });
-    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics, writer })
+    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}) })
       .flatMap((router) => router.stack)
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     await pool.end();

@@ -110,7 +110,7 @@ describe('resuming with ?since', () => {
     client.close();
   });
 
-  it.each([['since=abc'], ['since=-1'], ['session_id=']])('refuses /ws?%s with 422 naming the parameter', async (query) => {
+  it.each([['since=abc'], ['since=-1'], ['session_id='], ['init_limit=0'], ['init_limit=1001']])('refuses /ws?%s with 422 naming the parameter', async (query) => {
     const socket = new WebSocket(`${first.wsUrl}?${query}`);
     socket.on('error', () => undefined);
     const [status, body] = await new Promise<[number, string]>((resolve) =>
@@ -175,13 +175,13 @@ describe('change numbers', () => {
     const writers = new pg.Pool({ connectionString: database.url, max: 20 });
     // The database is dropped with (force) after the file; a connection still closing then must not crash the run.
     for (const pool of [reader, writers]) pool.on('error', () => undefined);
-    const start = (await readChanges(reader, { after: 0, limit: 1_000_000 })).lastSeq;
+    const start = (await readChanges(reader, { after: 0, limit: 1_000_000, maxBytes: 1 << 30 })).lastSeq;
     let seen = start;
     const gaps: string[] = [];
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const page = await readChanges(reader, { after: seen, limit: 10_000 });
+        const page = await readChanges(reader, { after: seen, limit: 10_000, maxBytes: 1 << 30 });
         for (const change of page.changes) {
           if (change.seq !== seen + 1) gaps.push(`${seen} -> ${change.seq}`);
           seen = change.seq;

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { Config } from '../config';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
@@ -13,6 +14,7 @@ export interface EventRoutesDeps {
   /** Single events go through group commit. */
   writer: Pick<EventWriter, 'append'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
+  config: Pick<Config, 'pageMaxBytes'>;
 }
 
 const MISMATCH = 'Event session_id must match URL session_id';
@@ -20,7 +22,7 @@ const MISMATCH = 'Event session_id must match URL session_id';
 /** `{"events":[...],"next_after":…}` around an already serialised array of events. */
 export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
 
-export function eventRoutes({ pool, writer, metrics }: EventRoutesDeps): Router {
+export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
   const router = new Router();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
@@ -57,7 +59,7 @@ export function eventRoutes({ pool, writer, metrics }: EventRoutesDeps): Router 
   router.get('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const query = validate('query', ctx.query, EventPageQuery);
-    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
+    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT, maxBytes: pageMaxBytes });
     if (!page) throw notFound('Session not found');
     ctx.type = 'json';
     ctx.body = eventPageBody(page.events, page.nextAfter);

@@ -1,10 +1,12 @@
 import Router from '@koa/router';
+import type { Config } from '../config';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { notFound } from '../errors';
-import { listSessionEvents, recordEventCreatingSession } from '../store/events';
+import { listSessionEvents, recordEventCreatingSession, sessionEventPieces } from '../store/events';
 import { updateSession, type SessionChanges } from '../store/sessions';
 import { eventPageBody } from './events';
+import { streamedJson } from './streamedJson';
 import { validate } from './validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
@@ -12,10 +14,11 @@ import { SessionMetadataPatch, SessionPath } from './sessions.structs';
 export interface LegacyRoutesDeps {
   pool: Pool;
   metrics: Pick<Metrics, 'eventsIngested'>;
+  config: Pick<Config, 'pageMaxBytes'>;
 }
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
-export function legacyRoutes({ pool, metrics }: LegacyRoutesDeps): Router {
+export function legacyRoutes({ pool, metrics, config: { pageMaxBytes } }: LegacyRoutesDeps): Router {
   const router = new Router();
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
@@ -31,8 +34,13 @@ export function legacyRoutes({ pool, metrics }: LegacyRoutesDeps): Router {
   router.get('/events/:session_id', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const query = validate('query', ctx.query, EventPageQuery);
-    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT });
     ctx.type = 'json';
+    if (query.after === undefined && query.limit === undefined) {
+      // The original clients read this once and expect every event: the whole list, sent as it is read.
+      ctx.body = await streamedJson('{"events":[', sessionEventPieces(pool, session_id, { maxBytes: pageMaxBytes }), '],"next_after":null}');
+      return;
+    }
+    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT, maxBytes: pageMaxBytes });
     ctx.body = eventPageBody(page?.events ?? '[]', page?.nextAfter ?? null);
   });
 

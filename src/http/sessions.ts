@@ -1,15 +1,18 @@
 import Router from '@koa/router';
 import type { Pool } from '../db/pool';
 import { badRequest, conflict, notFound } from '../errors';
-import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, updateSession } from '../store/sessions';
+import type { Config } from '../config';
+import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, sessionPieces, updateSession } from '../store/sessions';
+import { streamedJson } from './streamedJson';
 import { validate } from './validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
 
 export interface SessionRoutesDeps {
   pool: Pool;
+  config: Pick<Config, 'pageMaxBytes'>;
 }
 
-export function sessionRoutes({ pool }: SessionRoutesDeps): Router {
+export function sessionRoutes({ pool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
   const router = new Router();
 
   router.post('/sessions', async (ctx) => {
@@ -22,15 +25,15 @@ export function sessionRoutes({ pool }: SessionRoutesDeps): Router {
 
   router.get('/sessions', async (ctx) => {
     const query = validate('query', ctx.query, SessionListQuery);
-    const page = await listSessions(pool, {
-      status: query.status,
-      agentName: query.agent_name,
-      projectDir: query.project_dir,
-      nameContains: query.q,
-      cursor: query.cursor,
-      limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT,
-    });
-    ctx.body = { sessions: page.sessions, next_cursor: page.nextCursor };
+    const filter = { status: query.status, agentName: query.agent_name, projectDir: query.project_dir, nameContains: query.q, maxBytes: pageMaxBytes };
+    ctx.type = 'json';
+    if (query.limit === undefined && query.cursor === undefined) {
+      // No paging asked for: the whole list, as the original clients expect, sent as it is read.
+      ctx.body = await streamedJson('{"sessions":[', sessionPieces(pool, filter), '],"next_cursor":null}');
+      return;
+    }
+    const page = await listSessions(pool, { ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
+    ctx.body = `{"sessions":${page.sessions},"next_cursor":${JSON.stringify(page.nextCursor)}}`;
   });
 
   router.get('/sessions/:session_id', async (ctx) => {

@@ -98,6 +98,17 @@ export class Hub {
   }
 
   /**
+   * Sends one frame of a message sent in pieces (init); the message ends with the frame whose `fin` is true.
+   * No other message may go to the client in between: broadcasts wait until goLive().
+   */
+  sendFragment(client: HubClient, data: Buffer, fin: boolean): boolean {
+    if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
+    client.socket.send(data, { binary: false, fin });
+    if (fin) this.onSent(1);
+    return true;
+  }
+
+  /**
    * Waits until the client has taken what was sent to it, down to the backlog limit, so a long replay
    * goes at the client's pace; false (and the client is closed) if it does not within `timeoutMs`.
    */

@@ -10,6 +10,8 @@ export interface ChangeListenerOptions {
   logger: Logger;
   /** Called with the changes of each read, in commit order, each change once; never concurrently. */
   onChanges: (changes: Change[]) => void;
+  /** The byte budget of one read of the change log. */
+  maxBytes: number;
   /** Whether anyone would receive the changes now; when not, they are skipped, not read. */
   hasAudience?: () => boolean;
   /** How often the connection is checked with a query; a check that takes as long again counts as a lost link. */
@@ -153,7 +155,7 @@ export class ChangeListener {
         break;
       }
       try {
-        const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE });
+        const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE, maxBytes: this.options.maxBytes });
         if (page.changes.length > 0) this.options.onChanges(page.changes);
         this.relayed = page.lastSeq;
       } catch (err) {

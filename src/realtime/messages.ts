@@ -3,12 +3,15 @@ import type { Event, Session } from '../store/records';
 
 /** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
 export type ServerMessage =
-  | { type: 'init'; seq: number; sessions: Session[] }
+  /** Sent in pieces (one message, several WebSocket frames); `next_cursor` continues a list cut by `init_limit`. */
+  | { type: 'init'; seq: number; sessions: Session[]; next_cursor: string | null }
   | { type: 'resync_required' }
   | { type: 'session_created'; seq: number; session: Session }
   | { type: 'session_updated'; seq: number; session: Session }
   | { type: 'session_deleted'; seq: number; session_id: string }
-  | { type: 'event'; seq: number; data: Event };
+  | { type: 'event'; seq: number; data: Event }
+  /** A change whose event was deleted (with its session) before this instance read it: nothing to show. */
+  | { type: 'event_gone'; seq: number; session_id: string; id: number };
 
 /** A change ready to send: serialised once, to bytes, whatever the number of clients. */
 export interface Frame {
@@ -26,10 +29,12 @@ export function messageFor(change: Change): ServerMessage {
       return { type: 'session_deleted', seq: change.seq, session_id: change.sessionId };
     case 'event':
       return { type: 'event', seq: change.seq, data: change.event };
+    case 'event_gone':
+      return { type: 'event_gone', seq: change.seq, session_id: change.sessionId, id: change.eventId };
   }
 }
 
 export function frameFor(change: Change): Frame {
-  const sessionId = change.kind === 'session_deleted' ? change.sessionId : change.kind === 'event' ? change.event.session_id : change.session.session_id;
+  const sessionId = 'sessionId' in change ? change.sessionId : change.kind === 'event' ? change.event.session_id : change.session.session_id;
   return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }

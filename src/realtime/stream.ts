@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool';
 import { validate } from '../http/validate';
 import type { Logger } from '../logger';
 import { canReplayFrom, readChanges } from '../store/changes';
-import { snapshotSessions } from '../store/sessions';
+import { withSessionSnapshot } from '../store/sessions';
 import type { Hub, HubClient } from './hub';
 import { frameFor, type ServerMessage } from './messages';
 import { StreamQuery } from './stream.structs';
@@ -13,9 +13,10 @@ export interface StreamRequest {
   since?: number;
   /** Follow only these sessions; absent: all. */
   sessionIds?: string[];
+  /** Only the newest this many sessions in init; absent: every one. */
+  initLimit?: number;
 }
 
-const INIT_SESSION_LIMIT = 1000;
 const REPLAY_PAGE = 1000;
 
 /** Reads the `/ws` query string; throws a 422 HttpError naming a bad parameter. */
@@ -28,13 +29,15 @@ export function parseStreamRequest(search: URLSearchParams): StreamRequest {
   );
   const query = validate('query', raw, StreamQuery);
   const ids = query.session_id === undefined ? undefined : Array.isArray(query.session_id) ? query.session_id : [query.session_id];
-  return { since: query.since, sessionIds: ids };
+  return { since: query.since, sessionIds: ids, initLimit: query.init_limit };
 }
 
 export interface StreamDeps {
   hub: Hub;
   pool: Pool;
   logger: Logger;
+  /** The byte budget of one piece of init and one page of a replay. */
+  maxBytes: number;
 }
 
 /**
@@ -42,21 +45,21 @@ export interface StreamDeps {
  * then live changes. With `since`: every change after it, read from the change log, then live ones; or,
  * when the log no longer reaches back that far, `resync_required` and a fresh `init`. The client is in the
  * hub from the start, so changes broadcast meanwhile wait and are sent after, those already sent skipped:
- * nothing lost or doubled at the seam.
+ * nothing lost or doubled at the seam. Both init and a replay are read and sent a budget of bytes at a time,
+ * each piece when the client has taken the previous one.
  */
-export async function openStream(socket: WebSocket, request: StreamRequest, { hub, pool, logger }: StreamDeps): Promise<void> {
+export async function openStream(socket: WebSocket, request: StreamRequest, deps: StreamDeps): Promise<void> {
+  const { hub, logger } = deps;
   const client = hub.add(socket, request.sessionIds ?? null);
   try {
-    let position: number;
-    if (request.since !== undefined && (await canReplayFrom(pool, request.since))) {
-      position = await replay(client, request.since, request.sessionIds, { hub, pool });
+    let position: number | null;
+    if (request.since !== undefined && (await canReplayFrom(deps.pool, request.since))) {
+      position = await replay(client, request.since, request.sessionIds, deps);
     } else {
       if (request.since !== undefined) send(hub, client, { type: 'resync_required' });
-      const snapshot = await snapshotSessions(pool, { limit: INIT_SESSION_LIMIT, sessionIds: request.sessionIds });
-      send(hub, client, { type: 'init', seq: snapshot.seq, sessions: snapshot.sessions });
-      position = snapshot.seq;
+      position = await sendInit(client, request, deps);
     }
-    hub.goLive(client, position);
+    if (position !== null) hub.goLive(client, position);
   } catch (err) {
     logger.error('could not start a websocket stream', { err });
     hub.remove(client);
@@ -64,14 +67,31 @@ export async function openStream(socket: WebSocket, request: StreamRequest, { hu
   }
 }
 
-async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, pool }: Pick<StreamDeps, 'hub' | 'pool'>): Promise<number> {
+// One message in several frames: `{"type":"init","seq":N,"sessions":[` + the sessions, a piece a frame + `]…}`.
+// Returns the number init reflects, or null if the client went away meanwhile.
+async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, maxBytes }: StreamDeps): Promise<number | null> {
+  const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes };
+  return withSessionSnapshot(pool, filter, async ({ seq, pieces, nextCursor }) => {
+    if (!hub.sendFragment(client, Buffer.from(`{"type":"init","seq":${seq},"sessions":[`), false)) return null;
+    let first = true;
+    for await (const piece of pieces) {
+      if (!hub.sendFragment(client, Buffer.from(first ? piece : `,${piece}`), false)) return null;
+      first = false;
+      if (!(await hub.drained(client))) return null;
+    }
+    if (!hub.sendFragment(client, Buffer.from(`],"next_cursor":${JSON.stringify(nextCursor)}}`), true)) return null;
+    return seq;
+  });
+}
+
+async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, pool, maxBytes }: StreamDeps): Promise<number | null> {
   let after = since;
   for (;;) {
-    const page = await readChanges(pool, { after, limit: REPLAY_PAGE, sessionIds });
+    const page = await readChanges(pool, { after, limit: REPLAY_PAGE, maxBytes, sessionIds });
     for (const change of page.changes) {
-      if (!hub.sendDirect(client, frameFor(change).data)) return after;
+      if (!hub.sendDirect(client, frameFor(change).data)) return null;
     }
-    if (!(await hub.drained(client))) return after;
+    if (!(await hub.drained(client))) return null;
     after = page.lastSeq;
     if (!page.full) return after;
   }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { toEvent, toSession, type Event, type Session } from './records';
+import { EVENT_JSON_SIZE, toEvent, toSession, type Event, type Session } from './records';
 
 /** The Postgres channel the triggers notify on; each payload is the last change number of one committed transaction. */
 export const CHANGES_CHANNEL = 'asm_changes';
@@ -9,6 +9,9 @@ export type Change = { seq: number; committedAt: Date | null } & (
   | { kind: 'session_created' | 'session_updated'; session: Session }
   | { kind: 'session_deleted'; sessionId: string }
   | { kind: 'event'; event: Event }
+  // An event deleted (with its session) after it was stored and before this change was read: its number
+  // is still delivered, so a reader can tell it missed nothing.
+  | { kind: 'event_gone'; sessionId: string; eventId: number }
 );
 
 export interface ChangePage {
@@ -23,16 +26,18 @@ export interface ChangeRange {
   after: number;
   upTo?: number;
   limit: number;
+  /** The page stops before the change that would take it past about this many bytes (one change at least). */
+  maxBytes: number;
   /** Only changes of these sessions; all when absent. */
   sessionIds?: readonly string[];
 }
 
 /**
  * Committed changes after `after` (up to `upTo`), in commit order, in one query. A change's number is its
- * transaction's first number plus its place among that transaction's changes. Events deleted since (with
- * their session) are left out: their session's deletion follows them in the log.
+ * transaction's first number plus its place among that transaction's changes. An event deleted since (with
+ * its session) comes as `event_gone`; its session's deletion follows it in the log.
  */
-export async function readChanges(db: Queryable, { after, upTo, limit, sessionIds }: ChangeRange): Promise<ChangePage> {
+export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes, sessionIds }: ChangeRange): Promise<ChangePage> {
   const { rows } = await db.query(
     `with batch as (
        -- Ordered by last_seq (the same order as first_seq: the ranges follow each other) so that the
@@ -56,7 +61,7 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
          ) tx_changes
        ) c
      ), page as (
-       select n.seq, n.kind, n.session_id as change_session_id, n.session, n.committed_at,
+       select n.seq, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
               e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
               e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
        from numbered n
@@ -65,13 +70,21 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
          and ($4::text[] is null or n.session_id = any($4))
        order by n.seq
        limit $3
+     ), sized as (
+       -- Sizes from the lengths PostgreSQL keeps beside each value: the changes past the budget are never read.
+       select page.*, count(*) over () as page_rows,
+              sum(case when id is null then 128 + coalesce(octet_length(session::text), 0) else ${EVENT_JSON_SIZE} end)
+                over (order by seq) as bytes_to_here
+       from page
+     ), kept as (
+       select * from sized where bytes_to_here <= $5 or seq = (select min(seq) from page)
      )
      -- One row at least, so that what the batches covered is known even when no change matched.
-     select coverage.batches, coverage.covered_to, page.*
+     select coverage.batches, coverage.covered_to, kept.*
      from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
-     left join page on true
-     order by page.seq`,
-    [after, upTo ?? null, limit, sessionIds ?? null],
+     left join kept on true
+     order by kept.seq`,
+    [after, upTo ?? null, limit, sessionIds ?? null, maxBytes],
   );
   const found = rows.filter((row) => row.seq !== null);
   const changes: Change[] = [];
@@ -87,12 +100,16 @@ export async function readChanges(db: Queryable, { after, upTo, limit, sessionId
         break;
       default:
         if (row.id !== null) changes.push({ ...numbered, kind: 'event', event: toEvent(row) });
+        else changes.push({ ...numbered, kind: 'event_gone', sessionId: row.change_session_id, eventId: Number(row.change_event_id) });
     }
   }
   const { batches, covered_to: coveredTo } = rows[0] as { batches: number; covered_to: string | null };
   // Cut by the page size: it reaches the last change in it. Else it reaches the end of what the batches
   // read cover (every change of them was looked at), and more may follow only if the batches were cut.
-  if (found.length === limit) return { changes, lastSeq: Number(found[found.length - 1].seq), full: true };
+  // Cut by the byte budget: the same.
+  if (found.length === limit || (found.length > 0 && found.length < Number(found[0].page_rows))) {
+    return { changes, lastSeq: Number(found[found.length - 1].seq), full: true };
+  }
   const covered = coveredTo === null ? after : Math.min(Number(coveredTo), upTo ?? Number.MAX_SAFE_INTEGER);
   return { changes, lastSeq: batches === limit ? covered : Math.max(covered, upTo ?? covered), full: batches === limit };
 }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
-import { EVENT_COLUMNS, toEvent, type Event } from './records';
+import { takeWithinBudget } from './budget';
+import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event } from './records';
 import { withTransaction } from './tx';
 
 /** An event as a client sends it, validated; absent optional fields are `undefined`. */
@@ -162,19 +163,20 @@ async function findStoredEvents(db: Queryable, items: readonly EventToStore[], c
 /** One page of a session's events, already serialised: `events` is the text of a JSON array. */
 export interface EventPageJson {
   events: string;
+  /** The id to pass as `after` for the next page; null when no event follows. */
   nextAfter: number | null;
 }
 
-// An event as JSON text, built by Postgres in the shape toEvent() gives: the json columns are copied
-// into it as they are stored, so a page is never parsed and serialised again on its way out.
-const EVENT_AS_JSON = `json_build_object(
-    'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
-    'timestamp', to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
-    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id)::text`;
+export interface EventPageRequest {
+  /** Events after this id. */
+  after?: number;
+  limit: number;
+  /** The page stops before the event that would take it past this many bytes (one event at least). */
+  maxBytes: number;
+}
 
-/** One page of a session's events in arrival order, after the event id `after`; `null` if the session does not exist. */
-export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit }: { after?: number; limit: number }): Promise<EventPageJson | null> {
+/** One page of a session's events in id order (commit order), after the event id `after`; `null` if the session does not exist. */
+export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit, maxBytes }: EventPageRequest): Promise<EventPageJson | null> {
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
@@ -183,17 +185,44 @@ export async function listSessionEvents(pool: Pool, sessionId: string, { after =
     await tx.query('set transaction isolation level repeatable read, read only; set local enable_sort = off');
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
-    const { rows } = await tx.query<{ id: string; json: string }>(
-      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2 order by id limit $3`,
-      [sessionId, after, limit + 1],
+    // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
+    const { rows } = await tx.query<{ id: string; json: string; candidates: string }>(
+      `with candidate as (
+         select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
+         from (select * from events where session_id = $1 and id > $2 order by id limit $3) e
+       )
+       select id, ${EVENT_AS_JSON} as json, candidates
+       from candidate join events on id = candidate_id
+       where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)
+       order by id`,
+      [sessionId, after, limit + 1, maxBytes],
     );
-    const page = rows.slice(0, limit);
+    const page = takeWithinBudget(rows, { limit, maxBytes });
+    const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
     return {
       events: `[${page.map((row) => row.json).join(',')}]`,
-      nextAfter: rows.length > limit ? Number(page[page.length - 1]!.id) : null,
+      nextAfter: more ? Number(page[page.length - 1]!.id) : null,
     };
   });
 }
+
+/**
+ * Every event of a session, as pieces of JSON text that joined with commas form the array's contents;
+ * each piece is a page within `maxBytes`, read when the previous one has been taken. Nothing if the
+ * session does not exist.
+ */
+export async function* sessionEventPieces(pool: Pool, sessionId: string, { maxBytes }: { maxBytes: number }): AsyncGenerator<string> {
+  let after = 0;
+  for (;;) {
+    const page = await listSessionEvents(pool, sessionId, { after, limit: WHOLE_LIST_PAGE, maxBytes });
+    if (!page || page.events === '[]') return;
+    yield page.events.slice(1, -1);
+    if (page.nextAfter === null) return;
+    after = page.nextAfter;
+  }
+}
+
+const WHOLE_LIST_PAGE = 1000;
 
 // JSON columns get the client's value serialised by us: `undefined` (absent) is SQL null, and a JSON `null` too.
 const toJsonParam = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));

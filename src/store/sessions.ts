@@ -1,5 +1,6 @@
 import type { Pool, Queryable } from '../db/pool';
-import { SESSION_COLUMNS, toSession, type Session } from './records';
+import { takeWithinBudget } from './budget';
+import { SESSION_AS_JSON, SESSION_COLUMNS, toSession, type Session } from './records';
 import { latestSeq } from './changes';
 import { withTransaction } from './tx';
 
@@ -28,11 +29,17 @@ export interface SessionFilter {
   sessionIds?: readonly string[];
   /** Continue after the page that handed out this cursor. */
   cursor?: string;
-  limit: number;
 }
 
-export interface SessionPage {
-  sessions: Session[];
+export interface SessionPageRequest extends SessionFilter {
+  limit: number;
+  /** The page stops before the session that would take it past this many bytes (one session at least). */
+  maxBytes: number;
+}
+
+/** One page of sessions, already serialised: `sessions` is the text of a JSON array. */
+export interface SessionPageJson {
+  sessions: string;
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
 }
@@ -74,45 +81,104 @@ export function decodeCursor(cursor: string): [string, string] | undefined {
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
-/** Newest first, filtered, one page. A cursor that is not one of ours reads as the first page (the route refuses it first). */
-export async function listSessions(db: Queryable, filter: SessionFilter): Promise<SessionPage> {
-  const position = filter.cursor ? decodeCursor(filter.cursor) : undefined;
-  const { rows } = await db.query(
-    `select ${SESSION_COLUMNS}, created_at::text as created_at_text
-     from sessions
-     where ($1::text is null or status = $1)
-       and ($2::text is null or agent_name = $2)
-       and ($3::text is null or project_dir = $3)
-       and ($4::text is null or session_name ilike '%' || $4 || '%')
-       and ($5::text[] is null or session_id = any($5))
-       and ($6::timestamptz is null or created_at < $6 or (created_at = $6 and session_id > $7))
-     order by created_at desc, session_id
-     limit $8`,
+// About the bytes a session row takes as JSON, from the lengths PostgreSQL keeps beside its values.
+const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(session_name)
+  + coalesce(octet_length(project_dir), 0) + coalesce(octet_length(agent_name), 0)
+  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end)`;
+
+/**
+ * Newest first, filtered, one page within the byte budget. A cursor that is not one of ours reads as the
+ * first page (the route refuses it first).
+ */
+export async function listSessions(db: Queryable, request: SessionPageRequest): Promise<SessionPageJson> {
+  const position = request.cursor ? decodeCursor(request.cursor) : undefined;
+  // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
+  const { rows } = await db.query<{ json: string; created_at_text: string; session_id: string; candidates: string }>(
+    `with candidate as (
+       select session_id as candidate_id,
+              sum(${SESSION_JSON_SIZE}) over (order by created_at desc, session_id) as bytes_to_here,
+              count(*) over () as candidates,
+              row_number() over (order by created_at desc, session_id) as position
+       from (
+         select * from sessions
+         where ($1::text is null or status = $1)
+           and ($2::text is null or agent_name = $2)
+           and ($3::text is null or project_dir = $3)
+           and ($4::text is null or session_name ilike '%' || $4 || '%')
+           and ($5::text[] is null or session_id = any($5))
+           and ($6::timestamptz is null or created_at < $6 or (created_at = $6 and session_id > $7))
+         order by created_at desc, session_id
+         limit $8
+       ) s
+     )
+     select ${SESSION_AS_JSON} as json, created_at::text as created_at_text, session_id, candidates
+     from candidate join sessions on session_id = candidate_id
+     where bytes_to_here <= $9 or position = 1
+     order by position`,
     [
-      filter.status ?? null,
-      filter.agentName ?? null,
-      filter.projectDir ?? null,
-      filter.nameContains === undefined ? null : escapeLike(filter.nameContains),
-      filter.sessionIds ?? null,
+      request.status ?? null,
+      request.agentName ?? null,
+      request.projectDir ?? null,
+      request.nameContains === undefined ? null : escapeLike(request.nameContains),
+      request.sessionIds ?? null,
       position?.[0] ?? null,
       position?.[1] ?? null,
-      filter.limit + 1,
+      request.limit + 1,
+      request.maxBytes,
     ],
   );
-  const page = rows.slice(0, filter.limit);
+  const page = takeWithinBudget(rows, request);
   const last = page[page.length - 1];
+  const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
   return {
-    sessions: page.map(toSession),
-    nextCursor: rows.length > filter.limit && last ? encodeCursor(last.created_at_text, last.session_id) : null,
+    sessions: `[${page.map((row) => row.json).join(',')}]`,
+    nextCursor: more && last ? encodeCursor(last.created_at_text, last.session_id) : null,
   };
 }
 
-/** The sessions (as listSessions) together with the number of the last change they reflect, from one snapshot. */
-export async function snapshotSessions(pool: Pool, filter: SessionFilter): Promise<{ seq: number; sessions: Session[] }> {
+/**
+ * Every session the filter selects, newest first, as pieces of JSON text that joined with commas form the
+ * array's contents; each piece is a page within `maxBytes`, read when the previous one has been taken.
+ */
+export async function* sessionPieces(db: Queryable, filter: SessionFilter & { maxBytes: number }): AsyncGenerator<string> {
+  let cursor = filter.cursor;
+  for (;;) {
+    const page = await listSessions(db, { ...filter, cursor, limit: WHOLE_LIST_PAGE });
+    if (page.sessions !== '[]') yield page.sessions.slice(1, -1);
+    if (page.nextCursor === null) return;
+    cursor = page.nextCursor;
+  }
+}
+
+const WHOLE_LIST_PAGE = 1000;
+
+/** A consistent read of the sessions for a client that then follows changes. */
+export interface SessionSnapshot {
+  /** The number of the last change the snapshot reflects. */
+  seq: number;
+  /** The sessions, newest first, as sessionPieces() gives them. */
+  pieces: AsyncIterable<string>;
+  /** Set when `limit` cut the list: the cursor of the page that follows. */
+  nextCursor: string | null;
+}
+
+/**
+ * The sessions the filter selects (every one when `limit` is absent), read from one snapshot together with
+ * the number of the last change it reflects, so that a client given both and then every later change sees
+ * each change once. The snapshot is held while `use` runs.
+ */
+export async function withSessionSnapshot<T>(
+  pool: Pool,
+  filter: SessionFilter & { maxBytes: number; limit?: number },
+  use: (snapshot: SessionSnapshot) => Promise<T>,
+): Promise<T> {
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const seq = await latestSeq(tx);
-    return { seq, sessions: (await listSessions(tx, filter)).sessions };
+    if (filter.limit === undefined) return use({ seq, pieces: sessionPieces(tx, filter), nextCursor: null });
+    const page = await listSessions(tx, { ...filter, limit: filter.limit });
+    const pieces = page.sessions === '[]' ? [] : [page.sessions.slice(1, -1)];
+    return use({ seq, pieces: (async function* () { yield* pieces; })(), nextCursor: page.nextCursor });
   });
 }
 
