@@ -7,6 +7,7 @@ import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
 import { eventRoutes } from './http/events';
+import { hookBodies, hookRoutes } from './http/hooks';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
@@ -24,7 +25,7 @@ import type { EventWriter } from './store/groupCommit';
 export interface AppDeps {
   pool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;
@@ -54,6 +55,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
     // property, and nothing here merges request objects with assignment, so it is stored like any key.
     onProtoPoisoning: 'ignore',
   };
+  app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(bodyParser(bodyOptions));
 
   for (const router of createRouters({ pool, listener, metrics, writer, config })) {
@@ -74,5 +76,6 @@ export function createRouters({ pool, listener, metrics, writer, config }: Pick<
     usageRoutes({ pool }),
     eventRoutes({ pool, writer, metrics, config }),
     legacyRoutes({ pool, metrics, config }),
+    hookRoutes({ pool, metrics }),
   ];
 }

@@ -33,6 +33,7 @@ const Environment = object({
   LOG_LEVEL: optional(LogLevel),
   DEBUG_LOGGING: defaulted(Flag, false),
   MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
+  HOOKS_MAX_BODY_BYTES: defaulted(PositiveInt, 64 * 1024 * 1024),
   PAGE_MAX_BYTES: defaulted(PositiveInt, 4 * 1024 * 1024),
   CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
   DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
@@ -52,6 +53,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly logLevel: LogLevel;
   readonly maxBodyBytes: number;
+  /** The body limit of POST /hooks/claude-code, whose bodies carry whole tool outputs. */
+  readonly hookMaxBodyBytes: number;
   /**
    * The byte budget of one page (events, sessions), one piece of a streamed list, and one read of the change
    * log: a page stops before the item that would take it past this (one item at least).
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: Object.freeze(parsed.CORS_ORIGINS),
     logLevel,
     maxBodyBytes: parsed.MAX_BODY_BYTES,
+    hookMaxBodyBytes: parsed.HOOKS_MAX_BODY_BYTES,
     pageMaxBytes: parsed.PAGE_MAX_BYTES,
     changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
     poolSize: parsed.DATABASE_POOL_SIZE,

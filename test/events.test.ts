@@ -42,6 +42,11 @@ describe('POST /sessions/{id}/events', () => {
         role: 'assistant',
         content: [{ type: 'text', text: 'Hello' }],
         event_id: null,
+        tool_use_id: null,
+        prompt_id: null,
+        agent_id: null,
+        duration_ms: null,
+        hook_input: null,
       },
     });
   });

@@ -36,6 +36,10 @@ export const EventPageQuery = type({
   /** Only events with a greater id: `next_after` of the previous page. */
   after: optional(QueryInt(0, Number.MAX_SAFE_INTEGER)),
   limit: optional(QueryInt(1, 10_000)),
+  /** Only the events of one Claude Code tool call, turn or subagent. */
+  tool_use_id: optional(Name),
+  prompt_id: optional(Name),
+  agent_id: optional(Name),
 });
 export type EventPageQuery = Infer<typeof EventPageQuery>;
 

@@ -59,7 +59,12 @@ export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }:
   router.get('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const query = validate('query', ctx.query, EventPageQuery);
-    const page = await listSessionEvents(pool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT, maxBytes: pageMaxBytes });
+    const page = await listSessionEvents(pool, session_id, {
+      after: query.after,
+      limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
+      maxBytes: pageMaxBytes,
+      filter: { tool_use_id: query.tool_use_id, prompt_id: query.prompt_id, agent_id: query.agent_id },
+    });
     if (!page) throw notFound('Session not found');
     ctx.type = 'json';
     ctx.body = eventPageBody(page.events, page.nextAfter);

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Struct } from 'superstruct';
 import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
+import { ClaudeCodeHookBody } from './hooks.structs';
 import { objectSchema, type JsonSchema } from './schema';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
 import { StreamQuery } from '../realtime/stream.structs';
@@ -86,12 +87,12 @@ export const OPERATIONS: Operation[] = [
     path: '/sessions/{session_id}/status',
     summary: 'running, finished or not_existent (never 404)',
     path_params: SessionPath,
-    responses: { 200: ok(object({ status: { enum: ['running', 'finished', 'not_existent'] } })), 422: invalid },
+    responses: { 200: ok(object({ status: { enum: ['running', 'idle', 'finished', 'not_existent'] } })), 422: invalid },
   },
   {
     method: 'get',
     path: '/sessions/{session_id}/result',
-    summary: 'The first text block of the latest assistant message of a finished session',
+    summary: 'The first text block of the latest assistant message of a finished (or idle) session',
     path_params: SessionPath,
     responses: { 200: ok(object({ result: { type: 'string' } })), 400: error('Session not finished'), 404: error('Session not found, or No result found'), 422: invalid },
   },
@@ -125,7 +126,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/events',
-    summary: 'Events of a session, oldest first, a page at a time',
+    summary: 'Events of a session, oldest first, a page at a time; filtered by tool_use_id, prompt_id, agent_id if given',
     path_params: SessionPath,
     query: EventPageQuery,
     responses: { 200: ok(EVENT_PAGE), 404: notFound, 422: invalid },
@@ -181,6 +182,17 @@ export const OPERATIONS: Operation[] = [
     query: StreamQuery,
     responses: { 101: { description: 'Switching to the WebSocket protocol' }, 401: error('Not authenticated'), 422: invalid },
   },
+  {
+    method: 'post',
+    path: '/hooks/claude-code',
+    summary:
+      "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
+    body: ClaudeCodeHookBody,
+    responses: {
+      200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
+      400: error('Malformed JSON, not an object, or no session_id'),
+    },
+  },
 ];
 
 const timestamp = { type: 'string', format: 'date-time' };
@@ -201,13 +213,14 @@ const COMPONENTS = {
     Session: object({
       session_id: { type: 'string' },
       session_name: { type: 'string' },
-      status: { enum: ['running', 'finished'] },
+      status: { enum: ['running', 'idle', 'finished'], description: 'idle: a Claude Code session between turns' },
       created_at: timestamp,
       project_dir: nullable({ type: 'string' }),
       agent_name: nullable({ type: 'string' }),
       last_resumed_at: nullable(timestamp),
       event_count: { type: 'integer' },
       last_event_at: nullable(timestamp),
+      source: nullable({ enum: ['claude-code'], description: 'claude-code: created by POST /hooks/claude-code; null: the original API' }),
       usage: nullable(ref('Usage')),
     }),
     Usage: USAGE,
@@ -236,6 +249,11 @@ const COMPONENTS = {
       role: nullable({ type: 'string' }),
       content: {},
       event_id: nullable({ type: 'string' }),
+      tool_use_id: nullable({ type: 'string' }),
+      prompt_id: nullable({ type: 'string' }),
+      agent_id: nullable({ type: 'string' }),
+      duration_ms: nullable({ type: 'number' }),
+      hook_input: { description: "A Claude Code hook's input, minus the fields stored in other columns; null for other events" },
     }),
     Error: object({ detail: { type: 'string' } }),
     ValidationError: object({

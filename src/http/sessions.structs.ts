@@ -44,7 +44,7 @@ const Cursor = documented(
 );
 
 export const SessionListQuery = type({
-  status: optional(enums(['running', 'finished'])),
+  status: optional(enums(['running', 'idle', 'finished'])),
   agent_name: optional(Text),
   project_dir: optional(Text),
   /** Case-insensitive part of the session name. */

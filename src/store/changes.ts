@@ -63,7 +63,8 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
      ), page as (
        select n.seq, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
               e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
-              e.error, e.exit_code, e.reason, e.role, e.content, e.event_id
+              e.error, e.exit_code, e.reason, e.role, e.content, e.event_id, e.tool_use_id, e.prompt_id, e.agent_id,
+              e.duration_ms, e.hook_input
        from numbered n
        left join lateral (select * from events where events.id = n.event_id) e on true
        where n.seq > $1 and ($2::bigint is null or n.seq <= $2)

@@ -17,6 +17,11 @@ export interface NewEvent {
   role?: string | null;
   content?: unknown;
   event_id?: string | null;
+  tool_use_id?: string | null;
+  prompt_id?: string | null;
+  agent_id?: string | null;
+  duration_ms?: number | null;
+  hook_input?: unknown;
 }
 
 export interface EventToStore {
@@ -86,14 +91,17 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'insert-events',
     text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                         error, exit_code, reason, role, content, event_id)
+                         error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms,
+                         hook_input)
      select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
             item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
-            item.content, item.event_id
+            item.content, item.event_id, item.tool_use_id, item.prompt_id, item.agent_id, item.duration_ms, item.hook_input
      from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::json[], $7::json[],
-                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[])
+                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[], $14::text[], $15::text[],
+                 $16::text[], $17::float8[], $18::json[])
             with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                                    error, exit_code, reason, role, content, event_id, position)
+                                    error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id,
+                                    duration_ms, hook_input, position)
      join sessions s on s.session_id = item.session_id
      order by item.position
      on conflict (session_id, event_id) where event_id is not null do nothing
@@ -112,6 +120,11 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
       column((e) => e.role),
       column((e) => toJsonParam(e.content)),
       column((e) => e.event_id),
+      column((e) => e.tool_use_id),
+      column((e) => e.prompt_id),
+      column((e) => e.agent_id),
+      column((e) => e.duration_ms),
+      column((e) => toJsonParam(e.hook_input)),
     ],
   });
 
@@ -167,16 +180,33 @@ export interface EventPageJson {
   nextAfter: number | null;
 }
 
+export interface EventFilter {
+  tool_use_id?: string;
+  prompt_id?: string;
+  agent_id?: string;
+}
+
+const FILTER_COLUMNS = ['tool_use_id', 'prompt_id', 'agent_id'] as const;
+
 export interface EventPageRequest {
   /** Events after this id. */
   after?: number;
   limit: number;
   /** The page stops before the event that would take it past this many bytes (one event at least). */
   maxBytes: number;
+  /** Only events with these ids (Claude Code's); absent keys do not filter. */
+  filter?: EventFilter;
 }
 
 /** One page of a session's events in id order (commit order), after the event id `after`; `null` if the session does not exist. */
-export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit, maxBytes }: EventPageRequest): Promise<EventPageJson | null> {
+export async function listSessionEvents(
+  pool: Pool,
+  sessionId: string,
+  { after = 0, limit, maxBytes, filter = {} }: EventPageRequest,
+): Promise<EventPageJson | null> {
+  // Only the filters given are in the SQL, so a filtered page reads the partial index of its id.
+  const filters = FILTER_COLUMNS.filter((name) => filter[name] !== undefined);
+  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 5}`).join('');
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
   return withTransaction(pool, async (tx) => {
     // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
@@ -189,13 +219,13 @@ export async function listSessionEvents(pool: Pool, sessionId: string, { after =
     const { rows } = await tx.query<{ id: string; json: string; candidates: string }>(
       `with candidate as (
          select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
-         from (select * from events where session_id = $1 and id > $2 order by id limit $3) e
+         from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
        )
        select id, ${EVENT_AS_JSON} as json, candidates
        from candidate join events on id = candidate_id
        where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)
        order by id`,
-      [sessionId, after, limit + 1, maxBytes],
+      [sessionId, after, limit + 1, maxBytes, ...filters.map((name) => filter[name])],
     );
     const page = takeWithinBudget(rows, { limit, maxBytes });
     const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);

@@ -2,7 +2,8 @@
 export interface Session {
   session_id: string;
   session_name: string;
-  status: 'running' | 'finished';
+  /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
+  status: 'running' | 'idle' | 'finished';
   created_at: string;
   project_dir: string | null;
   agent_name: string | null;
@@ -11,6 +12,8 @@ export interface Session {
   event_count: number;
   /** When the latest of them arrived; null before the first. */
   last_event_at: string | null;
+  /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
+  source: string | null;
   /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
   usage: Usage | null;
 }
@@ -45,12 +48,19 @@ export interface Event {
   role: string | null;
   content: unknown;
   event_id: string | null;
+  /** Claude Code's ids, which tie a tool call to its result, a turn's events together, and a subagent's events. */
+  tool_use_id: string | null;
+  prompt_id: string | null;
+  agent_id: string | null;
+  duration_ms: number | null;
+  /** A Claude Code hook's input as sent, minus the fields stored in the columns above. */
+  hook_input: unknown;
 }
 
 export const USAGE_COLUMNS =
   'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, ${USAGE_COLUMNS}`;
+export const SESSION_COLUMNS = `session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
 
 // A timestamp as JSON text in the form toSession() and toEvent() give (ISO 8601, UTC, milliseconds).
 const isoText = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -65,10 +75,10 @@ export const USAGE_AS_JSON = `case when api_requests = 0 then null else json_bui
 export const SESSION_AS_JSON = `json_build_object(
     'session_id', session_id, 'session_name', session_name, 'status', status, 'created_at', ${isoText('created_at')},
     'project_dir', project_dir, 'agent_name', agent_name, 'last_resumed_at', ${isoText('last_resumed_at')},
-    'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'usage', ${USAGE_AS_JSON})::text`;
+    'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'source', source, 'usage', ${USAGE_AS_JSON})::text`;
 
 export const EVENT_COLUMNS =
-  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id';
+  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input';
 
 /**
  * An event row as JSON text in the shape toEvent() gives: the json columns are copied in as they are stored,
@@ -78,16 +88,18 @@ export const EVENT_AS_JSON = `json_build_object(
     'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
     'timestamp', ${isoText('timestamp')},
     'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
-    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id)::text`;
+    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id,
+    'tool_use_id', tool_use_id, 'prompt_id', prompt_id, 'agent_id', agent_id, 'duration_ms', duration_ms,
+    'hook_input', hook_input)::text`;
 
 /**
  * About the bytes an event row takes as JSON, from the lengths PostgreSQL keeps beside each value (no value
  * is read or decompressed for it). Escapes can make the JSON of a text column longer; pages count exactly
  * as they are built, so this only chooses which rows are worth building.
  */
-export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_type', 'tool_name', 'error', 'reason', 'role', 'event_id']
+export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_type', 'tool_name', 'error', 'reason', 'role', 'event_id', 'tool_use_id', 'prompt_id', 'agent_id']
   .map((column) => `coalesce(octet_length(${column}), 0)`)
-  .concat(['tool_input', 'tool_output', 'content'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
+  .concat(['tool_input', 'tool_output', 'content', 'hook_input'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
   .join(' + ')})`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
@@ -109,8 +121,9 @@ export interface UsageRow {
   models?: string[];
 }
 
-type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'usage'> &
+type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage'> &
   UsageRow & {
+    source?: string | null;
     created_at: Date | string;
     last_resumed_at: Date | string | null;
     event_count?: BigintColumn;
@@ -145,6 +158,7 @@ export function toSession(row: SessionRow): Session {
     last_resumed_at: isoTimestampOrNull(row.last_resumed_at),
     event_count: Number(row.event_count ?? 0),
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
+    source: row.source ?? null,
     usage: toUsage(row),
   };
 }
@@ -168,5 +182,10 @@ export function toEvent(row: EventRow): Event {
     role: row.role,
     content: row.content,
     event_id: row.event_id,
+    tool_use_id: row.tool_use_id ?? null,
+    prompt_id: row.prompt_id ?? null,
+    agent_id: row.agent_id ?? null,
+    duration_ms: row.duration_ms ?? null,
+    hook_input: row.hook_input ?? null,
   };
 }

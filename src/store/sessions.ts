@@ -236,14 +236,15 @@ export type SessionResult =
 const RESULT_SCAN_PAGE = 50;
 
 /**
- * The result of a finished session: the first text block of its latest assistant message that has one.
+ * The result of a finished (or idle) session: the first text block of its latest assistant message that has one.
  * The scan runs in JavaScript, page by page from the newest message, because Postgres cannot turn a JSON
  * string holding U+0000 into text, and content may hold anything.
  */
 export async function getSessionResult(db: Queryable, sessionId: string): Promise<SessionResult> {
   const session = await getSessionById(db, sessionId);
   if (!session) return { outcome: 'session_not_found' };
-  if (session.status !== 'finished') return { outcome: 'not_finished' };
+  // A Claude Code session answers between turns (idle) too: each turn ends with an assistant message.
+  if (session.status === 'running') return { outcome: 'not_finished' };
   let before: string | null = null;
   type ResultRow = { id: string; content: unknown };
   for (;;) {

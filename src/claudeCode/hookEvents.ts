@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { ClaudeCodeStatus } from '../store/claudeCode';
+import type { NewEvent } from '../store/events';
+
+/** A Claude Code hook's input: an object with at least a session id; every other field is as the CLI sent it. */
+export type HookInput = { session_id: string } & Record<string, unknown>;
+
+/**
+ * What a hook does to its session's status:
+ * - `prompt`: a person asked for work (or a session started): running, even after the session ended (resumed).
+ * - `working`: the agent is doing something: running, unless the session has ended.
+ * - `turn_ended`: the agent waits for its user: idle, unless the session has ended.
+ * - `ended`: the session is over: finished.
+ */
+export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'ended' | null;
+
+export interface MappedHook {
+  event: NewEvent;
+  effect: StatusEffect;
+}
+
+// Fields stored in columns of their own; kept out of `hook_input` so that no tool output is stored twice.
+const MAPPED_FIELDS = new Set(['tool_response', 'tool_input', 'prompt', 'last_assistant_message']);
+
+// Notification types that mean Claude Code is waiting for its user.
+const WAITING_NOTIFICATIONS = new Set(['permission_prompt', 'idle_prompt', 'elicitation_dialog']);
+
+const TASK_NOTIFICATION = /^\s*<task-notification>/;
+
+/**
+ * Text Postgres can store in a `text` column: U+0000 and unpaired surrogates (which `text` and UTF-8
+ * refuse) become U+FFFD. Hook input is stored, never refused, so it is cleaned instead.
+ */
+export const storableText = (value: string): string => value.replace(/\u0000/g, '\uFFFD').toWellFormed();
+
+const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? storableText(value) : null);
+const textBlocks = (value: unknown) => (typeof value === 'string' ? [{ type: 'text', text: value }] : null);
+const finiteNumber = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+
+/** `PostToolUseFailure` → `post_tool_use_failure`: how an event type is named here. */
+export const snakeCase = (name: string): string =>
+  name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase() || 'hook';
+
+/**
+ * The event a hook input becomes, in the event shape every client knows, and what it does to the
+ * session's status. Unknown hook events keep their (snake_cased) name as event type; nothing is refused.
+ */
+export function mapHookInput(input: HookInput): MappedHook {
+  const name = typeof input.hook_event_name === 'string' ? input.hook_event_name : '';
+  const common: NewEvent = {
+    event_type: snakeCase(name),
+    tool_use_id: text(input.tool_use_id),
+    prompt_id: text(input.prompt_id),
+    agent_id: text(input.agent_id),
+    duration_ms: finiteNumber(input.duration_ms),
+    hook_input: Object.fromEntries(Object.entries(input).filter(([key]) => !MAPPED_FIELDS.has(key))),
+  };
+  const tool = { tool_name: text(input.tool_name), tool_input: input.tool_input };
+  switch (name) {
+    case 'UserPromptSubmit':
+      // Claude Code injects this when a background task (a subagent) finishes: no person typed it.
+      if (typeof input.prompt === 'string' && TASK_NOTIFICATION.test(input.prompt)) {
+        return { event: { ...common, event_type: 'notification', content: textBlocks(input.prompt) }, effect: 'working' };
+      }
+      return { event: { ...common, event_type: 'message', role: 'user', content: textBlocks(input.prompt) }, effect: 'prompt' };
+    case 'PreToolUse':
+      return { event: { ...common, event_type: 'pre_tool', ...tool }, effect: 'working' };
+    case 'PostToolUse':
+      return { event: { ...common, event_type: 'post_tool', ...tool, tool_output: input.tool_response }, effect: 'working' };
+    case 'PostToolUseFailure':
+      return { event: { ...common, event_type: 'post_tool', ...tool, error: errorText(input.error) }, effect: 'working' };
+    case 'Stop':
+      return { event: { ...common, event_type: 'message', role: 'assistant', content: textBlocks(input.last_assistant_message) }, effect: 'turn_ended' };
+    case 'StopFailure':
+      return { event: { ...common, error: errorText(input.error), content: textBlocks(input.last_assistant_message) }, effect: 'turn_ended' };
+    case 'SessionEnd':
+      return { event: { ...common, event_type: 'session_stop', reason: text(input.reason) }, effect: 'ended' };
+    case 'SessionStart':
+      return { event: { ...common, event_type: 'session_start', reason: text(input.source) }, effect: 'prompt' };
+    case 'Notification': {
+      const waiting = typeof input.notification_type === 'string' && WAITING_NOTIFICATIONS.has(input.notification_type);
+      return { event: { ...common, content: textBlocks(input.message), reason: text(input.notification_type) }, effect: waiting ? 'turn_ended' : null };
+    }
+    case 'SubagentStop':
+      return { event: { ...common, content: textBlocks(input.last_assistant_message) }, effect: null };
+    case 'PermissionRequest':
+      return { event: { ...common, ...tool }, effect: null };
+    case 'SubagentStart':
+    case 'PreCompact':
+    case 'PostCompact':
+      return { event: common, effect: 'working' };
+    default:
+      return { event: common, effect: null };
+  }
+}
+
+const errorText = (value: unknown): string | null =>
+  value === undefined || value === null ? null : typeof value === 'string' ? storableText(value) : storableText(JSON.stringify(value));
+
+/**
+ * The event's key (its `event_id`), so that the same hook delivered twice is stored once: from the ids
+ * that identify the occurrence (a tool call's `tool_use_id`, a subagent's `agent_id`, a turn's
+ * `prompt_id`) and the event's name; else the hook command's capture id; else the body's own bytes,
+ * so inputs with no id that are identical byte for byte are one event.
+ */
+export function hookEventKey(input: HookInput, rawBody: string, captureId: string | undefined): string {
+  const name = typeof input.hook_event_name === 'string' ? storableText(input.hook_event_name) : '';
+  const id = (field: string) => (typeof input[field] === 'string' && input[field] !== '' ? storableText(input[field] as string) : undefined);
+  const toolUseId = id('tool_use_id');
+  const agentId = id('agent_id');
+  const promptId = id('prompt_id');
+  if (toolUseId) return `cc:${name}:tool:${toolUseId}`;
+  if (agentId && (name === 'SubagentStart' || name === 'SubagentStop')) return `cc:${name}:agent:${agentId}`;
+  if (promptId && !agentId && ['UserPromptSubmit', 'Stop', 'StopFailure', 'SessionEnd'].includes(name)) return `cc:${name}:prompt:${promptId}`;
+  if (captureId) return `cc:capture:${captureId}`;
+  return `cc:sha256:${createHash('sha256').update(rawBody).digest('base64url')}`;
+}
+
+/** A readable name for a new session: its folder and the start of its id, e.g. `shop · 1f2e3d4c`. */
+export function sessionNameFor(input: HookInput): string {
+  const folder = typeof input.cwd === 'string' && input.cwd !== '' ? path.basename(input.cwd) || input.cwd : 'claude-code';
+  return storableText(`${folder} · ${input.session_id.slice(0, 8)}`);
+}
+
+/** The status after an event with this effect, for a Claude Code session now in `current`. */
+export function nextStatus(current: ClaudeCodeStatus, effect: StatusEffect): ClaudeCodeStatus {
+  switch (effect) {
+    case 'prompt':
+      return 'running';
+    case 'working':
+      return current === 'finished' ? current : 'running';
+    case 'turn_ended':
+      return current === 'finished' ? current : 'idle';
+    case 'ended':
+      return 'finished';
+    default:
+      return current;
+  }
+}

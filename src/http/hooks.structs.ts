@@ -1,0 +1,16 @@
+import { optional, refine, type, unknown, type Infer } from 'superstruct';
+import { jsonProblem, MAX_JSON_DEPTH, SessionId } from './fields';
+
+// A hook input is an object holding payloads (tool_input, tool_response) that nest as event fields may.
+const HOOK_INPUT_DEPTH = MAX_JSON_DEPTH + 2;
+
+/**
+ * POST /hooks/claude-code: any Claude Code hook input, as the CLI sends it. Only `session_id` is required;
+ * every other field, known or not, is kept.
+ */
+export const ClaudeCodeHookBody = refine(
+  type({ session_id: SessionId, hook_event_name: optional(unknown()) }),
+  'json',
+  (value) => jsonProblem(value, HOOK_INPUT_DEPTH) ?? true,
+);
+export type ClaudeCodeHookBody = Infer<typeof ClaudeCodeHookBody>;

@@ -1,0 +1,76 @@
+import Router from '@koa/router';
+import bodyParser from 'koa-bodyparser';
+import type { Middleware } from 'koa';
+import { validate as check } from 'superstruct';
+import type { Pool } from '../db/pool';
+import type { Metrics } from '../metrics';
+import { badRequest } from '../errors';
+import { hookEventKey, mapHookInput, nextStatus, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
+import { recordClaudeCodeHook } from '../store/claudeCode';
+import { ClaudeCodeHookBody } from './hooks.structs';
+
+export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
+
+
+export interface HookRoutesDeps {
+  pool: Pool;
+  metrics: Pick<Metrics, 'eventsIngested'>;
+}
+
+/**
+ * Parses hook bodies with their own limit, before the app's body parser (which then leaves them be):
+ * a PostToolUse carries a whole tool output, a file read or a long command's output, and may be larger
+ * than any other request.
+ */
+export function hookBodies(maxBytes: number): Middleware {
+  // As the app's parser: only objects and arrays, and a "__proto__" key is kept as a plain key.
+  const options: bodyParser.Options & { onProtoPoisoning: 'ignore' } = {
+    enableTypes: ['json'],
+    jsonLimit: `${maxBytes}b`,
+    strict: true,
+    onProtoPoisoning: 'ignore',
+  };
+  const parse = bodyParser(options);
+  return async function hookBodyParser(ctx, next) {
+    if (ctx.path !== CLAUDE_CODE_HOOKS_PATH || ctx.method !== 'POST') return next();
+    return parse(ctx, next);
+  };
+}
+
+/** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
+export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
+  const router = new Router();
+
+  router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
+    const input = hookInput(ctx.request.body);
+    const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
+    const { event, effect } = mapHookInput(input);
+    const rawBody = (ctx.request as { rawBody?: string }).rawBody ?? JSON.stringify(input);
+    const stored = await recordClaudeCodeHook(pool, {
+      sessionId: input.session_id,
+      session: { session_name: sessionNameFor(input), project_dir: typeof input.cwd === 'string' ? storableText(input.cwd) : null },
+      event: { ...event, event_id: hookEventKey(input, rawBody, captureId && storableText(captureId)) },
+      nextStatus: (current) => nextStatus(current, effect),
+    });
+    if (stored.created) metrics.eventsIngested(1);
+    // The answer is read as the hook's output: `{}` asks Claude Code for nothing (no block, no extra context).
+    ctx.status = 200;
+    ctx.body = {};
+  });
+
+  return router;
+}
+
+// A 400 (not the 422 of other routes) for a body Claude Code cannot have meant: it reports it as a
+// non-blocking hook error and carries on.
+function hookInput(body: unknown): HookInput {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('A hook input must be a JSON object');
+  const [error] = check(body, ClaudeCodeHookBody);
+  if (error) {
+    const failure = error.failures()[0]!;
+    const field = failure.path.join('.') || 'body';
+    throw badRequest(failure.value === undefined ? `${field} is required` : `${field}: ${failure.message}`);
+  }
+  return body as HookInput;
+}

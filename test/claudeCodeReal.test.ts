@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
+import { bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
+import { useTestDatabase } from './support/testDatabase';
+import { WsClient } from './support/wsClient';
+
+// The real Claude Code CLI, pinned: installed by `npm run tools:claude` (and .ci/run) into .tools/, never a
+// dependency of the package. CLAUDE_BIN points elsewhere.
+const CLAUDE_BIN = process.env.CLAUDE_BIN || path.join(__dirname, '..', '.tools', 'node_modules', '.bin', 'claude');
+const found = fs.existsSync(CLAUDE_BIN);
+if (!found) {
+  const message = `Claude Code not found at ${CLAUDE_BIN}: the real-client tests are skipped. Run \`npm run tools:claude\` (or set CLAUDE_BIN).`;
+  // .ci/run sets REQUIRE_CLAUDE_CODE: there the tests must run, not skip.
+  if (process.env.REQUIRE_CLAUDE_CODE) throw new Error(message);
+  console.warn(message);
+}
+const describeWithClaude = found ? describe : describe.skip;
+
+const API_KEY = 'real-client-key';
+const database = useTestDatabase();
+const server = useInstance(database, { apiKeys: [API_KEY] });
+const auth = { authorization: `Bearer ${API_KEY}` };
+const api = server.api;
+
+const HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'Stop', 'SessionEnd'];
+
+/** A project folder whose .claude/settings.json sends every hook to `url` over HTTP, with the key from the environment. */
+function projectWithHttpHooks(url: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-project-'));
+  const hook = { type: 'http', url, headers: { Authorization: 'Bearer $ASM_API_KEY' }, allowedEnvVars: ['ASM_API_KEY'], timeout: 5 };
+  fs.mkdirSync(path.join(dir, '.claude'));
+  fs.writeFileSync(
+    path.join(dir, '.claude', 'settings.json'),
+    JSON.stringify({ hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) }, null, 2),
+  );
+  return dir;
+}
+
+/** Runs `claude -p` (asynchronously: the server under test lives in this process) and parses its JSON result. */
+function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standIn: MessagesStandIn; home: string }) {
+  return new Promise<{ code: number | null; result: any; stderr: string }>((resolve, reject) => {
+    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], {
+      cwd,
+      env: {
+        PATH: process.env.PATH,
+        HOME: home,
+        ANTHROPIC_BASE_URL: standIn.url,
+        ANTHROPIC_API_KEY: 'stand-in',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_AUTOUPDATER: '1',
+        ASM_API_KEY: API_KEY,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        resolve({ code, result: JSON.parse(stdout), stderr });
+      } catch {
+        reject(new Error(`claude exited ${code} without a JSON result: ${stdout.slice(0, 500)} ${stderr.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+describeWithClaude('the real Claude Code CLI, reporting through http hooks', () => {
+  let standIn: MessagesStandIn;
+  const folders: string[] = [];
+  beforeAll(async () => {
+    standIn = await startMessagesStandIn(bashThenText({ command: 'echo hi', finalText: 'The command printed hi.' }));
+  });
+  afterAll(async () => {
+    await standIn?.close();
+    for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when claude -p runs one Bash call, then its session, events, paired tool call, result and statuses are here, live too', async () => {
+    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-home-'));
+    folders.push(project, home);
+    const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
+    try {
+      const run = await runClaude('Say hi using Bash', { cwd: project, standIn, home });
+      expect(run.code).toBe(0);
+      expect(run.result).toMatchObject({ is_error: false, result: 'The command printed hi.' });
+      const id: string = run.result.session_id;
+
+      // SessionEnd is the last hook; the feed says when it has been stored.
+      const mine = (m: any) => (m.session?.session_id ?? m.data?.session_id ?? m.session_id) === id;
+      await ws.waitFor((messages) => messages.some((m) => mine(m) && m.type === 'event' && m.data.event_type === 'session_stop'), 30_000);
+
+      const { session } = (await api.get(sessionPath(id), auth)).body;
+      expect(session).toMatchObject({
+        session_id: id,
+        source: 'claude-code',
+        agent_name: 'claude-code',
+        project_dir: fs.realpathSync(project),
+        session_name: `${path.basename(project)} · ${id.slice(0, 8)}`,
+        status: 'finished',
+      });
+
+      const events = (await api.get(sessionPath(id, '/events'), auth)).body.events as any[];
+      expect(events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`)).toEqual([
+        'message:user',
+        'pre_tool',
+        'post_tool',
+        'message:assistant',
+        'session_stop',
+      ]);
+      const [prompt, pre, post, answer, stop] = events;
+      expect(prompt.content).toEqual([{ type: 'text', text: 'Say hi using Bash' }]);
+      expect(pre).toMatchObject({ tool_name: 'Bash', tool_input: { command: 'echo hi' }, tool_use_id: 'toolu_standin_1' });
+      expect(post).toMatchObject({ tool_name: 'Bash', tool_use_id: 'toolu_standin_1', tool_output: { stdout: 'hi', stderr: '' } });
+      expect(post.duration_ms).toEqual(expect.any(Number));
+      expect(answer.content).toEqual([{ type: 'text', text: 'The command printed hi.' }]);
+      expect(stop.reason).toEqual(expect.any(String));
+      expect(new Set(events.map((e) => e.prompt_id)).size).toBe(1);
+      expect(post.hook_input).not.toHaveProperty('tool_response');
+      expect((await api.get(sessionPath(id, '/result'), auth)).body).toEqual({ result: 'The command printed hi.' });
+
+      // What a dashboard saw live: the session appear, go idle then finished, each event once, in order.
+      const seen = ws.live.filter(mine);
+      expect(seen.filter((m) => m.type !== 'event').map((m) => `${m.type}:${m.session.status}`)).toEqual([
+        'session_created:running',
+        'session_updated:idle',
+        'session_updated:finished',
+      ]);
+      expect(seen.filter((m) => m.type === 'event').map((m) => m.data.id)).toEqual(events.map((e) => e.id));
+      const seqs = seen.map((m) => m.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    } finally {
+      ws.close();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,102 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A content block of a scripted reply. */
+export type ScriptedBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+
+export interface ScriptedReply {
+  content: ScriptedBlock[];
+  stopReason: 'end_turn' | 'tool_use';
+}
+
+/** What the stand-in passes a script: the request body of one `POST /v1/messages`. */
+export interface MessagesRequest {
+  model: string;
+  stream?: boolean;
+  tools?: { name: string }[];
+  messages: { role: string; content: string | { type: string; text?: string; tool_use_id?: string }[] }[];
+}
+
+export interface MessagesStandIn {
+  url: string;
+  /** Every messages request received, in order. */
+  requests: MessagesRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A local stand-in of the Anthropic Messages API for the real Claude Code CLI: `POST /v1/messages` is
+ * answered by `script` as server-sent events in the streaming format (message_start, content blocks with
+ * their deltas, message_delta with the stop reason and usage, message_stop); anything else gets `{}`-ish.
+ */
+export async function startMessagesStandIn(script: (request: MessagesRequest) => ScriptedReply): Promise<MessagesStandIn> {
+  const requests: MessagesRequest[] = [];
+  let messageCount = 0;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      const path = req.url ?? '';
+      if (req.method !== 'POST' || !path.startsWith('/v1/messages') || path.includes('count_tokens')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(path.includes('count_tokens') ? '{"input_tokens":10}' : '{}');
+        return;
+      }
+      const request = JSON.parse(body) as MessagesRequest;
+      requests.push(request);
+      const reply = script(request);
+      messageCount += 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const send = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+      send('message_start', {
+        message: {
+          id: `msg_standin_${messageCount}`,
+          type: 'message',
+          role: 'assistant',
+          model: request.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: 100, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+        },
+      });
+      reply.content.forEach((block, index) => {
+        if (block.type === 'text') {
+          send('content_block_start', { index, content_block: { type: 'text', text: '' } });
+          send('content_block_delta', { index, delta: { type: 'text_delta', text: block.text } });
+        } else {
+          send('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
+          send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) } });
+        }
+        send('content_block_stop', { index });
+      });
+      send('message_delta', { delta: { stop_reason: reply.stopReason, stop_sequence: null }, usage: { output_tokens: 20 } });
+      send('message_stop', {});
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const hasToolResult = (message: MessagesRequest['messages'][number]) =>
+  typeof message.content !== 'string' && message.content.some((block) => block.type === 'tool_result');
+
+/**
+ * The script of one turn with one tool call: the main conversation (the request that offers the Bash
+ * tool) first gets a Bash tool_use of `command`, then, once the tool_result is back, `finalText`. Side
+ * requests Claude Code makes (titles, summaries) get a short text.
+ */
+export function bashThenText({ command, finalText, toolUseId = 'toolu_standin_1' }: { command: string; finalText: string; toolUseId?: string }) {
+  return (request: MessagesRequest): ScriptedReply => {
+    const main = (request.tools ?? []).some((tool) => tool.name === 'Bash');
+    if (!main) return { content: [{ type: 'text', text: 'ok' }], stopReason: 'end_turn' };
+    const last = request.messages[request.messages.length - 1]!;
+    if (hasToolResult(last)) return { content: [{ type: 'text', text: finalText }], stopReason: 'end_turn' };
+    return { content: [{ type: 'tool_use', id: toolUseId, name: 'Bash', input: { command, description: `Run ${command}` } }], stopReason: 'tool_use' };
+  };
+}
