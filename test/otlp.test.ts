@@ -204,27 +204,55 @@ describe('POST /v1/logs', () => {
 });
 
 describe('tool results', () => {
+  // A PostToolUse hook as Claude Code posts it to the hooks route.
+  const postToolUse = (sessionId: string, toolUseId: string) =>
+    api.post('/hooks/claude-code', {
+      session_id: sessionId,
+      transcript_path: '/home/agent/.claude/projects/p/transcript.jsonl',
+      cwd: '/srv/project',
+      hook_event_name: 'PostToolUse',
+      prompt_id: 'p1',
+      permission_mode: 'default',
+      tool_name: 'Bash',
+      tool_input: { command: 'echo hi' },
+      tool_use_id: toolUseId,
+      tool_response: { stdout: 'hi', stderr: '', interrupted: false, isImage: false },
+      duration_ms: 11,
+    });
+  const postToolEventId = async (sessionId: string, toolUseId: string) => {
+    const events = (await api.get(sessionPath(sessionId, '/events'))).body.events as { id: number; event_type: string; tool_use_id: string }[];
+    return events.find((e) => e.event_type === 'post_tool' && e.tool_use_id === toolUseId)!.id;
+  };
+
   it('when a tool_result arrives before or after the hook event of its call, then it is joined to it by tool_use_id', async () => {
-    const id = await createSession();
+    const id = randomUUID();
     const toolResult = (toolUseId: string, success: string, extra: Record<string, string> = {}): TestRecord => ({
       body: 'claude_code.tool_result',
       attributes: { 'session.id': id, 'prompt.id': 'p1', tool_name: 'Bash', tool_use_id: toolUseId, success, duration_ms: '12.5', ...extra },
     });
-    const pool = database.pool();
-    const postTool = (toolUseId: string) =>
-      pool.query(`insert into events (session_id, event_type, tool_name, tool_use_id) values ($1, 'post_tool', 'Bash', $2) returning id`, [id, toolUseId]);
 
-    // toolu_a: the hook's event first; toolu_b: the record first.
-    const first = await postTool('toolu_a');
-    expect((await postJson([toolResult('toolu_a', 'true'), toolResult('toolu_b', 'false', { error: 'Exit code 2' })])).status).toBe(200);
+    // toolu_a: the hook first; toolu_b: the record first (and before the session exists at all).
+    expect((await postJson([toolResult('toolu_b', 'false', { error: 'Exit code 2' })])).status).toBe(200);
+    expect((await postToolUse(id, 'toolu_a')).status).toBe(200);
+    expect((await postJson([toolResult('toolu_a', 'true')])).status).toBe(200);
     let results = (await api.get(sessionPath(id, '/tool-results'))).body.tool_results;
     expect(results).toEqual([
-      expect.objectContaining({ tool_use_id: 'toolu_a', tool_name: 'Bash', success: true, duration_ms: 12.5, error: null, event_id: Number(first.rows[0].id) }),
-      expect.objectContaining({ tool_use_id: 'toolu_b', success: false, error: 'Exit code 2', event_id: null }),
+      expect.objectContaining({ tool_use_id: 'toolu_b', success: false, error: 'Exit code 2', duration_ms: 12.5, event_id: null }),
+      expect.objectContaining({ tool_use_id: 'toolu_a', tool_name: 'Bash', success: true, duration_ms: 12.5, error: null, event_id: await postToolEventId(id, 'toolu_a') }),
     ]);
-    const second = await postTool('toolu_b');
+
+    expect((await postToolUse(id, 'toolu_b')).status).toBe(200);
     results = (await api.get(sessionPath(id, '/tool-results'))).body.tool_results;
-    expect(results[1]).toMatchObject({ tool_use_id: 'toolu_b', event_id: Number(second.rows[0].id) });
+    expect(results[0]).toMatchObject({ tool_use_id: 'toolu_b', event_id: await postToolEventId(id, 'toolu_b') });
+  });
+
+  it('when usage arrives before the first hook, then the session the hook creates starts with it', async () => {
+    const id = randomUUID();
+    expect((await postProtobuf([apiRequest(id, 'p1'), apiRequest(id, 'p1')])).status).toBe(200);
+    expect((await postToolUse(id, 'toolu_1')).status).toBe(200);
+    const session = (await api.get(sessionPath(id))).body.session;
+    expect(session.source).toBe('claude-code');
+    expect(session.usage).toMatchObject({ api_requests: 2, input_tokens: 20, cost_usd: 0.003 });
   });
 
   it('when the session is deleted, then its usage and tool results go with it', async () => {
