@@ -4,6 +4,7 @@ import { sessionPath } from './support/http';
 import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
+import { prunePendingUsage } from '../src/store/usage';
 import { apiRequest, logsRequest, logsRequestProtobuf, protos, type TestRecord } from './otlpRequests';
 
 const database = useTestDatabase();
@@ -370,5 +371,34 @@ describe('POST /v1/metrics', () => {
     expect(protobuf.contentType).toBe('application/x-protobuf');
     expect(await usageOf(id)).toBeNull();
     expect((await post('/v1/metrics', '{"resourceMetrics": {}}', JSON_TYPE)).status).toBe(400);
+  });
+});
+
+describe('pending usage', () => {
+  it('when records of a session that never appears are older than the retention, then pruning deletes them and nothing else', async () => {
+    const never = `never-${randomUUID()}`;
+    const recent = `recent-${randomUUID()}`;
+    const existing = await createSession();
+    const toolResult = (sessionId: string): TestRecord => ({ body: 'claude_code.tool_result', attributes: { 'session.id': sessionId, tool_use_id: 'toolu_1', success: 'true' } });
+    for (const id of [never, recent, existing]) expect((await postJson([apiRequest(id, 'p1'), toolResult(id)])).status).toBe(200);
+    const pool = database.pool();
+    // As if they had come 200 hours ago.
+    for (const table of ['usage_requests', 'tool_results']) {
+      await pool.query(`update ${table} set received_at = now() - interval '200 hours' where session_id = any($1)`, [[never, existing]]);
+    }
+    await pool.query(`update usage_turns set last_request_at = now() - interval '200 hours' where session_id = any($1)`, [[never, existing]]);
+
+    expect(await prunePendingUsage(pool, 168)).toBe(3);
+    const left = async (id: string) =>
+      Number(
+        (
+          await pool.query(
+            `select (select count(*) from usage_requests where session_id = $1) + (select count(*) from usage_turns where session_id = $1)
+                    + (select count(*) from tool_results where session_id = $1) as n`,
+            [id],
+          )
+        ).rows[0].n,
+      );
+    expect([await left(never), await left(recent), await left(existing)]).toEqual([0, 3, 3]);
   });
 });

@@ -150,3 +150,33 @@ export async function listToolResults(db: Queryable, sessionId: string): Promise
     event_id: row.event_id === null ? null : Number(row.event_id),
   }));
 }
+
+/**
+ * Deletes what waited longer than the retention for a session that never appeared (or was deleted before
+ * its last records came); returns how many rows.
+ */
+export async function prunePendingUsage(db: Queryable, retentionHours: number): Promise<number> {
+  const { rows } = await db.query(
+    `with requests as (
+       delete from usage_requests r
+       where r.received_at < now() - make_interval(hours => $1)
+         and not exists (select 1 from sessions s where s.session_id = r.session_id)
+       returning 1
+     ), turns as (
+       delete from usage_turns t
+       where t.last_request_at < now() - make_interval(hours => $1)
+         and not exists (select 1 from sessions s where s.session_id = t.session_id)
+         and not exists (select 1 from usage_requests r where r.session_id = t.session_id and r.prompt_id = t.prompt_id
+                           and r.received_at >= now() - make_interval(hours => $1))
+       returning 1
+     ), tools as (
+       delete from tool_results r
+       where r.received_at < now() - make_interval(hours => $1)
+         and not exists (select 1 from sessions s where s.session_id = r.session_id)
+       returning 1
+     )
+     select (select count(*) from requests) + (select count(*) from turns) + (select count(*) from tools) as pruned`,
+    [retentionHours],
+  );
+  return Number(rows[0].pruned);
+}
