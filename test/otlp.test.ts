@@ -63,7 +63,8 @@ describe('POST /v1/logs', () => {
       models: ['claude-haiku-4-5', 'claude-sonnet-4-5'],
     });
     const listed = (await api.get('/sessions')).body.sessions.find((s: { session_id: string }) => s.session_id === id);
-    expect(listed.usage.api_requests).toBe(3);
+    // Lists are built as JSON by PostgreSQL: the same usage, to the last digit of the cost.
+    expect(listed.usage).toEqual(await usageOf(id));
 
     const usage = (await api.get(sessionPath(id, '/usage'))).body;
     expect(usage.usage).toEqual(await usageOf(id));
@@ -126,6 +127,15 @@ describe('POST /v1/logs', () => {
     expect(reply.status).toBe(200);
     expect(reply.json).toEqual({});
     expect(await usageOf(id)).toBeNull();
+  });
+
+  it('when one request holds the same record twice, then it is counted once', async () => {
+    const id = await createSession();
+    const record = apiRequest(id, 'p1');
+    const tool: TestRecord = { body: 'claude_code.tool_result', attributes: { 'session.id': id, tool_use_id: 'toolu_twice', success: 'true' } };
+    expect((await postJson([record, record, tool, tool])).status).toBe(200);
+    expect(await usageOf(id)).toMatchObject({ api_requests: 1, input_tokens: 10 });
+    expect((await api.get(sessionPath(id, '/tool-results'))).body.tool_results).toHaveLength(1);
   });
 
   it('when an exporter sends the same batch again, then it is counted once', async () => {
