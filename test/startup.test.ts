@@ -108,7 +108,7 @@ describe('the compiled server', () => {
   it('npm run migrate brings an empty database up to date', async () => {
     const database = await createDatabase({ empty: true });
     try {
-      execFileSync(process.execPath, ['dist/migrate.js'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: database.url }, stdio: 'pipe' });
+      execFileSync(process.execPath, ['dist/migrateCommand.js'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: database.url }, stdio: 'pipe' });
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
       const { rows } = await client.query("select count(*)::int as n from pg_tables where tablename in ('sessions', 'events', 'changes')");

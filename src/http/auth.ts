@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { HttpError } from '../errors';
 
@@ -35,4 +36,13 @@ export function requireApiKey(keys: readonly string[]): Middleware {
     ctx.set('WWW-Authenticate', 'Bearer');
     throw new HttpError(401, 'Not authenticated');
   };
+}
+
+/**
+ * The same rule for a WebSocket upgrade of `/ws`. A browser cannot set headers on a WebSocket, so the key
+ * may also come as `?api_key=<key>`.
+ */
+export function authorizeUpgrade(keys: readonly string[]): (request: IncomingMessage, query: URLSearchParams) => boolean {
+  const accepts = createKeyCheck(keys);
+  return (request, query) => keys.length === 0 || accepts(bearerKey(request.headers.authorization)) || accepts(query.get('api_key') ?? undefined);
 }

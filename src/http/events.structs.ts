@@ -1,5 +1,5 @@
 import { array, nullable, optional, size, type, type Infer } from 'superstruct';
-import { ContentBlocks, Int32, JsonObject, JsonValue, Name, SessionId, Text, Timestamp } from './fields';
+import { ContentBlocks, Int32, JsonObject, JsonValue, Name, SessionId, Text, Timestamp } from '../structs/fields';
 import { QueryInt } from './sessions.structs';
 
 /** An event as agents send it. Unknown fields are ignored; `null` is as good as absent for optional ones. */

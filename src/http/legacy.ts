@@ -5,7 +5,7 @@ import { notFound } from '../errors';
 import { listSessionEvents, recordEventCreatingSession } from '../store/events';
 import { updateSession, type SessionChanges } from '../store/sessions';
 import { eventPageBody } from './events';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
 

@@ -1,9 +1,9 @@
 import Router from '@koa/router';
 import type { Struct } from 'superstruct';
 import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
-import { objectSchema, type JsonSchema } from './schema';
+import { objectSchema, type JsonSchema } from '../structs/schema';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
-import { StreamQuery } from '../realtime/stream.structs';
+import { StreamQuery } from '../structs/streamQuery';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 

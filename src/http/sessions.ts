@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Pool } from '../db/pool';
 import { badRequest, conflict, notFound } from '../errors';
 import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, updateSession } from '../store/sessions';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
 
 export interface SessionRoutesDeps {

@@ -1,7 +1,8 @@
 import { array, integer, min, optional, type, union, type Infer } from 'superstruct';
-import { fromString, SessionId } from '../http/fields';
+import { SessionId } from './fields';
+import { integerFromText } from './integers';
 
-const Seq = fromString(min(integer(), 0), (value) => (/^\d{1,16}$/.test(value) ? Number(value) : value));
+const Seq = integerFromText(min(integer(), 0));
 
 /** The query of `/ws`: `since=<seq>` to resume, `session_id=<id>` (repeatable) to follow only those sessions. */
 export const StreamQuery = type({
