@@ -1,6 +1,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // Node's environment plus a check that fails a file which leaves anything open (test/support/openResources.ts).
+  testEnvironment: '<rootDir>/test/support/leakCheckEnvironment.js',
+  setupFilesAfterEnv: ['<rootDir>/test/support/trackOpenResources.ts'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },

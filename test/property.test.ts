@@ -1,20 +1,19 @@
 import fc from 'fast-check';
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 // Generated bodies thrown at every write endpoint. Whatever comes in, the answer is 2xx or 4xx, never
 // 5xx; what was accepted reads back exactly as it was sent; and what was stored before is untouched.
 
 const database = useTestDatabase();
-let api: ApiClient;
+const { api } = useInstance(database);
 let canary: { session: unknown; events: unknown };
 let sessionCounter = 0;
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 60);
 
 beforeAll(async () => {
-  api = apiClient((await startInstance(database.url)).baseUrl);
   await api.post('/sessions', { session_id: 'canary', session_name: 'canary', project_dir: '/c' });
   await api.post('/sessions/canary/events', { event_type: 'message', content: [{ type: 'text', text: 'keep me' }], tool_output: { a: [1, '\u0000'] } });
   canary = { session: (await api.get('/sessions/canary')).body, events: (await api.get('/sessions/canary/events')).body };
