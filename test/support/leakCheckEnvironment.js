@@ -8,12 +8,12 @@ const SETTLE_LIMIT_MS = 10_000;
 class LeakCheckEnvironment extends TestEnvironment {
   async handleTestEvent(event, state) {
     if (event.name !== 'run_finish') return;
-    const open = () => this.global.__asmOpenResources ?? new Map();
+    const open = () => [...(this.global.__asmOpenResources ?? new Map()).values()].filter((entry) => entry.isOpen?.() !== false);
     const deadline = Date.now() + SETTLE_LIMIT_MS;
-    while (open().size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    if (open().size === 0) return;
+    while (open().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (open().length === 0) return;
     const counts = new Map();
-    for (const what of open().values()) counts.set(what, (counts.get(what) ?? 0) + 1);
+    for (const { what } of open()) counts.set(what, (counts.get(what) ?? 0) + 1);
     const list = [...counts].map(([what, count]) => `${count} × ${what}`).join('; ');
     state.unhandledErrors.push(new Error(`left open after the file's tests: ${list}. Close what a test opens (or open it through test/support).`));
   }
