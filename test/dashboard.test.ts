@@ -1,24 +1,16 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { Config } from '../src/config';
-import { launchBrowser, openPage, type DashboardPage } from './support/browser';
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { openPage, useBrowser, type DashboardPage } from './support/browser';
+import { sessionPath, type ApiClient } from './support/http';
+import { startInstance, useInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let browser: Browser;
-let instance: TestInstance;
-let api: ApiClient;
+const { instance, api } = useInstance(database);
+const chromium = useBrowser();
 const pages: DashboardPage[] = [];
-
-beforeAll(async () => {
-  [browser, instance] = await Promise.all([launchBrowser(), startInstance(database.url)]);
-  api = apiClient(instance.baseUrl);
-});
-afterAll(() => browser?.close());
 afterEach(async () => {
   const open = pages.splice(0);
   await Promise.all(open.map((dashboard) => dashboard.close()));
@@ -31,7 +23,7 @@ const DOCS_DIR = path.join(__dirname, '..', 'docs');
 
 /** Opens the dashboard (at `hash`) and waits until its live feed is connected. */
 async function open(hash = '', { on = instance, ...options }: { on?: TestInstance } & Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
-  const dashboard = await openPage(browser, `${on.baseUrl}/${hash}`, options);
+  const dashboard = await openPage(chromium.browser, `${on.baseUrl}/${hash}`, options);
   pages.push(dashboard);
   await connected(dashboard.page);
   return dashboard;
@@ -60,16 +52,6 @@ async function postEvent(id: string, event: Record<string, unknown>, client: Api
 }
 
 const say = (role: string, text: string) => ({ event_type: 'message', role, content: [{ type: 'text', text }] });
-
-async function withDatabase<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function saveScreenshot(page: Page, name: string): Promise<void> {
   if (!process.env.UPDATE_SCREENSHOTS) return;
@@ -419,12 +401,10 @@ describe('the session view', () => {
 
   it('pages through a long session instead of loading every event at once', async () => {
     await createSession('long-1', 'Long session');
-    await withDatabase((db) =>
-      db.query(
-        `insert into events (session_id, event_type, role, content)
-         select 'long-1', 'message', 'assistant', json_build_array(json_build_object('type', 'text', 'text', 'Message ' || n))
-         from generate_series(1, 1200) n`,
-      ),
+    await database.query(
+      `insert into events (session_id, event_type, role, content)
+       select 'long-1', 'message', 'assistant', json_build_array(json_build_object('type', 'text', 'text', 'Message ' || n))
+       from generate_series(1, 1200) n`,
     );
     const { page, requests } = await open(hashFor('long-1'));
     await items(page).nth(499).waitFor();
@@ -553,10 +533,10 @@ describe('with API keys', () => {
 
   it('asks for a key once, keeps it for the tab and sends it on REST and the WebSocket; a dismissed prompt can be reopened', async () => {
     const secured = await startInstance(database.url, withKeys);
-    const authorised = apiClient(secured.baseUrl);
+    const authorised = secured.api;
     const bearer = { authorization: 'Bearer secret' };
     expect((await authorised.get('/sessions')).status).toBe(401);
-    const dashboard = await openPage(browser, `${secured.baseUrl}/`);
+    const dashboard = await openPage(chromium.browser, `${secured.baseUrl}/`);
     pages.push(dashboard);
     const { page, sockets } = dashboard;
     const authorisations: (string | undefined)[] = [];
@@ -628,21 +608,23 @@ describe('layout', () => {
 // Last in the file: the sessions it adds would make every later list long.
 describe('many sessions', () => {
   it('lists the newest 1,000 at once and pages in older ones on request', async () => {
-    await withDatabase((db) =>
-      db.query(
-        `insert into sessions (session_id, session_name, created_at)
-         select 'bulk-' || lpad(n::text, 4, '0'), 'Bulk ' || n, now() - interval '1 day' - n * interval '1 second'
-         from generate_series(1, 1100) n`,
-      ),
+    await database.query(
+      `insert into sessions (session_id, session_name, created_at)
+       select 'bulk-' || lpad(n::text, 4, '0'), 'Bulk ' || n, now() - interval '1 day' - n * interval '1 second'
+       from generate_series(1, 1100) n`,
     );
-    const total = Number((await withDatabase((db) => db.query('select count(*) as n from sessions'))).rows[0].n);
+    const total = Number((await database.query('select count(*) as n from sessions')).rows[0].n);
     const { page } = await open();
+    // Laying out 1,000 rows and then 2,000 takes seconds of a loaded machine's CPU: each step waits for
+    // its condition as long as the test may run, not for the 10 s meant for a small page.
+    page.setDefaultTimeout(100_000);
     await hasText(page.locator('.list-summary'), '1,000 sessions');
     const older = page.getByRole('button', { name: 'Load older sessions' });
+    await older.scrollIntoViewIfNeeded();
     await older.click();
     await hasText(page.locator('.list-summary'), `${total.toLocaleString('en-US')} sessions`);
     await older.waitFor({ state: 'hidden' });
     expect(await page.locator('.session-row').count()).toBe(total);
     expect(await page.locator('.session-row').last().getAttribute('data-session-id')).toBe('bulk-1100');
-  });
+  }, 120_000);
 });
