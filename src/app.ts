@@ -6,6 +6,7 @@ import type { Pool } from './db/pool';
 import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
+import { docsRoutes } from './http/docs';
 import { eventRoutes } from './http/events';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
@@ -64,6 +65,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 export function createRouters({ pool, listener, metrics, writer }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer'>): Router[] {
   return [
     dashboardRoutes(),
+    docsRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool }),

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import type { Config } from '../src/config';
+import { DASHBOARD_POLICY, DOCS_POLICY } from '../src/http/securityHeaders';
 import { openPage, useBrowser, type DashboardPage } from './support/browser';
 import { sessionPath, type ApiClient } from './support/http';
 import { startInstance, useInstance, type TestInstance } from './support/instance';
@@ -20,6 +21,16 @@ afterEach(async () => {
 
 const DASHBOARD_DIR = path.join(__dirname, '..', 'dashboard');
 const DOCS_DIR = path.join(__dirname, '..', 'docs');
+
+/** Opens a page of the server (not waiting for the live feed) and records what its security policy refused. */
+async function openWatchingPolicy(pathAndHash: string): Promise<DashboardPage & { violations: string[] }> {
+  const dashboard = await openPage(chromium.browser, 'about:blank');
+  pages.push(dashboard);
+  const violations: string[] = [];
+  dashboard.page.on('console', (message) => /Content Security Policy/i.test(message.text()) && violations.push(message.text()));
+  await dashboard.page.goto(`${instance.baseUrl}/${pathAndHash}`);
+  return { ...dashboard, violations };
+}
 
 /** Opens the dashboard (at `hash`) and waits until its live feed is connected. */
 async function open(hash = '', { on = instance, ...options }: { on?: TestInstance } & Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
@@ -173,6 +184,54 @@ describe('the dashboard', () => {
     const origin = new URL(instance.baseUrl);
     for (const url of [...requests, ...sockets]) expect(new URL(url).host).toBe(origin.host);
     expect(sockets).toHaveLength(1);
+  });
+
+  it('is served under a strict policy (this origin only, never framed, no referrer), and works under it', async () => {
+    for (const name of ['/', '/assets/app.js', '/assets/style.css']) {
+      const reply = await fetch(instance.baseUrl + name);
+      await reply.arrayBuffer();
+      expect(reply.headers.get('content-security-policy')).toBe(DASHBOARD_POLICY);
+      expect(reply.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(reply.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    expect(DASHBOARD_POLICY).toContain("frame-ancestors 'none'");
+    expect(DASHBOARD_POLICY.split('; ').filter((directive) => /https?:|\*|unsafe|data:/.test(directive))).toEqual([]);
+    const { page, violations } = await openWatchingPolicy('');
+    await connected(page);
+    await createSession('csp-1', 'Under the policy');
+    await postEvent('csp-1', say('assistant', 'still rendered'));
+    await row(page, 'csp-1').locator('.row-link').click();
+    await item(page, 'still rendered').waitFor();
+    expect(violations).toEqual([]);
+  });
+});
+
+describe('the API page at /docs', () => {
+  it('renders the OpenAPI document from files of this server, under its own policy, with what each parameter means', async () => {
+    for (const name of ['/docs', '/docs/swagger-ui-bundle.js', '/docs/swagger-ui.css', '/docs/init.js']) {
+      const reply = await fetch(instance.baseUrl + name);
+      await reply.arrayBuffer();
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('content-security-policy')).toBe(DOCS_POLICY);
+      expect(reply.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(reply.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    expect((await fetch(`${instance.baseUrl}/docs/package.json`)).status).toBe(404);
+    // Nothing from another origin, and no inline script.
+    expect(DOCS_POLICY.split('; ').filter((directive) => /https?:|\*/.test(directive))).toEqual([]);
+    expect(DOCS_POLICY).toContain("script-src 'self';");
+
+    const { page, requests, violations } = await openWatchingPolicy('docs');
+    const listSessions = page.locator('#operations-default-get_sessions');
+    await listSessions.locator('.opblock-summary').click();
+    await listSessions.locator('.parameters').filter({ hasText: 'in any case' }).waitFor();
+    await listSessions.locator('.parameters').filter({ hasText: 'exact match: no prefix or partial match' }).waitFor();
+    const createOne = page.locator('#operations-default-post_sessions');
+    await createOne.locator('.opblock-summary').click();
+    await createOne.locator('.body-param__example, .microlight').filter({ hasText: 'Fix the login test' }).first().waitFor();
+    expect(violations).toEqual([]);
+    const origin = new URL(instance.baseUrl);
+    for (const url of requests) if (!url.startsWith('data:')) expect(new URL(url).host).toBe(origin.host);
   });
 });
 

@@ -26,7 +26,7 @@ export function bearerKey(header: string | undefined): string | undefined {
 }
 
 // Reachable without a key: liveness, and pages that hold no data (the dashboard asks for the key itself).
-const isPublic = (path: string) => path === '/health' || path === '/' || path.startsWith('/assets/') || path === '/docs' || path === '/openapi.json';
+const isPublic = (path: string) => path === '/health' || path === '/' || path.startsWith('/assets/') || path === '/docs' || path.startsWith('/docs/') || path === '/openapi.json';
 
 /** With API_KEYS set, every request but the public ones needs `Authorization: Bearer <key>`; else 401. */
 export function requireApiKey(keys: readonly string[]): Middleware {

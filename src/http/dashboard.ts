@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { DASHBOARD_POLICY, setPageHeaders } from './securityHeaders';
 
 export const DASHBOARD_DIR = path.join(__dirname, '..', '..', 'dashboard');
 
@@ -45,6 +46,7 @@ export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
     const file = files.get(ctx.path);
     if (!file) return next();
     ctx.status = 200;
+    setPageHeaders(ctx, DASHBOARD_POLICY);
     ctx.set('ETag', file.etag);
     ctx.set('Cache-Control', 'no-cache');
     ctx.vary('Accept-Encoding');
