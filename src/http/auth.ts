@@ -9,7 +9,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * Checks presented keys against the configured ones in constant time: every key is compared, each as a
  * fixed-length digest, so neither the position of a mismatch nor which key nearly matched shows in timing.
  */
-export function createKeyCheck(keys: readonly string[]): (presented: string | undefined) => boolean {
+function createKeyCheck(keys: readonly string[]): (presented: string | undefined) => boolean {
   const digests = keys.map(digest);
   return (presented) => {
     const candidate = digest(presented ?? '');
@@ -20,7 +20,7 @@ export function createKeyCheck(keys: readonly string[]): (presented: string | un
 }
 
 /** The key of an `Authorization: Bearer <key>` header, if that is what it holds. */
-export function bearerKey(header: string | undefined): string | undefined {
+function bearerKey(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return match?.[1];
 }

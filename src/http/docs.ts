@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import Router from '@koa/router';
-import type { Context } from 'koa';
-import { DOCS_POLICY, setPageHeaders } from './securityHeaders';
+import { DOCS_POLICY } from './securityHeaders';
+import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
 
 // Swagger UI's prebuilt files, served from node_modules: the page works offline and loads nothing from elsewhere.
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -37,53 +35,25 @@ const INIT = `window.ui = SwaggerUIBundle({
 });
 `;
 
-interface Served {
-  body: Buffer;
-  gzipped: Buffer;
-  type: string;
-  etag: string;
-}
-
-const served = (body: Buffer, type: string): Served => ({
-  body,
-  gzipped: gzipSync(body),
-  type,
-  etag: `"${createHash('sha1').update(body).digest('base64url')}"`,
-});
-
 /** GET /docs: the OpenAPI document rendered for people by Swagger UI, and the files the page loads. */
 export function docsRoutes(): Router {
   const router = new Router();
   // Read and compressed on first request: most instances never serve the 1.5 MB bundle.
-  const cache = new Map<string, Served>();
-  const load = (name: string): Served | undefined => {
+  const cache = new Map<string, StaticFile>();
+  // '' is the page itself, which no /docs/:file request can name.
+  const load = (name: string): StaticFile | undefined => {
     let file = cache.get(name);
     if (file) return file;
-    if (name === 'index') file = served(Buffer.from(PAGE), 'text/html; charset=utf-8');
-    else if (name === 'init.js') file = served(Buffer.from(INIT), 'text/javascript; charset=utf-8');
-    else if (Object.hasOwn(RENDERER_FILES, name)) file = served(readFileSync(path.join(SWAGGER_UI_DIR, RENDERER_FILES[name]!.file)), RENDERER_FILES[name]!.type);
+    if (name === '') file = staticFile(Buffer.from(PAGE), 'text/html; charset=utf-8');
+    else if (name === 'init.js') file = staticFile(Buffer.from(INIT), 'text/javascript; charset=utf-8');
+    else if (Object.hasOwn(RENDERER_FILES, name)) file = staticFile(readFileSync(path.join(SWAGGER_UI_DIR, RENDERER_FILES[name]!.file)), RENDERER_FILES[name]!.type);
     if (file) cache.set(name, file);
     return file;
   };
-  const send = (ctx: Context, file: Served) => {
-    setPageHeaders(ctx, DOCS_POLICY);
-    ctx.set('ETag', file.etag);
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.vary('Accept-Encoding');
-    ctx.type = file.type;
-    ctx.status = 200;
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return;
-    }
-    const gzip = ctx.acceptsEncodings('gzip', 'identity') === 'gzip';
-    if (gzip) ctx.set('Content-Encoding', 'gzip');
-    ctx.body = gzip ? file.gzipped : file.body;
-  };
-  router.get('/docs', (ctx) => send(ctx, load('index')!));
+  router.get('/docs', (ctx) => sendStaticFile(ctx, load('')!, DOCS_POLICY));
   router.get('/docs/:file', (ctx, next) => {
     const file = load(ctx.params.file!);
-    return file ? send(ctx, file) : next();
+    return file ? sendStaticFile(ctx, file, DOCS_POLICY) : next();
   });
   return router;
 }
