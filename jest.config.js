@@ -8,7 +8,8 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
-  testTimeout: 30000,
+  // A safety net, not a measure: tests wait for conditions, and a loaded machine may take its time.
+  testTimeout: 60_000,
   // Files run in parallel, each against its own database; two workers match the machines' two cores.
   maxWorkers: 2,
 };

@@ -578,7 +578,7 @@ describe('the connection', () => {
     const port = Number(new URL(third.baseUrl).port);
     const { page } = await open('', { on: third });
     await third.close();
-    await page.locator('#connection[data-connection="offline"]').waitFor({ timeout: 15_000 });
+    await page.locator('#connection[data-connection="offline"]').waitFor({ timeout: 40_000 });
     await page.locator('#connection').filter({ hasText: /Offline · retry in \d+ s/ }).waitFor();
     await startInstance(database.url, { port });
     await page.getByRole('button', { name: 'Retry now' }).click();

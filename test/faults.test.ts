@@ -39,7 +39,7 @@ function startWriter(instances: TestInstance[], sessionId: string) {
     /** Resolves once `count` more writes have been answered with `status`. */
     answered: (status: number, count: number) => {
       const target = (statuses.get(status) ?? 0) + count;
-      return waitUntil(() => (statuses.get(status) ?? 0) >= target, `${count} more writes were answered ${status}`, 20_000);
+      return waitUntil(() => (statuses.get(status) ?? 0) >= target, `${count} more writes were answered ${status}`);
     },
     stop: async () => {
       running = false;
@@ -59,7 +59,7 @@ async function terminateListeners(db: TestDatabase): Promise<number> {
 async function sentinel(instance: TestInstance, clients: WsClient[], sessionId: string): Promise<void> {
   const reply = await instance.api.post(`/sessions/${sessionId}/events`, { event_type: 'message', reason: 'sentinel' });
   expect(reply.status).toBe(201);
-  for (const client of clients) await client.waitFor((messages) => messages.some((m) => m.data?.id === reply.body.event.id), 20_000);
+  for (const client of clients) await client.waitFor((messages) => messages.some((m) => m.data?.id === reply.body.event.id));
 }
 const beforeSentinel = (client: WsClient, sessionId: string) => eventsOf(client, sessionId).filter((m) => m.data.reason !== 'sentinel');
 
@@ -107,7 +107,7 @@ describe('faults', () => {
       }),
     );
     const expected = 3 * (1 + 60 + 3);
-    for (const client of clients) await client.waitFor(() => client.live.length >= expected, 20_000);
+    for (const client of clients) await client.waitFor(() => client.live.length >= expected);
     for (const client of clients) {
       expect(client.live).toEqual(clients[0]!.live);
       expect(consecutive(client.live)).toBe(true);
@@ -125,10 +125,10 @@ describe('faults', () => {
     await api.post('/sessions', { session_id: 'slow-reader', session_name: 'x' });
     const big = 'y'.repeat(256 * 1024);
     for (let i = 0; i < 60; i++) expect((await api.post('/sessions/slow-reader/events', { event_type: 'post_tool', tool_output: big })).status).toBe(201);
-    await waitUntil(() => instance.service.hub.size === 1, 'the stalled client is cut off', 20_000);
+    await waitUntil(() => instance.service.hub.size === 1, 'the stalled client is cut off');
     // Reading again at once, it gets what was sent before the cut, then the close frame.
     (stalled.socket as unknown as { _socket: net.Socket })._socket.resume();
-    await reader.waitFor(() => eventsOf(reader, 'slow-reader').length === 60, 20_000);
+    await reader.waitFor(() => eventsOf(reader, 'slow-reader').length === 60);
     expect(eventsOf(reader, 'slow-reader').every((m) => m.data.tool_output === big)).toBe(true);
     expect(await stalled.waitForClose()).toBe(1013);
     // It can resume from what it got: the rest follows.
@@ -174,13 +174,13 @@ describe('faults', () => {
     expect((await behindProxy.api.get('/health')).status).toBe(200);
 
     proxy.thaw();
-    await client.waitFor(() => client.live.length >= 6, 20_000);
+    await client.waitFor(() => client.live.length >= 6);
     expect(client.live.map((m) => m.type)).toEqual(['session_created', 'event', 'event', 'event', 'event', 'event']);
     expect((await behindProxy.api.get('/ready')).status).toBe(200);
     client.close();
     await behindProxy.close();
     await proxy.cut();
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('PostgreSQL stopped and started again during writes', () => {
@@ -255,7 +255,7 @@ describe('PostgreSQL stopped and started again during writes', () => {
     );
     clients.forEach((client) => client.close());
     await Promise.all(instances.map((instance) => instance.close()));
-  }, 60_000);
+  }, 120_000);
 });
 
 function freePort(): Promise<number> {

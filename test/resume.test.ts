@@ -153,10 +153,11 @@ describe('resuming a subscription far behind', () => {
     await database.query("do $$ begin for i in 1..1500 loop insert into events (session_id, event_type) values ('sparse-other', 'noise'); commit; end loop; end $$");
     await api.post('/sessions/sparse-mine/events', { event_type: 'message', reason: 'mine' });
     const client = await WsClient.connect(`${second.wsUrl}?session_id=sparse-mine&since=${since}`);
-    await client.waitFor((messages) => messages.length >= 1);
+    await client.waitFor((messages) => messages.length >= 1, 60_000);
     expect(client.messages.map((m) => [m.type, m.data?.reason])).toEqual([['event', 'mine']]);
     client.close();
-  });
+    // 1,500 commits one by one take 15 s of an idle machine.
+  }, 180_000);
 });
 
 describe('change numbers', () => {

@@ -42,7 +42,7 @@ export async function openPage(browser: Browser, url: string, options: BrowserCo
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', ...options });
   const page = await context.newPage();
   // Shorter than jest's test timeout, so a failing wait names its step.
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(20_000);
   const errors: Error[] = [];
   const requests: string[] = [];
   const sockets: string[] = [];
