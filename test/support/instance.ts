@@ -22,6 +22,7 @@ export interface InstanceOptions {
 // Instances started inside a test, closed after it (see trackOpenResources.ts); and those started for a whole file.
 const ofTest = new Set<TestInstance>();
 const ofFile = new Set<TestInstance>();
+let testRunning = false;
 
 /**
  * `count` instances (default 1) for the whole test file, all on the file's database, started together in
@@ -71,7 +72,7 @@ export async function startInstance(databaseUrl: string, overrides: Partial<Conf
   const logger = options.logger ?? createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
   const service = await startService({ config, databaseUrl, logger, hub: options.hub });
   const baseUrl = service.urls[0]!;
-  const owners = expect.getState().currentTestName === undefined ? ofFile : ofTest;
+  const owners = testRunning ? ofTest : ofFile;
   const closed = opened(service, 'a server instance');
   const instance: TestInstance = {
     service,
@@ -93,7 +94,13 @@ export async function closeAllInstances(): Promise<void> {
   await Promise.all([...ofTest, ...ofFile].map((instance) => instance.close()));
 }
 
+/** From before the first beforeEach hook of a test to its end, instances started belong to that test. */
+export function testStarts(): void {
+  testRunning = true;
+}
+
 /** Closes the instances the test that just ended started and left running. */
 export async function closeInstancesOfTest(): Promise<void> {
+  testRunning = false;
   await Promise.all([...ofTest].map((instance) => instance.close()));
 }

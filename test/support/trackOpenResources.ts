@@ -1,7 +1,7 @@
 import pg from 'pg';
 import WebSocket from 'ws';
 import { opened, postgresConnection } from './openResources';
-import { closeInstancesOfTest } from './instance';
+import { closeInstancesOfTest, testStarts } from './instance';
 
 // Every PostgreSQL connection this file makes, the server's own pools included, from connect() to its end.
 const connect = pg.Client.prototype.connect as (...args: unknown[]) => unknown;
@@ -22,5 +22,7 @@ prototype.setSocket = function trackedSetSocket(this: WebSocket & { _isServer: b
   return setSocket.apply(this, args);
 };
 
-// Instances a test started for itself end with it, whether it passed or not.
+// Instances a test (or its beforeEach) started for itself end with it, whether it passed or not. These
+// hooks are declared before any file's own, so they run first.
+beforeEach(() => testStarts());
 afterEach(() => closeInstancesOfTest());
