@@ -1,4 +1,4 @@
-import { createListenClient, destroyListenClient, type ListenClient } from '../db/listenClient';
+import { createListenClient, destroyListenClient, listenTo, type ListenClient } from '../db/listenClient';
 import { ping } from '../db/ping';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
@@ -99,7 +99,7 @@ export class ChangeListener {
     });
     try {
       await client.connect();
-      await client.query(`listen ${CHANGES_CHANNEL}`);
+      await listenTo(client, CHANGES_CHANNEL);
       // Read after LISTEN: anything committed later is notified; anything earlier is at most this number.
       const latest = await latestSeq(client);
       if (this.stopped) throw new Error('stopped');
