@@ -74,7 +74,7 @@ describe('the compiled server', () => {
       await api.post('/sessions/test-123/events', { event_type: 'session_stop' });
       expect((await api.get('/sessions/test-123/status')).body).toEqual({ status: 'finished' });
       expect(await api.get('/sessions/test-123/result')).toMatchObject({ status: 200, body: { result: 'Hello' } });
-      expect((await client.waitForLive(4)).map((message) => message.type)).toEqual(['session_created', 'event', 'event', 'session_updated']);
+      expect((await client.waitForLive(4)).map((message) => message.type)).toEqual(['session_created', 'event', 'session_updated', 'event']);
 
       const exitCode = stopServer(server);
       expect(await client.waitForClose()).toBe(1001);

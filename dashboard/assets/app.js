@@ -81,12 +81,24 @@ window.addEventListener('hashchange', () => route(true));
 // -----------------------------------------------------------------------------------------------------------
 // The live feed
 
+// A session_updated caused by events comes before those events and already counts them: per session, how
+// many of the events that follow it are counted already.
+const countedAhead = new Map();
+
 function withEvent(session) {
+  const ahead = countedAhead.get(session.session_id) ?? 0;
+  if (ahead > 0) countedAhead.set(session.session_id, ahead - 1);
   return {
     ...session,
-    event_count: typeof session.event_count === 'number' ? session.event_count + 1 : session.event_count,
+    event_count: typeof session.event_count === 'number' && ahead === 0 ? session.event_count + 1 : session.event_count,
     last_event_at: new Date().toISOString(),
   };
+}
+
+function countAhead(before, after) {
+  const ahead = typeof before?.event_count === 'number' && typeof after.event_count === 'number' ? after.event_count - before.event_count : 0;
+  if (ahead > 0) countedAhead.set(after.session_id, ahead);
+  else countedAhead.delete(after.session_id);
 }
 
 function onMessage(message) {
@@ -94,6 +106,7 @@ function onMessage(message) {
     case 'init': {
       const sessions = Array.isArray(message.sessions) ? message.sessions : [];
       store.sessions = new Map(sessions.map((s) => [s.session_id, s]));
+      countedAhead.clear();
       store.ready = true;
       store.olderCursor = typeof message.next_cursor === 'string' ? message.next_cursor : null;
       store.mayHaveOlder = store.olderCursor !== null;
@@ -106,6 +119,7 @@ function onMessage(message) {
     case 'session_updated': {
       const session = message.session;
       if (!session || typeof session.session_id !== 'string') return;
+      countAhead(store.sessions.get(session.session_id), session);
       store.sessions.set(session.session_id, session);
       list.invalidate();
       if (view?.id === session.session_id) {

@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { DASHBOARD_POLICY } from './securityHeaders';
 import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
+import { createRouter } from './router';
 
 export const DASHBOARD_DIR = path.join(__dirname, '..', '..', 'dashboard');
 
@@ -22,7 +23,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * read and compressed once at start-up (they are few and small), so serving one is a lookup.
  */
 export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
   const files = new Map<string, StaticFile>();
   const load = (urlPath: string, file: string) => {
     const type = CONTENT_TYPES[path.extname(file)];

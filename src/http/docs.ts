@@ -3,6 +3,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { DOCS_POLICY } from './securityHeaders';
 import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
+import { createRouter } from './router';
 
 // Swagger UI's prebuilt files, served from node_modules: the page works offline and loads nothing from elsewhere.
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -37,7 +38,7 @@ const INIT = `window.ui = SwaggerUIBundle({
 
 /** GET /docs: the OpenAPI document rendered for people by Swagger UI, and the files the page loads. */
 export function docsRoutes(): Router {
-  const router = new Router();
+  const router = createRouter();
   // Read and compressed on first request: most instances never serve the 1.5 MB bundle.
   const cache = new Map<string, StaticFile>();
   // '' is the page itself, which no /docs/:file request can name.

@@ -8,6 +8,7 @@ import type { EventWriter } from '../store/groupCommit';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
 import { SessionPath } from './sessions.structs';
+import { createRouter } from './router';
 
 export interface EventRoutesDeps {
   pool: Pool;
@@ -23,7 +24,7 @@ const MISMATCH = 'Event session_id must match URL session_id';
 export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
 
 export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);

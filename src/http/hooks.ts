@@ -9,6 +9,7 @@ import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
 import { parseJsonBodies } from './body';
 import { ClaudeCodeHookBody } from './hooks.structs';
+import { createRouter } from './router';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
 
@@ -33,7 +34,7 @@ export function hookBodies(maxBytes: number): Middleware {
 
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
 export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
   // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
   const writer = new ClaudeCodeWriter({ pool });
 

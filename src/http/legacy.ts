@@ -10,6 +10,7 @@ import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
+import { createRouter } from './router';
 
 export interface LegacyRoutesDeps {
   pool: Pool;
@@ -19,7 +20,7 @@ export interface LegacyRoutesDeps {
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
 export function legacyRoutes({ pool, metrics, config: { pageMaxBytes } }: LegacyRoutesDeps): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
   // POST /sessions/{id}/events. The session_start handling here (creating the session, or setting it

@@ -5,6 +5,7 @@ import { ClaudeCodeHookBody } from './hooks.structs';
 import { objectSchema, type JsonSchema } from '../structs/schema';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
 import { StreamQuery } from '../structs/streamQuery';
+import { createRouter } from './router';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -402,7 +403,7 @@ export function openApiDocument(): JsonSchema {
 
 /** GET /openapi.json. The page that renders it for people is /docs (docs.ts). */
 export function openApiRoutes(): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
   const document = openApiDocument();
   router.get('/openapi.json', (ctx) => {
     ctx.body = document;

@@ -4,6 +4,7 @@ import type { Pool } from '../db/pool';
 import { serviceUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import type { ChangeListener } from '../realtime/listener';
+import { createRouter } from './router';
 
 export interface OpsRoutesDeps {
   pool: Pool;
@@ -14,7 +15,7 @@ export interface OpsRoutesDeps {
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
 export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
 
   /** Liveness: answers while the process lives, whatever the database is doing. */
   router.get('/health', (ctx) => {

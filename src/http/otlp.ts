@@ -8,6 +8,7 @@ import { claudeCodeRecords } from '../otlp/claudeCode';
 import { decodeLogs, decodeMetrics, OtlpDecodeError, type OtlpEncoding } from '../otlp/decode';
 import { exportResponse, RpcCode, statusResponse, type OtlpAnswer } from '../otlp/response';
 import { recordUsage } from '../store/usage';
+import { createRouter } from './router';
 
 export interface OtlpRoutesDeps {
   pool: Pool;
@@ -91,7 +92,7 @@ async function exportRequest(ctx: Context, maxBodyBytes: number, handle: (body: 
  * API requests and tool results are kept (see claudeCode.ts); everything else is accepted and dropped.
  */
 export function otlpRoutes({ pool, maxBodyBytes }: OtlpRoutesDeps): Router {
-  const router = new Router();
+  const router = createRouter();
 
   router.post('/v1/logs', (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {

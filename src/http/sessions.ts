@@ -6,6 +6,7 @@ import { createSession, deleteSession, getSessionById, getSessionResult, listSes
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
+import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
   pool: Pool;
@@ -13,7 +14,7 @@ export interface SessionRoutesDeps {
 }
 
 export function sessionRoutes({ pool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
-  const router = new Router({ sensitive: true });
+  const router = createRouter();
 
   router.post('/sessions', async (ctx) => {
     const input = validate('body', ctx.request.body, SessionCreate);

@@ -5,6 +5,7 @@ import { getSessionById } from '../store/sessions';
 import { listToolResults, listTurnUsage } from '../store/usage';
 import { validate } from '../structs/validate';
 import { SessionPath } from './sessions.structs';
+import { createRouter } from './router';
 
 export interface UsageRoutesDeps {
   pool: Pool;
@@ -12,7 +13,7 @@ export interface UsageRoutesDeps {
 
 /** What Claude Code's OpenTelemetry logs told about a session: usage per turn, and how its tool calls ended. */
 export function usageRoutes({ pool }: UsageRoutesDeps): Router {
-  const router = new Router();
+  const router = createRouter();
 
   router.get('/sessions/:session_id/usage', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
