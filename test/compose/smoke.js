@@ -318,6 +318,19 @@ async function main() {
     );
     log(`a write through the load balancer reached all ${fanOut.length} WebSocket clients (app, load balancer, each replica)`);
 
+    // The load balancer lets through every body the app accepts (MAX_BODY_BYTES, 8 MiB) and refuses larger
+    // ones itself, in the API's own error shape.
+    const limit = 8 * 1024 * 1024;
+    const padded = (bytes) => {
+      const body = message('');
+      body.content[0].text = 'x'.repeat(bytes - Buffer.byteLength(JSON.stringify(body)));
+      return body;
+    };
+    await expectStatus(201, lb, 'POST', `/sessions/${second}/events`, padded(limit - 1));
+    const tooLarge = await expectStatus(413, lb, 'POST', `/sessions/${second}/events`, padded(limit + 1));
+    check(typeof tooLarge?.detail === 'string', `413 without a JSON detail: ${JSON.stringify(tooLarge).slice(0, 200)}`);
+    log('the load balancer passes a body of 8 MiB - 1 byte and answers 413 with a detail to one byte more');
+
     // ---- 3. PostgreSQL restarts while writes go on -------------------------------------------------------
     const third = `smoke-${randomBytes(4).toString('hex')}`;
     await expectStatus(201, app, 'POST', '/sessions', { session_id: third, session_name: 'writes across a restart' });
@@ -379,7 +392,7 @@ async function main() {
     check(again.length === stored.size, `after down and up: ${again.length} events, before: ${stored.size}`);
     const { session: firstAgain } = await expectStatus(200, app, 'GET', `/sessions/${first}`);
     check(firstAgain.status === 'finished' && firstAgain.event_count === 2, `first session after down and up: ${JSON.stringify(firstAgain)}`);
-    log(`down, then up: all ${again.length + 2} events and the sessions are still there`);
+    log(`down, then up: the sessions and all ${again.length} events written across the restart are still there`);
   } catch (err) {
     process.stdout.write(`\ncompose smoke FAILED: ${err instanceof Failure ? err.message : (err.stack ?? err)}\n`);
     await printContainers();
