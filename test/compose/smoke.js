@@ -121,6 +121,15 @@ class Feed {
   }
 }
 
+/** A frame as a message; anything that is not JSON is kept as text, so a stray line fails a check, not the run. */
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { type: 'unparsed', text: String(text).slice(0, 200) };
+  }
+}
+
 const eventsOf = (sessionId) => (messages) => messages.filter((m) => m.type === 'event' && m.data.session_id === sessionId);
 const saw = (type, sessionId) => (messages) => messages.some((m) => m.type === type && m.session?.session_id === sessionId);
 
@@ -128,7 +137,7 @@ const saw = (type, sessionId) => (messages) => messages.some((m) => m.type === t
 function connectFeed(name, url) {
   const feed = new Feed(name);
   const socket = new WebSocket(url);
-  socket.on('message', (data) => feed.push(JSON.parse(String(data))));
+  socket.on('message', (data) => feed.push(parse(String(data))));
   socket.on('close', (code) => feed.close(`code ${code}`));
   socket.on('error', (err) => feed.close(err.message));
   feed.stop = () => socket.terminate();
@@ -152,7 +161,7 @@ function connectFeedInside(name, containerId) {
   const child = spawn('docker', ['exec', '-i', containerId, 'node', '-e', IN_CONTAINER_CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  readline.createInterface({ input: child.stdout }).on('line', (line) => feed.push(JSON.parse(line)));
+  readline.createInterface({ input: child.stdout }).on('line', (line) => feed.push(parse(line)));
   child.on('close', (code) => feed.close(`docker exec exited with ${code}: ${stderr.trim()}`));
   feed.stop = () => {
     child.stdin.end();
@@ -235,15 +244,26 @@ async function main() {
       process.stdout.write(`${logs.stdout}${logs.stderr}`);
     }
   };
-  let interrupted = false;
+  let ending = false;
+  const fail = async (err) => {
+    if (ending) return;
+    ending = true;
+    process.stdout.write(`\ncompose smoke FAILED: ${err instanceof Failure ? err.message : (err?.stack ?? err)}\n`);
+    await printContainers();
+    await cleanUp();
+    process.exit(1);
+  };
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.on(signal, () => {
-      if (interrupted) return;
-      interrupted = true;
+      if (ending) return;
+      ending = true;
       log(`${signal}: cleaning up`);
       void cleanUp().then(() => process.exit(130));
     });
   }
+  // Whatever goes wrong outside the steps below still ends with `down -v`.
+  process.on('uncaughtException', (err) => void fail(err));
+  process.on('unhandledRejection', (err) => void fail(err));
 
   log(`${compose.join(' ')}, project ${PROJECT}, app on ${app}, load balancer on ${lb}`);
   try {
@@ -394,11 +414,10 @@ async function main() {
     check(firstAgain.status === 'finished' && firstAgain.event_count === 2, `first session after down and up: ${JSON.stringify(firstAgain)}`);
     log(`down, then up: the sessions and all ${again.length} events written across the restart are still there`);
   } catch (err) {
-    process.stdout.write(`\ncompose smoke FAILED: ${err instanceof Failure ? err.message : (err.stack ?? err)}\n`);
-    await printContainers();
-    await cleanUp();
-    process.exit(1);
+    await fail(err);
+    return;
   }
+  ending = true;
   await cleanUp();
   log(
     `PASSED — image ${figures.imageMb} MB; stack healthy ${seconds(figures.healthy)} after \`up --build\`; ` +
