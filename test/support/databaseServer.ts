@@ -69,21 +69,19 @@ async function containerRuntimeAnswers(): Promise<boolean> {
 
 async function startContainer(): Promise<TestDatabaseServer> {
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-  let container;
   try {
-    container = await new PostgreSqlContainer(POSTGRES_IMAGE)
+    const container = await new PostgreSqlContainer(POSTGRES_IMAGE)
       // A throwaway server: no fsync; as many connections as the embedded one allows.
       .withCommand(['postgres', '-c', 'fsync=off', '-c', 'max_connections=200'])
       .withStartupTimeout(60_000)
       .start();
+    return { kind: 'container', adminUrl: container.getConnectionUri(), stop: async () => void (await container.stop()) };
   } catch (err) {
     // testcontainers also starts its reaper (an image of its own) unless TESTCONTAINERS_RYUK_DISABLED=true.
     const reaper = process.env.TESTCONTAINERS_RYUK_DISABLED === 'true' ? '' : ' (or of the testcontainers reaper, Ryuk)';
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`could not start PostgreSQL in a container of ${POSTGRES_IMAGE}${reaper}: ${reason}`, { cause: err });
   }
-  const started = container;
-  return { kind: 'container', adminUrl: started.getConnectionUri(), stop: async () => void (await started.stop()) };
 }
 
 async function startEmbedded(): Promise<TestDatabaseServer> {
