@@ -23,14 +23,20 @@ export default async function globalSetup(): Promise<void> {
   });
   const server = await openTestDatabaseServer();
   const template = `asm_template_${process.pid}_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  await admin.connect();
   try {
-    await admin.query(`create database ${template}`);
-  } finally {
-    await admin.end();
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${template}`);
+    } finally {
+      await admin.end();
+    }
+    await migrate(databaseUrl(server.adminUrl, template), createLogger('warn'));
+  } catch (err) {
+    // jest skips globalTeardown when globalSetup fails: do not leave a container or a cluster behind.
+    await server.stop();
+    throw err;
   }
-  await migrate(databaseUrl(server.adminUrl, template), createLogger('warn'));
   process.env.ASM_TEST_ADMIN_URL = server.adminUrl;
   process.env.ASM_TEST_TEMPLATE = template;
   process.env.ASM_TEST_DATABASE_KIND = server.kind;
