@@ -33,7 +33,7 @@ export function hookBodies(maxBytes: number): Middleware {
 
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
 export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
   // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
   const writer = new ClaudeCodeWriter({ pool });
 
