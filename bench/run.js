@@ -238,6 +238,7 @@ async function main() {
     await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100 }));
     await step('reads', () => measureReads(servers[0], database.url));
     await step('hooks', () => require('./hooks').measureHooks(servers[0]));
+    await step('otlp', () => require('./otlp').measureOtlp(servers));
   } finally {
     for (const server of servers) server.child.kill('SIGTERM');
     await sleep(500);

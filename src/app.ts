@@ -10,10 +10,12 @@ import { hookBodies, hookRoutes } from './http/hooks';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
+import { usageRoutes } from './http/usage';
 import { requireApiKey } from './http/auth';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
+import { otlpRoutes } from './http/otlp';
 import { requestContext } from './http/requestContext';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -40,6 +42,8 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
   app.use(requireApiKey(config.apiKeys));
+  // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
+  app.use(otlpRoutes({ pool, maxBodyBytes: config.maxBodyBytes }).routes());
   app.use(requireJsonBodies());
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
@@ -59,6 +63,7 @@ export function createRouters({ pool, listener, metrics, writer, config }: Pick<
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool, config }),
+    usageRoutes({ pool }),
     eventRoutes({ pool, writer, metrics, config }),
     legacyRoutes({ pool, metrics, config }),
     hookRoutes({ pool, metrics }),

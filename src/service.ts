@@ -11,6 +11,7 @@ import { frameFor } from './realtime/messages';
 import { listen } from './server';
 import { pruneChanges } from './store/changes';
 import { EventWriter } from './store/groupCommit';
+import { prunePendingUsage } from './store/usage';
 
 export interface Service {
   readonly urls: string[];
@@ -67,8 +68,18 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
       (count) => count > 0 && logger.info('pruned old changes', { count }),
       (err) => logger.warn('could not prune old changes', { err }),
     );
+  // Usage and tool results of sessions that never appeared are kept as long as the change log.
+  const prunePending = () =>
+    prunePendingUsage(pool, config.changeRetentionHours).then(
+      (count) => count > 0 && logger.info('pruned usage of sessions that never appeared', { count }),
+      (err) => logger.warn('could not prune pending usage', { err }),
+    );
   void prune();
-  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+  void prunePending();
+  const pruneTimer = setInterval(() => {
+    void prune();
+    void prunePending();
+  }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
   const writer = new EventWriter({ pool, logger });

@@ -29,7 +29,7 @@ describe('migrate', () => {
       const applied = await query(database.url, 'select name from pgmigrations order by id');
       expect(applied.map((row) => row.name)).toEqual(MIGRATIONS);
       const tables = await query(database.url, "select tablename from pg_tables where schemaname = 'public' order by tablename");
-      expect(tables.map((row) => row.tablename)).toEqual(['change_batches', 'change_counter', 'changes', 'events', 'pgmigrations', 'sessions']);
+      expect(tables.map((row) => row.tablename)).toEqual(['change_batches', 'change_counter', 'changes', 'events', 'pgmigrations', 'sessions', 'tool_results', 'usage_requests', 'usage_turns']);
       // Running it again is a no-op.
       await migrate(database.url, silent);
       expect(await query(database.url, 'select count(*)::int as n from pgmigrations')).toEqual([{ n: MIGRATIONS.length }]);

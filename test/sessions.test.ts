@@ -23,6 +23,7 @@ describe('POST /sessions', () => {
         event_count: 0,
         last_event_at: null,
         source: null,
+        usage: null,
       },
     });
     expect(Math.abs(Date.parse(reply.body.session.created_at) - Date.now())).toBeLessThan(60_000);
@@ -97,7 +98,7 @@ describe('GET /sessions', () => {
     expect(ids.indexOf('order-b')).toBeLessThan(ids.indexOf('order-a'));
     for (const session of reply.body.sessions) {
       expect(Object.keys(session).sort()).toEqual(
-        ['agent_name', 'created_at', 'last_resumed_at', 'project_dir', 'session_id', 'session_name', 'status', 'event_count', 'last_event_at', 'source'].sort(),
+        ['agent_name', 'created_at', 'last_resumed_at', 'project_dir', 'session_id', 'session_name', 'status', 'event_count', 'last_event_at', 'source', 'usage'].sort(),
       );
     }
   });

@@ -25,6 +25,7 @@ const error = (description: string) => ({ description, schema: ref('Error') });
 const invalid = { description: 'Invalid input: each failing field is named.', schema: ref('ValidationError') };
 const notFound = error('No such session.');
 const ok = (schema: JsonSchema, description = 'OK') => ({ description, schema });
+const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
 const object = (properties: Record<string, JsonSchema>) => ({ type: 'object', properties, required: Object.keys(properties) });
 const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
 
@@ -131,6 +132,24 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: ok(EVENT_PAGE), 404: notFound, 422: invalid },
   },
   {
+    method: 'get',
+    path: '/sessions/{session_id}/usage',
+    summary: "Model API usage per turn (prompt.id), from Claude Code's OpenTelemetry logs (POST /v1/logs)",
+    path_params: SessionPath,
+    responses: {
+      200: ok(object({ session_id: { type: 'string' }, usage: nullable(ref('Usage')), turns: { type: 'array', items: ref('TurnUsage') } })),
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/tool-results',
+    summary: "How the session's tool calls ended (success, duration), from Claude Code's OpenTelemetry logs, each with its post_tool event",
+    path_params: SessionPath,
+    responses: { 200: ok(object({ session_id: { type: 'string' }, tool_results: { type: 'array', items: ref('ToolResult') } })), 404: notFound, 422: invalid },
+  },
+  {
     method: 'post',
     path: '/events',
     summary: 'Store an event, creating its session if needed (deprecated)',
@@ -176,8 +195,18 @@ export const OPERATIONS: Operation[] = [
   },
 ];
 
-const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
 const timestamp = { type: 'string', format: 'date-time' };
+
+const USAGE = object({
+  input_tokens: { type: 'integer' },
+  output_tokens: { type: 'integer' },
+  cache_read_tokens: { type: 'integer' },
+  cache_creation_tokens: { type: 'integer' },
+  cost_usd: { type: 'number' },
+  api_requests: { type: 'integer' },
+  api_duration_ms: { type: 'integer' },
+  models: { type: 'array', items: { type: 'string' } },
+});
 
 const COMPONENTS = {
   schemas: {
@@ -192,6 +221,18 @@ const COMPONENTS = {
       event_count: { type: 'integer' },
       last_event_at: nullable(timestamp),
       source: nullable({ enum: ['claude-code'], description: 'claude-code: created by POST /hooks/claude-code; null: the original API' }),
+      usage: nullable(ref('Usage')),
+    }),
+    Usage: USAGE,
+    TurnUsage: object({ prompt_id: { type: 'string' }, ...USAGE.properties, first_request_at: timestamp, last_request_at: timestamp }),
+    ToolResult: object({
+      tool_use_id: { type: 'string' },
+      tool_name: nullable({ type: 'string' }),
+      success: nullable({ type: 'boolean' }),
+      duration_ms: nullable({ type: 'number' }),
+      error: nullable({ type: 'string' }),
+      occurred_at: timestamp,
+      event_id: nullable({ type: 'integer' }),
     }),
     Event: object({
       id: { type: 'integer' },

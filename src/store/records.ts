@@ -14,6 +14,22 @@ export interface Session {
   last_event_at: string | null;
   /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
   source: string | null;
+  /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
+  usage: Usage | null;
+}
+
+/** Totals of the model API requests of a session or of one turn (Claude Code's `claude_code.api_request` records). */
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+  cost_usd: number;
+  api_requests: number;
+  /** Time spent in those requests, summed. */
+  api_duration_ms: number;
+  /** The models that answered them, sorted. */
+  models: string[];
 }
 
 /** An event as stored, in the one shape REST and WebSocket share. */
@@ -41,17 +57,25 @@ export interface Event {
   hook_input: unknown;
 }
 
-export const SESSION_COLUMNS =
-  'session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source';
+export const USAGE_COLUMNS =
+  'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
+
+export const SESSION_COLUMNS = `session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
 
 // A timestamp as JSON text in the form toSession() and toEvent() give (ISO 8601, UTC, milliseconds).
 const isoText = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** The usage columns as JSON in the shape toUsage() gives (float8 division, as JavaScript divides). */
+export const USAGE_AS_JSON = `case when api_requests = 0 then null else json_build_object(
+    'input_tokens', input_tokens, 'output_tokens', output_tokens, 'cache_read_tokens', cache_read_tokens,
+    'cache_creation_tokens', cache_creation_tokens, 'cost_usd', cost_usd_micros::float8 / 1e6, 'api_requests', api_requests,
+    'api_duration_ms', api_duration_ms, 'models', models) end`;
 
 /** A session row as JSON text, built by PostgreSQL in the shape toSession() gives, for lists sent as they are read. */
 export const SESSION_AS_JSON = `json_build_object(
     'session_id', session_id, 'session_name', session_name, 'status', status, 'created_at', ${isoText('created_at')},
     'project_dir', project_dir, 'agent_name', agent_name, 'last_resumed_at', ${isoText('last_resumed_at')},
-    'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'source', source)::text`;
+    'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'source', source, 'usage', ${USAGE_AS_JSON})::text`;
 
 export const EVENT_COLUMNS =
   'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input';
@@ -78,18 +102,50 @@ export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_t
   .concat(['tool_input', 'tool_output', 'content', 'hook_input'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
   .join(' + ')})`;
 
-// Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
+// Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
 
-type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source'> & {
-  source?: string | null;
-  created_at: Date | string;
-  last_resumed_at: Date | string | null;
-  // bigint: text from a query, a number from a jsonb snapshot; absent from snapshots written before it existed.
-  event_count?: string | number;
-  last_event_at?: Date | string | null;
-};
+// bigint columns: text from a query, a number from a json snapshot; absent from snapshots written before they existed.
+type BigintColumn = string | number | undefined;
+
+/** The usage columns as a query or a json snapshot of a row gives them. */
+export interface UsageRow {
+  input_tokens?: BigintColumn;
+  output_tokens?: BigintColumn;
+  cache_read_tokens?: BigintColumn;
+  cache_creation_tokens?: BigintColumn;
+  cost_usd_micros?: BigintColumn;
+  api_requests?: BigintColumn;
+  api_duration_ms?: BigintColumn;
+  models?: string[];
+}
+
+type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage'> &
+  UsageRow & {
+    source?: string | null;
+    created_at: Date | string;
+    last_resumed_at: Date | string | null;
+    event_count?: BigintColumn;
+    last_event_at?: Date | string | null;
+  };
+
+/** Usage totals from their columns; null while no request was counted. */
+export function toUsage(row: UsageRow): Usage | null {
+  const requests = Number(row.api_requests ?? 0);
+  if (requests === 0) return null;
+  return {
+    input_tokens: Number(row.input_tokens ?? 0),
+    output_tokens: Number(row.output_tokens ?? 0),
+    cache_read_tokens: Number(row.cache_read_tokens ?? 0),
+    cache_creation_tokens: Number(row.cache_creation_tokens ?? 0),
+    // Micro-dollars summed exactly in the database; one division here.
+    cost_usd: Number(row.cost_usd_micros ?? 0) / 1e6,
+    api_requests: requests,
+    api_duration_ms: Number(row.api_duration_ms ?? 0),
+    models: row.models ?? [],
+  };
+}
 
 export function toSession(row: SessionRow): Session {
   return {
@@ -103,6 +159,7 @@ export function toSession(row: SessionRow): Session {
     event_count: Number(row.event_count ?? 0),
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
     source: row.source ?? null,
+    usage: toUsage(row),
   };
 }
 

@@ -107,7 +107,8 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 
 // About the bytes a session row takes as JSON, from the lengths PostgreSQL keeps beside its values.
 const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(session_name)
-  + coalesce(octet_length(project_dir), 0) + coalesce(octet_length(agent_name), 0))`;
+  + coalesce(octet_length(project_dir), 0) + coalesce(octet_length(agent_name), 0)
+  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end)`;
 
 /**
  * Newest first, filtered, one page within the byte budget. A cursor that is not one of ours reads as the
