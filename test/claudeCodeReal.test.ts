@@ -6,6 +6,7 @@ import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { agentThenText, bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
 import { launchBrowser, openPage } from './support/browser';
+import { compileCli } from './support/compileCli';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
@@ -43,7 +44,7 @@ function projectWithHttpHooks(url: string, name?: string): string {
 }
 
 /** Runs `claude -p` (asynchronously: the server under test lives in this process) and parses its JSON result. */
-function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standIn: MessagesStandIn; home: string }) {
+function runClaude(prompt: string, { cwd, standIn, home, env = {} }: { cwd: string; standIn: MessagesStandIn; home: string; env?: NodeJS.ProcessEnv }) {
   return new Promise<{ code: number | null; result: any; stderr: string }>((resolve, reject) => {
     const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash', 'Agent'], {
       cwd,
@@ -55,6 +56,7 @@ function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standI
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
         DISABLE_AUTOUPDATER: '1',
         ASM_API_KEY: API_KEY,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -187,6 +189,55 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       if (process.env.UPDATE_SCREENSHOTS) await screenshot(id, 'The subagent reports');
     } finally {
       ws.close();
+    }
+  }, 120_000);
+});
+
+describeWithClaude('the real Claude Code CLI, reporting through the hook command that init-claude set up', () => {
+  const folders: string[] = [];
+  afterAll(() => {
+    for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when init-claude wrote the settings, then claude -p reports every hook through the command, SessionStart included', async () => {
+    const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-command-'));
+    folders.push(temp);
+    const cliPath = compileCli(path.join(temp, 'bin'));
+    const project = path.join(temp, 'shop');
+    fs.mkdirSync(project);
+    const spoolDir = path.join(temp, 'spool');
+    const init = await new Promise<number | null>((resolve) =>
+      spawn(process.execPath, [cliPath, 'init-claude'], { cwd: project, env: { ...process.env, ASM_URL: server.instance.baseUrl }, stdio: 'ignore' }).on('close', resolve),
+    );
+    expect(init).toBe(0);
+
+    const standIn = await startMessagesStandIn(bashThenText({ command: 'echo via-command', finalText: 'Done through the hook command.' }));
+    try {
+      // The OpenTelemetry export init-claude turns on is the OTLP receiver's business; here it is switched off.
+      const run = await runClaude('Say something using Bash', {
+        cwd: project,
+        standIn,
+        home: path.join(temp, 'home'),
+        env: { ASM_SPOOL_DIR: spoolDir, CLAUDE_CODE_ENABLE_TELEMETRY: '0' },
+      });
+      expect(run.code).toBe(0);
+      const id: string = run.result.session_id;
+      const events = (await api.get(sessionPath(id, '/events'), auth)).body.events as any[];
+      expect(events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`)).toEqual([
+        'session_start',
+        'message:user',
+        'pre_tool',
+        'post_tool',
+        'message:assistant',
+        'session_stop',
+      ]);
+      expect(events[3]).toMatchObject({ tool_name: 'Bash', tool_output: { stdout: 'via-command' }, duration_ms: expect.any(Number) });
+      expect(events[0].reason).toBe('startup');
+      expect((await api.get(sessionPath(id), auth)).body.session).toMatchObject({ status: 'finished', source: 'claude-code', project_dir: fs.realpathSync(project) });
+      expect(fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir).filter((name) => name.endsWith('.json')) : []).toEqual([]);
+      process.stdout.write(`real run through the hook command: ${events.map((e) => e.event_type).join(', ')}\n`);
+    } finally {
+      await standIn.close();
     }
   }, 120_000);
 });
