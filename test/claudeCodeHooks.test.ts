@@ -150,6 +150,18 @@ describe('POST /hooks/claude-code: the same hook twice', () => {
     expect((await events(id)).length).toBe(3);
   });
 
+  it('when a session is resumed and left again without a new prompt, then it ends again', async () => {
+    const id = randomUUID();
+    const hooks = recordedHooks('tool-call', id);
+    await replay(hooks);
+    const [, , , , , sessionStart] = recordedHooks('documented', id);
+    await post(sessionStart, { 'x-capture-id': 'resume-1' });
+    expect(await status(id)).toBe('running');
+    await post(hooks[4], { 'x-capture-id': 'end-2' });
+    expect(await status(id)).toBe('finished');
+    expect((await events(id)).map((e) => e.event_type).slice(-3)).toEqual(['session_stop', 'session_start', 'session_stop']);
+  });
+
   it('when a duplicate comes after the session moved on, then it does not move the status back', async () => {
     const id = randomUUID();
     const hooks = recordedHooks('tool-call', id);
