@@ -294,6 +294,28 @@ describe('POST /hooks/claude-code: bad input', () => {
   });
 });
 
+describe('POST /hooks/claude-code: instances racing', () => {
+  it('when two instances take the first hooks of new sessions at once, then each session is created once with every event', async () => {
+    const other = await startInstance(database.url);
+    try {
+      const clients = [api, apiClient(other.baseUrl)];
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      const sends = ids.flatMap((id) =>
+        Array.from({ length: 8 }, (_, i) =>
+          clients[i % 2]!.post(HOOKS, { session_id: id, hook_event_name: 'PreToolUse', tool_use_id: `t${i}`, tool_name: 'Bash', cwd: '/srv/race' }),
+        ),
+      );
+      expect(new Set((await Promise.all(sends)).map((reply) => reply.status))).toEqual(new Set([200]));
+      for (const id of ids) {
+        expect((await events(id)).map((e) => e.tool_use_id).sort()).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7']);
+        expect((await api.get(sessionPath(id))).body.session).toMatchObject({ source: 'claude-code', status: 'running', event_count: 8 });
+      }
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('POST /hooks/claude-code: keys and body limits', () => {
   it('needs the key when API_KEYS is set, and takes bodies above MAX_BODY_BYTES up to its own limit', async () => {
     const instance = await startInstance(database.url, { apiKeys: ['hook-key'], maxBodyBytes: 1024, hookMaxBodyBytes: 256 * 1024 });
