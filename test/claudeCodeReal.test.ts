@@ -7,6 +7,7 @@ import { useInstance } from './support/instance';
 import { agentThenText, bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
 import { launchBrowser, openPage } from './support/browser';
 import { compileCli } from './support/compileCli';
+import { startHookRecorder } from './support/hookRecorder';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
@@ -29,6 +30,19 @@ const auth = { authorization: `Bearer ${API_KEY}` };
 const api = server.api;
 
 const HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'Stop', 'SessionEnd'];
+
+/**
+ * Where the project's http hooks go: the test instance, or with RECORD_CLAUDE_FIXTURES=<dir> a recorder in
+ * front of it that saves every hook input under <dir>/<run> (see test/fixtures/claude-code/README.md).
+ */
+async function hooksUrl(run: string, cleanups: (() => Promise<void>)[]): Promise<string> {
+  const target = `${server.instance.baseUrl}/hooks/claude-code`;
+  const recordTo = process.env.RECORD_CLAUDE_FIXTURES;
+  if (!recordTo) return target;
+  const recorder = await startHookRecorder(path.join(recordTo, run), target);
+  cleanups.push(recorder.close);
+  return `${recorder.url}/hooks/claude-code`;
+}
 
 /** A project folder whose .claude/settings.json sends every hook to `url` over HTTP, with the key from the environment. */
 function projectWithHttpHooks(url: string, name?: string): string {
@@ -78,8 +92,10 @@ function runClaude(prompt: string, { cwd, standIn, home, env = {} }: { cwd: stri
 describeWithClaude('the real Claude Code CLI, reporting through http hooks', () => {
   const folders: string[] = [];
   const standIns: MessagesStandIn[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const standIn of standIns) await standIn.close();
+    for (const cleanup of cleanups) await cleanup();
     for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
   });
   const folder = (prefix: string) => {
@@ -91,7 +107,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
   it('when claude -p runs one Bash call, then its session, events, paired tool call, result and statuses are here, live too', async () => {
     const standIn = await startMessagesStandIn(bashThenText({ command: 'echo hi', finalText: 'The command printed hi.' }));
     standIns.push(standIn);
-    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`);
+    const project = projectWithHttpHooks(await hooksUrl('tool-call', cleanups));
     folders.push(project);
     const home = folder('asm-claude-home-');
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
@@ -158,7 +174,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       agentThenText({ command: 'ls -A', subagentText: 'The folder holds the settings only.', launchedText: 'A subagent is looking at the folder.', finalText: 'The subagent reports: the folder holds the settings only.' }),
     );
     standIns.push(standIn);
-    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`, 'webapp');
+    const project = projectWithHttpHooks(await hooksUrl('subagent', cleanups), 'webapp');
     folders.push(path.dirname(project));
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
