@@ -5,6 +5,7 @@ import type { Pool } from './db/pool';
 import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
+import { docsRoutes } from './http/docs';
 import { eventRoutes } from './http/events';
 import { hookBodies, hookRoutes } from './http/hooks';
 import { legacyRoutes } from './http/legacy';
@@ -60,6 +61,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 export function createRouters({ pool, listener, metrics, writer, config }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config'>): Router[] {
   return [
     dashboardRoutes(),
+    docsRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool, config }),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { array, boolean, coerce, create, defaulted, enums, integer, max, min, object, optional, string } from 'superstruct';
+import { integerFromText } from './structs/integers';
 
 const DEFAULT_CORS_ORIGINS = [
   'http://localhost:5173',
@@ -11,8 +12,8 @@ const DEFAULT_CORS_ORIGINS = [
 /** The loopback addresses the server binds when HOST is not set: clients say `localhost`, which may be either. */
 export const LOOPBACK_HOSTS = ['127.0.0.1', '::1'];
 
-const Port = coerce(min(max(integer(), 65535), 0), string(), (value) => (value.trim() === '' ? NaN : Number(value)));
-const PositiveInt = coerce(min(integer(), 1), string(), (value) => (value.trim() === '' ? NaN : Number(value)));
+const Port = integerFromText(min(max(integer(), 65535), 0));
+const PositiveInt = integerFromText(min(integer(), 1));
 const List = coerce(array(string()), string(), (value) =>
   value
     .split(',')

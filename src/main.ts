@@ -1,5 +1,5 @@
 import { loadConfig, LOOPBACK_HOSTS } from './config';
-import { openDatabase } from './database';
+import { openDatabase } from './db/openDatabase';
 import { createLogger } from './logger';
 import { startService } from './service';
 

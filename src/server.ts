@@ -32,7 +32,7 @@ const WS_PATH = '/ws';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
-export async function listen({ app, authorize, streams, hosts, port, logger, timeouts }: ServerOptions): Promise<RunningServer> {
+export async function serve({ app, authorize, streams, hosts, port, logger, timeouts }: ServerOptions): Promise<RunningServer> {
   // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();

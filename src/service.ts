@@ -1,14 +1,14 @@
 import { createApp } from './app';
-import { bearerKey, createKeyCheck } from './http/auth';
+import { authorizeUpgrade } from './http/auth';
 import { createMetrics, type Metrics } from './metrics';
 import type { Config } from './config';
 import { createPool, type Pool } from './db/pool';
 import { migrate } from './db/migrate';
 import type { Logger } from './logger';
-import { Hub } from './realtime/hub';
+import { Hub, type HubOptions } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
-import { frameFor } from './realtime/messages';
-import { listen } from './server';
+import { relay } from './realtime/relay';
+import { serve } from './server';
 import { pruneChanges } from './store/changes';
 import { EventWriter } from './store/groupCommit';
 import { prunePendingUsage } from './store/usage';
@@ -27,12 +27,14 @@ export interface ServiceOptions {
   config: Config;
   databaseUrl: string;
   logger: Logger;
+  /** Hub settings that are not configuration (tests shorten or lengthen them). */
+  hub?: Pick<HubOptions, 'closeGraceMs'>;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
-export async function startService({ config, databaseUrl, logger }: ServiceOptions): Promise<Service> {
+export async function startService({ config, databaseUrl, logger, hub: hubOptions }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
   const hub: Hub = new Hub({
@@ -40,6 +42,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     pingIntervalMs: config.wsPingIntervalMs,
     maxBacklogBytes: config.wsMaxBacklogBytes,
     onSent: (count) => metrics.framesSent(count),
+    ...hubOptions,
   });
   const metrics = createMetrics({ websocketClients: () => hub.size });
   const listener = new ChangeListener({
@@ -48,13 +51,8 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     logger,
     heartbeatMs: config.listenHeartbeatMs,
     maxBytes: config.pageMaxBytes,
-    hasAudience: () => hub.size > 0,
-    onChanges: (changes) => {
-      hub.broadcast(changes.map(frameFor));
-      const now = Date.now();
-      for (const change of changes) if (change.committedAt) metrics.deliveryLag((now - change.committedAt.getTime()) / 1000);
-    },
   });
+  relay(listener, hub, metrics);
   try {
     await listener.start();
   } catch (err) {
@@ -84,12 +82,9 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
 
   const writer = new EventWriter({ pool, logger });
   const app = createApp({ pool, listener, config, logger, metrics, writer });
-  const keyAccepted = createKeyCheck(config.apiKeys);
-  const server = await listen({
+  const server = await serve({
     app,
-    // A browser cannot set headers on a WebSocket, so the key may also come as ?api_key=.
-    authorize: (request, query) =>
-      config.apiKeys.length === 0 || keyAccepted(bearerKey(request.headers.authorization)) || keyAccepted(query.get('api_key') ?? undefined),
+    authorize: authorizeUpgrade(config.apiKeys),
     streams: { hub, pool, logger, maxBytes: config.pageMaxBytes },
     hosts: config.hosts,
     port: config.port,

@@ -3,11 +3,10 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { apiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
 import { TcpProxy } from './support/tcpProxy';
-import { useTestDatabase } from './support/testDatabase';
+import { useTestDatabase, type TestDatabase } from './support/testDatabase';
+import { waitUntil } from './support/waitUntil';
 import { WsClient, type WsMessage } from './support/wsClient';
 
 const database = useTestDatabase();
@@ -25,7 +24,7 @@ function startWriter(instances: TestInstance[], sessionId: string) {
   const done = (async () => {
     while (running) {
       const target = instances[n % instances.length]!;
-      const reply = await apiClient(target.baseUrl)
+      const reply = await target.api
         .post(`/sessions/${sessionId}/events`, { event_type: 'message', reason: `write ${n}` })
         .catch(() => ({ status: 0, body: undefined }));
       n += 1;
@@ -37,6 +36,11 @@ function startWriter(instances: TestInstance[], sessionId: string) {
   return {
     stored,
     statuses,
+    /** Resolves once `count` more writes have been answered with `status`. */
+    answered: (status: number, count: number) => {
+      const target = (statuses.get(status) ?? 0) + count;
+      return waitUntil(() => (statuses.get(status) ?? 0) >= target, `${count} more writes were answered ${status}`);
+    },
     stop: async () => {
       running = false;
       await done;
@@ -44,40 +48,43 @@ function startWriter(instances: TestInstance[], sessionId: string) {
   };
 }
 
-async function terminateListeners(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query(
-      "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'agent-session-manager:listen' and datname = current_database()",
-    );
-    return rowCount ?? 0;
-  } finally {
-    await client.end();
-  }
+async function terminateListeners(db: TestDatabase): Promise<number> {
+  const { rowCount } = await db.query(
+    "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'agent-session-manager:listen' and datname = current_database()",
+  );
+  return rowCount ?? 0;
 }
+
+/** Posts a last event to the session and waits until every client has it: whatever came before has arrived too. */
+async function sentinel(instance: TestInstance, clients: WsClient[], sessionId: string): Promise<void> {
+  const reply = await instance.api.post(`/sessions/${sessionId}/events`, { event_type: 'message', reason: 'sentinel' });
+  expect(reply.status).toBe(201);
+  for (const client of clients) await client.waitFor((messages) => messages.some((m) => m.data?.id === reply.body.event.id));
+}
+const beforeSentinel = (client: WsClient, sessionId: string) => eventsOf(client, sessionId).filter((m) => m.data.reason !== 'sentinel');
 
 describe('faults', () => {
   it('when the LISTEN connections are killed again and again during writes, every client still receives every change', async () => {
     const instances = await Promise.all([startInstance(database.url), startInstance(database.url)]);
     const clients = await Promise.all(instances.flatMap((instance) => [WsClient.connect(instance.wsUrl), WsClient.connect(instance.wsUrl)]));
-    await apiClient(instances[0]!.baseUrl).post('/sessions', { session_id: 'killed-listener', session_name: 'x' });
+    await instances[0]!.api.post('/sessions', { session_id: 'killed-listener', session_name: 'x' });
     const writer = startWriter(instances, 'killed-listener');
     let killed = 0;
     for (let round = 0; round < 5; round++) {
-      await sleep(150);
-      killed += await terminateListeners(database.url);
+      // Each round: both listeners are back, and writes are going on, when they are killed again.
+      await waitUntil(() => instances.every((instance) => instance.service.listener.listening), 'both listeners are listening');
+      await writer.answered(201, 3);
+      killed += await terminateListeners(database);
     }
-    await sleep(150);
+    await writer.answered(201, 3);
     await writer.stop();
     const written = writer.stored.length;
-    for (const client of clients) await client.waitFor(() => eventsOf(client, 'killed-listener').length >= written, 20_000);
-    await sleep(100);
+    await sentinel(instances[0]!, clients, 'killed-listener');
     for (const client of clients) {
-      expect(eventsOf(client, 'killed-listener').map((m) => m.data.id)).toEqual(writer.stored);
+      expect(beforeSentinel(client, 'killed-listener').map((m) => m.data.id)).toEqual(writer.stored);
       expect(consecutive(client.live)).toBe(true);
     }
-    expect(killed).toBeGreaterThanOrEqual(8);
+    expect(killed).toBe(10);
     process.stdout.write(
       `listener killed ${killed} times: ${written} events written, delivered per client ${clients.map((c) => eventsOf(c, 'killed-listener').length).join('/')}\n`,
     );
@@ -88,10 +95,10 @@ describe('faults', () => {
     const instances = await Promise.all([startInstance(database.url), startInstance(database.url), startInstance(database.url)]);
     const clients = await Promise.all(instances.flatMap((instance) => [WsClient.connect(instance.wsUrl), WsClient.connect(instance.wsUrl)]));
     const ids = ['tri-a', 'tri-b', 'tri-c'];
-    await Promise.all(ids.map((id, i) => apiClient(instances[i]!.baseUrl).post('/sessions', { session_id: id, session_name: id })));
+    await Promise.all(ids.map((id, i) => instances[i]!.api.post('/sessions', { session_id: id, session_name: id })));
     await Promise.all(
       ids.map(async (id, i) => {
-        const api = apiClient(instances[i]!.baseUrl);
+        const api = instances[i]!.api;
         for (let n = 0; n < 60; n++) {
           const writes = [api.post(`/sessions/${id}/events`, { event_type: 'message', reason: String(n) })];
           if (n % 20 === 0) writes.push(api.patch(`/sessions/${id}`, { agent_name: `agent ${n}` }));
@@ -100,7 +107,7 @@ describe('faults', () => {
       }),
     );
     const expected = 3 * (1 + 60 + 3);
-    for (const client of clients) await client.waitFor(() => client.live.length >= expected, 20_000);
+    for (const client of clients) await client.waitFor(() => client.live.length >= expected);
     for (const client of clients) {
       expect(client.live).toEqual(clients[0]!.live);
       expect(consecutive(client.live)).toBe(true);
@@ -109,20 +116,19 @@ describe('faults', () => {
   });
 
   it('a client that does not read is closed with 1013 while the others keep receiving', async () => {
-    const instance = await startInstance(database.url, { wsMaxBacklogBytes: 512 * 1024 });
+    // The cut-off client keeps its socket until the test reads again, however long the writes take here.
+    const instance = await startInstance(database.url, { wsMaxBacklogBytes: 512 * 1024 }, { hub: { closeGraceMs: 10 * 60_000 } });
     const reader = await WsClient.connect(instance.wsUrl);
     const stalled = await WsClient.connect(instance.wsUrl);
     (stalled.socket as unknown as { _socket: net.Socket })._socket.pause();
-    const api = apiClient(instance.baseUrl);
+    const api = instance.api;
     await api.post('/sessions', { session_id: 'slow-reader', session_name: 'x' });
     const big = 'y'.repeat(256 * 1024);
     for (let i = 0; i < 60; i++) expect((await api.post('/sessions/slow-reader/events', { event_type: 'post_tool', tool_output: big })).status).toBe(201);
-    const deadline = Date.now() + 20_000;
-    while (instance.service.hub.size > 1 && Date.now() < deadline) await sleep(20);
-    expect(instance.service.hub.size).toBe(1);
+    await waitUntil(() => instance.service.hub.size === 1, 'the stalled client is cut off');
     // Reading again at once, it gets what was sent before the cut, then the close frame.
     (stalled.socket as unknown as { _socket: net.Socket })._socket.resume();
-    await reader.waitFor(() => eventsOf(reader, 'slow-reader').length === 60, 20_000);
+    await reader.waitFor(() => eventsOf(reader, 'slow-reader').length === 60);
     expect(eventsOf(reader, 'slow-reader').every((m) => m.data.tool_output === big)).toBe(true);
     expect(await stalled.waitForClose()).toBe(1013);
     // It can resume from what it got: the rest follows.
@@ -135,14 +141,19 @@ describe('faults', () => {
   it('a client that stops answering pings is dropped', async () => {
     const instance = await startInstance(database.url, { wsPingIntervalMs: 100 });
     const answering = await WsClient.connect(instance.wsUrl);
+    let pings = 0;
+    answering.socket.on('ping', () => (pings += 1));
     const silent = await WsClient.connect(instance.wsUrl);
     // A paused socket reads nothing, so it never sees a ping and never answers one.
     (silent.socket as unknown as { _socket: net.Socket })._socket.pause();
-    const deadline = Date.now() + 5_000;
-    while (instance.service.hub.size > 1 && Date.now() < deadline) await sleep(20);
-    expect(instance.service.hub.size).toBe(1);
-    await sleep(300);
+    await waitUntil(() => instance.service.hub.size === 1, 'the silent client is dropped');
+    // Three more rounds of pings, each answered: the answering client is kept.
+    const seen = pings;
+    await waitUntil(() => pings >= seen + 3, 'the answering client has been pinged three more times');
     expect(answering.closeCode).toBeUndefined();
+    expect(instance.service.hub.size).toBe(1);
+    // Paused, it would never read the end of its connection.
+    silent.socket.terminate();
     answering.close();
   });
 
@@ -151,27 +162,25 @@ describe('faults', () => {
     const behindProxy = await startInstance(url, { listenHeartbeatMs: 300 });
     const direct = await startInstance(database.url);
     const client = await WsClient.connect(behindProxy.wsUrl);
-    const api = apiClient(direct.baseUrl);
-    expect((await apiClient(behindProxy.baseUrl).get('/ready')).status).toBe(200);
+    const api = direct.api;
+    expect((await behindProxy.api.get('/ready')).status).toBe(200);
 
     proxy.freeze();
     await api.post('/sessions', { session_id: 'half-open', session_name: 'x' });
     for (let i = 0; i < 5; i++) await api.post('/sessions/half-open/events', { event_type: 'message' });
-    const deadline = Date.now() + 10_000;
-    while (behindProxy.service.listener.listening && Date.now() < deadline) await sleep(50);
-    expect(behindProxy.service.listener.listening).toBe(false);
-    const notReady = await apiClient(behindProxy.baseUrl).get('/ready');
+    await waitUntil(() => !behindProxy.service.listener.listening, 'the heartbeat finds the link dead');
+    const notReady = await behindProxy.api.get('/ready');
     expect(notReady.status).toBe(503);
-    expect((await apiClient(behindProxy.baseUrl).get('/health')).status).toBe(200);
+    expect((await behindProxy.api.get('/health')).status).toBe(200);
 
     proxy.thaw();
-    await client.waitFor(() => client.live.length >= 6, 20_000);
+    await client.waitFor(() => client.live.length >= 6);
     expect(client.live.map((m) => m.type)).toEqual(['session_created', 'event', 'event', 'event', 'event', 'event']);
-    expect((await apiClient(behindProxy.baseUrl).get('/ready')).status).toBe(200);
+    expect((await behindProxy.api.get('/ready')).status).toBe(200);
     client.close();
     await behindProxy.close();
     await proxy.cut();
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('PostgreSQL stopped and started again during writes', () => {
@@ -221,24 +230,24 @@ describe('PostgreSQL stopped and started again during writes', () => {
     const url = await startCluster(port);
     const instances = await Promise.all([startInstance(url), startInstance(url)]);
     const clients = await Promise.all(instances.map((instance) => WsClient.connect(instance.wsUrl)));
-    expect((await apiClient(instances[0]!.baseUrl).post('/sessions', { session_id: 'outage', session_name: 'x' })).status).toBe(201);
+    expect((await instances[0]!.api.post('/sessions', { session_id: 'outage', session_name: 'x' })).status).toBe(201);
 
     const writer = startWriter(instances, 'outage');
-    await sleep(400);
+    await writer.answered(201, 5);
     await stopCluster();
-    await sleep(1_000);
+    await writer.answered(503, 5);
     await startCluster(port);
-    await sleep(1_500);
+    await writer.answered(201, 5);
     await writer.stop();
 
     const statuses = Object.fromEntries(writer.statuses);
     expect(Object.keys(statuses).sort()).toEqual(['201', '503']);
     const written = writer.stored.length;
-    const stored = (await apiClient(instances[0]!.baseUrl).get('/sessions/outage/events')).body.events.map((e: { id: number }) => e.id);
+    const stored = (await instances[0]!.api.get('/sessions/outage/events')).body.events.map((e: { id: number }) => e.id);
     expect(stored).toEqual(expect.arrayContaining(writer.stored));
-    for (const client of clients) await client.waitFor(() => eventsOf(client, 'outage').length >= stored.length, 20_000);
+    await sentinel(instances[0]!, clients, 'outage');
     for (const client of clients) {
-      expect(eventsOf(client, 'outage').map((m) => m.data.id)).toEqual(stored);
+      expect(beforeSentinel(client, 'outage').map((m) => m.data.id)).toEqual(stored);
       expect(consecutive(client.live)).toBe(true);
     }
     process.stdout.write(
@@ -246,7 +255,7 @@ describe('PostgreSQL stopped and started again during writes', () => {
     );
     clients.forEach((client) => client.close());
     await Promise.all(instances.map((instance) => instance.close()));
-  }, 60_000);
+  }, 120_000);
 });
 
 function freePort(): Promise<number> {

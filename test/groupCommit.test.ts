@@ -1,18 +1,10 @@
-import pg from 'pg';
 import { createLogger } from '../src/logger';
 import { EventWriter } from '../src/store/groupCommit';
-import { apiClient, type ApiClient } from './support/http';
-import { startInstance } from './support/instance';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let api: ApiClient;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  api = apiClient((await startInstance(database.url)).baseUrl);
-  pool = database.pool();
-});
+const { api } = useInstance(database);
 
 describe('group commit', () => {
   it('concurrent single events share transactions, and each request is answered after its commit', async () => {
@@ -23,13 +15,13 @@ describe('group commit', () => {
     );
     expect(replies.every((reply) => reply.status === 201)).toBe(true);
     const ids = replies.map((reply) => reply.body.event.id);
-    const { rows } = await pool.query(
+    const { rows } = await database.query(
       "select count(*)::int as events, count(distinct tx)::int as transactions from changes where kind = 'event' and event_id = any($1)",
       [ids],
     );
     expect(rows[0].events).toBe(400);
     expect(rows[0].transactions).toBeLessThan(400);
-    const visible = await pool.query('select count(*)::int as n from events where id = any($1)', [ids]);
+    const visible = await database.query('select count(*)::int as n from events where id = any($1)', [ids]);
     expect(visible.rows[0].n).toBe(400);
   });
 
@@ -41,8 +33,8 @@ describe('group commit', () => {
   });
 
   it('an event whose session is gone, or that the database refuses, fails alone', async () => {
-    await pool.query("insert into sessions (session_id, session_name) values ('gc-alive', 'x')");
-    const writer = new EventWriter({ pool, logger: createLogger('silent'), maxWaitMs: 50 });
+    await database.query("insert into sessions (session_id, session_name) values ('gc-alive', 'x')");
+    const writer = new EventWriter({ pool: database.pool(), logger: createLogger('silent'), maxWaitMs: 50 });
     const results = await Promise.allSettled([
       writer.append({ sessionId: 'gc-alive', event: { event_type: 'first' } }),
       writer.append({ sessionId: 'gc-missing', event: { event_type: 'lost' } }),
@@ -54,7 +46,7 @@ describe('group commit', () => {
     expect((results[0] as PromiseFulfilledResult<{ created: boolean }>).value.created).toBe(true);
     expect((results[1] as PromiseFulfilledResult<unknown>).value).toBeNull();
     expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/invalid input syntax for type timestamp/);
-    const { rows } = await pool.query("select event_type from events where session_id = 'gc-alive' order by id");
+    const { rows } = await database.query("select event_type from events where session_id = 'gc-alive' order by id");
     expect(rows.map((row) => row.event_type)).toEqual(['first', 'stop']);
   });
 });

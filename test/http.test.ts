@@ -1,16 +1,9 @@
-import { apiClient, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { startInstance, useInstance } from './support/instance';
 import { TcpProxy } from './support/tcpProxy';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
-
-beforeAll(async () => {
-  instance = await startInstance(database.url, { maxBodyBytes: 64 * 1024, corsOrigins: ['http://localhost:5173'] });
-  api = apiClient(instance.baseUrl);
-});
+const { api } = useInstance(database, { maxBodyBytes: 64 * 1024, corsOrigins: ['http://localhost:5173'] });
 
 describe('errors', () => {
   it('malformed JSON is 400 with a detail, and nothing is stored', async () => {
@@ -90,7 +83,7 @@ describe('CORS', () => {
 
   it("with '*', allows any origin", async () => {
     const open = await startInstance(database.url, { corsOrigins: ['*'] });
-    const reply = await apiClient(open.baseUrl).get('/sessions', { origin: 'http://anywhere.example' });
+    const reply = await open.api.get('/sessions', { origin: 'http://anywhere.example' });
     expect(reply.headers.get('access-control-allow-origin')).toBe('*');
     await open.close();
   });
@@ -100,7 +93,7 @@ describe('when the database is unreachable', () => {
   it('answers 503 with a detail instead of 500, /health stays 200, and it recovers when the database is back', async () => {
     const { proxy, url } = await TcpProxy.forUrl(database.url);
     const cutOff = await startInstance(url);
-    const cutOffApi = apiClient(cutOff.baseUrl);
+    const cutOffApi = cutOff.api;
     expect((await cutOffApi.post('/sessions', { session_id: 'before-cut', session_name: 'x' })).status).toBe(201);
 
     await proxy.cut();

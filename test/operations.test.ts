@@ -1,40 +1,31 @@
 import http from 'node:http';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { createRouters } from '../src/app';
 import { configWith } from '../src/config';
 import { createLogger } from '../src/logger';
 import { EventWriter } from '../src/store/groupCommit';
-import { apiClient, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
 const database = useTestDatabase();
-let instance: TestInstance;
-let api: ApiClient;
 const logLines: Record<string, any>[] = [];
-
-beforeAll(async () => {
-  const capture = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line));
-      done();
-    },
-  });
-  instance = await startInstance(database.url, {}, { logger: createLogger('info', capture) });
-  api = apiClient(instance.baseUrl);
+const capture = new Writable({
+  write(chunk, _encoding, done) {
+    for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line));
+    done();
+  },
 });
+const { instance, api } = useInstance(database, {}, { logger: createLogger('info', capture) });
 
 describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
-    const pool = new pg.Pool({ connectionString: database.url });
+    const pool = database.pool();
     const writer = new EventWriter({ pool, logger: createLogger('silent') });
     const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}) })
       .flatMap((router) => router.stack)
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
-    await pool.end();
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method} ${path}`),
     );

@@ -6,14 +6,26 @@ import { useTestDatabase } from './support/testDatabase';
 const database = useTestDatabase();
 const server = useInstance(database);
 const api = server.api;
+const sql = (text: string, values?: unknown[]) => database.query(text, values);
 
-async function sql(text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
+interface Statement {
+  connection: unknown;
+  text: string;
+  values?: unknown[];
+}
+
+/** Every statement the server sends to PostgreSQL while `work` runs, as sent, with the connection that sent it. */
+async function statementsSentDuring(work: () => Promise<unknown>): Promise<Statement[]> {
+  const spy = jest.spyOn(pg.Client.prototype, 'query');
   try {
-    return await client.query(text, values);
+    await work();
+    return spy.mock.calls.map((args, i) => {
+      const [first, second] = args as unknown as [string | { text: string; values?: unknown[] }, unknown[] | undefined];
+      const { text, values } = typeof first === 'string' ? { text: first, values: second } : first;
+      return { connection: spy.mock.contexts[i], text, values: Array.isArray(values) ? values : undefined };
+    });
   } finally {
-    await client.end();
+    spy.mockRestore();
   }
 }
 
@@ -59,12 +71,27 @@ describe('GET /sessions/{id}/events paging', () => {
   });
 
   it('reading a late page uses the index, not a scan of the session', async () => {
-    const { rows } = await sql(
-      "explain (analyze, format json) select * from events where session_id = 'long' and id > (select max(id) - 100 from events) order by id limit 1001",
-    );
-    const plan = JSON.stringify(rows[0]['QUERY PLAN']);
-    expect(plan).toContain('events_by_session');
-    expect(plan).not.toContain('"Seq Scan"');
+    const { rows: [late] } = await sql("select max(id) - 100 as after from events where session_id = 'long'");
+    const sent = await statementsSentDuring(async () => expect((await api.get(`/sessions/long/events?after=${late.after}`)).status).toBe(200));
+    // The request's own transaction, replayed statement by statement with its settings, each read of events explained.
+    const reads = sent.filter((statement) => /\bfrom events\b/i.test(statement.text));
+    expect(reads.length).toBeGreaterThan(0);
+    const transaction = sent.filter((statement) => statement.connection === reads[0]!.connection && !/^\s*(begin|commit|rollback)\s*$/i.test(statement.text));
+    const plans = await database.withClient(async (db) => {
+      await db.query('begin');
+      const explained: string[] = [];
+      for (const statement of transaction) {
+        if (!reads.includes(statement)) await db.query(statement.text, statement.values);
+        else explained.push(JSON.stringify((await db.query(`explain (analyze, format json) ${statement.text}`, statement.values)).rows[0]['QUERY PLAN']));
+      }
+      await db.query('rollback');
+      return explained;
+    });
+    for (const plan of plans) {
+      expect(plan).toContain('events_by_session');
+      expect(plan).not.toContain('"Seq Scan"');
+      expect(plan).not.toContain('"Sort"');
+    }
   });
 });
 

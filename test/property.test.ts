@@ -1,23 +1,20 @@
 import zlib from 'node:zlib';
 import fc from 'fast-check';
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 
 // Generated bodies thrown at every write endpoint. Whatever comes in, the answer is 2xx or 4xx, never
 // 5xx; what was accepted reads back exactly as it was sent; and what was stored before is untouched.
 
 const database = useTestDatabase();
-let api: ApiClient;
-let baseUrl: string;
+const { api, instance } = useInstance(database);
 let canary: { session: unknown; events: unknown };
 let sessionCounter = 0;
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 60);
 
 beforeAll(async () => {
-  baseUrl = (await startInstance(database.url)).baseUrl;
-  api = apiClient(baseUrl);
   await api.post('/sessions', { session_id: 'canary', session_name: 'canary', project_dir: '/c' });
   await api.post('/sessions/canary/events', { event_type: 'message', content: [{ type: 'text', text: 'keep me' }], tool_output: { a: [1, '\u0000'] } });
   canary = { session: (await api.get('/sessions/canary')).body, events: (await api.get('/sessions/canary/events')).body };
@@ -213,7 +210,7 @@ describe('generated bodies', () => {
       fc.asyncProperty(bytes, encoding, fc.boolean(), charset, async (raw, name, compressed, suffix) => {
         const headers: Record<string, string> = { 'content-type': `application/json${suffix}` };
         if (name !== undefined) headers['content-encoding'] = name;
-        const response = await fetch(`${baseUrl}/sessions`, { method: 'POST', headers, body: compressed ? compress(raw, name) : raw });
+        const response = await fetch(`${instance.baseUrl}/sessions`, { method: 'POST', headers, body: compressed ? compress(raw, name) : raw });
         const body = (await response.json()) as { session: { session_id: string }; detail: unknown };
         if (response.status === 201) return expect(body.session.session_id).toEqual(JSON.parse(raw.toString('utf8')).session_id);
         expect(isClientError(response.status)).toBe(true);

@@ -1,20 +1,14 @@
-import pg from 'pg';
 import WebSocket from 'ws';
 import { pruneChanges, readChanges } from '../src/store/changes';
-import { apiClient, sessionPath, type ApiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { sessionPath } from './support/http';
+import { useInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
+import { waitUntil } from './support/waitUntil';
 import { WsClient, type WsMessage } from './support/wsClient';
 
 const database = useTestDatabase();
-let first: TestInstance;
-let second: TestInstance;
-let api: ApiClient;
-
-beforeAll(async () => {
-  [first, second] = await Promise.all([startInstance(database.url), startInstance(database.url)]);
-  api = apiClient(first.baseUrl);
-});
+const [first, second] = useInstance(database, {}, { count: 2 }).instances as [TestInstance, TestInstance];
+const api = first.api;
 
 const seqs = (messages: WsMessage[]) => messages.map((message) => message.seq as number);
 const consecutive = (numbers: number[]) => numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1);
@@ -30,7 +24,7 @@ describe('resuming with ?since', () => {
     client.close();
     await client.waitForClose();
 
-    for (let i = 0; i < 10; i++) await apiClient(i % 2 ? first.baseUrl : second.baseUrl).post('/sessions/resume-1/events', { event_type: 'message', reason: `gap ${i}` });
+    for (let i = 0; i < 10; i++) await (i % 2 ? first : second).api.post('/sessions/resume-1/events', { event_type: 'message', reason: `gap ${i}` });
     await api.patch('/sessions/resume-1', { agent_name: 'during the gap' });
 
     const resumed = await WsClient.connect(`${second.wsUrl}?since=${seen[seen.length - 1]!.seq}`);
@@ -54,7 +48,7 @@ describe('resuming with ?since', () => {
     const writer = (async () => {
       while (writing) {
         const target = written % 2 ? first : second;
-        const reply = await apiClient(target.baseUrl).post('/sessions/churn-1/events', { event_type: 'message', reason: String(written) });
+        const reply = await target.api.post('/sessions/churn-1/events', { event_type: 'message', reason: String(written) });
         expect(reply.status).toBe(201);
         written += 1;
       }
@@ -63,7 +57,8 @@ describe('resuming with ?since', () => {
     let since = control.init.seq as number;
     for (let round = 0; round < 8; round++) {
       const client = await WsClient.connect(`${(round % 2 ? first : second).wsUrl}?since=${since}`);
-      await new Promise((resolve) => setTimeout(resolve, 50 + round * 10));
+      // Each connection takes part: it has caught up on some changes, and more are being written, when it drops.
+      await client.waitFor((messages) => messages.length >= 3 + round);
       client.close();
       await client.waitForClose();
       received.push(...client.messages);
@@ -81,20 +76,16 @@ describe('resuming with ?since', () => {
     received.push(...last.messages);
     last.close();
     control.close();
-    expect(written).toBeGreaterThan(20);
     expect(received).toEqual(control.live);
     process.stdout.write(`resume churn: ${written} events written, ${received.length} received over 9 connections, control ${control.live.length}\n`);
   });
 
   it('when since is older than the log keeps, the client gets resync_required and a fresh init', async () => {
     await api.post('/sessions', { session_id: 'pruned-1', session_name: 'x' });
-    const db = new pg.Pool({ connectionString: database.url });
-    try {
+    await database.withClient(async (db) => {
       await db.query("update change_batches set committed_at = now() - interval '30 days'");
       expect(await pruneChanges(db, 24)).toBeGreaterThan(0);
-    } finally {
-      await db.end();
-    }
+    });
     const client = await WsClient.connect(`${first.wsUrl}?since=0`);
     await client.waitFor((messages) => messages.length >= 2);
     expect(client.messages[0]).toEqual({ type: 'resync_required' });
@@ -133,18 +124,19 @@ describe('subscribing with ?session_id', () => {
     for (const id of ['sub-a', 'sub-b', 'sub-c', 'sub-b']) await api.post(sessionPath(id, '/events'), { event_type: 'message' });
     await api.delete('/sessions/sub-b');
     await api.delete('/sessions/sub-c');
-    const live = await client.waitForLive(3);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Written last, in a followed session: once it is here, anything else would have arrived before it.
+    await api.post('/sessions/sub-a/events', { event_type: 'message', reason: 'sentinel' });
+    const isSentinel = (messages: WsMessage[]) => messages.some((m) => m.data?.reason === 'sentinel');
+    await client.waitFor(isSentinel);
     expect(client.live.map((m) => [m.type, m.data?.session_id ?? m.session_id])).toEqual([
       ['event', 'sub-a'],
       ['event', 'sub-c'],
       ['session_deleted', 'sub-c'],
+      ['event', 'sub-a'],
     ]);
     const resumed = await WsClient.connect(`${first.wsUrl}?session_id=sub-a&since=${client.init.seq}`);
-    await resumed.waitFor((messages) => messages.length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(resumed.messages.map((m) => m.data?.session_id)).toEqual(['sub-a']);
-    expect(resumed.messages[0]).toEqual(live[0]);
+    await resumed.waitFor(isSentinel);
+    expect(resumed.messages).toEqual(client.live.filter((m) => m.data?.session_id === 'sub-a'));
     client.close();
     resumed.close();
   });
@@ -154,27 +146,25 @@ describe('resuming a subscription far behind', () => {
   it('finds its session\'s changes past more transactions of other sessions than one replay page holds', async () => {
     await api.post('/sessions', { session_id: 'sparse-mine', session_name: 'x' });
     await api.post('/sessions', { session_id: 'sparse-other', session_name: 'x' });
-    const since = (await WsClient.connect(first.wsUrl)).init.seq as number;
-    const db = new pg.Client({ connectionString: database.url });
-    await db.connect();
+    const watcher = await WsClient.connect(first.wsUrl);
+    const since = watcher.init.seq as number;
+    watcher.close();
     // 1,500 committed transactions that are not about the followed session, then one that is.
-    await db.query("do $$ begin for i in 1..1500 loop insert into events (session_id, event_type) values ('sparse-other', 'noise'); commit; end loop; end $$");
-    await db.end();
+    await database.query("do $$ begin for i in 1..1500 loop insert into events (session_id, event_type) values ('sparse-other', 'noise'); commit; end loop; end $$");
     await api.post('/sessions/sparse-mine/events', { event_type: 'message', reason: 'mine' });
     const client = await WsClient.connect(`${second.wsUrl}?session_id=sparse-mine&since=${since}`);
-    await client.waitFor((messages) => messages.length >= 1);
+    await client.waitFor((messages) => messages.length >= 1, 60_000);
     expect(client.messages.map((m) => [m.type, m.data?.reason])).toEqual([['event', 'mine']]);
     client.close();
-  });
+    // 1,500 commits one by one take 15 s of an idle machine.
+  }, 180_000);
 });
 
 describe('change numbers', () => {
   it('follow commit order: a reader polling during slow, overlapping transactions never skips a number', async () => {
     await api.post('/sessions', { session_id: 'order-1', session_name: 'x' });
-    const reader = new pg.Pool({ connectionString: database.url, max: 1 });
-    const writers = new pg.Pool({ connectionString: database.url, max: 20 });
-    // The database is dropped with (force) after the file; a connection still closing then must not crash the run.
-    for (const pool of [reader, writers]) pool.on('error', () => undefined);
+    const reader = database.pool({ max: 1 });
+    const writers = database.pool({ max: 20 });
     const start = (await readChanges(reader, { after: 0, limit: 1_000_000, maxBytes: 1 << 30 })).lastSeq;
     let seen = start;
     const gaps: string[] = [];
@@ -202,11 +192,9 @@ describe('change numbers', () => {
         }
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitUntil(() => seen - start >= 60 || gaps.length > 0, 'the reader has seen every change');
     polling = false;
     await poller;
-    await reader.end();
-    await writers.end();
     expect(gaps).toEqual([]);
     expect(seen - start).toBe(60);
   });

@@ -1,15 +1,10 @@
 import WebSocket from 'ws';
-import { apiClient } from './support/http';
-import { startInstance, type TestInstance } from './support/instance';
+import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
 const database = useTestDatabase();
-let locked: TestInstance;
-
-beforeAll(async () => {
-  locked = await startInstance(database.url, { apiKeys: ['first-key', 'second-key'] });
-});
+const { instance: locked } = useInstance(database, { apiKeys: ['first-key', 'second-key'] });
 
 function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve) => {
@@ -25,7 +20,7 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
 
 describe('with API_KEYS set', () => {
   it('every endpoint but /health answers 401 without a key, the same for a wrong key and a malformed header', async () => {
-    const api = apiClient(locked.baseUrl);
+    const api = locked.api;
     expect((await api.get('/health')).status).toBe(200);
     for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: 'Basic Zmlyc3Qta2V5' }, { authorization: 'Bearer first-key extra' }]) {
       for (const reply of [
@@ -44,7 +39,7 @@ describe('with API_KEYS set', () => {
   });
 
   it('any configured key opens every endpoint', async () => {
-    const api = apiClient(locked.baseUrl);
+    const api = locked.api;
     expect((await api.post('/sessions', { session_id: 'keyed', session_name: 'x' }, { authorization: 'Bearer first-key' })).status).toBe(201);
     expect((await api.get('/sessions/keyed', { authorization: 'bearer second-key' })).status).toBe(200);
   });
@@ -59,7 +54,7 @@ describe('with API_KEYS set', () => {
   });
 
   it('a CORS preflight passes without a key', async () => {
-    const reply = await apiClient(locked.baseUrl).send('OPTIONS', '/sessions', undefined, {
+    const reply = await locked.api.send('OPTIONS', '/sessions', undefined, {
       origin: 'http://localhost:5173',
       'access-control-request-method': 'POST',
       'access-control-request-headers': 'authorization, content-type',
@@ -71,7 +66,7 @@ describe('with API_KEYS set', () => {
 
 describe('request ids', () => {
   it('every response carries X-Request-Id; a sane one from the client is kept', async () => {
-    const api = apiClient(locked.baseUrl);
+    const api = locked.api;
     const generated = (await api.get('/health')).headers.get('x-request-id');
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
     expect((await api.get('/health', { 'x-request-id': 'client-123' })).headers.get('x-request-id')).toBe('client-123');

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { apiClient } from './support/http';
 import { createDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
@@ -108,11 +107,8 @@ describe('the compiled server', () => {
   it('npm run migrate brings an empty database up to date', async () => {
     const database = await createDatabase({ empty: true });
     try {
-      execFileSync(process.execPath, ['dist/migrate.js'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: database.url }, stdio: 'pipe' });
-      const client = new pg.Client({ connectionString: database.url });
-      await client.connect();
-      const { rows } = await client.query("select count(*)::int as n from pg_tables where tablename in ('sessions', 'events', 'changes')");
-      await client.end();
+      execFileSync(process.execPath, ['dist/migrateCommand.js'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: database.url }, stdio: 'pipe' });
+      const { rows } = await database.query("select count(*)::int as n from pg_tables where tablename in ('sessions', 'events', 'changes')");
       expect(rows[0].n).toBe(3);
     } finally {
       await database.drop();

@@ -20,3 +20,8 @@ export function destroyListenClient(client: ListenClient): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   client.end().catch(() => undefined);
 }
+
+/** Subscribes the connection to notifications on `channel`, a plain identifier of ours (never user input). */
+export async function listenTo(client: ListenClient, channel: string): Promise<void> {
+  await client.query(`listen ${channel}`);
+}

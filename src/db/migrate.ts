@@ -3,7 +3,7 @@ import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from '../logger';
 
-export const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
+const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
 
 // Any fixed 64-bit number that nothing else in the database uses as an advisory lock key.
 const MIGRATION_LOCK_KEY = 7_305_447_210_915_021;

@@ -40,3 +40,17 @@ export const PgErrorCode = {
 
 export const hasPgCode = (err: unknown, code: string): boolean =>
   typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+
+// Errors raised while the database cannot be reached: by the socket, by the pool, or by a server shutting down.
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+/** Whether an error means the database could not be reached (rather than that it refused something). */
+export const isDatabaseUnavailable = (err: unknown): boolean => {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code: rawCode, message: rawMessage } = err as { code?: unknown; message?: unknown };
+  const code = typeof rawCode === 'string' ? rawCode : '';
+  if (CONNECTION_ERROR_CODES.has(code)) return true;
+  // SQLSTATE class 08 (connection exception) and 57P01..57P03 (admin shutdown, crash shutdown, cannot connect now).
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  const message = typeof rawMessage === 'string' ? rawMessage : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
+};

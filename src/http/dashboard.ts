@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { DASHBOARD_POLICY } from './securityHeaders';
+import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
 
 export const DASHBOARD_DIR = path.join(__dirname, '..', '..', 'dashboard');
 
@@ -17,13 +17,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-interface StaticFile {
-  body: Buffer;
-  gzipped: Buffer;
-  type: string;
-  etag: string;
-}
-
 /**
  * The dashboard: `/` is dashboard/index.html, `/assets/<name>` the files of dashboard/assets. The files are
  * read and compressed once at start-up (they are few and small), so serving one is a lookup.
@@ -34,8 +27,7 @@ export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
   const load = (urlPath: string, file: string) => {
     const type = CONTENT_TYPES[path.extname(file)];
     if (!type) return;
-    const body = readFileSync(file);
-    files.set(urlPath, { body, gzipped: gzipSync(body), type, etag: `"${createHash('sha1').update(body).digest('base64url')}"` });
+    files.set(urlPath, staticFile(readFileSync(file), type));
   };
   if (existsSync(path.join(dir, 'index.html'))) load('/', path.join(dir, 'index.html'));
   const assets = path.join(dir, 'assets');
@@ -44,21 +36,7 @@ export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
   const serve: Middleware = (ctx, next) => {
     const file = files.get(ctx.path);
     if (!file) return next();
-    ctx.status = 200;
-    ctx.set('ETag', file.etag);
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.vary('Accept-Encoding');
-    ctx.type = file.type;
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return;
-    }
-    if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
-      ctx.set('Content-Encoding', 'gzip');
-      ctx.body = file.gzipped;
-    } else {
-      ctx.body = file.body;
-    }
+    sendStaticFile(ctx, file, DASHBOARD_POLICY);
   };
   router.get('/', serve);
   router.get('/assets/:name', serve);

@@ -1,5 +1,5 @@
 import { array, nullable, optional, size, type, type Infer } from 'superstruct';
-import { ContentBlocks, EventSessionName, Int32, JsonObject, JsonValue, Name, SessionId, SessionName, Text, Timestamp } from './fields';
+import { ContentBlocks, EventSessionName, Int32, JsonObject, JsonValue, Name, SessionId, SessionName, Text, Timestamp } from '../structs/fields';
 import { QueryInt } from './sessions.structs';
 
 /** An event as agents send it. Unknown fields are ignored; `null` is as good as absent for optional ones. */

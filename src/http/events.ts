@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics';
 import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
 import { appendEvents, listSessionEvents } from '../store/events';
 import type { EventWriter } from '../store/groupCommit';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
 import { SessionPath } from './sessions.structs';
 

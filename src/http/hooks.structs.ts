@@ -1,5 +1,5 @@
 import { optional, refine, type, unknown, type Infer } from 'superstruct';
-import { jsonProblem, MAX_JSON_DEPTH, SessionId } from './fields';
+import { jsonProblem, MAX_JSON_DEPTH, SessionId } from '../structs/fields';
 
 // A hook input is an object holding payloads (tool_input, tool_response) that nest as event fields may.
 const HOOK_INPUT_DEPTH = MAX_JSON_DEPTH + 2;

@@ -7,7 +7,7 @@ import { listSessionEvents, recordEventCreatingSession, sessionEventPieces } fro
 import { updateSession, type SessionChanges } from '../store/sessions';
 import { eventPageBody } from './events';
 import { streamedJson } from './streamedJson';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch, SessionPath } from './sessions.structs';
 

@@ -2,9 +2,9 @@ import Router from '@koa/router';
 import type { Struct } from 'superstruct';
 import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
 import { ClaudeCodeHookBody } from './hooks.structs';
-import { objectSchema, type JsonSchema } from './schema';
+import { objectSchema, type JsonSchema } from '../structs/schema';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
-import { StreamQuery } from '../realtime/stream.structs';
+import { StreamQuery } from '../structs/streamQuery';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -16,6 +16,8 @@ export interface Operation {
   path_params?: Struct<any, any>;
   query?: Struct<any, any>;
   body?: Struct<any, any>;
+  /** A request body as a client would send it. */
+  example?: unknown;
   responses: Record<number, { description: string; schema?: JsonSchema }>;
   deprecated?: boolean;
 }
@@ -27,6 +29,7 @@ const notFound = error('No such session.');
 const ok = (schema: JsonSchema, description = 'OK') => ({ description, schema });
 const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
 const object = (properties: Record<string, JsonSchema>) => ({ type: 'object', properties, required: Object.keys(properties) });
+const withExample = (example: unknown, properties: Record<string, JsonSchema>) => ({ ...object(properties), example });
 const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
 
 export const OPERATIONS: Operation[] = [
@@ -39,7 +42,13 @@ export const OPERATIONS: Operation[] = [
   },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics of this instance', responses: { 200: { description: 'Prometheus text format' } } },
   { method: 'get', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
-  { method: 'get', path: '/docs', summary: 'This document, rendered', responses: { 200: { description: 'HTML' } } },
+  { method: 'get', path: '/docs', summary: 'This document, rendered for people (Swagger UI)', responses: { 200: { description: 'HTML' } } },
+  {
+    method: 'get',
+    path: '/docs/{file}',
+    summary: 'A file of the /docs page (the renderer, its stylesheet, its start-up script)',
+    responses: { 200: { description: 'A static file' }, 404: error('No such file.') },
+  },
   { method: 'get', path: '/', summary: 'The live dashboard', responses: { 200: { description: 'HTML' } } },
   { method: 'get', path: '/assets/{name}', summary: 'A file of the dashboard', responses: { 200: { description: 'A static file' }, 404: error('No such file.') } },
   {
@@ -47,6 +56,7 @@ export const OPERATIONS: Operation[] = [
     path: '/sessions',
     summary: 'Create a session (running)',
     body: SessionCreate,
+    example: { session_id: 'test-123', session_name: 'Fix the login test', project_dir: '/home/ana/webapp', agent_name: 'claude-code' },
     responses: { 201: ok(object({ ok: { const: true }, session: ref('Session') }), 'Created; broadcast as session_created'), 409: error('Session already exists'), 422: invalid },
   },
   {
@@ -69,6 +79,7 @@ export const OPERATIONS: Operation[] = [
     summary: 'Change metadata; null clears a field; last_resumed_at sets the session running',
     path_params: SessionPath,
     body: SessionPatch,
+    example: { agent_name: 'reviewer', last_resumed_at: '2024-01-01T12:00:00Z' },
     responses: { 200: ok(object({ ok: { const: true }, session: ref('Session') })), 404: notFound, 422: invalid },
   },
   {
@@ -102,6 +113,13 @@ export const OPERATIONS: Operation[] = [
     summary: 'Store an event; session_stop finishes the session, session_start makes it running',
     path_params: SessionPath,
     body: EventBody,
+    example: {
+      event_type: 'message',
+      timestamp: '2024-01-01T00:00:00Z',
+      role: 'assistant',
+      content: [{ type: 'text', text: 'Hello' }],
+      event_id: 'msg-0001',
+    },
     responses: {
       201: ok(object({ ok: { const: true }, event: ref('Event') }), 'Stored; broadcast as event'),
       200: ok(object({ ok: { const: true }, event: ref('Event') }), 'Its event_id was stored before: that event, nothing written'),
@@ -116,6 +134,13 @@ export const OPERATIONS: Operation[] = [
     summary: 'Store up to 1000 events in one transaction, in order, or none',
     path_params: SessionPath,
     body: EventBatchBody,
+    example: {
+      events: [
+        { event_type: 'pre_tool', tool_name: 'Bash', tool_input: { command: 'npm test' } },
+        { event_type: 'post_tool', tool_name: 'Bash', tool_output: '12 passed' },
+        { event_type: 'session_stop', exit_code: 0, reason: 'done' },
+      ],
+    },
     responses: {
       201: ok(object({ ok: { const: true }, events: { type: 'array', items: ref('Event') } }), 'Stored, in the order given'),
       200: ok(object({ ok: { const: true }, events: { type: 'array', items: ref('Event') } }), 'Every event_id was stored before'),
@@ -195,6 +220,53 @@ export const OPERATIONS: Operation[] = [
   },
 ];
 
+// What each parameter means, by where it travels and its name; the structs say what values it takes.
+const PARAMETER_NOTES: Record<string, string> = {
+  'path.session_id': 'The session id, percent-encoded in the path.',
+  'query.status': 'Only sessions with this status.',
+  'query.agent_name': 'Only sessions of this agent (exact match).',
+  'query.project_dir': 'Only sessions in this project folder (exact match: no prefix or partial match).',
+  'query.q': 'Only sessions whose name contains this text, in any case; % and _ are plain characters, not wildcards.',
+  'query.limit': 'At most this many items in the page.',
+  'query.cursor': 'Continue after the previous page: its next_cursor.',
+  'query.after': 'Only events with a greater id: the next_after of the previous page (0 or absent: from the first).',
+  'query.since': 'Resume after this change number (the seq of the last message received): the changes missed, then live ones, and no init.',
+  'query.session_id': 'Follow only this session; repeat the parameter to follow several.',
+  'query.init_limit': 'List only the newest this many sessions in init; its next_cursor continues the list through GET /sessions.',
+  'query.tool_use_id': 'Only the events of this Claude Code tool call.',
+  'query.prompt_id': 'Only the events of this Claude Code turn.',
+  'query.agent_id': 'Only the events of this Claude Code subagent.',
+};
+
+const SESSION_EXAMPLE = {
+  session_id: 'test-123',
+  session_name: 'Fix the login test',
+  status: 'running',
+  created_at: '2024-01-01T00:00:00.000Z',
+  project_dir: '/home/ana/webapp',
+  agent_name: 'claude-code',
+  last_resumed_at: null,
+  event_count: 1,
+  last_event_at: '2024-01-01T00:00:05.000Z',
+};
+
+const EVENT_EXAMPLE = {
+  id: 1,
+  session_id: 'test-123',
+  session_name: 'Fix the login test',
+  event_type: 'message',
+  timestamp: '2024-01-01T00:00:05.000Z',
+  tool_name: null,
+  tool_input: null,
+  tool_output: null,
+  error: null,
+  exit_code: null,
+  reason: null,
+  role: 'assistant',
+  content: [{ type: 'text', text: 'Hello' }],
+  event_id: 'msg-0001',
+};
+
 const timestamp = { type: 'string', format: 'date-time' };
 
 const USAGE = object({
@@ -210,7 +282,7 @@ const USAGE = object({
 
 const COMPONENTS = {
   schemas: {
-    Session: object({
+    Session: withExample(SESSION_EXAMPLE, {
       session_id: { type: 'string' },
       session_name: { type: 'string' },
       status: { enum: ['running', 'idle', 'finished'], description: 'idle: a Claude Code session between turns' },
@@ -234,7 +306,7 @@ const COMPONENTS = {
       occurred_at: timestamp,
       event_id: nullable({ type: 'integer' }),
     }),
-    Event: object({
+    Event: withExample(EVENT_EXAMPLE, {
       id: { type: 'integer' },
       session_id: { type: 'string' },
       session_name: nullable({ type: 'string' }),
@@ -255,8 +327,8 @@ const COMPONENTS = {
       duration_ms: nullable({ type: 'number' }),
       hook_input: { description: "A Claude Code hook's input, minus the fields stored in other columns; null for other events" },
     }),
-    Error: object({ detail: { type: 'string' } }),
-    ValidationError: object({
+    Error: withExample({ detail: 'Session not found' }, { detail: { type: 'string' } }),
+    ValidationError: withExample({ detail: [{ loc: ['body', 'session_name'], msg: 'Field required', type: 'missing' }] }, {
       detail: {
         type: 'array',
         items: object({ loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } }),
@@ -273,6 +345,9 @@ function parameters(where: 'path' | 'query', struct: Struct<any, any> | undefine
     name,
     in: where,
     required: where === 'path' || (schema.required ?? []).includes(name),
+    ...(PARAMETER_NOTES[`${where}.${name}`] ? { description: PARAMETER_NOTES[`${where}.${name}`] } : {}),
+    // A repeated query parameter arrives as a list: `?session_id=a&session_id=b`.
+    ...(where === 'query' ? { explode: true } : {}),
     schema: property,
   }));
 }
@@ -286,7 +361,14 @@ export function openApiDocument(): JsonSchema {
       summary: operation.summary,
       ...(operation.deprecated ? { deprecated: true } : {}),
       parameters: [...parameters('path', operation.path_params), ...parameters('query', operation.query)],
-      ...(operation.body ? { requestBody: { required: true, content: { 'application/json': { schema: objectSchema(operation.body) } } } } : {}),
+      ...(operation.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: objectSchema(operation.body), ...(operation.example ? { example: operation.example } : {}) } },
+            },
+          }
+        : {}),
       responses: Object.fromEntries(
         Object.entries({
           ...operation.responses,
@@ -318,49 +400,12 @@ export function openApiDocument(): JsonSchema {
   };
 }
 
-const DOCS_PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Agent Session Manager API</title>
-<style>
-  :root { color-scheme: light dark; font: 15px/1.5 system-ui, sans-serif; }
-  body { max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
-  details { border: 1px solid #8884; border-radius: 6px; margin: .5rem 0; padding: .4rem .8rem; }
-  summary { cursor: pointer; } code, pre { font: 13px/1.4 ui-monospace, monospace; }
-  pre { overflow: auto; background: #8881; padding: .6rem; border-radius: 4px; }
-  .method { display: inline-block; min-width: 4.5rem; font-weight: 600; text-transform: uppercase; }
-  .deprecated { text-decoration: line-through; opacity: .7; }
-</style></head>
-<body><h1>Agent Session Manager API</h1><p>The machine-readable document: <a href="/openapi.json">/openapi.json</a></p><main id="ops">Loading…</main>
-<script>
-fetch('/openapi.json').then((r) => r.json()).then((doc) => {
-  const main = document.getElementById('ops');
-  main.textContent = '';
-  for (const [path, methods] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(methods)) {
-      const details = document.createElement('details');
-      const summary = document.createElement('summary');
-      const m = document.createElement('span'); m.className = 'method'; m.textContent = method;
-      const p = document.createElement('code'); p.textContent = path; if (op.deprecated) p.className = 'deprecated';
-      summary.append(m, p, ' — ', op.summary);
-      const pre = document.createElement('pre');
-      pre.textContent = JSON.stringify({ parameters: op.parameters, requestBody: op.requestBody, responses: op.responses }, null, 2);
-      details.append(summary, pre);
-      main.append(details);
-    }
-  }
-});
-</script></body></html>`;
-
-/** GET /openapi.json and GET /docs. */
+/** GET /openapi.json. The page that renders it for people is /docs (docs.ts). */
 export function openApiRoutes(): Router {
   const router = new Router({ sensitive: true });
   const document = openApiDocument();
   router.get('/openapi.json', (ctx) => {
     ctx.body = document;
-  });
-  router.get('/docs', (ctx) => {
-    ctx.type = 'html';
-    ctx.body = DOCS_PAGE;
   });
   return router;
 }

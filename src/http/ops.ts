@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { ping } from '../db/ping';
 import type { Pool } from '../db/pool';
 import { serviceUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
@@ -22,7 +23,8 @@ export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
 
   /** Readiness: the database answers and this instance is listening for changes to broadcast. */
   router.get('/ready', async (ctx) => {
-    if (!(await databaseAnswers(pool))) throw serviceUnavailable('Database unavailable');
+    const databaseAnswers = await ping(pool, READY_CHECK_TIMEOUT_MS).then(() => true, () => false);
+    if (!databaseAnswers) throw serviceUnavailable('Database unavailable');
     if (!listener.listening) throw serviceUnavailable('Not listening for database changes; reconnecting');
     ctx.body = { status: 'ready' };
   });
@@ -33,14 +35,4 @@ export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
   });
 
   return router;
-}
-
-async function databaseAnswers(pool: Pool): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), READY_CHECK_TIMEOUT_MS)));
-  try {
-    return await Promise.race([pool.query('select 1').then(() => true, () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -3,7 +3,7 @@ import { gunzip } from 'node:zlib';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Pool } from '../db/pool';
-import { isDatabaseUnavailable } from '../errors';
+import { isDatabaseUnavailable } from '../db/pool';
 import { claudeCodeRecords } from '../otlp/claudeCode';
 import { decodeLogs, decodeMetrics, OtlpDecodeError, type OtlpEncoding } from '../otlp/decode';
 import { exportResponse, RpcCode, statusResponse, type OtlpAnswer } from '../otlp/response';

@@ -1,7 +1,8 @@
 import { enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
 import { decodeCursor } from '../store/sessions';
-import { documented } from './schema';
-import { fromString, SessionId, SessionName, SessionText, Text, Timestamp } from './fields';
+import { documented } from '../structs/schema';
+import { SessionId, SessionName, SessionText, Text, Timestamp } from '../structs/fields';
+import { integerFromText } from '../structs/integers';
 
 export const SessionPath = type({ session_id: SessionId });
 
@@ -34,7 +35,7 @@ export type SessionMetadataPatch = Infer<typeof SessionMetadataPatch>;
 /** A positive integer from a query string, at most `max`. */
 export const QueryInt = (min: number, max: number) =>
   documented(
-    fromString(size(integer(), min, max), (value) => (/^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : value)),
+    integerFromText(size(integer(), min, max)),
     { type: 'integer', minimum: min, maximum: max },
   );
 

@@ -4,7 +4,7 @@ import { badRequest, conflict, notFound } from '../errors';
 import type { Config } from '../config';
 import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, sessionPieces, updateSession } from '../store/sessions';
 import { streamedJson } from './streamedJson';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
 
 export interface SessionRoutesDeps {

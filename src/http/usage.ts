@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool';
 import { notFound } from '../errors';
 import { getSessionById } from '../store/sessions';
 import { listToolResults, listTurnUsage } from '../store/usage';
-import { validate } from './validate';
+import { validate } from '../structs/validate';
 import { SessionPath } from './sessions.structs';
 
 export interface UsageRoutesDeps {

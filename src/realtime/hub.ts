@@ -24,6 +24,8 @@ export interface HubOptions {
   maxBacklogBytes: number;
   /** Told how many frames each broadcast sent, for the metrics. */
   onSent?: (count: number) => void;
+  /** How long a client closed for its backlog gets to take the close frame before its socket is destroyed. */
+  closeGraceMs?: number;
 }
 
 // Messages are JSON, sent as text frames; handing ws the bytes spares it encoding the string per client.
@@ -32,8 +34,6 @@ const TEXT = { binary: false } as const;
 // The TCP socket under a WebSocket (ws keeps it as `_socket`), to batch a burst's writes with cork().
 const rawSocket = (socket: WebSocket): Socket | undefined => (socket as unknown as { _socket?: Socket })._socket;
 
-// A client closed for its backlog gets this long to take the close frame before its socket is destroyed.
-const CLOSE_GRACE_MS = 5_000;
 // How long a client catching up may take to read one page of its replay.
 const DRAIN_TIMEOUT_MS = 30_000;
 
@@ -48,10 +48,12 @@ export class Hub {
   private readonly maxBacklogBytes: number;
   private readonly pinger: NodeJS.Timeout;
   private readonly onSent: (count: number) => void;
+  private readonly closeGraceMs: number;
   private count = 0;
 
-  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined }: HubOptions) {
+  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined, closeGraceMs = 5_000 }: HubOptions) {
     this.logger = logger;
+    this.closeGraceMs = closeGraceMs;
     this.onSent = onSent;
     this.maxBacklogBytes = maxBacklogBytes;
     this.pinger = setInterval(() => this.pingAll(), pingIntervalMs);
@@ -206,7 +208,7 @@ export class Hub {
     this.remove(client);
     client.pending = null;
     client.socket.close(1013, 'too far behind; reconnect with ?since=<seq>');
-    setTimeout(() => client.socket.terminate(), CLOSE_GRACE_MS).unref();
+    setTimeout(() => client.socket.terminate(), this.closeGraceMs).unref();
   }
 
   private *clients(): Iterable<HubClient> {

@@ -1,26 +1,31 @@
-import { createListenClient, destroyListenClient, type ListenClient } from '../db/listenClient';
+import { createListenClient, destroyListenClient, listenTo, type ListenClient } from '../db/listenClient';
+import { ping } from '../db/ping';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import { CHANGES_CHANNEL, latestSeq, readChanges, type Change } from '../store/changes';
+import { parseInteger } from '../structs/integers';
 
 export interface ChangeListenerOptions {
   connectionString: string;
   /** Where changed rows are read from; the listening connection itself only listens. */
   pool: Pool;
   logger: Logger;
-  /** Called with the changes of each read, in commit order, each change once; never concurrently. */
-  onChanges: (changes: Change[]) => void;
   /** The byte budget of one read of the change log. */
   maxBytes: number;
-  /** Whether anyone would receive the changes now; when not, they are skipped, not read. */
-  hasAudience?: () => boolean;
   /** How often the connection is checked with a query; a check that takes as long again counts as a lost link. */
   heartbeatMs?: number;
   minRetryMs?: number;
   maxRetryMs?: number;
 }
 
-const SEQ = /^\d{1,16}$/;
+/** Where the listener hands what it reads; see relay.ts. */
+export interface ChangeSink {
+  /** Called with the changes of each read, in commit order, each change once; never concurrently. */
+  onChanges(changes: Change[]): void;
+  /** Whether anyone would receive the changes now; when not, they are skipped, not read. */
+  hasAudience(): boolean;
+}
+
 const READ_PAGE = 2000;
 
 /**
@@ -40,6 +45,7 @@ export class ChangeListener {
   /** The highest change number known to be committed. */
   private committed = 0;
   private draining: Promise<void> | null = null;
+  private sink: ChangeSink | null = null;
 
   constructor(private readonly options: ChangeListenerOptions) {}
 
@@ -48,9 +54,9 @@ export class ChangeListener {
     return this.client !== null;
   }
 
-  /** The number of the last change handed to onChanges. */
-  get position(): number {
-    return this.relayed;
+  /** Where changes go from now on; until it is set, they are skipped as if nobody listened. */
+  relayTo(sink: ChangeSink): void {
+    this.sink = sink;
   }
 
   /** Resolves once the first LISTEN is in place; rejects if that first attempt fails. */
@@ -90,12 +96,12 @@ export class ChangeListener {
     client.on('error', onLost);
     client.on('end', () => onLost());
     client.on('notification', (message) => {
-      if (message.channel !== CHANGES_CHANNEL || !message.payload || !SEQ.test(message.payload)) return;
-      this.heard(Number(message.payload));
+      const seq = message.channel === CHANGES_CHANNEL && message.payload ? parseInteger(message.payload) : undefined;
+      if (seq !== undefined) this.heard(seq);
     });
     try {
       await client.connect();
-      await client.query(`listen ${CHANGES_CHANNEL}`);
+      await listenTo(client, CHANGES_CHANNEL);
       // Read after LISTEN: anything committed later is notified; anything earlier is at most this number.
       const latest = await latestSeq(client);
       if (this.stopped) throw new Error('stopped');
@@ -116,8 +122,7 @@ export class ChangeListener {
   private startHeartbeat(client: ListenClient, onLost: (err?: Error) => void): void {
     const interval = this.options.heartbeatMs ?? 10_000;
     this.heartbeat = setInterval(() => {
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('LISTEN connection heartbeat timed out')), interval).unref());
-      Promise.race([client.query('select 1'), timeout]).catch((err: Error) => onLost(err));
+      ping(client, interval).catch((err: Error) => onLost(err));
     }, interval);
     this.heartbeat.unref();
   }
@@ -150,13 +155,14 @@ export class ChangeListener {
     await new Promise((resolve) => setImmediate(resolve));
     while (this.committed > this.relayed && !this.stopped) {
       // No client to tell: skip the read. One who connects later starts from init or replays from the log.
-      if (this.options.hasAudience && !this.options.hasAudience()) {
+      const sink = this.sink;
+      if (!sink || !sink.hasAudience()) {
         this.relayed = this.committed;
         break;
       }
       try {
         const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE, maxBytes: this.options.maxBytes });
-        if (page.changes.length > 0) this.options.onChanges(page.changes);
+        if (page.changes.length > 0) sink.onChanges(page.changes);
         this.relayed = page.lastSeq;
       } catch (err) {
         this.options.logger.error('could not read changes to broadcast; retrying', { err, after: this.relayed });

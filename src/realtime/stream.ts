@@ -1,12 +1,12 @@
 import type WebSocket from 'ws';
 import type { Pool } from '../db/pool';
-import { validate } from '../http/validate';
+import { validate } from '../structs/validate';
 import type { Logger } from '../logger';
 import { canReplayFrom, readChanges } from '../store/changes';
 import { withSessionSnapshot } from '../store/sessions';
 import type { Hub, HubClient } from './hub';
 import { frameFor, type ServerMessage } from './messages';
-import { StreamQuery } from './stream.structs';
+import { StreamQuery } from '../structs/streamQuery';
 
 export interface StreamRequest {
   /** Resume after this change number; absent: start with init. */

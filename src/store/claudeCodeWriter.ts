@@ -1,5 +1,5 @@
 import type { Pool } from '../db/pool';
-import { isDatabaseUnavailable } from '../errors';
+import { isDatabaseUnavailable } from '../db/pool';
 import type { AppendedEvent } from './events';
 import { recordClaudeCodeHooks, type HookEventToStore } from './claudeCode';
 

@@ -1,5 +1,4 @@
-import type { Pool } from '../db/pool';
-import { isDatabaseUnavailable } from '../errors';
+import { isDatabaseUnavailable, type Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import { appendEvents, type AppendedEvent, type EventToStore } from './events';
 

@@ -1,11 +1,12 @@
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { opened } from './openResources';
 
 /** Debian's Chromium; override with CHROMIUM_PATH. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-/** Headless Chromium, as the dashboard tests drive it. Launch once per file; close in afterAll. */
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
+/** Headless Chromium, as the dashboard tests drive it. Launch once per file (useBrowser); close in afterAll. */
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
       '--headless',
@@ -18,6 +19,8 @@ export function launchBrowser(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+  browser.once('disconnected', opened(browser, 'a browser'));
+  return browser;
 }
 
 export interface DashboardPage {
@@ -39,7 +42,7 @@ export async function openPage(browser: Browser, url: string, options: BrowserCo
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', ...options });
   const page = await context.newPage();
   // Shorter than jest's test timeout, so a failing wait names its step.
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(20_000);
   const errors: Error[] = [];
   const requests: string[] = [];
   const sockets: string[] = [];
@@ -48,4 +51,19 @@ export async function openPage(browser: Browser, url: string, options: BrowserCo
   page.on('websocket', (socket) => sockets.push(socket.url()));
   await page.goto(url);
   return { page, errors, requests, sockets, close: () => context.close() };
+}
+
+/** One browser for the test file: launched in beforeAll, closed in afterAll. */
+export function useBrowser(): { readonly browser: Browser } {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(() => browser?.close());
+  return {
+    get browser() {
+      if (!browser) throw new Error('the browser is launched in beforeAll');
+      return browser;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { opened } from './openResources';
 
 /**
  * A TCP proxy on a random loopback port to a target, which a test can cut (refusing and dropping every
@@ -10,6 +11,7 @@ export class TcpProxy {
   private port = 0;
   private frozen = false;
   private readonly held: (() => void)[] = [];
+  private closed: (() => void) | null = null;
 
   constructor(
     private readonly targetHost: string,
@@ -49,6 +51,7 @@ export class TcpProxy {
     });
     this.port = (server.address() as net.AddressInfo).port;
     this.server = server;
+    this.closed ??= opened(this, 'a TCP proxy (cut() closes it)');
   }
 
   /** Keeps every connection open but lets no byte through, new connections included, until thaw(). */
@@ -68,5 +71,7 @@ export class TcpProxy {
     this.server = null;
     for (const socket of this.sockets) socket.destroy();
     if (server) await new Promise((resolve) => server.close(resolve));
+    this.closed?.();
+    this.closed = null;
   }
 }

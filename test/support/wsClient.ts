@@ -47,7 +47,7 @@ export class WsClient {
   }
 
   /** Resolves when `done(messages)` holds; rejects after `timeoutMs` with what arrived so far. */
-  waitFor(done: (messages: WsMessage[]) => boolean, timeoutMs = 10_000): Promise<WsMessage[]> {
+  waitFor(done: (messages: WsMessage[]) => boolean, timeoutMs = 30_000): Promise<WsMessage[]> {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (done(this.messages)) {
@@ -72,7 +72,7 @@ export class WsClient {
     return this.live;
   }
 
-  waitForClose(timeoutMs = 10_000): Promise<number> {
+  waitForClose(timeoutMs = 30_000): Promise<number> {
     return this.waitFor(() => this.closeCode !== undefined, timeoutMs).then(() => this.closeCode!);
   }
 

@@ -1,6 +1,6 @@
-import type { Config } from './config';
-import { startEmbeddedPostgres } from './db/embedded';
-import type { Logger } from './logger';
+import type { Config } from '../config';
+import { startEmbeddedPostgres } from './embedded';
+import type { Logger } from '../logger';
 
 export interface Database {
   readonly url: string;

@@ -1,5 +1,5 @@
 import { loadConfig } from './config';
-import { openDatabase } from './database';
+import { openDatabase } from './db/openDatabase';
 import { migrate } from './db/migrate';
 import { createLogger } from './logger';
 

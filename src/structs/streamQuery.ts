@@ -1,9 +1,10 @@
 import { array, integer, min, optional, size, type, union, type Infer } from 'superstruct';
-import { fromString, SessionId } from '../http/fields';
+import { SessionId } from './fields';
+import { integerFromText } from './integers';
 
-const Seq = fromString(min(integer(), 0), (value) => (/^\d{1,16}$/.test(value) ? Number(value) : value));
+const Seq = integerFromText(min(integer(), 0));
 
-const InitLimit = fromString(size(integer(), 1, 1000), (value) => (/^\d{1,16}$/.test(value) ? Number(value) : value));
+const InitLimit = integerFromText(size(integer(), 1, 1000));
 
 /**
  * The query of `/ws`: `since=<seq>` to resume, `session_id=<id>` (repeatable) to follow only those sessions,
