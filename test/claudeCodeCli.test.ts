@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ts from 'typescript';
 import { runCli, type CliIo } from '../src/cli';
 import { HOOK_EVENTS } from '../src/claudeCode/settings';
 import { Spool } from '../src/claudeCode/spool';
 import { recordedHooks } from './support/claudeCodeFixtures';
+import { compileCli } from './support/compileCli';
 import { apiClient, sessionPath } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -228,19 +228,6 @@ describe('agent-session-manager doctor', () => {
 });
 
 describe('the bin, as a process', () => {
-  // The CLI and its modules, compiled alone: it must not need the server's code (or a build) to run.
-  function compileCli(): string {
-    const out = tempDir('bin');
-    const files = ['cli.ts', 'claudeCode/spool.ts', 'claudeCode/hookCommand.ts', 'claudeCode/settings.ts', 'claudeCode/doctor.ts'];
-    for (const file of files) {
-      const source = fs.readFileSync(path.join(__dirname, '..', 'src', file), 'utf8');
-      const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
-      fs.mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
-      fs.writeFileSync(path.join(out, file.replace(/\.ts$/, '.js')), outputText);
-    }
-    return path.join(out, 'cli.js');
-  }
-
   // Asynchronous: the server under test runs in this process and must keep answering meanwhile.
   function run(cliPath: string, args: string[], options: { input?: string; env: NodeJS.ProcessEnv; cwd?: string }) {
     return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -256,7 +243,7 @@ describe('the bin, as a process', () => {
   }
 
   it('runs `hook` from stdin and exits 0; `init-claude` writes its own absolute path', async () => {
-    const cliPath = compileCli();
+    const cliPath = compileCli(tempDir('bin'));
     const id = randomUUID();
     const [prompt] = recordedHooks('tool-call', id);
     const env = { ...process.env, ASM_URL: instance.baseUrl, ASM_SPOOL_DIR: tempDir('spool') };

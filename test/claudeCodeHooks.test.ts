@@ -150,6 +150,18 @@ describe('POST /hooks/claude-code: the same hook twice', () => {
     expect((await events(id)).length).toBe(3);
   });
 
+  it('when a session is resumed and left again without a new prompt, then it ends again', async () => {
+    const id = randomUUID();
+    const hooks = recordedHooks('tool-call', id);
+    await replay(hooks);
+    const [, , , , , sessionStart] = recordedHooks('documented', id);
+    await post(sessionStart, { 'x-capture-id': 'resume-1' });
+    expect(await status(id)).toBe('running');
+    await post(hooks[4], { 'x-capture-id': 'end-2' });
+    expect(await status(id)).toBe('finished');
+    expect((await events(id)).map((e) => e.event_type).slice(-3)).toEqual(['session_stop', 'session_start', 'session_stop']);
+  });
+
   it('when a duplicate comes after the session moved on, then it does not move the status back', async () => {
     const id = randomUUID();
     const hooks = recordedHooks('tool-call', id);
@@ -279,6 +291,28 @@ describe('POST /hooks/claude-code: bad input', () => {
     const { session } = (await api.get(sessionPath(id))).body;
     expect(session).toMatchObject({ status: 'running', source: null, agent_name: null });
     expect((await api.get(sessionPath(id, '/result'))).status).toBe(400);
+  });
+});
+
+describe('POST /hooks/claude-code: instances racing', () => {
+  it('when two instances take the first hooks of new sessions at once, then each session is created once with every event', async () => {
+    const other = await startInstance(database.url);
+    try {
+      const clients = [api, apiClient(other.baseUrl)];
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      const sends = ids.flatMap((id) =>
+        Array.from({ length: 8 }, (_, i) =>
+          clients[i % 2]!.post(HOOKS, { session_id: id, hook_event_name: 'PreToolUse', tool_use_id: `t${i}`, tool_name: 'Bash', cwd: '/srv/race' }),
+        ),
+      );
+      expect(new Set((await Promise.all(sends)).map((reply) => reply.status))).toEqual(new Set([200]));
+      for (const id of ids) {
+        expect((await events(id)).map((e) => e.tool_use_id).sort()).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7']);
+        expect((await api.get(sessionPath(id))).body.session).toMatchObject({ source: 'claude-code', status: 'running', event_count: 8 });
+      }
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -6,6 +6,8 @@ import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { agentThenText, bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
 import { launchBrowser, openPage } from './support/browser';
+import { compileCli } from './support/compileCli';
+import { startHookRecorder } from './support/hookRecorder';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
@@ -29,6 +31,19 @@ const api = server.api;
 
 const HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'Stop', 'SessionEnd'];
 
+/**
+ * Where the project's http hooks go: the test instance, or with RECORD_CLAUDE_FIXTURES=<dir> a recorder in
+ * front of it that saves every hook input under <dir>/<run> (see test/fixtures/claude-code/README.md).
+ */
+async function hooksUrl(run: string, cleanups: (() => Promise<void>)[]): Promise<string> {
+  const target = `${server.instance.baseUrl}/hooks/claude-code`;
+  const recordTo = process.env.RECORD_CLAUDE_FIXTURES;
+  if (!recordTo) return target;
+  const recorder = await startHookRecorder(path.join(recordTo, run), target);
+  cleanups.push(recorder.close);
+  return `${recorder.url}/hooks/claude-code`;
+}
+
 /** A project folder whose .claude/settings.json sends every hook to `url` over HTTP, with the key from the environment. */
 function projectWithHttpHooks(url: string, name?: string): string {
   const dir = name ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-')), name) : fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-project-'));
@@ -43,7 +58,7 @@ function projectWithHttpHooks(url: string, name?: string): string {
 }
 
 /** Runs `claude -p` (asynchronously: the server under test lives in this process) and parses its JSON result. */
-function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standIn: MessagesStandIn; home: string }) {
+function runClaude(prompt: string, { cwd, standIn, home, env = {} }: { cwd: string; standIn: MessagesStandIn; home: string; env?: NodeJS.ProcessEnv }) {
   return new Promise<{ code: number | null; result: any; stderr: string }>((resolve, reject) => {
     const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash', 'Agent'], {
       cwd,
@@ -55,6 +70,7 @@ function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standI
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
         DISABLE_AUTOUPDATER: '1',
         ASM_API_KEY: API_KEY,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -76,8 +92,10 @@ function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standI
 describeWithClaude('the real Claude Code CLI, reporting through http hooks', () => {
   const folders: string[] = [];
   const standIns: MessagesStandIn[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const standIn of standIns) await standIn.close();
+    for (const cleanup of cleanups) await cleanup();
     for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
   });
   const folder = (prefix: string) => {
@@ -89,7 +107,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
   it('when claude -p runs one Bash call, then its session, events, paired tool call, result and statuses are here, live too', async () => {
     const standIn = await startMessagesStandIn(bashThenText({ command: 'echo hi', finalText: 'The command printed hi.' }));
     standIns.push(standIn);
-    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`);
+    const project = projectWithHttpHooks(await hooksUrl('tool-call', cleanups));
     folders.push(project);
     const home = folder('asm-claude-home-');
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
@@ -156,7 +174,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       agentThenText({ command: 'ls -A', subagentText: 'The folder holds the settings only.', launchedText: 'A subagent is looking at the folder.', finalText: 'The subagent reports: the folder holds the settings only.' }),
     );
     standIns.push(standIn);
-    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`, 'webapp');
+    const project = projectWithHttpHooks(await hooksUrl('subagent', cleanups), 'webapp');
     folders.push(path.dirname(project));
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
@@ -187,6 +205,55 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       if (process.env.UPDATE_SCREENSHOTS) await screenshot(id, 'The subagent reports');
     } finally {
       ws.close();
+    }
+  }, 120_000);
+});
+
+describeWithClaude('the real Claude Code CLI, reporting through the hook command that init-claude set up', () => {
+  const folders: string[] = [];
+  afterAll(() => {
+    for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when init-claude wrote the settings, then claude -p reports every hook through the command, SessionStart included', async () => {
+    const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-command-'));
+    folders.push(temp);
+    const cliPath = compileCli(path.join(temp, 'bin'));
+    const project = path.join(temp, 'shop');
+    fs.mkdirSync(project);
+    const spoolDir = path.join(temp, 'spool');
+    const init = await new Promise<number | null>((resolve) =>
+      spawn(process.execPath, [cliPath, 'init-claude'], { cwd: project, env: { ...process.env, ASM_URL: server.instance.baseUrl }, stdio: 'ignore' }).on('close', resolve),
+    );
+    expect(init).toBe(0);
+
+    const standIn = await startMessagesStandIn(bashThenText({ command: 'echo via-command', finalText: 'Done through the hook command.' }));
+    try {
+      // The OpenTelemetry export init-claude turns on is the OTLP receiver's business; here it is switched off.
+      const run = await runClaude('Say something using Bash', {
+        cwd: project,
+        standIn,
+        home: path.join(temp, 'home'),
+        env: { ASM_SPOOL_DIR: spoolDir, CLAUDE_CODE_ENABLE_TELEMETRY: '0' },
+      });
+      expect(run.code).toBe(0);
+      const id: string = run.result.session_id;
+      const events = (await api.get(sessionPath(id, '/events'), auth)).body.events as any[];
+      expect(events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`)).toEqual([
+        'session_start',
+        'message:user',
+        'pre_tool',
+        'post_tool',
+        'message:assistant',
+        'session_stop',
+      ]);
+      expect(events[3]).toMatchObject({ tool_name: 'Bash', tool_output: { stdout: 'via-command' }, duration_ms: expect.any(Number) });
+      expect(events[0].reason).toBe('startup');
+      expect((await api.get(sessionPath(id), auth)).body.session).toMatchObject({ status: 'finished', source: 'claude-code', project_dir: fs.realpathSync(project) });
+      expect(fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir).filter((name) => name.endsWith('.json')) : []).toEqual([]);
+      process.stdout.write(`real run through the hook command: ${events.map((e) => e.event_type).join(', ')}\n`);
+    } finally {
+      await standIn.close();
     }
   }, 120_000);
 });

@@ -116,7 +116,8 @@ export function hookEventKey(input: HookInput, captureId: string | undefined): s
   const promptId = id('prompt_id');
   if (toolUseId) return `cc:${name}:tool:${toolUseId}`;
   if (agentId && (name === 'SubagentStart' || name === 'SubagentStop')) return `cc:${name}:agent:${agentId}`;
-  if (promptId && !agentId && ['UserPromptSubmit', 'Stop', 'StopFailure', 'SessionEnd'].includes(name)) return `cc:${name}:prompt:${promptId}`;
+  // Not SessionEnd: a session resumed and left again without a new prompt ends twice with the same prompt_id.
+  if (promptId && !agentId && ['UserPromptSubmit', 'Stop', 'StopFailure'].includes(name)) return `cc:${name}:prompt:${promptId}`;
   if (captureId) return `cc:capture:${captureId}`;
   return `cc:sha256:${createHash('sha256').update(JSON.stringify(input)).digest('base64url')}`;
 }

@@ -32,29 +32,53 @@ export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEven
   return withTransaction(pool, async (tx) => {
     const firstOfSession = new Map<string, HookEventToStore>();
     for (const item of items) if (!firstOfSession.has(item.sessionId)) firstOfSession.set(item.sessionId, item);
-    const newcomers = [...firstOfSession.values()].sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
-    await tx.query(
-      `insert into sessions (session_id, session_name, project_dir, agent_name, source)
-       select session_id, session_name, project_dir, $4, $4
-       from unnest($1::text[], $2::text[], $3::text[]) as given(session_id, session_name, project_dir)
-       order by session_id
-       on conflict (session_id) do nothing`,
-      [newcomers.map((item) => item.sessionId), newcomers.map((item) => item.session.session_name), newcomers.map((item) => item.session.project_dir), CLAUDE_CODE_SOURCE],
-    );
-    // The row locks queue concurrent writers of the same sessions, so each status is computed from the one before.
-    const sessions = await tx.query<{ session_id: string; status: ClaudeCodeStatus; source: string | null }>(
-      `select session_id, status, source from sessions where session_id = any($1::text[]) order by session_id for no key update`,
-      [newcomers.map((item) => item.sessionId)],
-    );
-    const stored = await tx.query<{ session_id: string; event_id: string }>(
-      `select e.session_id, e.event_id
-       from unnest($1::text[], $2::text[]) as wanted(session_id, event_id)
+    const batchSessions = [...firstOfSession.values()].sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+    // One statement: create the sessions met for the first time, lock them all (the row locks queue
+    // concurrent writers of the same sessions, so each status is computed from the one before), and find
+    // which of the hooks were stored before.
+    type Row = { kind: 'created' | 'locked' | 'stored'; session_id: string; status: ClaudeCodeStatus; source: string | null; event_id: string };
+    const sessionIds = batchSessions.map((item) => item.sessionId);
+    const { rows } = await tx.query<Row>(
+      `with created as (
+         insert into sessions (session_id, session_name, project_dir, agent_name, source)
+         select session_id, session_name, project_dir, $4, $4
+         from unnest($1::text[], $2::text[], $3::text[]) as given(session_id, session_name, project_dir)
+         order by session_id
+         on conflict (session_id) do nothing
+         returning session_id, status, source
+       ), locked as (
+         select session_id, status, source from sessions where session_id = any($1::text[]) order by session_id for no key update
+       )
+       select 'created' as kind, session_id, status, source, null as event_id from created
+       union all
+       select 'locked', session_id, status, source, null from locked
+       union all
+       select 'stored', e.session_id, null, null, e.event_id
+       from unnest($5::text[], $6::text[]) as wanted(session_id, event_id)
        join events e on e.session_id = wanted.session_id and e.event_id = wanted.event_id`,
-      [items.map((item) => item.sessionId), items.map((item) => item.event.event_id)],
+      [
+        sessionIds,
+        batchSessions.map((item) => item.session.session_name),
+        batchSessions.map((item) => item.session.project_dir),
+        CLAUDE_CODE_SOURCE,
+        items.map((item) => item.sessionId),
+        items.map((item) => item.event.event_id),
+      ],
     );
-    const status = new Map(sessions.rows.map((row) => [row.session_id, row.status]));
-    const ours = new Set(sessions.rows.filter((row) => row.source === CLAUDE_CODE_SOURCE).map((row) => row.session_id));
-    const seen = new Set(stored.rows.map((row) => keyOf(row.session_id, row.event_id)));
+    const sessions = rows.filter((row) => row.kind !== 'stored');
+    // A session another transaction created after this statement's snapshot was taken: neither created
+    // here nor visible to the lock above. Locked now, it is seen as committed.
+    const missing = sessionIds.filter((id) => !sessions.some((row) => row.session_id === id));
+    if (missing.length > 0) {
+      const late = await tx.query<Row>(
+        'select session_id, status, source from sessions where session_id = any($1::text[]) order by session_id for no key update',
+        [missing],
+      );
+      sessions.push(...late.rows);
+    }
+    const status = new Map(sessions.map((row) => [row.session_id, row.status]));
+    const ours = new Set(sessions.filter((row) => row.source === CLAUDE_CODE_SOURCE).map((row) => row.session_id));
+    const seen = new Set(rows.filter((row) => row.kind === 'stored').map((row) => keyOf(row.session_id, row.event_id)));
 
     // Runs of events, each preceded by the status changes that its first event causes.
     type Segment = { updates: Map<string, ClaudeCodeStatus>; items: EventToStore[] };

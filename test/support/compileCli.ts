@@ -1,0 +1,19 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+
+const CLI_FILES = ['cli.ts', 'claudeCode/spool.ts', 'claudeCode/hookCommand.ts', 'claudeCode/settings.ts', 'claudeCode/doctor.ts'];
+
+/**
+ * The hook command's bin and its modules, compiled alone into `outDir` (no build of the whole project, and
+ * proof that it needs none of the server's code); returns the path of cli.js.
+ */
+export function compileCli(outDir: string): string {
+  for (const file of CLI_FILES) {
+    const source = fs.readFileSync(path.join(__dirname, '..', '..', 'src', file), 'utf8');
+    const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+    fs.mkdirSync(path.dirname(path.join(outDir, file)), { recursive: true });
+    fs.writeFileSync(path.join(outDir, file.replace(/\.ts$/, '.js')), outputText);
+  }
+  return path.join(outDir, 'cli.js');
+}
