@@ -4,101 +4,14 @@
 // this process. Load generator and servers share the machine, so ratios matter more than absolutes.
 'use strict';
 
-const { spawn } = require('node:child_process');
-const { writeFileSync, mkdtempSync, chmodSync, rmSync } = require('node:fs');
+const { writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const pg = require('pg');
 const WebSocket = require('ws');
 const { Pool: HttpPool } = require('undici');
-const { startEmbeddedPostgres } = require('../dist/db/embedded.js');
 const { migrate } = require('../dist/db/migrate.js');
-const { createLogger } = require('../dist/logger.js');
-
-const ROOT = path.join(__dirname, '..');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const quiet = createLogger('warn');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-function stats(values) {
-  const sorted = Float64Array.from(values).sort();
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
-}
-const round = (n, digits = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function openDatabase() {
-  const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
-  if (serverUrl) {
-    const name = `asm_bench_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    return {
-      kind: 'server',
-      url: url.toString(),
-      async close() {
-        const again = new pg.Client({ connectionString: serverUrl });
-        await again.connect();
-        await again.query(`drop database if exists ${name} with (force)`);
-        await again.end();
-      },
-    };
-  }
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asm-bench-'));
-  chmodSync(dataDir, 0o755);
-  const cluster = await startEmbeddedPostgres({ dataDir, logger: quiet, throwaway: true });
-  return {
-    kind: 'embedded',
-    url: cluster.url,
-    async close() {
-      await cluster.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function startServer(databaseUrl) {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '12' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${baseUrl}/ready`)).ok) return { child, baseUrl, wsUrl: `ws://127.0.0.1:${port}/ws` };
-    } catch {
-      // not up yet
-    }
-    await sleep(50);
-  }
-  throw new Error('server did not start');
-}
-
-function rssMegabytes(pid) {
-  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
-}
+const { SECONDS, quiet, sleep, stats, round, openDatabase, startServer, rssMegabytes } = require('./support');
 
 // About 300 bytes of JSON, like a small tool call.
 const eventBody = (i) =>
@@ -324,6 +237,7 @@ async function main() {
     await step('fanout_200', () => measureFanOut(servers, { clients: 200, clientUrls: servers.map((s) => s.wsUrl), rate: 1000 }));
     await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100 }));
     await step('reads', () => measureReads(servers[0], database.url));
+    await step('hooks', () => require('./hooks').measureHooks(servers[0]));
     await step('otlp', () => require('./otlp').measureOtlp(servers));
   } finally {
     for (const server of servers) server.child.kill('SIGTERM');
@@ -349,6 +263,7 @@ function table(r) {
     ['fan-out: 200 clients, 2 instances, 1,000/s', `p50 ${r.fanout_200.p50_ms} ms, p99 ${r.fanout_200.p99_ms} ms, max ${r.fanout_200.max_ms} ms, ${r.fanout_200.received}/${r.fanout_200.expected_deliveries} delivered`, 'p99 ≤ 25 ms, all delivered'],
     ['fan-out: 1,000 clients, 1 instance, 100/s', `p99 ${r.fanout_1000.p99_ms} ms, RSS ${r.fanout_1000.server_rss_mb} MB, ${r.fanout_1000.received}/${r.fanout_1000.expected_deliveries} delivered`, 'p99 ≤ 100 ms, RSS ≤ 200 MB'],
     ['reads: page 1 vs page 50 of 50,000 events', `p50 ${r.reads.page1_p50_ms} vs ${r.reads.page50_p50_ms} ms a page (${r.reads.page50_vs_page1}×); ${r.reads.page1_rows_per_s} vs ${r.reads.page50_rows_per_s} rows/s a connection`, 'within 20%'],
+    ['Claude Code hooks: 500/s, open loop', `p50 ${r.hooks.p50_ms} ms, p99 ${r.hooks.p99_ms} ms, ${r.hooks.achieved_per_s}/s taken, ${r.hooks.errors} errors`, 'p99 ≤ 10 ms'],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;

@@ -1,5 +1,4 @@
 import Koa from 'koa';
-import bodyParser from 'koa-bodyparser';
 import type Router from '@koa/router';
 import type { Config } from './config';
 import type { Pool } from './db/pool';
@@ -13,6 +12,7 @@ import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
 import { usageRoutes } from './http/usage';
 import { requireApiKey } from './http/auth';
+import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
 import { otlpRoutes } from './http/otlp';
@@ -45,18 +45,8 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
   app.use(otlpRoutes({ pool, maxBodyBytes: config.maxBodyBytes }).routes());
   app.use(requireJsonBodies());
-  // onProtoPoisoning is passed through to co-body, which the bundled types do not list.
-  const bodyOptions: bodyParser.Options & { onProtoPoisoning: 'ignore' } = {
-    enableTypes: ['json'],
-    jsonLimit: `${config.maxBodyBytes}b`,
-    // Only objects and arrays are request bodies; a bare JSON string or number is malformed input here.
-    strict: true,
-    // A "__proto__" key is valid JSON and may appear in a tool's input: JSON.parse makes it a plain own
-    // property, and nothing here merges request objects with assignment, so it is stored like any key.
-    onProtoPoisoning: 'ignore',
-  };
   app.use(hookBodies(config.hookMaxBodyBytes));
-  app.use(bodyParser(bodyOptions));
+  app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
   for (const router of createRouters({ pool, listener, metrics, writer, config })) {
     app.use(router.routes());

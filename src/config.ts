@@ -41,6 +41,9 @@ const Environment = object({
   WS_PING_INTERVAL_MS: defaulted(PositiveInt, 30_000),
   LISTEN_HEARTBEAT_MS: defaulted(PositiveInt, 10_000),
   API_KEYS: defaulted(List, []),
+  HTTP_HEADERS_TIMEOUT_MS: defaulted(PositiveInt, 30_000),
+  HTTP_REQUEST_TIMEOUT_MS: defaulted(PositiveInt, 120_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: defaulted(PositiveInt, 65_000),
 });
 
 export interface Config {
@@ -71,6 +74,12 @@ export interface Config {
   readonly listenHeartbeatMs: number;
   /** Set: every request but /health (and the pages that hold no data) needs one of these keys. */
   readonly apiKeys: readonly string[];
+  /** A client must send a request's headers within this time, else 408. */
+  readonly headersTimeoutMs: number;
+  /** ... and the whole request, body included, within this one (never less than headersTimeoutMs). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
 }
 
 const KNOWN_KEYS = Object.keys(Environment.schema);
@@ -79,6 +88,12 @@ const KNOWN_KEYS = Object.keys(Environment.schema);
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(KNOWN_KEYS.filter((key) => env[key] !== undefined && env[key] !== '').map((key) => [key, env[key]]));
   const parsed = create(present, Environment);
+  // Node refuses to start a server whose headers may take longer than the whole request.
+  if (parsed.HTTP_HEADERS_TIMEOUT_MS > parsed.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new Error(
+      `HTTP_HEADERS_TIMEOUT_MS (${parsed.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${parsed.HTTP_REQUEST_TIMEOUT_MS})`,
+    );
+  }
   const logLevel: LogLevel = parsed.DEBUG_LOGGING ? 'debug' : (parsed.LOG_LEVEL ?? 'info');
   return Object.freeze({
     port: parsed.PORT,
@@ -96,6 +111,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
     listenHeartbeatMs: parsed.LISTEN_HEARTBEAT_MS,
     apiKeys: Object.freeze(parsed.API_KEYS),
+    headersTimeoutMs: parsed.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: parsed.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS,
   });
 }
 

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import { WebSocketServer } from 'ws';
 import { STATUS_CODES } from 'node:http';
@@ -16,6 +17,8 @@ export interface ServerOptions {
   hosts: readonly string[];
   port: number;
   logger: Logger;
+  /** How long a client may take over a request's headers, over the whole request, and idle between requests. */
+  timeouts: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
 }
 
 export interface RunningServer {
@@ -29,7 +32,7 @@ const WS_PATH = '/ws';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
-export async function listen({ app, authorize, streams, hosts, port, logger }: ServerOptions): Promise<RunningServer> {
+export async function listen({ app, authorize, streams, hosts, port, logger, timeouts }: ServerOptions): Promise<RunningServer> {
   // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();
@@ -51,8 +54,18 @@ export async function listen({ app, authorize, streams, hosts, port, logger }: S
   };
 
   for (const host of hosts) {
-    const server = http.createServer(handler);
+    const server = http.createServer(
+      {
+        headersTimeout: timeouts.headersTimeoutMs,
+        requestTimeout: timeouts.requestTimeoutMs,
+        keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+        // Node looks for requests past their time on this interval (30 s by default): keep it well under them.
+        connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(timeouts.headersTimeoutMs / 4))),
+      },
+      handler,
+    );
     server.on('upgrade', onUpgrade);
+    server.on('clientError', answerClientError);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -97,8 +110,39 @@ export async function listen({ app, authorize, streams, hosts, port, logger }: S
 
 /** Answers an upgrade request that will not become a WebSocket with a plain HTTP error and a JSON detail. */
 function refuseUpgrade(socket: Socket, status: number, detail: unknown): void {
+  socket.end(rawErrorResponse(status, detail));
+}
+
+const rawErrorResponse = (status: number, detail: unknown) => {
   const body = JSON.stringify({ detail });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+};
+
+/**
+ * What Node answers itself, before Koa sees a request (unparseable HTTP, a request past its time, headers
+ * over the size limit), in the same JSON shape as every other error instead of Node's empty bodies.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // Node's own rule: write nothing if the socket is gone or a response to this request has begun.
+  const inFlight = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?._headerSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, detail] = describeClientError(err.code);
+  socket.end(rawErrorResponse(status, detail));
+  socket.once('finish', () => socket.destroy());
+}
+
+function describeClientError(code: string | undefined): [number, string] {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'Request header fields too large'];
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'Chunk extensions too large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'Request not received in time'];
+    default:
+      return [400, `Malformed HTTP request${code ? ` (${code})` : ''}`];
+  }
 }

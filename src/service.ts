@@ -94,6 +94,7 @@ export async function startService({ config, databaseUrl, logger }: ServiceOptio
     hosts: config.hosts,
     port: config.port,
     logger,
+    timeouts: config,
   });
   logger.info('listening', { urls: server.urls });
 

@@ -120,6 +120,23 @@ describe('POST /hooks/claude-code: the same hook twice', () => {
     expect((await api.get(sessionPath(id))).body.session.event_count).toBe(5);
   });
 
+  it('when the same hook arrives several times at once, then it is stored once and moves the status once', async () => {
+    const id = randomUUID();
+    const [prompt, , , stop] = recordedHooks('tool-call', id);
+    await post(prompt);
+    const client = await WsClient.connect(`${server.instance.wsUrl}?session_id=${encodeURIComponent(id)}`);
+    try {
+      const replies = await Promise.all(Array.from({ length: 5 }, () => post(stop)));
+      expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200]);
+      expect((await events(id)).map((e) => e.event_type)).toEqual(['message', 'message']);
+      const live = await client.waitForLive(2);
+      expect(live.map((m) => m.type)).toEqual(['session_updated', 'event']);
+      expect(live[0]!.session.status).toBe('idle');
+    } finally {
+      client.close();
+    }
+  });
+
   it('when a hook without ids comes twice byte for byte, then it is one event; with two capture ids, two', async () => {
     const id = randomUUID();
     const [notification] = recordedHooks('documented', id);
@@ -225,6 +242,19 @@ describe('POST /hooks/claude-code: failures, subagents, notifications, compactio
     const [event] = await events(id);
     expect(event).toMatchObject({ tool_name: 'Ba\ufffdsh', tool_use_id: 't\ufffd1', tool_input: { x: 'a\u0000b' } });
     expect((await api.get(sessionPath(id))).body.session.project_dir).toBe('/srv/a\ufffdb');
+  });
+});
+
+describe('POST /hooks/claude-code: long folders', () => {
+  it('keeps the session name and folder within what PATCH accepts', async () => {
+    const id = randomUUID();
+    const cwd = `/srv/${'d'.repeat(300)}/${'e'.repeat(5000)}`;
+    expect((await post({ session_id: id, hook_event_name: 'UserPromptSubmit', cwd, prompt: 'x' })).status).toBe(200);
+    const { session } = (await api.get(sessionPath(id))).body;
+    expect(session.session_name).toBe(`${'e'.repeat(200)} · ${id.slice(0, 8)}`);
+    expect(Buffer.byteLength(session.project_dir)).toBeLessThanOrEqual(4096);
+    expect(cwd.startsWith(session.project_dir)).toBe(true);
+    expect((await api.patch(sessionPath(id), { session_name: session.session_name, project_dir: session.project_dir })).status).toBe(200);
   });
 });
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
-import { bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
+import { agentThenText, bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
+import { launchBrowser, openPage } from './support/browser';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 
@@ -29,8 +30,9 @@ const api = server.api;
 const HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'Stop', 'SessionEnd'];
 
 /** A project folder whose .claude/settings.json sends every hook to `url` over HTTP, with the key from the environment. */
-function projectWithHttpHooks(url: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-project-'));
+function projectWithHttpHooks(url: string, name?: string): string {
+  const dir = name ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-')), name) : fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-project-'));
+  fs.mkdirSync(dir, { recursive: true });
   const hook = { type: 'http', url, headers: { Authorization: 'Bearer $ASM_API_KEY' }, allowedEnvVars: ['ASM_API_KEY'], timeout: 5 };
   fs.mkdirSync(path.join(dir, '.claude'));
   fs.writeFileSync(
@@ -43,7 +45,7 @@ function projectWithHttpHooks(url: string): string {
 /** Runs `claude -p` (asynchronously: the server under test lives in this process) and parses its JSON result. */
 function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standIn: MessagesStandIn; home: string }) {
   return new Promise<{ code: number | null; result: any; stderr: string }>((resolve, reject) => {
-    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], {
+    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash', 'Agent'], {
       cwd,
       env: {
         PATH: process.env.PATH,
@@ -72,20 +74,24 @@ function runClaude(prompt: string, { cwd, standIn, home }: { cwd: string; standI
 }
 
 describeWithClaude('the real Claude Code CLI, reporting through http hooks', () => {
-  let standIn: MessagesStandIn;
   const folders: string[] = [];
-  beforeAll(async () => {
-    standIn = await startMessagesStandIn(bashThenText({ command: 'echo hi', finalText: 'The command printed hi.' }));
-  });
+  const standIns: MessagesStandIn[] = [];
   afterAll(async () => {
-    await standIn?.close();
+    for (const standIn of standIns) await standIn.close();
     for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
   });
+  const folder = (prefix: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    folders.push(dir);
+    return dir;
+  };
 
   it('when claude -p runs one Bash call, then its session, events, paired tool call, result and statuses are here, live too', async () => {
+    const standIn = await startMessagesStandIn(bashThenText({ command: 'echo hi', finalText: 'The command printed hi.' }));
+    standIns.push(standIn);
     const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`);
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-home-'));
-    folders.push(project, home);
+    folders.push(project);
+    const home = folder('asm-claude-home-');
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
       const run = await runClaude('Say hi using Bash', { cwd: project, standIn, home });
@@ -136,8 +142,67 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
       expect(seen.filter((m) => m.type === 'event').map((m) => m.data.id)).toEqual(events.map((e) => e.id));
       const seqs = seen.map((m) => m.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      process.stdout.write(
+        `real run: ${events.map((e) => e.event_type + (e.role ? `:${e.role}` : '') + (e.duration_ms !== null ? `(${e.duration_ms} ms)` : '')).join(', ')}; ` +
+          `statuses ${seen.filter((m) => m.type !== 'event').map((m) => m.session.status).join(' → ')}\n`,
+      );
+    } finally {
+      ws.close();
+    }
+  }, 120_000);
+
+  it('when claude -p hands work to a subagent, then what the subagent did carries its agent_id, and the session ends finished', async () => {
+    const standIn = await startMessagesStandIn(
+      agentThenText({ command: 'ls -A', subagentText: 'The folder holds the settings only.', launchedText: 'A subagent is looking at the folder.', finalText: 'The subagent reports: the folder holds the settings only.' }),
+    );
+    standIns.push(standIn);
+    const project = projectWithHttpHooks(`${server.instance.baseUrl}/hooks/claude-code`, 'webapp');
+    folders.push(path.dirname(project));
+    const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
+    try {
+      const run = await runClaude('Have a subagent look at this folder', { cwd: project, standIn, home: folder('asm-claude-home-') });
+      expect(run.code).toBe(0);
+      const id: string = run.result.session_id;
+      const mine = (m: any) => (m.session?.session_id ?? m.data?.session_id ?? m.session_id) === id;
+      await ws.waitFor((messages) => messages.some((m) => mine(m) && m.type === 'event' && m.data.event_type === 'session_stop'), 30_000);
+
+      const events = (await api.get(sessionPath(id, '/events'), auth)).body.events as any[];
+      const launch = events.find((e) => e.event_type === 'post_tool' && e.tool_name === 'Agent');
+      expect(launch.tool_output).toMatchObject({ status: 'async_launched', agentId: expect.any(String) });
+      const agentId: string = launch.tool_output.agentId;
+      const bySubagent = (await api.get(sessionPath(id, `/events?agent_id=${agentId}`), auth)).body.events as any[];
+      expect(bySubagent[0].event_type).toBe('subagent_start');
+      expect(bySubagent.at(-1).event_type).toBe('subagent_stop');
+      expect(bySubagent.filter((e) => e.event_type === 'post_tool').map((e) => e.tool_output.stdout)).toContain('.claude');
+      expect(events.filter((e) => e.event_type === 'notification')[0].content[0].text).toMatch(/^<task-notification>/);
+      expect(events.filter((e) => e.event_type === 'message' && e.role === 'user')).toHaveLength(1);
+      expect((await api.get(sessionPath(id), auth)).body.session.status).toBe('finished');
+      expect((await api.get(sessionPath(id, '/result'), auth)).body).toEqual({ result: 'The subagent reports: the folder holds the settings only.' });
+      const statuses = ws.live.filter((m) => mine(m) && m.type !== 'event').map((m) => m.session.status);
+      expect(statuses[0]).toBe('running');
+      expect(statuses).toContain('idle');
+      expect(statuses.at(-1)).toBe('finished');
+      process.stdout.write(`real subagent run: ${events.map((e) => e.event_type + (e.tool_name ? `:${e.tool_name}` : '')).join(', ')}; statuses ${statuses.join(' → ')}\n`);
+
+      if (process.env.UPDATE_SCREENSHOTS) await screenshot(id, 'The subagent reports');
     } finally {
       ws.close();
     }
   }, 120_000);
 });
+
+/** docs/claude-code-session.png: the dashboard showing a real run, as the README shows it. */
+async function screenshot(sessionId: string, waitForText: string): Promise<void> {
+  const browser = await launchBrowser();
+  try {
+    const { page, close } = await openPage(browser, 'about:blank');
+    await page.addInitScript(`sessionStorage.setItem('asm.apiKey', ${JSON.stringify(API_KEY)})`);
+    await page.goto(`${server.instance.baseUrl}/#/sessions/${encodeURIComponent(sessionId)}`);
+    await page.getByText(waitForText).first().waitFor();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'claude-code-session.png') });
+    await close();
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { apiClient, sessionPath, type ApiClient } from './support/http';
 import { startInstance } from './support/instance';
@@ -8,13 +9,15 @@ import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();
 let api: ApiClient;
+let baseUrl: string;
 let canary: { session: unknown; events: unknown };
 let sessionCounter = 0;
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 60);
 
 beforeAll(async () => {
-  api = apiClient((await startInstance(database.url)).baseUrl);
+  baseUrl = (await startInstance(database.url)).baseUrl;
+  api = apiClient(baseUrl);
   await api.post('/sessions', { session_id: 'canary', session_name: 'canary', project_dir: '/c' });
   await api.post('/sessions/canary/events', { event_type: 'message', content: [{ type: 'text', text: 'keep me' }], tool_output: { a: [1, '\u0000'] } });
   canary = { session: (await api.get('/sessions/canary')).body, events: (await api.get('/sessions/canary/events')).body };
@@ -25,7 +28,7 @@ beforeAll(async () => {
 const anyText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.constantFrom('', '\u0000', '\ud800', 'a/b%20c', '🚀', 'x'.repeat(300)),
+  fc.constantFrom('', '\u0000', '\ud800', 'a/b%20c', '🚀', 'x'.repeat(300), 'é'.repeat(2048), 'é'.repeat(2049)),
 );
 const anyJson = fc.jsonValue({ maxDepth: 4 });
 // Mostly well-typed values with a good share of wrong ones.
@@ -172,6 +175,49 @@ describe('generated bodies', () => {
         const events = (await api.get(`/events/${encodeURIComponent(sent.session_id as string)}?limit=10000`)).body.events;
         const stored = sent.event_id != null ? events.find((e: { event_id: unknown }) => e.event_id === sent.event_id) : events[events.length - 1];
         expect(stored).toBeDefined();
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('GET /sessions with hand-made cursors', async () => {
+    // Fits the pattern of a PostgreSQL timestamp, with any digits: month 13, offset +99:99, year 0 and the like.
+    const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((d) => d.join(''));
+    const pgLike = fc
+      .tuple(digits(4), digits(2), digits(2), digits(2), digits(2), digits(2), fc.option(digits(6)), fc.constantFrom('+', '-'), digits(2), fc.option(digits(2)))
+      .map(([y, mo, d, h, mi, s, frac, sign, oh, om]) => `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ? `.${frac}` : ''}${sign}${oh}${om ? `:${om}` : ''}`);
+    const position = fc.oneof(fc.tuple(fc.oneof(pgLike, anyText), textish), fc.array(textish, { maxLength: 3 }), anyJson);
+    // As the query string carries it: a base64url cursor, any text percent-encoded, or broken percent-encoding.
+    const cursor = fc.oneof(
+      { weight: 4, arbitrary: position.map((value) => Buffer.from(JSON.stringify(value) ?? '').toString('base64url')) },
+      { weight: 1, arbitrary: anyText.map((text) => encodeURIComponent(text.toWellFormed())) },
+      { weight: 1, arbitrary: fc.constantFrom('%E0%A4%A', '%00', '%', '&cursor=a') },
+    );
+    await fc.assert(
+      fc.asyncProperty(cursor, async (value) => {
+        const reply = await api.get(`/sessions?limit=3&cursor=${value}`);
+        expect([200, 422]).toContain(reply.status);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('raw bodies: any bytes, any Content-Encoding, any charset', async () => {
+    const json = orGarbage(sessionBody).map((body) => Buffer.from(JSON.stringify(body) ?? ''));
+    const bytes = fc.oneof(json, fc.uint8Array({ maxLength: 64 }).map((array) => Buffer.from(array)));
+    const encoding = fc.constantFrom(undefined, 'identity', 'gzip', 'x-gzip', 'deflate', 'br', 'compress', 'gzip, br', 'GZIP', '');
+    const compress = (raw: Buffer, name: string | undefined) =>
+      name === 'br' ? zlib.brotliCompressSync(raw) : name === 'deflate' ? zlib.deflateSync(raw) : name?.toLowerCase().includes('gzip') ? zlib.gzipSync(raw) : raw;
+    const charset = fc.constantFrom('', '; charset=utf-8', '; charset=UTF-8', '; charset=latin1', '; charset=utf-16le', '; charset=');
+    await fc.assert(
+      fc.asyncProperty(bytes, encoding, fc.boolean(), charset, async (raw, name, compressed, suffix) => {
+        const headers: Record<string, string> = { 'content-type': `application/json${suffix}` };
+        if (name !== undefined) headers['content-encoding'] = name;
+        const response = await fetch(`${baseUrl}/sessions`, { method: 'POST', headers, body: compressed ? compress(raw, name) : raw });
+        const body = (await response.json()) as { session: { session_id: string }; detail: unknown };
+        if (response.status === 201) return expect(body.session.session_id).toEqual(JSON.parse(raw.toString('utf8')).session_id);
+        expect(isClientError(response.status)).toBe(true);
+        expect(body.detail).toBeDefined();
       }),
       { numRuns: RUNS },
     );

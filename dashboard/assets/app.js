@@ -14,9 +14,9 @@ const INIT_LIMIT = 1000;
 const store = {
   sessions: new Map(),
   ready: false,
-  /** init holds at most 1000 sessions; when it was full there may be older ones to page in. */
+  /** init holds the INIT_LIMIT newest sessions; its next_cursor (when set) pages in the older ones. */
   mayHaveOlder: false,
-  olderCursor: undefined,
+  olderCursor: null,
   olderLoading: false,
 };
 
@@ -95,8 +95,8 @@ function onMessage(message) {
       const sessions = Array.isArray(message.sessions) ? message.sessions : [];
       store.sessions = new Map(sessions.map((s) => [s.session_id, s]));
       store.ready = true;
-      store.mayHaveOlder = sessions.length >= INIT_LIMIT;
-      store.olderCursor = undefined;
+      store.olderCursor = typeof message.next_cursor === 'string' ? message.next_cursor : null;
+      store.mayHaveOlder = store.olderCursor !== null;
       list.invalidate();
       const current = view && store.sessions.get(view.id);
       if (current) view.onSessionUpdated(current);
@@ -124,6 +124,7 @@ function onMessage(message) {
       if (view?.id === message.session_id) view.onDeleted();
       break;
     }
+    // event_gone (an event deleted with its session before it was read) needs nothing: session_deleted follows.
     case 'event': {
       const event = message.data;
       if (!event || typeof event.session_id !== 'string') return;
@@ -171,6 +172,7 @@ function onState({ state, retryAt }) {
 const live = new LiveFeed({
   onMessage,
   onState,
+  initLimit: INIT_LIMIT,
   onReconnect: () => view?.resume(),
 });
 
@@ -184,11 +186,6 @@ async function loadOlder() {
   store.olderLoading = true;
   list.invalidate();
   try {
-    if (store.olderCursor === undefined) {
-      // The cursor is opaque: take the one after the first page, which init already showed.
-      const first = await api(`/sessions?limit=${OLDER_PAGE}`);
-      store.olderCursor = first?.next_cursor ?? null;
-    }
     if (store.olderCursor) {
       const page = await api(`/sessions?limit=${OLDER_PAGE}&cursor=${encodeURIComponent(store.olderCursor)}`);
       for (const session of page?.sessions ?? []) if (!store.sessions.has(session.session_id)) store.sessions.set(session.session_id, session);

@@ -14,9 +14,11 @@ export class LiveFeed {
    *   onMessage(message) — init, session_created, session_updated, session_deleted, event;
    *   onState({ state, retryAt }) — state is connecting | connected | reconnecting | offline;
    *   onReconnect() — the connection is back after a drop (the replay follows).
+   *   initLimit — init lists only this many sessions, the newest (its next_cursor pages to the rest).
    */
-  constructor({ onMessage, onState, onReconnect }) {
+  constructor({ onMessage, onState, onReconnect, initLimit }) {
     this.onMessage = onMessage;
+    this.initLimit = initLimit;
     this.onState = onState;
     this.onReconnect = onReconnect;
     this.lastSeq = null;
@@ -54,6 +56,8 @@ export class LiveFeed {
     const url = new URL('/ws', window.location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     if (this.lastSeq !== null) url.searchParams.set('since', String(this.lastSeq));
+    // Asked for always: a resume the log no longer covers is answered with an init too.
+    if (this.initLimit) url.searchParams.set('init_limit', String(this.initLimit));
     const key = getApiKey();
     if (key) url.searchParams.set('api_key', key);
     return url.href;

@@ -105,10 +105,10 @@ const errorText = (value: unknown): string | null =>
 /**
  * The event's key (its `event_id`), so that the same hook delivered twice is stored once: from the ids
  * that identify the occurrence (a tool call's `tool_use_id`, a subagent's `agent_id`, a turn's
- * `prompt_id`) and the event's name; else the hook command's capture id; else the body's own bytes,
- * so inputs with no id that are identical byte for byte are one event.
+ * `prompt_id`) and the event's name; else the hook command's capture id; else the input itself, so
+ * inputs with no id that are identical byte for byte (or differ only in spacing) are one event.
  */
-export function hookEventKey(input: HookInput, rawBody: string, captureId: string | undefined): string {
+export function hookEventKey(input: HookInput, captureId: string | undefined): string {
   const name = typeof input.hook_event_name === 'string' ? storableText(input.hook_event_name) : '';
   const id = (field: string) => (typeof input[field] === 'string' && input[field] !== '' ? storableText(input[field] as string) : undefined);
   const toolUseId = id('tool_use_id');
@@ -118,13 +118,25 @@ export function hookEventKey(input: HookInput, rawBody: string, captureId: strin
   if (agentId && (name === 'SubagentStart' || name === 'SubagentStop')) return `cc:${name}:agent:${agentId}`;
   if (promptId && !agentId && ['UserPromptSubmit', 'Stop', 'StopFailure', 'SessionEnd'].includes(name)) return `cc:${name}:prompt:${promptId}`;
   if (captureId) return `cc:capture:${captureId}`;
-  return `cc:sha256:${createHash('sha256').update(rawBody).digest('base64url')}`;
+  return `cc:sha256:${createHash('sha256').update(JSON.stringify(input)).digest('base64url')}`;
 }
+
+// Within the bounds POST /sessions and PATCH keep to: a name of 256 characters, a folder of 4096 bytes.
+const NAME_FOLDER_CHARS = 200;
+const PROJECT_DIR_MAX_BYTES = 4096;
 
 /** A readable name for a new session: its folder and the start of its id, e.g. `shop · 1f2e3d4c`. */
 export function sessionNameFor(input: HookInput): string {
   const folder = typeof input.cwd === 'string' && input.cwd !== '' ? path.basename(input.cwd) || input.cwd : 'claude-code';
-  return storableText(`${folder} · ${input.session_id.slice(0, 8)}`);
+  return storableText(`${[...folder].slice(0, NAME_FOLDER_CHARS).join('')} · ${[...input.session_id].slice(0, 8).join('')}`);
+}
+
+/** The session's project folder: the hook's `cwd` (cut, in the unlikely case it is longer than a folder may be). */
+export function projectDirFor(input: HookInput): string | null {
+  if (typeof input.cwd !== 'string' || input.cwd === '') return null;
+  let dir = storableText(input.cwd);
+  while (Buffer.byteLength(dir) > PROJECT_DIR_MAX_BYTES) dir = [...dir].slice(0, -64).join('');
+  return dir;
 }
 
 /** The status after an event with this effect, for a Claude Code session now in `current`. */

@@ -29,7 +29,7 @@ interface StaticFile {
  * read and compressed once at start-up (they are few and small), so serving one is a lookup.
  */
 export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
   const files = new Map<string, StaticFile>();
   const load = (urlPath: string, file: string) => {
     const type = CONTENT_TYPES[path.extname(file)];

@@ -1,12 +1,12 @@
 import { array, nullable, optional, size, type, type Infer } from 'superstruct';
-import { ContentBlocks, Int32, JsonObject, JsonValue, Name, SessionId, Text, Timestamp } from './fields';
+import { ContentBlocks, EventSessionName, Int32, JsonObject, JsonValue, Name, SessionId, SessionName, Text, Timestamp } from './fields';
 import { QueryInt } from './sessions.structs';
 
 /** An event as agents send it. Unknown fields are ignored; `null` is as good as absent for optional ones. */
 export const EventBody = type({
   event_type: Name,
   session_id: optional(nullable(SessionId)),
-  session_name: optional(nullable(Text)),
+  session_name: optional(nullable(EventSessionName)),
   timestamp: optional(nullable(Timestamp)),
   tool_name: optional(nullable(Text)),
   tool_input: optional(nullable(JsonObject)),
@@ -20,8 +20,11 @@ export const EventBody = type({
 });
 export type EventBody = Infer<typeof EventBody>;
 
-/** The deprecated `POST /events` names its session in the body. */
-export const LegacyEventBody = type({ ...EventBody.schema, session_id: SessionId });
+/**
+ * The deprecated `POST /events` names its session in the body, and creates it when unknown: its name
+ * is held to POST /sessions' rule (absent or null still means "name it after the id").
+ */
+export const LegacyEventBody = type({ ...EventBody.schema, session_id: SessionId, session_name: optional(nullable(SessionName)) });
 export type LegacyEventBody = Infer<typeof LegacyEventBody>;
 
 export const MAX_BATCH_EVENTS = 1000;

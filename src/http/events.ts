@@ -23,7 +23,7 @@ const MISMATCH = 'Event session_id must match URL session_id';
 export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
 
 export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
 
   router.post('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);

@@ -24,9 +24,24 @@ export const boundedText = (min: number, max: number) =>
     { type: 'string', minLength: min, maxLength: max, description: TEXT_NOTE },
   );
 
+/** Text of at most `maxBytes` bytes once encoded as UTF-8 (empty allowed): fields that are free text but never large. */
+export const byteBoundedText = (maxBytes: number) =>
+  documented(
+    refine(storableText(), 'text_bytes', (value) =>
+      // Cheap first: a string of n UTF-16 units takes at most 3n bytes.
+      value.length * 3 <= maxBytes || Buffer.byteLength(value, 'utf8') <= maxBytes ? true : `must be at most ${maxBytes} bytes in UTF-8`,
+    ),
+    { type: 'string', maxLength: maxBytes, description: `${TEXT_NOTE} At most ${maxBytes} bytes in UTF-8.` },
+  );
+
 /** Session ids travel in URL paths; any character works when percent-encoded. */
 export const SessionId = boundedText(1, 256);
 export const SessionName = boundedText(1, 256);
+/** An event's own copy of its session's name: as SessionName, but empty means "the session's name". */
+export const EventSessionName = boundedText(0, 256);
+/** A session's folder and agent: free text, bounded so that a list of sessions stays small. */
+export const SESSION_TEXT_MAX_BYTES = 4096;
+export const SessionText = byteBoundedText(SESSION_TEXT_MAX_BYTES);
 /** Identifiers chosen by clients: event types, tool names, roles, event ids. */
 export const Name = boundedText(1, 256);
 

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
-import bodyParser from 'koa-bodyparser';
 import type { Middleware } from 'koa';
 import { validate as check } from 'superstruct';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
-import { hookEventKey, mapHookInput, nextStatus, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { hookEventKey, mapHookInput, nextStatus, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
-import { recordClaudeCodeHook } from '../store/claudeCode';
+import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
+import { parseJsonBodies } from './body';
 import { ClaudeCodeHookBody } from './hooks.structs';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
@@ -24,14 +24,7 @@ export interface HookRoutesDeps {
  * than any other request.
  */
 export function hookBodies(maxBytes: number): Middleware {
-  // As the app's parser: only objects and arrays, and a "__proto__" key is kept as a plain key.
-  const options: bodyParser.Options & { onProtoPoisoning: 'ignore' } = {
-    enableTypes: ['json'],
-    jsonLimit: `${maxBytes}b`,
-    strict: true,
-    onProtoPoisoning: 'ignore',
-  };
-  const parse = bodyParser(options);
+  const parse = parseJsonBodies({ limit: maxBytes });
   return async function hookBodyParser(ctx, next) {
     if (ctx.path !== CLAUDE_CODE_HOOKS_PATH || ctx.method !== 'POST') return next();
     return parse(ctx, next);
@@ -40,17 +33,18 @@ export function hookBodies(maxBytes: number): Middleware {
 
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
 export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
+  // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
+  const writer = new ClaudeCodeWriter({ pool });
 
   router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
     const { event, effect } = mapHookInput(input);
-    const rawBody = (ctx.request as { rawBody?: string }).rawBody ?? JSON.stringify(input);
-    const stored = await recordClaudeCodeHook(pool, {
+    const stored = await writer.record({
       sessionId: input.session_id,
-      session: { session_name: sessionNameFor(input), project_dir: typeof input.cwd === 'string' ? storableText(input.cwd) : null },
-      event: { ...event, event_id: hookEventKey(input, rawBody, captureId && storableText(captureId)) },
+      session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
+      event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },
       nextStatus: (current) => nextStatus(current, effect),
     });
     if (stored.created) metrics.eventsIngested(1);

@@ -19,7 +19,7 @@ export interface LegacyRoutesDeps {
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
 export function legacyRoutes({ pool, metrics, config: { pageMaxBytes } }: LegacyRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
   // POST /sessions/{id}/events. The session_start handling here (creating the session, or setting it

@@ -290,7 +290,13 @@ export function openApiDocument(): JsonSchema {
       responses: Object.fromEntries(
         Object.entries({
           ...operation.responses,
-          ...(operation.body ? { 400: error('Malformed JSON'), 413: error('Body too large'), 415: error('Not JSON') } : {}),
+          ...(operation.body
+            ? {
+                400: error('Malformed JSON, not UTF-8, a charset other than UTF-8, or not the compression Content-Encoding names'),
+                413: error('Body too large (after decompression)'),
+                415: error('Not JSON, or a Content-Encoding other than gzip, deflate or br'),
+              }
+            : {}),
           ...(operation.path === '/health' ? {} : { 401: error('Not authenticated') }),
         }).map(([status, response]) => [
           status,
@@ -347,7 +353,7 @@ fetch('/openapi.json').then((r) => r.json()).then((doc) => {
 
 /** GET /openapi.json and GET /docs. */
 export function openApiRoutes(): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
   const document = openApiDocument();
   router.get('/openapi.json', (ctx) => {
     ctx.body = document;

@@ -13,7 +13,7 @@ export interface OpsRoutesDeps {
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
 export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
 
   /** Liveness: answers while the process lives, whatever the database is doing. */
   router.get('/health', (ctx) => {

@@ -1,23 +1,23 @@
 import { enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
 import { decodeCursor } from '../store/sessions';
 import { documented } from './schema';
-import { fromString, SessionId, SessionName, Text, Timestamp } from './fields';
+import { fromString, SessionId, SessionName, SessionText, Text, Timestamp } from './fields';
 
 export const SessionPath = type({ session_id: SessionId });
 
 export const SessionCreate = type({
   session_id: SessionId,
   session_name: SessionName,
-  project_dir: optional(nullable(Text)),
-  agent_name: optional(nullable(Text)),
+  project_dir: optional(nullable(SessionText)),
+  agent_name: optional(nullable(SessionText)),
 });
 export type SessionCreate = Infer<typeof SessionCreate>;
 
 /** PATCH /sessions/{id}: absent keys stay, `null` clears; a session always keeps a name. */
 export const SessionPatch = type({
   session_name: optional(SessionName),
-  project_dir: optional(nullable(Text)),
-  agent_name: optional(nullable(Text)),
+  project_dir: optional(nullable(SessionText)),
+  agent_name: optional(nullable(SessionText)),
   last_resumed_at: optional(nullable(Timestamp)),
 });
 export type SessionPatch = Infer<typeof SessionPatch>;
@@ -25,8 +25,8 @@ export type SessionPatch = Infer<typeof SessionPatch>;
 /** PATCH /sessions/{id}/metadata (deprecated): as SessionPatch, but `null` leaves a field unchanged. */
 export const SessionMetadataPatch = type({
   session_name: optional(nullable(SessionName)),
-  project_dir: optional(nullable(Text)),
-  agent_name: optional(nullable(Text)),
+  project_dir: optional(nullable(SessionText)),
+  agent_name: optional(nullable(SessionText)),
   last_resumed_at: optional(nullable(Timestamp)),
 });
 export type SessionMetadataPatch = Infer<typeof SessionMetadataPatch>;

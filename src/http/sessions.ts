@@ -13,7 +13,7 @@ export interface SessionRoutesDeps {
 }
 
 export function sessionRoutes({ pool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
-  const router = new Router();
+  const router = new Router({ sensitive: true });
 
   router.post('/sessions', async (ctx) => {
     const input = validate('body', ctx.request.body, SessionCreate);

@@ -109,12 +109,13 @@ export class Hub {
   }
 
   /**
-   * Waits until the client has taken what was sent to it, down to the backlog limit, so a long replay
-   * goes at the client's pace; false (and the client is closed) if it does not within `timeoutMs`.
+   * Waits until the client has taken what was sent to it, down to `lowWaterBytes` (the backlog limit when
+   * not given), so a long replay goes at the client's pace and holds about a piece in memory; false (and
+   * the client is closed) if it does not within `timeoutMs`.
    */
-  async drained(client: HubClient, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
+  async drained(client: HubClient, lowWaterBytes = this.maxBacklogBytes, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (!client.gone && client.socket.bufferedAmount > this.maxBacklogBytes) {
+    while (!client.gone && client.socket.bufferedAmount > lowWaterBytes) {
       if (Date.now() > deadline) {
         this.cutOff(client);
         return false;

@@ -77,7 +77,7 @@ async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, 
     for await (const piece of pieces) {
       if (!hub.sendFragment(client, Buffer.from(first ? piece : `,${piece}`), false)) return null;
       first = false;
-      if (!(await hub.drained(client))) return null;
+      if (!(await hub.drained(client, maxBytes))) return null;
     }
     if (!hub.sendFragment(client, Buffer.from(`],"next_cursor":${JSON.stringify(nextCursor)}}`), true)) return null;
     return seq;
@@ -91,7 +91,7 @@ async function replay(client: HubClient, since: number, sessionIds: string[] | u
     for (const change of page.changes) {
       if (!hub.sendDirect(client, frameFor(change).data)) return null;
     }
-    if (!(await hub.drained(client))) return null;
+    if (!(await hub.drained(client, maxBytes))) return null;
     after = page.lastSeq;
     if (!page.full) return after;
   }

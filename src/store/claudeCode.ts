@@ -1,5 +1,5 @@
 import type { Pool } from '../db/pool';
-import { insertEvents, type AppendedEvent, type NewEvent } from './events';
+import { insertEvents, type AppendedEvent, type EventToStore, type NewEvent } from './events';
 import { withTransaction } from './tx';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
@@ -17,36 +17,79 @@ export interface HookEventToStore {
   nextStatus: (current: ClaudeCodeStatus) => ClaudeCodeStatus;
 }
 
+// Keys of (session, event_id) pairs; a NUL occurs in neither.
+const keyOf = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
+
 /**
- * Stores one Claude Code hook's event, creating its session on the first event of any kind, and sets the
- * session's status in the same transaction. The status is written before the event, so clients hear the
- * session change first, as they do for a session_stop. A hook delivered again changes nothing.
- * A session of the same id created through the original API gets the event but keeps its own status rules.
+ * Stores Claude Code hooks' events, in the given order, in one transaction: creates the sessions met for
+ * the first time (source claude-code, running), and sets each session's status as its events imply. A
+ * status change is written just before the event that causes it, so clients hear the session change
+ * first, as they do for a session_stop. A hook stored before (same event_id) changes nothing. A session
+ * of the same id created through the original API gets the events but keeps its own status rules.
  */
-export async function recordClaudeCodeHook(pool: Pool, item: HookEventToStore): Promise<AppendedEvent> {
+export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEventToStore[]): Promise<AppendedEvent[]> {
+  if (items.length === 0) return [];
   return withTransaction(pool, async (tx) => {
+    const firstOfSession = new Map<string, HookEventToStore>();
+    for (const item of items) if (!firstOfSession.has(item.sessionId)) firstOfSession.set(item.sessionId, item);
+    const newcomers = [...firstOfSession.values()].sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
     await tx.query(
-      `insert into sessions (session_id, session_name, project_dir, agent_name, source, status)
-       values ($1, $2, $3, 'claude-code', $4, $5)
+      `insert into sessions (session_id, session_name, project_dir, agent_name, source)
+       select session_id, session_name, project_dir, $4, $4
+       from unnest($1::text[], $2::text[], $3::text[]) as given(session_id, session_name, project_dir)
+       order by session_id
        on conflict (session_id) do nothing`,
-      [item.sessionId, item.session.session_name, item.session.project_dir, CLAUDE_CODE_SOURCE, item.nextStatus('running')],
+      [newcomers.map((item) => item.sessionId), newcomers.map((item) => item.session.session_name), newcomers.map((item) => item.session.project_dir), CLAUDE_CODE_SOURCE],
     );
-    // The row lock queues the hooks of one session, so the status each computes is from the one before it.
-    const { rows } = await tx.query<{ status: ClaudeCodeStatus; source: string | null; stored: boolean }>(
-      `select s.status, s.source,
-              exists (select 1 from events e where e.session_id = s.session_id and e.event_id = $2) as stored
-       from sessions s where s.session_id = $1
-       for no key update`,
-      [item.sessionId, item.event.event_id],
+    // The row locks queue concurrent writers of the same sessions, so each status is computed from the one before.
+    const sessions = await tx.query<{ session_id: string; status: ClaudeCodeStatus; source: string | null }>(
+      `select session_id, status, source from sessions where session_id = any($1::text[]) order by session_id for no key update`,
+      [newcomers.map((item) => item.sessionId)],
     );
-    const session = rows[0];
-    if (!session) throw new Error(`session ${item.sessionId} vanished inside its own transaction`);
-    if (!session.stored && session.source === CLAUDE_CODE_SOURCE) {
-      const status = item.nextStatus(session.status);
-      if (status !== session.status) await tx.query('update sessions set status = $2 where session_id = $1', [item.sessionId, status]);
+    const stored = await tx.query<{ session_id: string; event_id: string }>(
+      `select e.session_id, e.event_id
+       from unnest($1::text[], $2::text[]) as wanted(session_id, event_id)
+       join events e on e.session_id = wanted.session_id and e.event_id = wanted.event_id`,
+      [items.map((item) => item.sessionId), items.map((item) => item.event.event_id)],
+    );
+    const status = new Map(sessions.rows.map((row) => [row.session_id, row.status]));
+    const ours = new Set(sessions.rows.filter((row) => row.source === CLAUDE_CODE_SOURCE).map((row) => row.session_id));
+    const seen = new Set(stored.rows.map((row) => keyOf(row.session_id, row.event_id)));
+
+    // Runs of events, each preceded by the status changes that its first event causes.
+    type Segment = { updates: Map<string, ClaudeCodeStatus>; items: EventToStore[] };
+    const segments: Segment[] = [{ updates: new Map(), items: [] }];
+    for (const item of items) {
+      const key = keyOf(item.sessionId, item.event.event_id);
+      const fresh = !seen.has(key);
+      seen.add(key);
+      const current = status.get(item.sessionId);
+      if (fresh && current !== undefined && ours.has(item.sessionId)) {
+        const next = item.nextStatus(current);
+        if (next !== current) {
+          if (segments.at(-1)!.items.length > 0) segments.push({ updates: new Map(), items: [] });
+          segments.at(-1)!.updates.set(item.sessionId, next);
+          status.set(item.sessionId, next);
+        }
+      }
+      segments.at(-1)!.items.push({ sessionId: item.sessionId, event: item.event });
     }
-    const [appended] = await insertEvents(tx, [{ sessionId: item.sessionId, event: item.event }]);
-    if (!appended) throw new Error(`session ${item.sessionId} vanished inside its own transaction`);
+
+    const appended: AppendedEvent[] = [];
+    for (const segment of segments) {
+      if (segment.updates.size > 0) {
+        await tx.query(
+          `update sessions s set status = changed.status
+           from unnest($1::text[], $2::text[]) as changed(session_id, status)
+           where s.session_id = changed.session_id`,
+          [[...segment.updates.keys()], [...segment.updates.values()]],
+        );
+      }
+      for (const result of await insertEvents(tx, segment.items)) {
+        if (!result) throw new Error('a Claude Code session vanished inside its own transaction');
+        appended.push(result);
+      }
+    }
     return appended;
   });
 }

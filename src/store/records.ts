@@ -102,14 +102,14 @@ export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_t
   .concat(['tool_input', 'tool_output', 'content', 'hook_input'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
   .join(' + ')})`;
 
-// Timestamps arrive as Date from a query, or as ISO text from a jsonb snapshot of a row.
+// Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 const isoTimestampOrNull = (value: Date | string | null): string | null => (value === null ? null : isoTimestamp(value));
 
-// bigint columns: text from a query, a number from a jsonb snapshot; absent from snapshots written before they existed.
+// bigint columns: text from a query, a number from a json snapshot; absent from snapshots written before they existed.
 type BigintColumn = string | number | undefined;
 
-/** The usage columns as a query or a jsonb snapshot of a row gives them. */
+/** The usage columns as a query or a json snapshot of a row gives them. */
 export interface UsageRow {
   input_tokens?: BigintColumn;
   output_tokens?: BigintColumn;

@@ -64,15 +64,39 @@ export async function getSessionById(db: Queryable, sessionId: string): Promise<
 // A cursor is the sort key of the last session of a page: its creation time as Postgres prints it (to the
 // microsecond, which a JavaScript Date would round away) and its id.
 const encodeCursor = (createdAt: string, sessionId: string) => Buffer.from(JSON.stringify([createdAt, sessionId])).toString('base64url');
-const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?(?::(\d{2}))?$/;
+
+// A hand-made cursor can fit the pattern and still name no instant (month 13, offset +99:99, year 0):
+// PostgreSQL would refuse it mid-query, so every field is checked against what it can print.
+function isPgTimestamp(text: string): boolean {
+  const match = PG_TIMESTAMP.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes = 0, offsetSeconds = 0] = match.slice(1).map((part) => Number(part ?? 0));
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return (
+    year >= 1 &&
+    daysInMonth !== undefined &&
+    day >= 1 &&
+    day <= daysInMonth &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetHours <= 15 &&
+    offsetMinutes <= 59 &&
+    offsetSeconds <= 59
+  );
+}
 
 /** The position a cursor names, or undefined if it is not one of ours. */
 export function decodeCursor(cursor: string): [string, string] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && PG_TIMESTAMP.test(value[0]) && typeof value[1] === 'string') {
-      return [value[0], value[1]];
-    }
+    if (!Array.isArray(value) || value.length !== 2) return undefined;
+    const [createdAt, sessionId] = value as unknown[];
+    // The id goes to PostgreSQL as text, which holds no U+0000; ours are at most 256 characters.
+    const storableId = typeof sessionId === 'string' && sessionId.length <= 256 && !sessionId.includes('\u0000') && sessionId.isWellFormed();
+    if (typeof createdAt === 'string' && isPgTimestamp(createdAt) && storableId) return [createdAt, sessionId];
   } catch {
     // Not base64 of JSON: not ours.
   }

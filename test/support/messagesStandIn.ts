@@ -100,3 +100,32 @@ export function bashThenText({ command, finalText, toolUseId = 'toolu_standin_1'
     return { content: [{ type: 'tool_use', id: toolUseId, name: 'Bash', input: { command, description: `Run ${command}` } }], stopReason: 'tool_use' };
   };
 }
+
+const mentions = (message: MessagesRequest['messages'][number] | undefined, marker: string) =>
+  message !== undefined &&
+  (typeof message.content === 'string' ? message.content.includes(marker) : message.content.some((block) => block.text?.includes(marker)));
+
+/**
+ * The script of a turn that hands work to a subagent (the `Agent` tool, asynchronous in Claude Code 2.1):
+ * the main conversation calls Agent with a prompt holding `marker`; the subagent's own conversation (whose
+ * first message is that prompt) runs `command` with Bash and answers `subagentText`; the main conversation
+ * answers `launchedText` once the launch is acknowledged, and `finalText` once Claude Code brings it the
+ * subagent's <task-notification>.
+ */
+export function agentThenText({ command, subagentText, launchedText, finalText, marker = 'SUBTASK' }: { command: string; subagentText: string; launchedText: string; finalText: string; marker?: string }) {
+  return (request: MessagesRequest): ScriptedReply => {
+    const main = (request.tools ?? []).some((tool) => tool.name === 'Bash');
+    if (!main) return { content: [{ type: 'text', text: 'ok' }], stopReason: 'end_turn' };
+    const toolResultSeen = request.messages.some(hasToolResult);
+    if (mentions(request.messages[0], marker)) {
+      if (toolResultSeen) return { content: [{ type: 'text', text: subagentText }], stopReason: 'end_turn' };
+      return { content: [{ type: 'tool_use', id: 'toolu_standin_sub_1', name: 'Bash', input: { command, description: `Run ${command}` } }], stopReason: 'tool_use' };
+    }
+    if (request.messages.some((message) => mentions(message, '<task-notification>'))) return { content: [{ type: 'text', text: finalText }], stopReason: 'end_turn' };
+    if (toolResultSeen) return { content: [{ type: 'text', text: launchedText }], stopReason: 'end_turn' };
+    return {
+      content: [{ type: 'tool_use', id: 'toolu_standin_agent', name: 'Agent', input: { description: 'Check the folder', prompt: `${marker}: run ${command} and report`, subagent_type: 'general-purpose' } }],
+      stopReason: 'tool_use',
+    };
+  };
+}

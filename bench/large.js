@@ -1,0 +1,178 @@
+// npm run bench:large: memory and latency of one server process while clients read very large data.
+//   1. 80 events of 7 MB in one session and 80 sessions with a 7 MB project_dir (written with SQL, as data
+//      stored before the 4 KiB limit would be): six page readers (?limit=70), five /ws?since= replays, one
+//      init and a whole GET /sessions at once, while GET /sessions/{id}/status is timed.
+//   2. 100,000 sessions: a whole GET /sessions and a whole init, timed.
+// The server's RSS is sampled from /proc every 20 ms. Needs a PostgreSQL it may create a database on
+// (BENCH_DATABASE_URL or TEST_DATABASE_URL), else it starts an embedded one.
+'use strict';
+
+const pg = require('pg');
+const WebSocket = require('ws');
+const { migrate } = require('../dist/db/migrate.js');
+const { quiet, sleep, stats, round, openDatabase, startServer, rssMegabytes } = require('./support');
+
+const MB = 1024 * 1024;
+// LARGE_MB=1 for a quicker run of the same shape.
+const VALUE_MB = Number(process.env.LARGE_MB ?? 7);
+
+/** Samples a process's RSS until stopped; returns the peak in MB. */
+function sampleRss(pid) {
+  let peak = rssMegabytes(pid);
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMegabytes(pid));
+    } catch {
+      // the process ended
+    }
+  }, 20);
+  return { stop: () => (clearInterval(timer), peak) };
+}
+
+/** Reads a response body, counting bytes, without keeping it. */
+async function drainBody(response) {
+  let bytes = 0;
+  for await (const chunk of response.body) bytes += chunk.length;
+  return bytes;
+}
+
+/** Opens /ws with `query` and resolves once `done(message)` says the last wanted message has arrived. */
+function readSocket(wsUrl, query, done) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${wsUrl}${query}`, { maxPayload: 2 ** 31 - 1, skipUTF8Validation: true });
+    let bytes = 0;
+    let messages = 0;
+    socket.on('message', (data) => {
+      bytes += data.length;
+      messages += 1;
+      if (done(data, messages)) {
+        socket.close();
+        resolve({ bytes, messages });
+      }
+    });
+    socket.on('close', (code) => reject(new Error(`closed with ${code} after ${messages} messages`)));
+    socket.on('error', reject);
+  });
+}
+
+async function largeValues(server, databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const since = Number((await db.query('select last_seq from change_counter')).rows[0].last_seq);
+  // md5 text repeated: 7 MB a value once decompressed.
+  const big = `repeat(md5(i::text), ${(VALUE_MB * MB) / 32})`;
+  await db.query("insert into sessions (session_id, session_name) values ('big', 'big')");
+  await db.query(`insert into events (session_id, event_type, tool_name, tool_output)
+                  select 'big', 'post_tool', 'Bash', to_json(${big}) from generate_series(1, 80) i`);
+  await db.query(`insert into sessions (session_id, session_name, project_dir)
+                  select 'wide-' || i, 'wide', ${big} from generate_series(1, 80) i`);
+  await db.end();
+  const eventCount = 80;
+
+  const failures = [];
+  const check = (response, what) => {
+    if (response.status >= 500) failures.push(`${what}: ${response.status}`);
+  };
+  const rss = sampleRss(server.child.pid);
+  let reading = true;
+  const statusTimes = [];
+  const statusPoller = (async () => {
+    while (reading) {
+      const started = performance.now();
+      const response = await fetch(`${server.baseUrl}/sessions/big/status`);
+      await response.text();
+      check(response, 'status');
+      statusTimes.push(performance.now() - started);
+      await sleep(100);
+    }
+  })();
+  const pageReader = async () => {
+    let after = 0;
+    let bytes = 0;
+    for (;;) {
+      const response = await fetch(`${server.baseUrl}/sessions/big/events?limit=70&after=${after}`);
+      check(response, 'events page');
+      const page = await response.json();
+      bytes += JSON.stringify(page.events).length;
+      if (page.next_after === null) return bytes;
+      after = page.next_after;
+    }
+  };
+  const started = performance.now();
+  // Every change since: the big session, its 80 events, the 80 wide sessions.
+  const replayLength = 1 + eventCount + 80;
+  const [pages, replays, init, list] = await Promise.all([
+    Promise.all(Array.from({ length: 6 }, pageReader)),
+    Promise.all(Array.from({ length: 5 }, () => readSocket(server.wsUrl, `?since=${since}`, (_data, n) => n === replayLength))),
+    readSocket(server.wsUrl, '', () => true),
+    fetch(`${server.baseUrl}/sessions`).then(async (response) => (check(response, 'GET /sessions'), drainBody(response))),
+  ]);
+  const seconds = (performance.now() - started) / 1000;
+  reading = false;
+  await statusPoller;
+  const status = stats(statusTimes);
+  return {
+    seconds: round(seconds),
+    server_peak_rss_mb: round(rss.stop(), 0),
+    status_max_ms: round(status.max),
+    status_p99_ms: round(status.p99),
+    errors_5xx: failures.length,
+    read_mb: {
+      pages: round(pages.reduce((a, b) => a + b, 0) / MB, 0),
+      replays: round(replays.reduce((a, b) => a + b.bytes, 0) / MB, 0),
+      init: round(init.bytes / MB, 0),
+      sessions_list: round(list / MB, 0),
+    },
+  };
+}
+
+async function manySessions(server, databaseUrl) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query(`insert into sessions (session_id, session_name, project_dir, agent_name)
+                  select 'many-' || i, 'session ' || i, '/srv/projects/p' || (i % 300), 'agent-' || (i % 3)
+                  from generate_series(1, 100000) i`);
+  const total = Number((await db.query('select count(*) from sessions')).rows[0].count);
+  await db.query('vacuum analyze sessions');
+  await db.end();
+  const rss = sampleRss(server.child.pid);
+  let started = performance.now();
+  const response = await fetch(`${server.baseUrl}/sessions`);
+  const body = await response.json();
+  const listSeconds = (performance.now() - started) / 1000;
+  started = performance.now();
+  const init = await readSocket(server.wsUrl, '', () => true);
+  const initSeconds = (performance.now() - started) / 1000;
+  return {
+    sessions: total,
+    list_status: response.status,
+    list_sessions: body.sessions.length,
+    list_seconds: round(listSeconds, 2),
+    init_seconds: round(initSeconds, 2),
+    init_mb: round(init.bytes / MB, 1),
+    server_peak_rss_mb: round(rss.stop(), 0),
+  };
+}
+
+async function main() {
+  const database = await openDatabase();
+  await migrate(database.url, quiet);
+  const server = await startServer(database.url);
+  try {
+    process.stderr.write('large values…\n');
+    const large = await largeValues(server, database.url);
+    process.stdout.write(`large values: ${JSON.stringify(large)}\n`);
+    process.stderr.write('100,000 sessions…\n');
+    const many = await manySessions(server, database.url);
+    process.stdout.write(`many sessions: ${JSON.stringify(many)}\n`);
+  } finally {
+    server.child.kill('SIGTERM');
+    await sleep(500);
+    await database.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
