@@ -129,6 +129,8 @@ async function largeValues(server, databaseUrl) {
 async function manySessions(server, databaseUrl) {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
+  // The first step's sessions would make this list half a gigabyte of project_dir.
+  await db.query("delete from sessions where session_id = 'big' or session_id like 'wide-%'");
   await db.query(`insert into sessions (session_id, session_name, project_dir, agent_name)
                   select 'many-' || i, 'session ' || i, '/srv/projects/p' || (i % 300), 'agent-' || (i % 3)
                   from generate_series(1, 100000) i`);

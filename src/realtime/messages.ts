@@ -20,21 +20,24 @@ export interface Frame {
   data: Buffer;
 }
 
-export function messageFor(change: Change): ServerMessage {
+/** The message of a change that is not an event (events are sent as the JSON text they were read as). */
+export function messageFor(change: Exclude<Change, { kind: 'event' }>): ServerMessage {
   switch (change.kind) {
     case 'session_created':
     case 'session_updated':
       return { type: change.kind, seq: change.seq, session: change.session };
     case 'session_deleted':
       return { type: 'session_deleted', seq: change.seq, session_id: change.sessionId };
-    case 'event':
-      return { type: 'event', seq: change.seq, data: change.event };
     case 'event_gone':
       return { type: 'event_gone', seq: change.seq, session_id: change.sessionId, id: change.eventId };
   }
 }
 
 export function frameFor(change: Change): Frame {
-  const sessionId = 'sessionId' in change ? change.sessionId : change.kind === 'event' ? change.event.session_id : change.session.session_id;
+  if (change.kind === 'event') {
+    // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
+    return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
+  }
+  const sessionId = 'sessionId' in change ? change.sessionId : change.session.session_id;
   return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }

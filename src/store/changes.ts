@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { EVENT_JSON_SIZE, toEvent, toSession, type Event, type Session } from './records';
+import { EVENT_AS_JSON, EVENT_JSON_SIZE, toSession, type Session } from './records';
 
 /** The Postgres channel the triggers notify on; each payload is the last change number of one committed transaction. */
 export const CHANGES_CHANNEL = 'asm_changes';
@@ -8,7 +8,8 @@ export const CHANGES_CHANNEL = 'asm_changes';
 export type Change = { seq: number; committedAt: Date | null } & (
   | { kind: 'session_created' | 'session_updated'; session: Session }
   | { kind: 'session_deleted'; sessionId: string }
-  | { kind: 'event'; event: Event }
+  /** The event as JSON text, in the shape toEvent() gives. */
+  | { kind: 'event'; sessionId: string; eventJson: string }
   // An event deleted (with its session) after it was stored and before this change was read: its number
   // is still delivered, so a reader can tell it missed nothing.
   | { kind: 'event_gone'; sessionId: string; eventId: number }
@@ -62,9 +63,7 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
        ) c
      ), page as (
        select n.seq, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
-              e.id, e.session_id, e.session_name, e.event_type, e.timestamp, e.tool_name, e.tool_input, e.tool_output,
-              e.error, e.exit_code, e.reason, e.role, e.content, e.event_id, e.tool_use_id, e.prompt_id, e.agent_id,
-              e.duration_ms, e.hook_input
+              e.*
        from numbered n
        left join lateral (select * from events where events.id = n.event_id) e on true
        where n.seq > $1 and ($2::bigint is null or n.seq <= $2)
@@ -81,7 +80,9 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
        select * from sized where bytes_to_here <= $5 or seq = (select min(seq) from page)
      )
      -- One row at least, so that what the batches covered is known even when no change matched.
-     select coverage.batches, coverage.covered_to, kept.*
+     -- An event leaves as JSON text built here, so the feed never parses and serialises it again.
+     select coverage.batches, coverage.covered_to, kept.seq, kept.kind, kept.change_session_id, kept.change_event_id,
+            kept.session, kept.committed_at, kept.page_rows, case when kept.id is not null then ${EVENT_AS_JSON} end as event_json
      from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
      left join kept on true
      order by kept.seq`,
@@ -100,7 +101,7 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
         changes.push({ ...numbered, kind: 'session_deleted', sessionId: row.change_session_id });
         break;
       default:
-        if (row.id !== null) changes.push({ ...numbered, kind: 'event', event: toEvent(row) });
+        if (row.event_json !== null) changes.push({ ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: row.event_json });
         else changes.push({ ...numbered, kind: 'event_gone', sessionId: row.change_session_id, eventId: Number(row.change_event_id) });
     }
   }
