@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { sessionPath } from './support/http';
 import { startInstance, useInstance } from './support/instance';
+import { TcpProxy } from './support/tcpProxy';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
 import { prunePendingUsage } from '../src/store/usage';
@@ -14,6 +15,7 @@ const api = server.api;
 interface Answer {
   status: number;
   contentType: string | null;
+  retryAfter: string | null;
   bytes: Buffer;
   json: any;
 }
@@ -23,7 +25,7 @@ async function post(path: string, body: Buffer | string, headers: Record<string,
   const response = await fetch(baseUrl + path, { method: 'POST', body, headers });
   const bytes = Buffer.from(await response.arrayBuffer());
   const contentType = response.headers.get('content-type');
-  return { status: response.status, contentType, bytes, json: contentType?.startsWith('application/json') ? JSON.parse(bytes.toString()) : undefined };
+  return { status: response.status, contentType, retryAfter: response.headers.get('retry-after'), bytes, json: contentType?.startsWith('application/json') ? JSON.parse(bytes.toString()) : undefined };
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -411,4 +413,39 @@ describe('pending usage', () => {
       );
     expect([await left(never), await left(recent), await left(existing)]).toEqual([0, 3, 3]);
   });
+});
+
+describe('the database unreachable', () => {
+  it('when PostgreSQL cannot be reached, then 503 with Retry-After and an UNAVAILABLE Status, so the exporter retries', async () => {
+    const { proxy, url } = await TcpProxy.forUrl(database.url);
+    const instance = await startInstance(url);
+    try {
+      const id = await createSession();
+      const batch = (encoding: 'json' | 'protobuf') =>
+        encoding === 'json'
+          ? post('/v1/logs', JSON.stringify(logsRequest([apiRequest(id, 'p1')])), JSON_TYPE, instance.baseUrl)
+          : post('/v1/logs', logsRequestProtobuf([apiRequest(id, 'p1')]), PROTOBUF_TYPE, instance.baseUrl);
+      await proxy.cut();
+      const json = await batch('json');
+      expect([json.status, json.retryAfter]).toEqual([503, '1']);
+      expect(json.json).toEqual({ code: 14, message: expect.stringContaining('Database unavailable') });
+      const protobuf = await batch('protobuf');
+      expect([protobuf.status, protobuf.retryAfter, protobuf.contentType]).toEqual([503, '1', 'application/x-protobuf']);
+      // google.rpc.Status: field 1 (code) = 14 (UNAVAILABLE), then the message.
+      expect([...protobuf.bytes.subarray(0, 2)]).toEqual([0x08, 14]);
+
+      await proxy.open();
+      // The exporter retries until the database is back; what failed stored nothing.
+      let retried = await batch('json');
+      for (let attempt = 1; retried.status === 503 && attempt < 50; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        retried = await batch('json');
+      }
+      expect(retried.status).toBe(200);
+      expect((await usageOf(id)).api_requests).toBe(1);
+    } finally {
+      await instance.close();
+      await proxy.cut();
+    }
+  }, 60_000);
 });

@@ -393,7 +393,10 @@ export function openApiDocument(): JsonSchema {
     info: {
       title: 'Agent Session Manager',
       version: '1.0.0',
-      description: 'Sessions and events of AI coding agents, and a live feed of every committed change.',
+      description:
+        'Sessions and events of AI coding agents, and a live feed of every committed change. Not listed below: ' +
+        'POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code\'s OpenTelemetry export, which ' +
+        'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them.',
     },
     components: COMPONENTS,
     security: [{}, { apiKey: [] }],
