@@ -49,7 +49,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
-  for (const router of createRouters({ pool, listener, metrics, writer, config })) {
+  for (const router of createRouters({ pool, listener, metrics, writer, config, logger })) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
     app.use(router.allowedMethods());
@@ -58,7 +58,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 }
 
 /** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, listener, metrics, writer, config }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config'>): Router[] {
+export function createRouters({ pool, listener, metrics, writer, config, logger }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config' | 'logger'>): Router[] {
   return [
     dashboardRoutes(),
     docsRoutes(),
@@ -68,6 +68,6 @@ export function createRouters({ pool, listener, metrics, writer, config }: Pick<
     usageRoutes({ pool }),
     eventRoutes({ pool, writer, metrics, config }),
     legacyRoutes({ pool, metrics, config }),
-    hookRoutes({ pool, metrics }),
+    hookRoutes({ pool, metrics, logger }),
   ];
 }

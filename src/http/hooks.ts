@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { validate as check } from 'superstruct';
 import type { Pool } from '../db/pool';
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
 import { hookEventKey, mapHookInput, nextStatus, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
@@ -17,6 +18,7 @@ export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
 export interface HookRoutesDeps {
   pool: Pool;
   metrics: Pick<Metrics, 'eventsIngested'>;
+  logger: Logger;
 }
 
 /**
@@ -33,10 +35,10 @@ export function hookBodies(maxBytes: number): Middleware {
 }
 
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
-export function hookRoutes({ pool, metrics }: HookRoutesDeps): Router {
+export function hookRoutes({ pool, metrics, logger }: HookRoutesDeps): Router {
   const router = createRouter();
   // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
-  const writer = new ClaudeCodeWriter({ pool });
+  const writer = new ClaudeCodeWriter({ pool, logger });
 
   router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
     const input = hookInput(ctx.request.body);

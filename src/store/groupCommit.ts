@@ -2,10 +2,11 @@ import { isDatabaseUnavailable, type Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import { appendEvents, type AppendedEvent, type EventToStore } from './events';
 
-export interface GroupCommitOptions {
-  pool: Pool;
+export interface GroupCommitOptions<Item, Result> {
+  /** Writes a batch in one transaction; one result per item, in order. */
+  write: (items: Item[]) => Promise<Result[]>;
   logger: Logger;
-  /** How long the first event of a batch waits for company. */
+  /** How long the first item of a batch waits for company. */
   maxWaitMs?: number;
   /** A batch this full is written at once. */
   maxBatch?: number;
@@ -13,39 +14,39 @@ export interface GroupCommitOptions {
   maxInFlight?: number;
 }
 
-interface Pending {
-  item: EventToStore;
-  resolve: (stored: AppendedEvent | null) => void;
+interface Pending<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
   reject: (err: unknown) => void;
 }
 
 /**
- * Group commit for single events: concurrent appends are gathered for at most `maxWaitMs` (or until a
- * batch is full) and written in one transaction with one multi-row insert, which also means one commit
- * and one notification for the lot. Each caller is answered only once its batch has committed. If a
- * batch fails for a reason other than the database being unreachable, its events are written one by
- * one, so that a bad event fails alone, with its own error.
+ * Group commit: concurrent writes are gathered for at most `maxWaitMs` (or until a batch is full) and
+ * written together in one transaction, which also means one commit and one notification for the lot —
+ * what a notifying commit costs is what limits the rate. Each caller is answered only once its batch has
+ * committed. If a batch fails for a reason other than the database being unreachable, its items are
+ * written one by one, in order, so that a bad item fails alone, with its own error.
  */
-export class EventWriter {
-  private queue: Pending[] = [];
+export class GroupCommit<Item, Result> {
+  private queue: Pending<Item, Result>[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
-  private readonly pool: Pool;
+  private readonly write: (items: Item[]) => Promise<Result[]>;
   private readonly logger: Logger;
   private readonly maxWaitMs: number;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
 
-  constructor({ pool, logger, maxWaitMs = 1, maxBatch = 500, maxInFlight = 2 }: GroupCommitOptions) {
-    this.pool = pool;
+  constructor({ write, logger, maxWaitMs = 1, maxBatch = 500, maxInFlight = 2 }: GroupCommitOptions<Item, Result>) {
+    this.write = write;
     this.logger = logger;
     this.maxWaitMs = maxWaitMs;
     this.maxBatch = maxBatch;
     this.maxInFlight = maxInFlight;
   }
 
-  /** Stores the event as appendEvent does; resolves after its batch commits. */
-  append(item: EventToStore): Promise<AppendedEvent | null> {
+  /** Writes the item with others that come meanwhile; resolves with its result after its batch commits. */
+  add(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
@@ -62,27 +63,39 @@ export class EventWriter {
     if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.maxBatch);
     this.inFlight += 1;
-    void this.write(batch).finally(() => {
+    void this.writeBatch(batch).finally(() => {
       this.inFlight -= 1;
       if (this.queue.length > 0) this.flush();
     });
   }
 
-  private async write(batch: Pending[]): Promise<void> {
+  private async writeBatch(batch: Pending<Item, Result>[]): Promise<void> {
     try {
-      const stored = await appendEvents(
-        this.pool,
-        batch.map((pending) => pending.item),
-      );
-      batch.forEach((pending, i) => pending.resolve(stored[i] ?? null));
+      const results = await this.write(batch.map((pending) => pending.item));
+      batch.forEach((pending, i) => pending.resolve(results[i]!));
     } catch (err) {
       if (batch.length === 1 || isDatabaseUnavailable(err)) {
         for (const pending of batch) pending.reject(err);
         return;
       }
-      this.logger.warn('a group commit failed; writing its events one by one', { err, events: batch.length });
-      // In order, so a session's events keep the order they were sent in.
-      for (const pending of batch) await this.write([pending]);
+      this.logger.warn('a group commit failed; writing its items one by one', { err, items: batch.length });
+      // In order, so a session's items keep the order they were sent in.
+      for (const pending of batch) await this.writeBatch([pending]);
     }
+  }
+}
+
+export interface EventWriterOptions extends Omit<GroupCommitOptions<EventToStore, AppendedEvent | null>, 'write'> {
+  pool: Pool;
+}
+
+/** Group commit for single events (POST /sessions/{id}/events): each resolves as appendEvents answers for it. */
+export class EventWriter extends GroupCommit<EventToStore, AppendedEvent | null> {
+  constructor({ pool, ...options }: EventWriterOptions) {
+    super({ ...options, write: (items) => appendEvents(pool, items) });
+  }
+
+  append(item: EventToStore): Promise<AppendedEvent | null> {
+    return this.add(item);
   }
 }
