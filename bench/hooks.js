@@ -9,17 +9,13 @@
  * Alone: `npm run build && node bench/hooks.js` (BENCH_DATABASE_URL or TEST_DATABASE_URL, else an embedded
  * PostgreSQL). bench/run.js calls measureHooks() as one of its steps.
  */
-const { spawn } = require('node:child_process');
-const { readFileSync, readdirSync, mkdtempSync, chmodSync, rmSync } = require('node:fs');
+const { readFileSync, readdirSync } = require('node:fs');
 const { randomUUID } = require('node:crypto');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const { Pool: HttpPool } = require('undici');
+const { ROOT, sleep, percentile, round, openDatabase, startServer } = require('./support');
 
-const ROOT = path.join(__dirname, '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'claude-code', 'tool-call');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function fixture(name) {
   const file = readdirSync(FIXTURES).find((entry) => entry.endsWith(`-${name}.json`));
@@ -51,10 +47,6 @@ function hookSource(sessions) {
   };
 }
 
-function percentile(sorted, p) {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-const round = (n, digits = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 
 /** Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, and errors. */
 async function measureHooks(server, { rate = 500, seconds = Number(process.env.BENCH_SECONDS ?? 10), sessions = 50 } = {}) {
@@ -91,8 +83,8 @@ async function measureHooks(server, { rate = 500, seconds = Number(process.env.B
     rate_per_s: rate,
     achieved_per_s: round(latencies.length / elapsed, 0),
     sent: total,
-    p50_ms: round(percentile(latencies, 50)),
-    p99_ms: round(percentile(latencies, 99)),
+    p50_ms: round(percentile(latencies, 50), 2),
+    p99_ms: round(percentile(latencies, 99), 2),
     max_ms: round(latencies[latencies.length - 1]),
     errors,
   };
@@ -102,65 +94,16 @@ module.exports = { measureHooks };
 
 // Alone: its own database and one server instance.
 async function main() {
-  const pg = require('pg');
-  const { migrate } = require('../dist/db/migrate.js');
-  const { createLogger } = require('../dist/logger.js');
-  const quiet = createLogger('warn');
-  const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
-  let databaseUrl;
-  let closeDatabase;
-  if (serverUrl) {
-    const name = `asm_bench_hooks_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    closeDatabase = async () => {
-      const again = new pg.Client({ connectionString: serverUrl });
-      await again.connect();
-      await again.query(`drop database if exists ${name} with (force)`);
-      await again.end();
-    };
-  } else {
-    const { startEmbeddedPostgres } = require('../dist/db/embedded.js');
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asm-bench-hooks-'));
-    chmodSync(dataDir, 0o755);
-    const cluster = await startEmbeddedPostgres({ dataDir, logger: quiet, throwaway: true });
-    databaseUrl = cluster.url;
-    closeDatabase = async () => {
-      await cluster.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    };
-  }
-  await migrate(databaseUrl, quiet);
-  const port = await new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address();
-      probe.close(() => resolve(free));
-    });
-  });
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const database = await openDatabase();
+  const server = await startServer(database.url);
   try {
-    for (let i = 0; ; i++) {
-      if (i === 200) throw new Error('server did not start');
-      if (await fetch(`${baseUrl}/ready`).then((r) => r.ok, () => false)) break;
-      await sleep(50);
-    }
-    const result = await measureHooks({ baseUrl });
+    const result = await measureHooks({ baseUrl: server.baseUrl });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`hooks at ${result.rate_per_s}/s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms, ${result.errors} errors (target p99 ≤ 10 ms)\n`);
   } finally {
-    child.kill('SIGTERM');
+    server.child.kill('SIGTERM');
     await sleep(500);
-    await closeDatabase();
+    await database.close();
   }
 }
 

@@ -5,13 +5,8 @@
 // instance. bench/run.js calls measureOtlp() on its own servers.
 'use strict';
 
-const { spawn } = require('node:child_process');
-const { mkdtempSync, chmodSync, rmSync } = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
-const pg = require('pg');
 const { Pool: HttpPool } = require('undici');
+const { round, openDatabase, startServer } = require('./support');
 const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
 
 const BATCH = 512;
@@ -20,7 +15,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 // Enough batches that no run ends for want of them below ~40,000 records/s; each one distinct.
 const BATCHES = Math.ceil((40_000 * SECONDS) / BATCH / 2);
 const ExportLogsServiceRequest = root.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
-const round = (n, digits = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 
 const str = (value) => ({ stringValue: String(value) });
 let sequence = 0;
@@ -105,72 +99,20 @@ async function postSession(baseUrl, id) {
   if (response.status !== 201) throw new Error(`could not create session ${id}: ${response.status}`);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 async function main() {
-  const { startEmbeddedPostgres } = require('../dist/db/embedded.js');
-  const { createLogger } = require('../dist/logger.js');
-  const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
-  let databaseUrl;
-  let closeDatabase;
-  if (serverUrl) {
-    const name = `asm_bench_otlp_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    closeDatabase = async () => {
-      const again = new pg.Client({ connectionString: serverUrl });
-      await again.connect();
-      await again.query(`drop database if exists ${name} with (force)`);
-      await again.end();
-    };
-  } else {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asm-bench-otlp-'));
-    chmodSync(dataDir, 0o755);
-    const cluster = await startEmbeddedPostgres({ dataDir, logger: createLogger('warn'), throwaway: true });
-    databaseUrl = cluster.url;
-    closeDatabase = async () => {
-      await cluster.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    };
-  }
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    cwd: path.join(__dirname, '..'),
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const database = await openDatabase();
+  const server = await startServer(database.url);
   try {
-    for (let i = 0; ; i++) {
-      if (i === 200) throw new Error('server did not start');
-      const ready = await fetch(`${baseUrl}/ready`).then((r) => r.ok, () => false);
-      if (ready) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const result = await measureOtlp([{ baseUrl }]);
+    const result = await measureOtlp([{ baseUrl: server.baseUrl }]);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(
       `OTLP logs, ${BATCH}-record batches, ${CONNECTIONS} exporters: protobuf ${result.protobuf.records_per_s} records/s (p99 ${result.protobuf.p99_ms} ms a batch), ` +
         `JSON ${result.json.records_per_s} records/s (p99 ${result.json.p99_ms} ms); target ≥ 20,000 records/s\n`,
     );
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-    await closeDatabase();
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => server.child.once('exit', resolve));
+    await database.close();
   }
 }
 
