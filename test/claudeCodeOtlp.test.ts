@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,18 +5,12 @@ import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { bashThenText, startMessagesStandIn, type MessagesStandIn } from './support/messagesStandIn';
 import { useTestDatabase } from './support/testDatabase';
+import { describeWithClaude, runClaude } from './support/claudeCli';
 import { WsClient } from './support/wsClient';
 
 // The real Claude Code CLI exporting its OpenTelemetry logs and metrics to the receiver, beside its http
-// hooks, in both OTLP/HTTP encodings. Found as in claudeCodeReal.test.ts (.tools/ or CLAUDE_BIN).
-const CLAUDE_BIN = process.env.CLAUDE_BIN || path.join(__dirname, '..', '.tools', 'node_modules', '.bin', 'claude');
-const found = fs.existsSync(CLAUDE_BIN);
-if (!found) {
-  const message = `Claude Code not found at ${CLAUDE_BIN}: its OpenTelemetry tests are skipped. Run \`npm run tools:claude\` (or set CLAUDE_BIN).`;
-  if (process.env.REQUIRE_CLAUDE_CODE) throw new Error(message);
-  console.warn(message);
-}
-const describeWithClaude = found ? describe : describe.skip;
+// hooks, in both OTLP/HTTP encodings.
+const describeReal = describeWithClaude('its OpenTelemetry tests');
 
 const API_KEY = 'otlp-real-client-key';
 const database = useTestDatabase();
@@ -34,46 +27,27 @@ function projectWithHttpHooks(url: string): string {
   return dir;
 }
 
-function runClaude(prompt: string, { cwd, home, standIn, protocol }: { cwd: string; home: string; standIn: MessagesStandIn; protocol: string }) {
-  return new Promise<{ code: number | null; result: any }>((resolve, reject) => {
-    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash'], {
-      cwd,
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        ANTHROPIC_BASE_URL: standIn.url,
-        ANTHROPIC_API_KEY: 'stand-in',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        ASM_API_KEY: API_KEY,
-        // What the README tells users to set.
-        CLAUDE_CODE_ENABLE_TELEMETRY: '1',
-        OTEL_LOGS_EXPORTER: 'otlp',
-        OTEL_METRICS_EXPORTER: 'otlp',
-        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-        OTEL_EXPORTER_OTLP_ENDPOINT: server.instance.baseUrl,
-        OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${API_KEY}`,
-        OTEL_LOGS_EXPORT_INTERVAL: '500',
-        OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        resolve({ code, result: JSON.parse(stdout) });
-      } catch {
-        reject(new Error(`claude exited ${code} without a JSON result: ${stdout.slice(0, 500)} ${stderr.slice(0, 500)}`));
-      }
-    });
+// With the OpenTelemetry settings the README tells users to set.
+const runExporting = (prompt: string, { cwd, home, standIn, protocol }: { cwd: string; home: string; standIn: MessagesStandIn; protocol: string }) =>
+  runClaude(prompt, {
+    cwd,
+    home,
+    standIn,
+    tools: ['Bash'],
+    env: {
+      ASM_API_KEY: API_KEY,
+      CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+      OTEL_LOGS_EXPORTER: 'otlp',
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_EXPORTER_OTLP_ENDPOINT: server.instance.baseUrl,
+      OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${API_KEY}`,
+      OTEL_LOGS_EXPORT_INTERVAL: '500',
+      OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    },
   });
-}
 
-describeWithClaude.each(['http/json', 'http/protobuf'])('the real Claude Code CLI exporting OpenTelemetry (%s)', (protocol) => {
+describeReal.each(['http/json', 'http/protobuf'])('the real Claude Code CLI exporting OpenTelemetry (%s)', (protocol) => {
   const folders: string[] = [];
   let standIn: MessagesStandIn;
   beforeAll(async () => {
@@ -90,7 +64,7 @@ describeWithClaude.each(['http/json', 'http/protobuf'])('the real Claude Code CL
     folders.push(project, home);
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
-      const run = await runClaude('Say hi using Bash', { cwd: project, home, standIn, protocol });
+      const run = await runExporting('Say hi using Bash', { cwd: project, home, standIn, protocol });
       expect(run.code).toBe(0);
       const id: string = run.result.session_id;
       // Every call the stand-in answered is one api_request record: 100 input and 20 output tokens each.

@@ -9,19 +9,10 @@ import { launchBrowser, openPage } from './support/browser';
 import { compileCli } from './support/compileCli';
 import { startHookRecorder } from './support/hookRecorder';
 import { useTestDatabase } from './support/testDatabase';
+import { describeWithClaude, runClaude } from './support/claudeCli';
 import { WsClient } from './support/wsClient';
 
-// The real Claude Code CLI, pinned: installed by `npm run tools:claude` (and .ci/run) into .tools/, never a
-// dependency of the package. CLAUDE_BIN points elsewhere.
-const CLAUDE_BIN = process.env.CLAUDE_BIN || path.join(__dirname, '..', '.tools', 'node_modules', '.bin', 'claude');
-const found = fs.existsSync(CLAUDE_BIN);
-if (!found) {
-  const message = `Claude Code not found at ${CLAUDE_BIN}: the real-client tests are skipped. Run \`npm run tools:claude\` (or set CLAUDE_BIN).`;
-  // .ci/run sets REQUIRE_CLAUDE_CODE: there the tests must run, not skip.
-  if (process.env.REQUIRE_CLAUDE_CODE) throw new Error(message);
-  console.warn(message);
-}
-const describeWithClaude = found ? describe : describe.skip;
+const describeReal = describeWithClaude('the real-client tests');
 
 const API_KEY = 'real-client-key';
 const database = useTestDatabase();
@@ -58,38 +49,11 @@ function projectWithHttpHooks(url: string, name?: string): string {
 }
 
 /** Runs `claude -p` (asynchronously: the server under test lives in this process) and parses its JSON result. */
-function runClaude(prompt: string, { cwd, standIn, home, env = {} }: { cwd: string; standIn: MessagesStandIn; home: string; env?: NodeJS.ProcessEnv }) {
-  return new Promise<{ code: number | null; result: any; stderr: string }>((resolve, reject) => {
-    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', 'Bash', 'Agent'], {
-      cwd,
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        ANTHROPIC_BASE_URL: standIn.url,
-        ANTHROPIC_API_KEY: 'stand-in',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        ASM_API_KEY: API_KEY,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        resolve({ code, result: JSON.parse(stdout), stderr });
-      } catch {
-        reject(new Error(`claude exited ${code} without a JSON result: ${stdout.slice(0, 500)} ${stderr.slice(0, 500)}`));
-      }
-    });
-  });
-}
+// The hooks send the instance's key; Bash for the tool call, Agent for the subagent.
+const runWithHooks = (prompt: string, options: { cwd: string; standIn: MessagesStandIn; home: string; env?: NodeJS.ProcessEnv }) =>
+  runClaude(prompt, { ...options, tools: ['Bash', 'Agent'], env: { ASM_API_KEY: API_KEY, ...options.env } });
 
-describeWithClaude('the real Claude Code CLI, reporting through http hooks', () => {
+describeReal('the real Claude Code CLI, reporting through http hooks', () => {
   const folders: string[] = [];
   const standIns: MessagesStandIn[] = [];
   const cleanups: (() => Promise<void>)[] = [];
@@ -112,7 +76,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
     const home = folder('asm-claude-home-');
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
-      const run = await runClaude('Say hi using Bash', { cwd: project, standIn, home });
+      const run = await runWithHooks('Say hi using Bash', { cwd: project, standIn, home });
       expect(run.code).toBe(0);
       expect(run.result).toMatchObject({ is_error: false, result: 'The command printed hi.' });
       const id: string = run.result.session_id;
@@ -178,7 +142,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
     folders.push(path.dirname(project));
     const ws = await WsClient.connect(`${server.instance.wsUrl}?api_key=${API_KEY}`);
     try {
-      const run = await runClaude('Have a subagent look at this folder', { cwd: project, standIn, home: folder('asm-claude-home-') });
+      const run = await runWithHooks('Have a subagent look at this folder', { cwd: project, standIn, home: folder('asm-claude-home-') });
       expect(run.code).toBe(0);
       const id: string = run.result.session_id;
       const mine = (m: any) => (m.session?.session_id ?? m.data?.session_id ?? m.session_id) === id;
@@ -209,7 +173,7 @@ describeWithClaude('the real Claude Code CLI, reporting through http hooks', () 
   }, 120_000);
 });
 
-describeWithClaude('the real Claude Code CLI, reporting through the hook command that init-claude set up', () => {
+describeReal('the real Claude Code CLI, reporting through the hook command that init-claude set up', () => {
   const folders: string[] = [];
   afterAll(() => {
     for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
@@ -230,7 +194,7 @@ describeWithClaude('the real Claude Code CLI, reporting through the hook command
     const standIn = await startMessagesStandIn(bashThenText({ command: 'echo via-command', finalText: 'Done through the hook command.' }));
     try {
       // The OpenTelemetry export init-claude turns on is the OTLP receiver's business; here it is switched off.
-      const run = await runClaude('Say something using Bash', {
+      const run = await runWithHooks('Say something using Bash', {
         cwd: project,
         standIn,
         home: path.join(temp, 'home'),
