@@ -79,9 +79,6 @@ export function renderErrors(logger: Logger): Middleware {
 
 function describeClientError(status: number, err: StatusError): string {
   switch (status) {
-    case 400:
-      // Only the body parser raises a bare 400: the body is not a JSON object or array.
-      return `Malformed JSON body: ${String(err.message ?? 'could not parse')}`;
     case 413:
       return 'Request body too large';
     case 415:

@@ -106,14 +106,44 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
     }
   }
   const { batches, covered_to: coveredTo } = rows[0] as { batches: number; covered_to: string | null };
-  // Cut by the page size: it reaches the last change in it. Else it reaches the end of what the batches
-  // read cover (every change of them was looked at), and more may follow only if the batches were cut.
-  // Cut by the byte budget: the same.
-  if (found.length === limit || (found.length > 0 && found.length < Number(found[0].page_rows))) {
-    return { changes, lastSeq: Number(found[found.length - 1].seq), full: true };
-  }
-  const covered = coveredTo === null ? after : Math.min(Number(coveredTo), upTo ?? Number.MAX_SAFE_INTEGER);
-  return { changes, lastSeq: batches === limit ? covered : Math.max(covered, upTo ?? covered), full: batches === limit };
+  return {
+    changes,
+    ...reachOfRead({
+      after,
+      upTo,
+      lastFound: found.length > 0 ? Number(found[found.length - 1].seq) : null,
+      cut: found.length === limit || (found.length > 0 && found.length < Number(found[0].page_rows)),
+      batchesCut: batches === limit,
+      batchesEnd: coveredTo === null ? null : Number(coveredTo),
+    }),
+  };
+}
+
+/** What one read of the change log looked at, for reachOfRead(). */
+export interface ReadExtent {
+  after: number;
+  upTo?: number;
+  /** The number of the last change the read returned; null if it returned none. */
+  lastFound: number | null;
+  /** Whether the read stopped before all it looked at: at `limit` changes, or at the byte budget. */
+  cut: boolean;
+  /** Whether the transactions (batches) it looked at were cut at `limit`. */
+  batchesCut: boolean;
+  /** The last number the transactions it looked at cover; null if it looked at none. */
+  batchesEnd: number | null;
+}
+
+/**
+ * How far a read of the change log reached, so that the next read starts right after it, and whether more
+ * may follow at once. A cut read reaches its last change. Otherwise it looked at every change of the
+ * transactions it read (whether they matched a filter or not), so it reaches the end of those, capped at
+ * `upTo`; if the transactions themselves were not cut, nothing committed up to `upTo` is left.
+ */
+export function reachOfRead({ after, upTo, lastFound, cut, batchesCut, batchesEnd }: ReadExtent): { lastSeq: number; full: boolean } {
+  if (cut && lastFound !== null) return { lastSeq: lastFound, full: true };
+  const covered = batchesEnd === null ? after : Math.min(batchesEnd, upTo ?? Number.MAX_SAFE_INTEGER);
+  if (batchesCut) return { lastSeq: covered, full: true };
+  return { lastSeq: Math.max(covered, upTo ?? covered), full: false };
 }
 
 /** The number of the last committed change (0 before the first). */
