@@ -13,6 +13,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const net = require('node:net');
+const fs = require('node:fs');
 const path = require('node:path');
 const readline = require('node:readline');
 const WebSocket = require('ws');
@@ -281,13 +282,19 @@ async function main() {
     const [appId] = await idsOf('app');
     const uid = (await run('docker', ['exec', appId, 'id', '-u'])).trim();
     check(uid !== '0', `the app runs as root`);
+    // Dev-only as the lockfile says: a devDependency that a production dependency also needs belongs there.
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+    const devOnly = Object.entries(lock.packages)
+      .filter(([where, entry]) => entry.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(where))
+      .map(([where]) => where.slice('node_modules/'.length));
     const devInImage = (
       await run('docker', [
         'exec',
         appId,
         'node',
         '-e',
-        "const fs=require('fs');const d=Object.keys(require('./package.json').devDependencies||{});console.log(d.filter(n=>fs.existsSync('node_modules/'+n)).join(' '))",
+        "const fs=require('fs');console.log(process.argv.slice(1).filter(n=>fs.existsSync('node_modules/'+n)).join(' '))",
+        ...devOnly,
       ])
     ).trim();
     check(devInImage === '', `dev dependencies in the image: ${devInImage}`);
