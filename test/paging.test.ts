@@ -91,6 +91,9 @@ describe('GET /sessions/{id}/events paging', () => {
       expect(plan).toContain('events_by_session');
       expect(plan).not.toContain('"Seq Scan"');
       expect(plan).not.toContain('"Sort"');
+      // No node reads far more rows than a page: a join that walks the whole session once per row would.
+      const rowsRead = [...plan.matchAll(/"(?:Actual Rows|Rows Removed by (?:Join )?Filter)": (\d+)/g)].map((match) => Number(match[1]));
+      expect(Math.max(...rowsRead)).toBeLessThanOrEqual(1001);
     }
   });
 });

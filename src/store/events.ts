@@ -221,10 +221,11 @@ export async function listSessionEvents(
          select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
          from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
        )
+       -- Lateral: each row that fits is fetched by its id, whatever the planner guesses of the candidates.
        select id, ${EVENT_AS_JSON} as json, candidates
-       from candidate join events on id = candidate_id
+       from candidate cross join lateral (select * from events where events.id = candidate.candidate_id) e
        where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)
-       order by id`,
+       order by candidate_id`,
       [sessionId, after, limit + 1, maxBytes, ...filters.map((name) => filter[name])],
     );
     const page = takeWithinBudget(rows, { limit, maxBytes });

@@ -117,7 +117,7 @@ const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(sessio
 export async function listSessions(db: Queryable, request: SessionPageRequest): Promise<SessionPageJson> {
   const position = request.cursor ? decodeCursor(request.cursor) : undefined;
   // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
-  const { rows } = await db.query<{ json: string; created_at_text: string; session_id: string; candidates: string }>(
+  const { rows } = await db.query<{ json: string; created_at_text: string; session_id: string; candidates: string; position: string }>(
     `with candidate as (
        select session_id as candidate_id,
               sum(${SESSION_JSON_SIZE}) over (order by created_at desc, session_id) as bytes_to_here,
@@ -135,10 +135,10 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
          limit $8
        ) s
      )
-     select ${SESSION_AS_JSON} as json, created_at::text as created_at_text, session_id, candidates
-     from candidate join sessions on session_id = candidate_id
-     where bytes_to_here <= $9 or position = 1
-     order by position`,
+     -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
+     select ${SESSION_AS_JSON} as json, created_at::text as created_at_text, session_id, candidates, position
+     from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
+     where bytes_to_here <= $9 or position = 1`,
     [
       request.status ?? null,
       request.agentName ?? null,
@@ -151,6 +151,7 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
       request.maxBytes,
     ],
   );
+  rows.sort((a, b) => Number(a.position) - Number(b.position));
   const page = takeWithinBudget(rows, request);
   const last = page[page.length - 1];
   const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
