@@ -116,8 +116,9 @@ async function connectClients(urls, count) {
     const socket = new WebSocket(urls[i % urls.length], { skipUTF8Validation: true });
     const client = { socket, received: new Map() };
     socket.on('message', (data) => {
-      // The event id sits right after "data":{"id": — no need to parse the whole message.
-      const match = /"data":\{"id":(\d+)/.exec(data.toString('latin1', 0, 80));
+      // The event id sits right after "data":{"id": (spaced as PostgreSQL's JSON builder writes it) — no need
+      // to parse the whole message.
+      const match = /"data":\{"id"\s*:\s*(\d+)/.exec(data.toString('latin1', 0, 80));
       if (match) client.received.set(Number(match[1]), performance.now());
     });
     await new Promise((resolve, reject) => {
