@@ -221,13 +221,14 @@ export async function listSessionEvents(
          select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
          from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
        )
-       -- Lateral: each row that fits is fetched by its id, whatever the planner guesses of the candidates.
+       -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup: joined, the planner
+       -- may walk the whole session to avoid sorting a page). They come in id order, sorted below.
        select id, ${EVENT_AS_JSON} as json, candidates
-       from candidate cross join lateral (select * from events where events.id = candidate.candidate_id) e
-       where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)
-       order by candidate_id`,
+       from candidate cross join lateral (select * from events where events.id = candidate.candidate_id offset 0) e
+       where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)`,
       [sessionId, after, limit + 1, maxBytes, ...filters.map((name) => filter[name])],
     );
+    rows.sort((a, b) => Number(a.id) - Number(b.id));
     const page = takeWithinBudget(rows, { limit, maxBytes });
     const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
     return {
