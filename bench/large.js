@@ -129,6 +129,7 @@ async function largeValues(server, databaseUrl) {
 async function manySessions(server, databaseUrl) {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
+  db.on('error', () => undefined);
   // The first step's sessions would make this list half a gigabyte of project_dir.
   await db.query("delete from sessions where session_id = 'big' or session_id like 'wide-%'");
   await db.query(`insert into sessions (session_id, session_name, project_dir, agent_name)
@@ -159,12 +160,14 @@ async function manySessions(server, databaseUrl) {
 async function main() {
   const database = await openDatabase();
   await migrate(database.url, quiet);
-  const server = await startServer(database.url);
+  // SERVER_NODE_OPTIONS: node flags for the measured server alone (e.g. a heap limit), not for this process.
+  const server = await startServer(database.url, process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {});
   try {
     process.stderr.write('large values…\n');
     const large = await largeValues(server, database.url);
     process.stdout.write(`large values: ${JSON.stringify(large)}\n`);
     process.stderr.write('100,000 sessions…\n');
+    if (process.env.LARGE_ONLY === 'values') return;
     const many = await manySessions(server, database.url);
     process.stdout.write(`many sessions: ${JSON.stringify(many)}\n`);
   } finally {
