@@ -214,6 +214,10 @@ const COMPONENTS = {
       session_id: { type: 'string' },
       session_name: { type: 'string' },
       status: { enum: ['running', 'idle', 'finished'], description: 'idle: a Claude Code session between turns' },
+      outcome: nullable({
+        enum: ['failed', 'succeeded'],
+        description: 'How the last session_stop went: failed for a non-zero exit_code or an error. Null before the first stop and after a restart.',
+      }),
       created_at: timestamp,
       project_dir: nullable({ type: 'string' }),
       agent_name: nullable({ type: 'string' }),

@@ -79,7 +79,8 @@ export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEven
     for (const segment of segments) {
       if (segment.updates.size > 0) {
         await tx.query(
-          `update sessions s set status = changed.status
+          // A session running again after it ended has no outcome until its next stop.
+          `update sessions s set status = changed.status, outcome = case when changed.status = 'finished' then s.outcome else null end
            from unnest($1::text[], $2::text[]) as changed(session_id, status)
            where s.session_id = changed.session_id`,
           [[...segment.updates.keys()], [...segment.updates.values()]],
