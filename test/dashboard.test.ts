@@ -390,7 +390,7 @@ describe('the session view', () => {
     await postEvent('stop-2', { event_type: 'session_stop', exit_code: 3, reason: 'crashed' });
     await hasText(item(page, 'Session stopped').locator('.badge'), 'exit code 3');
     expect(await item(page, 'Session stopped').getAttribute('class')).toContain('is-error');
-    await hasText(page.locator('.session-header .status'), 'Finished');
+    await hasText(page.locator('.session-header .status'), 'Failed');
     expect((await resultAsked).status()).toBe(404);
     expect(await page.locator('.result').isHidden()).toBe(true);
   });

@@ -3,7 +3,7 @@
 //   #/sessions/<id>       one session; the id percent-encoded
 
 import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
-import { announce, h, icon, refreshTimes } from './dom.js';
+import { announce, h, icon, refreshTimes, STALE_MS } from './dom.js';
 import { LiveFeed } from './live.js';
 import { SessionList } from './list.js';
 import { SessionView } from './session.js';
@@ -89,6 +89,9 @@ function withEvent(session) {
   };
 }
 
+/** The last session change heard, and the seq an event must have to follow it without a gap. */
+let lastUpdate = null;
+
 function onMessage(message) {
   switch (message.type) {
     case 'init': {
@@ -107,6 +110,7 @@ function onMessage(message) {
       const session = message.session;
       if (!session || typeof session.session_id !== 'string') return;
       store.sessions.set(session.session_id, session);
+      lastUpdate = typeof message.seq === 'number' ? { sessionId: session.session_id, seq: message.seq, count: session.event_count, next: message.seq + 1 } : null;
       list.invalidate();
       if (view?.id === session.session_id) {
         if (view.missing) {
@@ -129,7 +133,17 @@ function onMessage(message) {
       const event = message.data;
       if (!event || typeof event.session_id !== 'string') return;
       const known = store.sessions.get(event.session_id);
-      const updated = known ? withEvent(known) : null;
+      let updated = known ? withEvent(known) : null;
+      // A session_start or session_stop changes its session in the statement that stores it, and that change
+      // comes first, its snapshot counting the statement's events already: the events that follow it without
+      // a gap are not counted twice once their start or stop shows which kind of change it was.
+      if (lastUpdate && lastUpdate.sessionId === event.session_id && message.seq === lastUpdate.next) {
+        lastUpdate.next += 1;
+        if (updated && (lastUpdate.settled || event.event_type === 'session_stop' || event.event_type === 'session_start')) {
+          lastUpdate.settled = true;
+          updated = { ...updated, event_count: lastUpdate.count };
+        }
+      } else lastUpdate = null;
       if (updated) {
         store.sessions.set(event.session_id, updated);
         list.invalidate();
@@ -147,6 +161,8 @@ let countdown = null;
 
 function onState({ state, retryAt }) {
   connection.dataset.connection = state;
+  // Nothing pulses while the feed is down: "live" would be a claim the page cannot make.
+  document.body.dataset.connection = state;
   clearInterval(countdown);
   const show = () => {
     let text = STATE_TEXT[state] ?? state;
@@ -242,6 +258,11 @@ forgetButton.addEventListener('click', () => {
 // Start
 
 setInterval(() => refreshTimes(), 30_000);
+// Sessions go stale without a message: look again at a pace that notices it within a quarter of the limit.
+setInterval(() => {
+  list.invalidate();
+  view?.renderState();
+}, Math.min(15_000, Math.max(250, STALE_MS / 4)));
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') refreshTimes();
 });

@@ -206,11 +206,49 @@ export function plural(n, one, many = `${one}s`) {
 // ---------------------------------------------------------------------------------------------------------
 // Sessions
 
-/** The status badge: running shows as live, with a pulsing dot. */
-export function statusBadge(status) {
-  if (status === 'running') {
-    return h('span', { class: 'status status-running', title: 'Running' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live');
+/**
+ * After how long without an event a running or idle session shows as stale: `?stale_minutes=` in the page's
+ * address, else `localStorage['asm.staleMinutes']`, else 10 minutes.
+ */
+export const STALE_MS = (() => {
+  const given = (() => {
+    try {
+      return new URLSearchParams(window.location.search).get('stale_minutes') ?? window.localStorage.getItem('asm.staleMinutes');
+    } catch {
+      return null;
+    }
+  })();
+  const minutes = Number(given);
+  return (given !== null && given !== '' && Number.isFinite(minutes) && minutes > 0 ? minutes : 10) * 60_000;
+})();
+
+/**
+ * What a session shows as: `failed` (finished, its stop failed), `finished`, `stale` (running or idle, but no
+ * event for STALE_MS), `idle` (a Claude Code session waiting for its user), `running`.
+ */
+export function sessionState(session, now = Date.now()) {
+  if (!session) return 'unknown';
+  if (session.status === 'finished') return session.outcome === 'failed' ? 'failed' : 'finished';
+  if (session.status === 'running' || session.status === 'idle') {
+    const last = Date.parse(session.last_event_at ?? session.created_at ?? '');
+    if (Number.isFinite(last) && now - last > STALE_MS) return 'stale';
+    return session.status;
   }
-  if (status === 'finished') return h('span', { class: 'status status-finished', title: 'Finished' }, 'Finished');
-  return h('span', { class: 'status status-other', text: typeof status === 'string' ? status : 'unknown' });
+  return 'unknown';
+}
+
+const STATE_LABELS = {
+  running: ['Live', 'Running: events are arriving'],
+  idle: ['Idle', 'Idle: the agent waits for its user'],
+  stale: ['Stale', 'Stale: no event for a while, and no stop'],
+  finished: ['Finished', 'Finished'],
+  failed: ['Failed', 'Failed: its stop had a non-zero exit code or an error'],
+};
+
+/** The status badge of a session: only a running one shows as live, with a pulsing dot. */
+export function statusBadge(session, state = sessionState(session)) {
+  const known = STATE_LABELS[state];
+  if (!known) return h('span', { class: 'status status-other', text: typeof session?.status === 'string' ? session.status : 'unknown' });
+  const [label, title] = known;
+  return h('span', { class: `status status-${state}`, title, dataset: { state } }, state === 'running' ? h('span', { class: 'pulse', 'aria-hidden': 'true' }) : null, label);
 }

@@ -1,7 +1,7 @@
 // The session list: newest first, searchable by name, filterable by status and agent. Rows are kept and
 // updated in place (so focus and copy buttons survive live updates); only their order is changed.
 
-import { copyButton, formatNumber, h, plural, statusBadge, timeEl } from './dom.js';
+import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
 
 /** Newest first, as the server orders them: created_at descending, then session_id. */
 export function compareSessions(a, b) {
@@ -31,7 +31,10 @@ export class SessionList {
       { 'aria-label': 'Filter by status' },
       h('option', { value: '', text: 'All statuses' }),
       h('option', { value: 'running', text: 'Running' }),
+      h('option', { value: 'idle', text: 'Idle' }),
+      h('option', { value: 'stale', text: 'Stale' }),
       h('option', { value: 'finished', text: 'Finished' }),
+      h('option', { value: 'failed', text: 'Failed' }),
     );
     this.agent = h('select', { 'aria-label': 'Filter by agent' }, h('option', { value: '', text: 'All agents' }));
     for (const control of [this.search, this.status, this.agent]) control.addEventListener('input', () => this.invalidate());
@@ -90,9 +93,15 @@ export class SessionList {
     const q = this.search.value.trim().toLocaleLowerCase();
     const status = this.status.value;
     const agent = this.agent.value;
+    const now = Date.now();
+    // "Finished" holds the failed ones too; "Failed" only them.
+    const statusMatches = (s) => {
+      const state = sessionState(s, now);
+      return status === '' || state === status || (status === 'finished' && state === 'failed');
+    };
     const visible = all.filter(
       (s) =>
-        (status === '' || s.status === status) &&
+        statusMatches(s) &&
         (agent === '' || s.agent_name === agent) &&
         (q === '' || (typeof s.session_name === 'string' && s.session_name.toLocaleLowerCase().includes(q))),
     );
@@ -167,12 +176,22 @@ export class SessionList {
       this.rows.set(id, row);
     }
     if (row.session !== session) this.updateRow(row, session, row.session);
+    else this.updateState(row);
     return row;
+  }
+
+  /** The badge, when the state changed (a session goes stale without any message). */
+  updateState(row) {
+    const state = sessionState(row.session);
+    if (row.state === state) return;
+    row.state = state;
+    row.badge.replaceChildren(statusBadge(row.session, state));
+    row.li.dataset.state = state;
   }
 
   updateRow(row, session, previous) {
     row.session = session;
-    if (previous?.status !== session.status) row.badge.replaceChildren(statusBadge(session.status));
+    this.updateState(row);
     row.link.textContent = session.session_name;
     row.link.title = session.session_name;
     const count = session.event_count;

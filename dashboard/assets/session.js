@@ -3,7 +3,7 @@
 // id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
 
 import { api, ApiError, sessionUrl } from './api.js';
-import { announce, copyButton, formatNumber, h, icon, plural, statusBadge, timeEl } from './dom.js';
+import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
 
 const PAGE_SIZE = 500;
@@ -64,7 +64,7 @@ export class SessionView {
         'dl',
         { class: 'meta' },
         h('div', null, h('dt', { text: 'Agent' }), this.agentEl),
-        h('div', null, h('dt', { text: 'Project' }), this.projectEl),
+        h('div', { class: 'meta-wide' }, h('dt', { text: 'Project' }), this.projectEl),
         h('div', null, h('dt', { text: 'Created' }), this.createdEl),
         h('div', null, h('dt', { text: 'Last activity' }), this.activityEl),
         h('div', null, h('dt', { text: 'Events' }), this.countEl),
@@ -73,7 +73,8 @@ export class SessionView {
     );
     this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
     this.resultText = h('div', { class: 'result-text' });
-    this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), 'Result'), this.resultText);
+    this.resultHeading = h('span', { text: 'Result' });
+    this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), this.resultHeading), this.resultText);
     this.timeline = h('ol', { class: 'timeline', 'aria-label': 'Events' });
     this.footer = h('div', { class: 'timeline-footer' });
     return h(
@@ -367,13 +368,26 @@ export class SessionView {
     if (!s) return;
     this.heading.textContent = s.session_name;
     document.title = `${s.session_name} · Agent Sessions`;
-    if (!this.deleted) this.badge.replaceChildren(statusBadge(s.status));
+    this.renderState();
     setText(this.agentEl, s.agent_name);
     setText(this.projectEl, s.project_dir, { isolate: true });
     this.projectEl.title = s.project_dir ?? '';
     this.createdEl.replaceChildren(timeEl(s.created_at));
     this.activityEl.replaceChildren(timeEl(s.last_event_at ?? null));
     this.countEl.textContent = formatNumber(s.event_count);
+  }
+
+  /** The status badge and what depends on it; again when the session may have gone stale. */
+  renderState() {
+    const s = this.session;
+    if (!s || this.deleted) return;
+    const state = sessionState(s);
+    if (state === this.state) return;
+    this.state = state;
+    this.badge.replaceChildren(statusBadge(s, state));
+    this.el.dataset.state = state;
+    this.result.classList.toggle('result-failed', state === 'failed');
+    this.resultHeading.textContent = state === 'failed' ? 'Result · failed' : 'Result';
   }
 
   renderFooter() {
@@ -417,6 +431,9 @@ export class SessionView {
         return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'No events yet. New events appear here live.')];
       case 'end-running':
         return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live: new events appear here')];
+      case 'empty-idle':
+      case 'end-idle':
+        return [h('p', { class: 'muted live-tail', text: 'Idle: waiting for the user; new events appear here' })];
       case 'idle':
         return [];
       default:
