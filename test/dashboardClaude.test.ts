@@ -168,3 +168,86 @@ describe('reconnecting', () => {
     expect(sockets.length).toBeGreaterThanOrEqual(7);
   });
 });
+
+describe('tool calls as one row', () => {
+  const calls = (page: Page) => page.locator('.timeline > .event-tool-call');
+
+  it('when a recorded Claude Code run calls Bash, then call and result are one row with the command, ok, its duration and its output as text', async () => {
+    const id = 'b0b0e000-0000-4000-8000-000000000001';
+    await replay('tool-call', id);
+    const { page } = await open(hashFor(id));
+    const call = calls(page).first();
+    await hasText(call.locator('.tool-name'), 'Bash');
+    await hasText(call.locator('.tool-summary'), 'echo hi');
+    await hasText(call.locator('.tool-status'), 'ok');
+    await hasText(call.locator('.tool-duration'), '17 ms');
+    await hasText(call.locator('.tool-preview'), 'hi');
+    expect(await calls(page).count()).toBe(1);
+    // Five hooks: the prompt, the call with its result in one row, the turn's answer, the end.
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    expect(await page.locator('.timeline > .event').count()).toBe(4);
+  });
+
+  it('when a recorded Bash call fails, then its row says failed and shows the error, opened', async () => {
+    const id = 'b0b0e000-0000-4000-8000-000000000002';
+    await replay('tool-failure', id);
+    const { page } = await open(hashFor(id));
+    const call = calls(page).first();
+    await hasText(call.locator('.tool-status'), 'failed');
+    await call.locator('.error-text').filter({ hasText: "ls: cannot access '/nonexistent-dir'" }).waitFor();
+    expect(await call.getAttribute('class')).toContain('is-error');
+    await hasText(call.locator('.tool-summary'), 'ls /nonexistent-dir');
+  });
+
+  it('when calls carry no tool_use_id, then results pair with calls in order; a long stdout counts its lines, previews three, and shows as text', async () => {
+    await createSession('tools-order', 'Tools by order');
+    const stdout = Array.from({ length: 400 }, (_, i) => `row ${i + 1}`).join('\n') + '\n';
+    const { page } = await open(hashFor('tools-order'));
+    await postEvent('tools-order', { event_type: 'pre_tool', tool_name: 'Bash', tool_input: { command: 'seq 400' } });
+    await postEvent('tools-order', { event_type: 'pre_tool', tool_name: 'Grep', tool_input: { pattern: 'TODO', path: 'src' } });
+    await hasText(calls(page).nth(0).locator('.tool-status'), 'running…');
+    await postEvent('tools-order', { event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout, stderr: 'warning: slow disk', interrupted: false } });
+    await postEvent('tools-order', { event_type: 'post_tool', tool_name: 'Grep', tool_output: 'src/a.ts:3: // TODO', error: 'partial: 1 file unreadable' });
+
+    const bash = calls(page).nth(0);
+    const grep = calls(page).nth(1);
+    await hasText(bash.locator('.tool-status'), 'ok');
+    await hasText(grep.locator('.tool-status'), 'failed');
+    await hasText(grep.locator('.tool-summary'), 'TODO in src');
+    expect(await calls(page).count()).toBe(2);
+    await hasText(bash.locator('.tool-output .summary-size'), '400 lines');
+    expect(await bash.locator('.tool-preview').innerText()).toBe('row 1\nrow 2\nrow 3\n… 397 more lines');
+    // Stderr is text of its own, shown opened.
+    await hasText(bash.locator('.tool-stderr pre.code'), 'warning: slow disk');
+    await bash.locator('details.tool-output > summary').click();
+    await bash.locator('details.tool-output .show-all').click();
+    expect(await bash.locator('details.tool-output pre.code').textContent()).toBe(stdout);
+    expect(await bash.locator('.tool-preview').isHidden()).toBe(true);
+  });
+
+  it('shows Edit and MultiEdit as diffs', async () => {
+    await createSession('tools-diff', 'Edits');
+    await postEvent('tools-diff', {
+      event_type: 'pre_tool',
+      tool_name: 'Edit',
+      tool_use_id: 'toolu_edit',
+      tool_input: { file_path: '/src/login.test.ts', old_string: "it('logs in', async () => {\n  await page.waitForTimeout(500);\n});", new_string: "it('logs in', async () => {\n  await page.waitForURL('**/dashboard');\n});" },
+    });
+    await postEvent('tools-diff', { event_type: 'post_tool', tool_name: 'Edit', tool_use_id: 'toolu_edit', tool_output: { filePath: '/src/login.test.ts' }, duration_ms: 4 });
+    await postEvent('tools-diff', {
+      event_type: 'pre_tool',
+      tool_name: 'MultiEdit',
+      tool_input: { file_path: '/src/a.ts', edits: [{ old_string: 'let a = 1;', new_string: 'const a = 1;' }, { old_string: 'var b', new_string: 'let b\nlet c' }] },
+    });
+    const { page } = await open(hashFor('tools-diff'));
+    const edit = calls(page).nth(0);
+    await hasText(edit.locator('.tool-summary'), '/src/login.test.ts');
+    await hasText(edit.locator('.diff-del'), '-   await page.waitForTimeout(500);');
+    await hasText(edit.locator('.diff-add'), "+   await page.waitForURL('**/dashboard');");
+    expect(await edit.locator('.diff-ctx').count()).toBe(2);
+    await hasText(edit.locator('.tool-diff .summary-size'), '+1 −1');
+    const multi = calls(page).nth(1);
+    await hasText(multi.locator('.tool-diff .summary-size'), '+3 −2');
+    await hasText(multi.locator('.tool-status'), 'running…');
+  });
+});

@@ -5,6 +5,7 @@
 import { api, ApiError, sessionUrl } from './api.js';
 import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
+import { ToolCall } from './tools.js';
 
 const PAGE_SIZE = 500;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
@@ -26,6 +27,9 @@ export class SessionView {
     this.confirmDelete = confirmDelete;
     this.events = new Map(); // id → event, every one known (rendered or not yet)
     this.rendered = new Set();
+    /** Tool calls on the page: by tool_use_id, and those without one waiting for their result, in order. */
+    this.calls = new Map();
+    this.openCalls = [];
     this.maxRendered = 0;
     /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
     this.loadedThrough = 0;
@@ -201,7 +205,8 @@ export class SessionView {
     if (pending[0].id > this.maxRendered) {
       const fragment = document.createDocumentFragment();
       for (const event of pending) {
-        fragment.append(renderEvent(event));
+        const item = this.renderItem(event);
+        if (item) fragment.append(item);
         this.rendered.add(event.id);
       }
       this.maxRendered = pending[pending.length - 1].id;
@@ -212,9 +217,43 @@ export class SessionView {
     return pending.length;
   }
 
+  /**
+   * The <li> of an event; null when it is the result of a tool call already on the page, which it completes.
+   * A result pairs with its call by tool_use_id, else with the oldest call of that tool still waiting.
+   */
+  renderItem(event) {
+    if (event.event_type === 'pre_tool') {
+      const call = new ToolCall(event);
+      if (call.toolUseId) {
+        if (!this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
+      } else this.openCalls.push(call);
+      return call.li;
+    }
+    if (event.event_type === 'post_tool') {
+      let call = null;
+      if (typeof event.tool_use_id === 'string') call = this.calls.get(event.tool_use_id) ?? null;
+      else {
+        const index = this.openCalls.findIndex((open) => open.toolName === (event.tool_name || 'tool'));
+        if (index !== -1) [call] = this.openCalls.splice(index, 1);
+      }
+      if (call && !call.post && call.pre.id < event.id) {
+        call.complete(event);
+        return null;
+      }
+      const alone = new ToolCall(null, event);
+      if (alone.toolUseId && !this.calls.has(alone.toolUseId)) this.calls.set(alone.toolUseId, alone);
+      return alone.li;
+    }
+    return renderEvent(event);
+  }
+
   insert(event) {
-    const item = renderEvent(event);
+    const item = this.renderItem(event);
     this.rendered.add(event.id);
+    if (!item) {
+      this.maxRendered = Math.max(this.maxRendered, event.id);
+      return;
+    }
     if (event.id > this.maxRendered) {
       this.maxRendered = event.id;
       this.timeline.append(item);

@@ -156,10 +156,12 @@ export function formatValue(value) {
   }
 }
 
-function countLines(text) {
+/** Lines as a reader counts them: a final newline ends the last line, it does not start another. */
+export function countLines(text) {
+  if (text === '') return 0;
   let lines = 1;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1;
-  return lines;
+  return text.endsWith('\n') ? lines - 1 : lines;
 }
 
 function cut(text) {
@@ -179,7 +181,7 @@ function cut(text) {
  * A collapsible value: <details> whose body (pretty JSON or the string) is built the first time it
  * opens, and cut to TRUNCATE_CHARS / TRUNCATE_LINES with a "Show all" button.
  */
-function payload(value, { summary, className = '', open = false }) {
+export function payload(value, { summary, className = '', open = false }) {
   const text = formatValue(value);
   const lines = countLines(text);
   const size = lines > 1 ? plural(lines, 'line') : plural(text.length, 'character');
