@@ -6,6 +6,7 @@ import { recordedHooks } from './support/claudeCodeFixtures';
 import { apiClient, sessionPath, type ApiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
+import { apiRequest, logsRequest } from './otlpRequests';
 
 const database = useTestDatabase();
 let browser: Browser;
@@ -56,6 +57,12 @@ export async function replay(run: string, sessionId: string, { upTo }: { upTo?: 
   return hooks;
 }
 
+/** For a look (not committed): SCREENSHOT_PREVIEW_DIR=/some/dir. */
+async function preview(page: Page, name: string): Promise<void> {
+  const dir = process.env.SCREENSHOT_PREVIEW_DIR;
+  if (dir) await page.screenshot({ path: `${dir}/${name}.png` });
+}
+
 const say = (role: string, text: string) => ({ event_type: 'message', role, content: [{ type: 'text', text }] });
 
 describe('status at a glance', () => {
@@ -77,6 +84,7 @@ describe('status at a glance', () => {
     await stop.filter({ hasText: 'deploy.sh exited with 1' }).waitFor();
     expect((await stop.innerText()).match(/exit code 1/g)).toHaveLength(1);
     expect(await row(page, 'glance-failed').getAttribute('data-state')).toBe('failed');
+    await preview(page, 'failed');
 
     // The status filter: Failed shows only the failed one; Finished both.
     await page.getByLabel('Filter by status').selectOption('failed');
@@ -223,6 +231,7 @@ describe('tool calls as one row', () => {
     await bash.locator('details.tool-output .show-all').click();
     expect(await bash.locator('details.tool-output pre.code').textContent()).toBe(stdout);
     expect(await bash.locator('.tool-preview').isHidden()).toBe(true);
+    await preview(page, 'tools');
   });
 
   it('shows Edit and MultiEdit as diffs', async () => {
@@ -249,5 +258,39 @@ describe('tool calls as one row', () => {
     const multi = calls(page).nth(1);
     await hasText(multi.locator('.tool-diff .summary-size'), '+3 −2');
     await hasText(multi.locator('.tool-status'), 'running…');
+    await preview(page, 'diff');
+  });
+});
+
+describe('turns and usage', () => {
+  it('groups a recorded run by prompt, with the prompt as heading, the task notification as a notification, and tokens and cost per turn and session, live', async () => {
+    const id = 'c0c0e000-0000-4000-8000-000000000001';
+    const hooks = await replay('subagent', id);
+    const firstPrompt = hooks[0]!.prompt_id as string;
+    const { page } = await open(hashFor(id));
+    const turns = page.locator('.timeline > .turn-start');
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    expect(await turns.count()).toBe(2);
+    await hasText(turns.nth(0).locator('.message-body'), 'Use a subagent');
+    await turns.nth(0).locator('.turn-stats').filter({ hasText: '3 tool calls' }).waitFor();
+    // The synthetic prompt opens the second turn as a notification, not as something a person typed.
+    const notification = turns.nth(1);
+    expect(await notification.getAttribute('class')).toContain('event-notification');
+    await hasText(notification.locator('.badge'), 'completed');
+    await notification.filter({ hasText: 'Agent "Echo sub" finished' }).waitFor();
+    expect(await page.locator('.role-user').count()).toBe(1);
+    await hasText(page.locator('.session-usage'), '–');
+    expect(await row(page, id).locator('.row-usage').textContent()).toBe('');
+
+    // Usage arrives from the OpenTelemetry logs, after the hooks: the session and the turn show it at once.
+    const reply = await api.post('/v1/logs', logsRequest([
+      apiRequest(id, firstPrompt, { input_tokens: '1200', output_tokens: '340', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '12300' }),
+      apiRequest(id, firstPrompt, { input_tokens: '800', output_tokens: '60', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '2700' }),
+    ]));
+    expect(reply.status).toBe(200);
+    await hasText(page.locator('.session-usage'), '2K in · 400 out · $0.015');
+    await hasText(row(page, id).locator('.row-usage'), '2K in · 400 out · $0.015');
+    await turns.nth(0).locator('.turn-stats').filter({ hasText: '3 tool calls · 2K in · 400 out · $0.015' }).waitFor();
+    await preview(page, 'turns');
   });
 });

@@ -2,6 +2,7 @@
 // updated in place (so focus and copy buttons survive live updates); only their order is changed.
 
 import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
+import { formatUsage, usageTitle } from './turns.js';
 
 /** Newest first, as the server orders them: created_at descending, then session_id. */
 export function compareSessions(a, b) {
@@ -163,6 +164,7 @@ export class SessionList {
         project: h('span', { class: 'row-project' }),
         created: h('span'),
         activity: h('span'),
+        usage: h('span', { class: 'row-usage' }),
       };
       row.li = h(
         'li',
@@ -170,7 +172,7 @@ export class SessionList {
         h('div', { class: 'row-top' }, row.badge, row.link, row.count),
         h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id')),
         h('div', { class: 'row-meta' }, row.agent, row.project),
-        h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity)),
+        h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity), row.usage),
       );
       if (id === this.selected) row.li.setAttribute('aria-current', 'true');
       this.rows.set(id, row);
@@ -204,6 +206,8 @@ export class SessionList {
     row.project.replaceChildren(h('bdi', { dir: 'ltr', text: session.project_dir || 'no project folder' }));
     row.project.title = session.project_dir || '';
     row.project.classList.toggle('muted', !session.project_dir);
+    row.usage.textContent = formatUsage(session.usage);
+    row.usage.title = usageTitle(session.usage);
     if (previous?.created_at !== session.created_at) row.created.replaceChildren(timeEl(session.created_at));
     if (previous?.last_event_at !== session.last_event_at || !previous) row.activity.replaceChildren(timeEl(session.last_event_at ?? null));
   }

@@ -5,7 +5,8 @@
 import { api, ApiError, sessionUrl } from './api.js';
 import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
-import { ToolCall } from './tools.js';
+import { formatDuration, ToolCall } from './tools.js';
+import { formatUsage, Turns, usageTitle } from './turns.js';
 
 const PAGE_SIZE = 500;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
@@ -30,6 +31,8 @@ export class SessionView {
     /** Tool calls on the page: by tool_use_id, and those without one waiting for their result, in order. */
     this.calls = new Map();
     this.openCalls = [];
+    this.turns = new Turns();
+    this.usageRequest = 0;
     this.maxRendered = 0;
     /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
     this.loadedThrough = 0;
@@ -58,6 +61,8 @@ export class SessionView {
     this.createdEl = h('dd');
     this.activityEl = h('dd');
     this.countEl = h('dd', { class: 'event-count' });
+    this.durationEl = h('dd', { class: 'session-duration' });
+    this.usageEl = h('dd', { class: 'session-usage' });
     this.deleteButton = h('button', { type: 'button', class: 'button danger', onclick: () => this.remove() }, icon('trash'), 'Delete');
     this.header = h(
       'header',
@@ -72,6 +77,8 @@ export class SessionView {
         h('div', null, h('dt', { text: 'Created' }), this.createdEl),
         h('div', null, h('dt', { text: 'Last activity' }), this.activityEl),
         h('div', null, h('dt', { text: 'Events' }), this.countEl),
+        h('div', null, h('dt', { text: 'Duration' }), this.durationEl),
+        h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
       ),
       h('div', { class: 'actions' }, this.deleteButton),
     );
@@ -222,6 +229,12 @@ export class SessionView {
    * A result pairs with its call by tool_use_id, else with the oldest call of that tool still waiting.
    */
   renderItem(event) {
+    const li = this.renderRow(event);
+    this.turns.add(event, li);
+    return li;
+  }
+
+  renderRow(event) {
     if (event.event_type === 'pre_tool') {
       const call = new ToolCall(event);
       if (call.toolUseId) {
@@ -378,6 +391,17 @@ export class SessionView {
     }
   }
 
+  async loadTurnUsage() {
+    const request = ++this.usageRequest;
+    try {
+      const body = await api(sessionUrl(this.id, '/usage'));
+      if (this.closed || request !== this.usageRequest) return;
+      this.turns.setUsage(body?.turns);
+    } catch {
+      // Usage is an extra: without it the turns show their durations only.
+    }
+  }
+
   async remove() {
     if (!this.session || this.deleted) return;
     if (!(await this.confirmDelete(this.session))) return;
@@ -414,6 +438,16 @@ export class SessionView {
     this.createdEl.replaceChildren(timeEl(s.created_at));
     this.activityEl.replaceChildren(timeEl(s.last_event_at ?? null));
     this.countEl.textContent = formatNumber(s.event_count);
+    const span = Date.parse(s.last_event_at ?? '') - Date.parse(s.created_at);
+    setText(this.durationEl, Number.isFinite(span) ? formatDuration(Math.max(0, span)) : null);
+    setText(this.usageEl, formatUsage(s.usage));
+    this.usageEl.title = usageTitle(s.usage);
+    // Per-turn usage follows the session's totals: asked for again when they change.
+    const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
+    if (usageKey !== '' && usageKey !== this.usageKey) {
+      this.usageKey = usageKey;
+      this.loadTurnUsage();
+    }
   }
 
   /** The status badge and what depends on it; again when the session may have gone stale. */

@@ -32,7 +32,40 @@ const KINDS = {
   post_tool: renderPostTool,
   session_start: renderSessionStart,
   session_stop: renderSessionStop,
+  notification: renderNotification,
 };
+
+const TASK_NOTIFICATION = /^\s*<task-notification>/;
+const tag = (text, name) => {
+  const match = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(text);
+  return match ? match[1].trim() : '';
+};
+
+/**
+ * Claude Code's notifications: the one it injects as a prompt when a background task (a subagent) ends, and
+ * those it sends when it waits for its user. Neither was typed by a person.
+ */
+function renderNotification(event) {
+  const text = Array.isArray(event.content)
+    ? event.content.map((block) => (block && typeof block.text === 'string' ? block.text : '')).join('\n')
+    : typeof event.content === 'string'
+      ? event.content
+      : '';
+  if (TASK_NOTIFICATION.test(text)) {
+    const status = tag(text, 'status');
+    const result = tag(text, 'result');
+    return [
+      head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Task notification'), event, status ? h('span', { class: `badge ${status === 'completed' ? 'badge-ok' : 'badge-error'}`, text: status }) : null),
+      h('p', { class: 'text', text: tag(text, 'summary') || 'A background task reported back.' }),
+      result ? h('p', { class: 'text notification-result', text: result }) : null,
+      payload(text, { summary: 'As sent', className: 'notification-raw' }),
+    ];
+  }
+  return [
+    head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Notification'), event, event.reason ? h('code', { class: 'event-type', text: event.reason }) : null),
+    text ? h('p', { class: 'text', text }) : null,
+  ];
+}
 
 function head(label, event, ...extra) {
   return h('div', { class: 'event-head' }, h('span', { class: 'event-label' }, label), ...extra, h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })));
