@@ -294,3 +294,35 @@ describe('turns and usage', () => {
     await preview(page, 'turns');
   });
 });
+
+describe('subagents', () => {
+  it('when a recorded run starts a subagent, then its events are nested under the Agent call that started it, with its type, count and duration', async () => {
+    const id = 'd0d0e000-0000-4000-8000-000000000001';
+    const hooks = await replay('subagent', id);
+    const agentId = hooks.find((hook) => hook.agent_id)!.agent_id as string;
+    const { page } = await open(hashFor(id));
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    const agentCall = page.locator('.timeline > .event-tool-call').filter({ has: page.locator('.tool-name', { hasText: 'Agent' }) });
+    const group = agentCall.locator(`.subagent[data-agent-id="${agentId}"]`);
+    await hasText(group.locator('.subagent-type'), 'Subagent · general-purpose');
+    await group.locator('.subagent-stats').filter({ hasText: /^6 events · \d+ ms$/ }).waitFor();
+    const nested = group.locator('.subagent-events > .event-tool-call');
+    expect(await nested.locator('.tool-summary').allInnerTexts()).toEqual(['echo sub', 'echo sub']);
+    await hasText(nested.nth(1).locator('.tool-status'), 'ok');
+    // Nothing of the subagent stands in the main timeline: the prompt, the Agent call, the answer, the notification, the second answer, the end.
+    expect(await page.locator('.timeline > .event').count()).toBe(6);
+    expect(await page.locator('.timeline > .event-subagent').count()).toBe(0);
+  });
+
+  it('when the subagent reports before the Agent call has its result, then its group stands alone and moves into the call when the result comes', async () => {
+    const id = 'd0d0e000-0000-4000-8000-000000000002';
+    const hooks = recordedHooks('subagent', id);
+    const { page } = await open();
+    await page.goto(`${instance.baseUrl}/${hashFor(id)}`).catch(() => undefined);
+    for (const hook of hooks.slice(0, 3)) expect((await api.post('/hooks/claude-code', hook)).status).toBe(200); // prompt, Agent pre, SubagentStart
+    await page.locator('.timeline > .event-subagent .subagent').waitFor();
+    expect((await api.post('/hooks/claude-code', hooks[3])).status).toBe(200); // the Agent call's result
+    await page.locator('.timeline > .event-tool-call .subagent').waitFor();
+    expect(await page.locator('.timeline > .event-subagent').count()).toBe(0);
+  });
+});

@@ -32,6 +32,10 @@ export class SessionView {
     this.calls = new Map();
     this.openCalls = [];
     this.turns = new Turns();
+    /** Subagents by agent_id, and the Agent calls that started them. */
+    this.subagents = new Map();
+    this.agentCalls = new Map();
+    this.toolOptions = { onAgent: (agentId, call) => this.attachAgent(agentId, call) };
     this.usageRequest = 0;
     this.maxRendered = 0;
     /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
@@ -229,14 +233,46 @@ export class SessionView {
    * A result pairs with its call by tool_use_id, else with the oldest call of that tool still waiting.
    */
   renderItem(event) {
+    if (typeof event.agent_id === 'string' && event.agent_id !== '') return this.renderSubagentEvent(event);
     const li = this.renderRow(event);
     this.turns.add(event, li);
     return li;
   }
 
+  /**
+   * A subagent's event goes into its subagent's group, which sits in the row of the Agent call that started
+   * it (that call's result names the subagent: tool_response.agentId = agent_id). Until that result is
+   * known the group stands in the timeline on its own, and moves into the call when it comes.
+   */
+  renderSubagentEvent(event) {
+    let group = this.subagents.get(event.agent_id);
+    let created = null;
+    if (!group) {
+      group = new SubagentGroup(event.agent_id);
+      this.subagents.set(event.agent_id, group);
+      const call = this.agentCalls.get(event.agent_id);
+      if (call) call.attachSubagent(group.el);
+      else created = group.standalone(event.id);
+    }
+    const li = this.renderRow(event);
+    this.turns.add(event, null);
+    group.add(event, li);
+    return created;
+  }
+
+  /** An Agent call's result names its subagent: the subagent's group moves into the call's row. */
+  attachAgent(agentId, call) {
+    this.agentCalls.set(agentId, call);
+    const group = this.subagents.get(agentId);
+    if (!group) return;
+    group.li?.remove();
+    group.li = null;
+    call.attachSubagent(group.el);
+  }
+
   renderRow(event) {
     if (event.event_type === 'pre_tool') {
-      const call = new ToolCall(event);
+      const call = new ToolCall(event, null, this.toolOptions);
       if (call.toolUseId) {
         if (!this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
       } else this.openCalls.push(call);
@@ -253,7 +289,7 @@ export class SessionView {
         call.complete(event);
         return null;
       }
-      const alone = new ToolCall(null, event);
+      const alone = new ToolCall(null, event, this.toolOptions);
       if (alone.toolUseId && !this.calls.has(alone.toolUseId)) this.calls.set(alone.toolUseId, alone);
       return alone.li;
     }
@@ -542,6 +578,51 @@ export class SessionView {
     this.scroller.removeEventListener('scroll', this.onScroll);
     this.jump.removeEventListener('click', this.onJump);
     this.jump.hidden = true;
+  }
+}
+
+/** A subagent's events, nested, with its type, its event count and how long it ran. */
+class SubagentGroup {
+  constructor(agentId) {
+    this.agentId = agentId;
+    this.first = NaN;
+    this.last = NaN;
+    this.count = 0;
+    this.typeEl = h('span', { class: 'subagent-type', text: 'Subagent' });
+    this.statsEl = h('span', { class: 'subagent-stats muted' });
+    this.list = h('ol', { class: 'subagent-events', 'aria-label': 'Subagent events' });
+    this.el = h(
+      'section',
+      { class: 'subagent', dataset: { agentId } },
+      h('div', { class: 'subagent-head' }, icon('agent'), this.typeEl, h('code', { class: 'subagent-id', text: agentId }), this.statsEl),
+      this.list,
+    );
+    this.li = null;
+  }
+
+  /** The group as a timeline item of its own, placed by its first event. */
+  standalone(eventId) {
+    this.li = h('li', { class: 'event event-subagent', dataset: { eventId: String(eventId) } }, this.el);
+    return this.li;
+  }
+
+  add(event, li) {
+    this.count += 1;
+    const agentType = event.hook_input && typeof event.hook_input.agent_type === 'string' ? event.hook_input.agent_type : null;
+    if (agentType) this.typeEl.textContent = `Subagent · ${agentType}`;
+    const time = Date.parse(event.timestamp);
+    if (Number.isFinite(time)) {
+      this.first = Number.isFinite(this.first) ? Math.min(this.first, time) : time;
+      this.last = Number.isFinite(this.last) ? Math.max(this.last, time) : time;
+    }
+    if (event.event_type === 'subagent_stop') this.el.dataset.finished = 'true';
+    const span = this.last - this.first;
+    this.statsEl.textContent = [plural(this.count, 'event'), Number.isFinite(span) && this.count > 1 ? formatDuration(span) : ''].filter(Boolean).join(' · ');
+    if (!li) return;
+    let before = this.list.lastElementChild;
+    while (before && Number(before.dataset.eventId) > event.id) before = before.previousElementSibling;
+    if (before) before.after(li);
+    else this.list.prepend(li);
   }
 }
 

@@ -84,7 +84,9 @@ export function callDuration(pre, post) {
  * post_tool) and is completed in place when the result comes.
  */
 export class ToolCall {
-  constructor(pre, post = null) {
+  /** `onAgent(agentId, call)`: the call started a subagent (an Agent or Task call whose result names it). */
+  constructor(pre, post = null, { onAgent } = {}) {
+    this.onAgent = onAgent;
     this.pre = pre;
     this.post = null;
     const first = pre ?? post;
@@ -173,6 +175,17 @@ export class ToolCall {
     if (stderr !== '') parts.push(outputBlock(stderr, 'Stderr', 'tool-stderr', true));
     if (parts.length === 0) parts.push(h('p', { class: 'muted empty', text: 'No output' }));
     this.outputEl.replaceChildren(...parts);
+    const output = post.tool_output;
+    const agentId = output && typeof output === 'object' && typeof output.agentId === 'string' ? output.agentId : null;
+    if (agentId) {
+      this.agentId = agentId;
+      this.onAgent?.(agentId, this);
+    }
+  }
+
+  /** Nests a subagent's events in this call's row. */
+  attachSubagent(el) {
+    this.body.append(el);
   }
 }
 
