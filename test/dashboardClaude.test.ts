@@ -25,8 +25,8 @@ afterEach(async () => {
   expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
 });
 
-async function open(hash = '', { on = instance, query = '' }: { on?: TestInstance; query?: string } = {}): Promise<DashboardPage> {
-  const dashboard = await openPage(browser, `${on.baseUrl}/${query}${hash}`);
+async function open(hash = '', { on = instance, query = '', ...options }: { on?: TestInstance; query?: string } & Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
+  const dashboard = await openPage(browser, `${on.baseUrl}/${query}${hash}`, options);
   pages.push(dashboard);
   await connected(dashboard.page);
   return dashboard;
@@ -326,3 +326,114 @@ describe('subagents', () => {
     expect(await page.locator('.timeline > .event-subagent').count()).toBe(0);
   });
 });
+
+describe('find', () => {
+  it('searches inside events on the server, filters to failed ones, and a result opens its session at the event', async () => {
+    await createSession('find-ui-1', 'Payments retry bug', { project_dir: '/home/bob/payments-api' });
+    await createSession('find-ui-2', 'Docs pass', { project_dir: '/home/bob/docs' });
+    await postEvent('find-ui-1', say('user', 'The capybara retry loop never ends'));
+    await postEvent('find-ui-1', { event_type: 'pre_tool', tool_name: 'Bash', tool_input: { command: 'grep -rn capybara src/' } });
+    const failed = await postEvent('find-ui-1', { event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: 'src/retry.ts:12: capybara()' }, exit_code: 1 });
+    await postEvent('find-ui-2', say('assistant', 'No capybara in the docs.'));
+    const { page } = await open();
+    const find = page.getByLabel('Search inside events');
+    await find.fill('capybara');
+    await find.press('Enter');
+    const hits = page.locator('.find-hit');
+    await hasText(page.locator('.find-summary'), '4 events hold “capybara”');
+    expect(await page.locator('.session-list').isHidden()).toBe(true);
+    expect(await hits.locator('.find-session').allInnerTexts()).toEqual(['Docs pass', 'Payments retry bug', 'Payments retry bug', 'Payments retry bug']);
+    await page.getByLabel('Kind of event').selectOption('failed');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await hasText(page.locator('.find-summary'), '1 event holds “capybara”');
+    await hits.locator('.find-snippet').filter({ hasText: 'src/retry.ts:12: capybara()' }).waitFor();
+    await hits.locator('.find-link').click();
+    await page.waitForURL(`**/#/sessions/find-ui-1/events/${failed.id}`);
+    const target = page.locator('.event.is-target');
+    await target.waitFor();
+    expect(await target.getAttribute('data-result-id')).toBe(String(failed.id));
+    await preview(page, 'find');
+    // The project filter narrows the search too.
+    await page.getByLabel('Kind of event').selectOption('');
+    await page.getByLabel('Filter by project').selectOption('/home/bob/docs');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await hasText(page.locator('.find-summary'), '1 event holds “capybara”');
+    await hasText(hits.locator('.find-session'), 'Docs pass');
+    await page.getByRole('button', { name: 'Back to sessions' }).click();
+    await page.locator('.session-list').waitFor();
+  });
+
+  it('orders the list by last activity when asked, and filters it by project', async () => {
+    await createSession('order-old', 'Old but active');
+    await createSession('order-new', 'New and quiet');
+    const { page } = await open();
+    await row(page, 'order-new').waitFor();
+    await postEvent('order-old', say('user', 'back again'));
+    const order = () => page.locator('.session-row').evaluateAll((rows) => rows.map((el: any) => el.dataset.sessionId));
+    await page.getByLabel('Order').selectOption('activity');
+    await page.waitForFunction(`(() => { const ids = [...document.querySelectorAll('.session-row')].map((el) => el.dataset.sessionId); return ids.indexOf('order-old') < ids.indexOf('order-new'); })()`);
+    await page.getByLabel('Order').selectOption('created');
+    await page.waitForFunction(`(() => { const ids = [...document.querySelectorAll('.session-row')].map((el) => el.dataset.sessionId); return ids.indexOf('order-new') < ids.indexOf('order-old'); })()`);
+    expect((await order()).indexOf('order-new')).toBeLessThan((await order()).indexOf('order-old'));
+  });
+});
+
+describe('read and share', () => {
+  it('renders Markdown in messages without running any HTML, and links only to http(s)', async () => {
+    await createSession('md-1', 'Markdown');
+    await postEvent('md-1', say('assistant', '## Done\n\nFixed **two** bugs in `retry.ts`:\n\n- the *loop*\n- the [docs](https://example.com/docs)\n\n```ts\nconst a = 1;\n```\n\n<img src=x onerror="alert(1)"> [bad](javascript:alert(2))'));
+    const { page } = await open(hashFor('md-1'));
+    const body = page.locator('.timeline .markdown');
+    await hasText(body.locator('strong'), 'two');
+    await hasText(body.locator('p code'), 'retry.ts');
+    expect(await body.locator('li').allInnerTexts()).toEqual(['the loop', 'the docs']);
+    await hasText(body.locator('em'), 'loop');
+    expect(await body.locator('a').evaluateAll((links) => links.map((a: any) => a.getAttribute('href')))).toEqual(['https://example.com/docs']);
+    await hasText(body.locator('pre code'), 'const a = 1;');
+    await hasText(body.locator('.md-heading'), 'Done');
+    expect(await page.locator('.timeline img').count()).toBe(0);
+    await body.filter({ hasText: '<img src=x onerror="alert(1)"> bad' }).waitFor();
+    let dialogs = 0;
+    page.on('dialog', (dialog) => {
+      dialogs += 1;
+      void dialog.dismiss();
+    });
+    await body.locator('p').last().click();
+    expect(dialogs).toBe(0);
+  });
+
+  it('copies an output, links to one event past the first page, and exports the session as JSON and NDJSON through the API', async () => {
+    await createSession('share-1', 'Sharing');
+    const events = Array.from({ length: 620 }, (_, i) => say('assistant', `Message ${i + 1}`));
+    for (let i = 0; i < events.length; i += 200) expect((await api.post(sessionPath('share-1', '/events/batch'), { events: events.slice(i, i + 200) })).status).toBe(201);
+    await postEvent('share-1', { event_type: 'pre_tool', tool_name: 'Bash', tool_use_id: 'toolu_share', tool_input: { command: 'cat notes.txt' } });
+    await postEvent('share-1', { event_type: 'post_tool', tool_name: 'Bash', tool_use_id: 'toolu_share', tool_output: { stdout: 'first line\nsecond line', stderr: '' } });
+    const listed = (await api.get(sessionPath('share-1', '/events?limit=1000'))).body.events;
+    const deep = listed[599];
+    const { page } = await open(`#/sessions/share-1/events/${deep.id}`, { permissions: ['clipboard-read', 'clipboard-write'] });
+    const target = page.locator('.event.is-target');
+    await target.waitFor();
+    expect(await target.getAttribute('data-event-id')).toBe(String(deep.id));
+    await target.filter({ hasText: 'Message 600' }).waitFor();
+    expect(await target.locator('.event-link').getAttribute('href')).toBe(`#/sessions/share-1/events/${deep.id}`);
+
+    const call = page.locator('.event-tool-call');
+    await call.locator('.tool-output summary .copy-button').click();
+    await page.waitForFunction(`navigator.clipboard.readText().then((text) => text === 'first line\\nsecond line')`);
+
+    const exported = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Export JSON' }).click();
+    const download = await exported;
+    expect(download.url()).toBe(`${instance.baseUrl}/sessions/share-1/export?format=json`);
+    const file = JSON.parse(await streamText(await download.createReadStream()));
+    expect(file.session.session_id).toBe('share-1');
+    expect(file.events).toHaveLength(622);
+    expect(await page.getByRole('link', { name: 'Events as NDJSON' }).getAttribute('href')).toBe('/sessions/share-1/export?format=ndjson');
+  });
+});
+
+async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}

@@ -36,15 +36,18 @@ let view = null;
 // -----------------------------------------------------------------------------------------------------------
 // Routes
 
-function routeId() {
-  const match = /^#\/sessions\/(.+)$/.exec(window.location.hash);
-  if (!match) return null;
+/** The session of the address, and the event it points at (`#/sessions/<id>/events/<event id>`). */
+function parseRoute() {
+  const match = /^#\/sessions\/([^/]+)(?:\/events\/(\d+))?$/.exec(window.location.hash);
+  if (!match) return { id: null, eventId: null };
   try {
-    return decodeURIComponent(match[1]);
+    return { id: decodeURIComponent(match[1]), eventId: match[2] ? Number(match[2]) : null };
   } catch {
-    return null;
+    return { id: null, eventId: null };
   }
 }
+
+const routeId = () => parseRoute().id;
 
 function emptyDetail() {
   return h(
@@ -56,10 +59,13 @@ function emptyDetail() {
 }
 
 function route(userNavigated) {
-  const id = routeId();
+  const { id, eventId } = parseRoute();
   document.body.dataset.route = id === null ? 'list' : 'session';
   list.select(id);
-  if (view && view.id === id) return;
+  if (view && view.id === id) {
+    if (eventId !== null) view.focusEvent(eventId);
+    return;
+  }
   const previous = view?.id ?? null;
   view?.destroy();
   view = null;
@@ -72,8 +78,11 @@ function route(userNavigated) {
   view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete });
   detail.replaceChildren(view.el);
   detail.scrollTop = 0;
-  view.open();
-  if (userNavigated) view.focus();
+  const opened = view.open();
+  if (eventId !== null) {
+    const target = view;
+    opened.then(() => target.focusEvent(eventId));
+  } else if (userNavigated) view.focus();
 }
 
 window.addEventListener('hashchange', () => route(true));

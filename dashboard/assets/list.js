@@ -3,6 +3,7 @@
 
 import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { formatUsage, usageTitle } from './turns.js';
+import { FindPanel } from './find.js';
 
 /** Newest first, as the server orders them: created_at descending, then session_id. */
 export function compareSessions(a, b) {
@@ -10,6 +11,14 @@ export function compareSessions(a, b) {
   const tb = Date.parse(b.created_at) || 0;
   if (ta !== tb) return tb - ta;
   return a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : 0;
+}
+
+/** The most recently active first (the last event, else the creation), then as compareSessions. */
+export function compareActivity(a, b) {
+  const ta = Date.parse(a.last_event_at ?? a.created_at) || 0;
+  const tb = Date.parse(b.last_event_at ?? b.created_at) || 0;
+  if (ta !== tb) return tb - ta;
+  return compareSessions(a, b);
 }
 
 export const sessionHref = (id) => `#/sessions/${encodeURIComponent(id)}`;
@@ -38,18 +47,29 @@ export class SessionList {
       h('option', { value: 'failed', text: 'Failed' }),
     );
     this.agent = h('select', { 'aria-label': 'Filter by agent' }, h('option', { value: '', text: 'All agents' }));
-    for (const control of [this.search, this.status, this.agent]) control.addEventListener('input', () => this.invalidate());
+    this.project = h('select', { 'aria-label': 'Filter by project' }, h('option', { value: '', text: 'All projects' }));
+    this.projectsKey = '';
+    this.order = h(
+      'select',
+      { 'aria-label': 'Order' },
+      h('option', { value: 'created', text: 'Newest first' }),
+      h('option', { value: 'activity', text: 'Last activity first' }),
+    );
+    for (const control of [this.search, this.status, this.agent, this.project, this.order]) control.addEventListener('input', () => this.invalidate());
     this.summary = h('p', { class: 'list-summary muted', 'aria-live': 'polite' });
     this.list = h('ul', { class: 'session-list', 'aria-label': 'Sessions' });
     this.empty = h('p', { class: 'list-empty muted', hidden: true });
     this.olderButton = h('button', { type: 'button', class: 'button older', hidden: true, onclick: () => onOlder() }, 'Load older sessions');
 
+    this.findHolder = h('div', { class: 'find-wrap' });
     root.append(
-      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent), this.summary),
+      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent, this.project, this.order), this.findHolder, this.summary),
       this.list,
       this.empty,
       h('div', { class: 'list-footer' }, this.olderButton),
     );
+
+    this.find = new FindPanel(this.findHolder, { sessionList: this.list, project: () => this.project.value });
 
     document.addEventListener('keydown', (event) => {
       // "/" jumps to the search box, unless one is typing somewhere.
@@ -89,8 +109,10 @@ export class SessionList {
   }
 
   render() {
-    const all = [...this.store.sessions.values()].sort(compareSessions);
+    const all = [...this.store.sessions.values()].sort(this.order.value === 'activity' ? compareActivity : compareSessions);
     this.renderAgents(all);
+    this.renderProjects(all);
+    const project = this.project.value;
     const q = this.search.value.trim().toLocaleLowerCase();
     const status = this.status.value;
     const agent = this.agent.value;
@@ -104,6 +126,7 @@ export class SessionList {
       (s) =>
         statusMatches(s) &&
         (agent === '' || s.agent_name === agent) &&
+        (project === '' || s.project_dir === project) &&
         (q === '' || (typeof s.session_name === 'string' && s.session_name.toLocaleLowerCase().includes(q))),
     );
 
@@ -149,6 +172,19 @@ export class SessionList {
     });
     this.agent.replaceChildren(h('option', { value: '', text: 'All agents' }), ...options);
     this.agent.value = current;
+  }
+
+  renderProjects(all) {
+    const projects = [...new Set(all.map((s) => s.project_dir).filter((p) => typeof p === 'string' && p !== ''))].sort((a, b) => a.localeCompare(b));
+    const current = this.project.value;
+    if (current !== '' && !projects.includes(current)) projects.push(current);
+    const key = JSON.stringify(projects);
+    if (key === this.projectsKey) return;
+    this.projectsKey = key;
+    // The end of a path tells projects apart: options show it, their value is the whole path.
+    const options = projects.map((project) => h('option', { value: project, title: project, text: project.split('/').filter(Boolean).slice(-2).join('/') || project }));
+    this.project.replaceChildren(h('option', { value: '', text: 'All projects' }), ...options);
+    this.project.value = current;
   }
 
   rowFor(session) {

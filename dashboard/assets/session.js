@@ -2,7 +2,7 @@
 // with GET /sessions/{id}/events?after=&limit= and kept live from the feed. Events are deduplicated by
 // id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
 
-import { api, ApiError, sessionUrl } from './api.js';
+import { api, ApiError, getApiKey, sessionUrl } from './api.js';
 import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
 import { formatDuration, ToolCall } from './tools.js';
@@ -84,7 +84,7 @@ export class SessionView {
         h('div', null, h('dt', { text: 'Duration' }), this.durationEl),
         h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
       ),
-      h('div', { class: 'actions' }, this.deleteButton),
+      h('div', { class: 'actions' }, exportLink(this.id, 'json', 'Export JSON'), exportLink(this.id, 'ndjson', 'Events as NDJSON'), this.deleteButton),
     );
     this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
     this.resultText = h('div', { class: 'result-text' });
@@ -312,6 +312,32 @@ export class SessionView {
     while (before && Number(before.dataset.eventId) > event.id) before = before.previousElementSibling;
     if (before) before.after(item);
     else this.timeline.prepend(item);
+  }
+
+  /**
+   * Shows one event (a deep link): loads pages until it is in, scrolls to it and marks it. An event that is
+   * the result of a tool call is shown in its call's row.
+   */
+  async focusEvent(eventId) {
+    while (!this.closed && !this.deleted && this.loadedThrough < eventId && !this.loadError) {
+      const before = this.loadedThrough;
+      await this.loadMore();
+      if (this.loadedThrough === before) break;
+    }
+    if (this.closed) return;
+    const el = this.el.querySelector(`[data-event-id="${eventId}"], [data-result-id="${eventId}"]`);
+    if (!el) {
+      this.showNotice(`Event ${eventId} is not in this session.`);
+      return;
+    }
+    this.stick = false;
+    for (const marked of this.el.querySelectorAll('.is-target')) marked.classList.remove('is-target');
+    el.classList.add('is-target');
+    for (let parent = el.parentElement; parent && parent !== this.el; parent = parent.parentElement) if (parent.tagName === 'DETAILS') parent.open = true;
+    requestAnimationFrame(() => {
+      el.scrollIntoView({ block: 'center' });
+      this.lastScrollTop = this.scroller.scrollTop;
+    });
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -579,6 +605,33 @@ export class SessionView {
     this.jump.removeEventListener('click', this.onJump);
     this.jump.hidden = true;
   }
+}
+
+/**
+ * A link to GET /sessions/{id}/export. With an API key in use the browser cannot add it to a plain download,
+ * so the file is fetched with it and handed over as a blob.
+ */
+function exportLink(id, format, label) {
+  const href = sessionUrl(id, `/export?format=${format}`);
+  const link = h('a', { class: 'button export-link', href, download: '', dataset: { format } }, label);
+  link.addEventListener('click', async (event) => {
+    const key = getApiKey();
+    if (!key) return;
+    event.preventDefault();
+    try {
+      const response = await fetch(href, { headers: { authorization: `Bearer ${key}` } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      const save = h('a', { href: url, download: `session-${id}.${format}` });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      announce(`Could not export the session: ${err.message}`);
+    }
+  });
+  return link;
 }
 
 /** A subagent's events, nested, with its type, its event count and how long it ran. */

@@ -1,6 +1,7 @@
 // One timeline item per event. Event contents are shown as text only (see dom.js).
 
-import { formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { copyButton, formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { renderMarkdown } from './markdown.js';
 
 /** Outputs longer than this many characters or lines are cut until "Show all". */
 const TRUNCATE_CHARS = 4000;
@@ -68,7 +69,23 @@ function renderNotification(event) {
 }
 
 function head(label, event, ...extra) {
-  return h('div', { class: 'event-head' }, h('span', { class: 'event-label' }, label), ...extra, h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })));
+  return h(
+    'div',
+    { class: 'event-head' },
+    h('span', { class: 'event-label' }, label),
+    ...extra,
+    h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })),
+    eventLink(event),
+  );
+}
+
+/** `#/sessions/<id>/events/<event id>`: opens the session at this event. */
+export const eventHref = (sessionId, eventId) => `#/sessions/${encodeURIComponent(sessionId)}/events/${eventId}`;
+
+/** A small link to the event itself, to copy or share. */
+export function eventLink(event) {
+  if (typeof event.session_id !== 'string' || typeof event.id !== 'number') return null;
+  return h('a', { class: 'event-link', href: eventHref(event.session_id, event.id), title: 'Link to this event', 'aria-label': `Link to event ${event.id}` }, '#');
 }
 
 function renderMessage(event, error) {
@@ -76,13 +93,24 @@ function renderMessage(event, error) {
   const known = Object.hasOwn(ROLE_LABELS, role);
   const roleClass = known ? `role-${role}` : 'role-other';
   const label = h('span', { class: `role ${roleClass}`, text: known ? ROLE_LABELS[role] : role });
-  return [head(label, event), renderContent(event.content), error ? errorLine(event) : null];
+  const text = messageText(event.content);
+  return [head(label, event, text ? copyButton(text, 'Copy message') : null), renderContent(event.content), error ? errorLine(event) : null];
+}
+
+/** A message's text: its text blocks, joined. */
+export function messageText(content) {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .filter((block) => block && typeof block === 'object' && block.type === 'text' && typeof block.text === 'string')
+    .map((block) => block.text)
+    .join('\n\n');
 }
 
 function renderContent(content) {
   const body = h('div', { class: 'message-body' });
   if (typeof content === 'string') {
-    body.append(h('p', { class: 'text', text: content }));
+    body.append(renderMarkdown(content));
   } else if (Array.isArray(content) && content.length > 0) {
     for (const block of content) body.append(renderBlock(block));
   } else {
@@ -93,7 +121,7 @@ function renderContent(content) {
 
 function renderBlock(block) {
   if (block && typeof block === 'object' && block.type === 'text' && typeof block.text === 'string') {
-    return h('p', { class: 'text', text: block.text });
+    return renderMarkdown(block.text);
   }
   // Other blocks (tool_use, tool_result, image, thinking…): compact, expandable to their JSON.
   const type = block && typeof block === 'object' && typeof block.type === 'string' ? block.type : typeof block;

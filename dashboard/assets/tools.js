@@ -2,8 +2,8 @@
 // one-line summary of what it did, its duration and whether it worked, its output as text with a short
 // preview, and an Edit or MultiEdit as a diff. Everything reaches the page as text (see dom.js).
 
-import { formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
-import { countLines, formatValue, payload } from './timeline.js';
+import { copyButton, formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { countLines, eventLink, formatValue, payload } from './timeline.js';
 
 /** Lines of output shown before the reader expands it. */
 const PREVIEW_LINES = 3;
@@ -109,6 +109,7 @@ export class ToolCall {
         this.statusEl,
         this.durationEl,
         h('span', { class: 'event-time' }, timeEl(first.timestamp, { relative: false })),
+        eventLink(first),
       ),
       this.body,
     );
@@ -154,6 +155,8 @@ export class ToolCall {
   /** The result has come: status, duration and output. */
   complete(post) {
     this.post = post;
+    // A deep link to the result finds it in this row.
+    this.li.dataset.resultId = String(post.id);
     const failed = toolFailed(post);
     this.li.classList.toggle('is-error', failed);
     this.li.dataset.outcome = failed ? 'failed' : 'succeeded';
@@ -193,6 +196,7 @@ export class ToolCall {
 function outputBlock(text, label, className, open) {
   const lines = countLines(text);
   const details = payload(text, { summary: label, className, open });
+  details.querySelector('summary').append(copyButton(text, `Copy ${label.toLowerCase()}`));
   if (!open) {
     const head = text.split('\n', PREVIEW_LINES + 1);
     const preview = head.slice(0, PREVIEW_LINES).join('\n');

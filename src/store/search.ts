@@ -34,6 +34,9 @@ export interface EventSearchPage {
   nextCursor: string | null;
 }
 
+// Written as the partial index of failed events states it (migration 1764054000007), so that index serves it.
+const FAILED = '(e.error is not null or coalesce(e.exit_code, 0) <> 0)';
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
 // Characters of context either side of the match in a snippet.
@@ -57,24 +60,23 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
     snippet: string;
   }>(
     `select e.id, e.session_id, s.session_name, s.project_dir, e.event_type, e.tool_name, e.role, e.timestamp,
-            (e.error is not null or coalesce(e.exit_code, 0) <> 0) as failed,
-            substr(e.search_text, greatest(1, strpos(lower(e.search_text), lower($1)) - $9), length($1) + 2 * $9) as snippet
+            ${FAILED} as failed,
+            substr(e.search_text, greatest(1, strpos(lower(e.search_text), lower($1)) - $8), length($1) + 2 * $8) as snippet
      from events e join sessions s on s.session_id = e.session_id
      where e.search_text ilike '%' || $2 || '%'
        and ($3::text is null or e.event_type = $3)
-       and ($4::text is null or e.tool_name = $4)
-       and (not $5 or e.error is not null or coalesce(e.exit_code, 0) <> 0)
-       and ($6::text is null or s.project_dir = $6)
-       and ($7::text is null or e.session_id = $7)
-       and ($8::bigint is null or e.id < $8)
+       and ($4::text is null or e.tool_name = $4)${search.failedOnly ? `
+       and ${FAILED}` : ''}
+       and ($5::text is null or s.project_dir = $5)
+       and ($6::text is null or e.session_id = $6)
+       and ($7::bigint is null or e.id < $7)
      order by e.id desc
-     limit $10`,
+     limit $9`,
     [
       search.q,
       escapeLike(search.q),
       search.eventType ?? null,
       search.toolName ?? null,
-      search.failedOnly ?? false,
       search.projectDir ?? null,
       search.sessionId ?? null,
       search.before ?? null,
