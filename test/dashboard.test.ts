@@ -278,6 +278,8 @@ describe('the session list', () => {
     await row(page, 'keys-1').waitFor();
     await page.keyboard.press('Tab'); // status
     await page.keyboard.press('Tab'); // agent
+    // project, order, then the search inside events: its box, kind, tool and button
+    for (let i = 0; i < 6; i += 1) await page.keyboard.press('Tab');
     await page.keyboard.press('Tab'); // the session
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Keyboard session');
     await page.keyboard.press('Enter');
