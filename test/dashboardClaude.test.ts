@@ -437,3 +437,29 @@ async function streamText(stream: NodeJS.ReadableStream): Promise<string> {
   for await (const chunk of stream) text += String(chunk);
   return text;
 }
+
+describe('the time axis', () => {
+  it('shows turns, tool calls and subagents of a recorded run as bars over time, a failed call marked', async () => {
+    const id = 'f0f0e000-0000-4000-8000-000000000001';
+    await replay('subagent', id);
+    const failing = 'f0f0e000-0000-4000-8000-000000000002';
+    await replay('tool-failure', failing);
+    const { page } = await open(hashFor(id));
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    await page.locator('details.time-axis > summary').click();
+    const rows = page.locator('.waterfall-row');
+    await rows.first().waitFor();
+    expect(await page.locator('.waterfall-turn').count()).toBe(2);
+    expect(await page.locator('.waterfall-call').count()).toBe(3);
+    expect(await page.locator('.waterfall-subagent').count()).toBe(1);
+    await hasText(page.locator('.waterfall-turn .waterfall-label').first(), 'Use a subagent');
+    const widths = await page.locator('.waterfall-bar').evaluateAll((bars) => bars.map((bar: any) => bar.getBoundingClientRect().width));
+    expect(widths.every((width) => width >= 1)).toBe(true);
+    await preview(page, 'waterfall');
+
+    await page.goto(`${instance.baseUrl}/${hashFor(failing)}`);
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    await page.locator('details.time-axis > summary').click();
+    await page.locator('.waterfall-failed .waterfall-label').filter({ hasText: 'Bash ls /nonexistent-dir' }).waitFor();
+  });
+});

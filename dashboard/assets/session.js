@@ -5,8 +5,9 @@
 import { api, ApiError, getApiKey, sessionUrl } from './api.js';
 import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
-import { formatDuration, ToolCall } from './tools.js';
+import { callDuration, formatDuration, ToolCall } from './tools.js';
 import { formatUsage, Turns, usageTitle } from './turns.js';
+import { renderWaterfall } from './waterfall.js';
 
 const PAGE_SIZE = 500;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
@@ -35,7 +36,8 @@ export class SessionView {
     /** Subagents by agent_id, and the Agent calls that started them. */
     this.subagents = new Map();
     this.agentCalls = new Map();
-    this.toolOptions = { onAgent: (agentId, call) => this.attachAgent(agentId, call) };
+    this.toolOptions = { onAgent: (agentId, call) => this.attachAgent(agentId, call), onCreate: (call) => this.allCalls.push(call) };
+    this.allCalls = [];
     this.usageRequest = 0;
     this.maxRendered = 0;
     /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
@@ -91,6 +93,12 @@ export class SessionView {
     this.resultHeading = h('span', { text: 'Result' });
     this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), this.resultHeading), this.resultText);
     this.timeline = h('ol', { class: 'timeline', 'aria-label': 'Events' });
+    // The time axis is built when opened, and again on changes while it is open.
+    this.axisBody = h('div', { class: 'axis-body' });
+    this.axis = h('details', { class: 'payload time-axis' }, h('summary', null, h('span', { class: 'summary-label', text: 'Time axis' })), this.axisBody);
+    this.axis.addEventListener('toggle', () => {
+      if (this.axis.open) this.renderAxis();
+    });
     this.footer = h('div', { class: 'timeline-footer' });
     return h(
       'article',
@@ -99,6 +107,7 @@ export class SessionView {
       this.header,
       this.notice,
       this.result,
+      this.axis,
       h('section', { class: 'events' }, this.timeline, this.footer),
     );
   }
@@ -373,7 +382,30 @@ export class SessionView {
       if (this.closed) return;
       if (this.session) this.renderHeader();
       this.renderFooter();
+      if (this.axis.open) this.renderAxis();
     });
+  }
+
+  /** Turns, tool calls and subagents of the events on the page, as bars over time. */
+  renderAxis() {
+    const calls = new Set([...this.calls.values(), ...this.openCalls, ...this.allCalls]);
+    this.axisBody.replaceChildren(
+      renderWaterfall({
+        turns: [...this.turns.turns.values()].map((turn) => ({ label: turnLabel(turn), first: turn.first, last: turn.last })),
+        calls: [...calls].map((call) => {
+          const first = Date.parse((call.pre ?? call.post).timestamp);
+          const duration = call.post ? callDurationOf(call) : null;
+          return {
+            label: `${call.toolName}${call.summary ? ` ${call.summary}` : ''}`,
+            first,
+            last: duration === null ? first : first + duration,
+            failed: call.li.dataset.outcome === 'failed',
+            pending: !call.post,
+          };
+        }),
+        subagents: [...this.subagents.values()].map((group) => ({ label: group.typeEl.textContent, first: group.first, last: group.last })),
+      }),
+    );
   }
 
   onSessionUpdated(session) {
@@ -677,6 +709,16 @@ class SubagentGroup {
     if (before) before.after(li);
     else this.list.prepend(li);
   }
+}
+
+function turnLabel(turn) {
+  const text = turn.li.querySelector('.message-body, .text')?.textContent ?? '';
+  const label = text.replace(/\s+/g, ' ').trim();
+  return label ? (label.length > 60 ? `${label.slice(0, 59)}…` : label) : 'Turn';
+}
+
+function callDurationOf(call) {
+  return callDuration(call.pre, call.post);
 }
 
 function setText(el, value, { isolate = false } = {}) {

@@ -85,8 +85,9 @@ export function callDuration(pre, post) {
  */
 export class ToolCall {
   /** `onAgent(agentId, call)`: the call started a subagent (an Agent or Task call whose result names it). */
-  constructor(pre, post = null, { onAgent } = {}) {
+  constructor(pre, post = null, { onAgent, onCreate } = {}) {
     this.onAgent = onAgent;
+    onCreate?.(this);
     this.pre = pre;
     this.post = null;
     const first = pre ?? post;
@@ -97,6 +98,7 @@ export class ToolCall {
     this.durationEl = h('span', { class: 'tool-duration' });
     this.body = h('div', { class: 'tool-body' });
     const summary = toolSummary(this.toolName, this.input);
+    this.summary = summary.length > 80 ? `${oneLine(summary).slice(0, 79)}…` : oneLine(summary);
     this.li = h(
       'li',
       { class: 'event event-tool-call', dataset: { eventId: String(first.id), ...(this.toolUseId ? { toolUseId: this.toolUseId } : {}) } },
