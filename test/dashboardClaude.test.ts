@@ -1,5 +1,6 @@
 // The dashboard as a Claude Code user reaches for it: status at a glance (failed, idle, stale), reconnects,
 // tool calls as one row. Sessions are made from recorded hook inputs of the real CLI where one fits.
+import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchBrowser, openPage, type DashboardPage } from './support/browser';
 import { recordedHooks } from './support/claudeCodeFixtures';
@@ -57,6 +58,14 @@ export async function replay(run: string, sessionId: string, { upTo }: { upTo?: 
   return hooks;
 }
 
+const DOCS_DIR = path.join(__dirname, '..', 'docs');
+
+/** UPDATE_SCREENSHOTS=1 writes the README's screenshots. */
+async function saveScreenshot(page: Page, name: string): Promise<void> {
+  if (!process.env.UPDATE_SCREENSHOTS) return;
+  await page.screenshot({ path: path.join(DOCS_DIR, name) });
+}
+
 /** For a look (not committed): SCREENSHOT_PREVIEW_DIR=/some/dir. */
 async function preview(page: Page, name: string): Promise<void> {
   const dir = process.env.SCREENSHOT_PREVIEW_DIR;
@@ -64,6 +73,54 @@ async function preview(page: Page, name: string): Promise<void> {
 }
 
 const say = (role: string, text: string) => ({ event_type: 'message', role, content: [{ type: 'text', text }] });
+
+// First in the file, so the list in the screenshots shows only its own sessions.
+describe('the screenshots in the README', () => {
+  it('Claude Code sessions replayed from recorded runs, with usage, a failed session, turns, a subagent and the time axis', async () => {
+    const { page } = await open('', { query: '?stale_minutes=600' });
+    // Recorded runs of the real CLI, each in a session of its own.
+    const subagent = '7d3c2a51-9b0e-4f61-8a2d-5e4f3c2b1a01';
+    const hooks = await replay('subagent', subagent);
+    await replay('tool-call', '2ecc83dd-4fe5-4c71-b7ed-ee3f4481d95a');
+    const failedTool = '31c7501c-3f95-4232-ba13-664e8f942151';
+    await replay('tool-failure', failedTool, { upTo: 4 }); // …the turn ended: idle
+    // Usage as Claude Code's OpenTelemetry logs report it.
+    const usage = (input: number, output: number, cacheRead: number, micros: number) => ({
+      input_tokens: String(input), output_tokens: String(output), cache_read_tokens: String(cacheRead), cache_creation_tokens: '0', cost_usd_micros: String(micros),
+    });
+    expect((await api.post('/v1/logs', logsRequest([
+      apiRequest(subagent, hooks[0]!.prompt_id, usage(3120, 412, 18_400, 21_900)),
+      apiRequest(subagent, hooks[0]!.prompt_id, usage(1850, 96, 21_200, 9_800)),
+      apiRequest(subagent, hooks[10]!.prompt_id, usage(2210, 58, 22_900, 8_100)),
+    ]))).status).toBe(200);
+    // A session of the original API whose stop failed.
+    await createSession('ci-deploy-4471', 'Deploy payments-api to staging', { agent_name: 'release-bot', project_dir: '/home/bob/payments-api' });
+    await postEvent('ci-deploy-4471', say('user', 'Deploy the **v2.4.1** tag to staging and run the smoke tests.'));
+    await postEvent('ci-deploy-4471', { event_type: 'pre_tool', tool_name: 'Bash', tool_use_id: 'toolu_deploy', tool_input: { command: './deploy.sh staging v2.4.1' } });
+    await postEvent('ci-deploy-4471', {
+      event_type: 'post_tool', tool_name: 'Bash', tool_use_id: 'toolu_deploy', duration_ms: 48_210,
+      tool_output: { stdout: 'Building image payments-api:v2.4.1… done\nPushing… done\nMigrating database… done\nSmoke tests: 11 passed, 1 failed\n  ✕ POST /refunds returns 201 (got 500)', stderr: 'error: smoke tests failed' },
+      exit_code: 1,
+    });
+    await postEvent('ci-deploy-4471', say('assistant', 'The deploy went out, but the smoke test for `POST /refunds` fails with a 500. I rolled back to **v2.4.0**.'));
+    await postEvent('ci-deploy-4471', { event_type: 'session_stop', exit_code: 1, reason: 'smoke tests failed' });
+
+    await hasText(row(page, 'ci-deploy-4471').locator('.status'), 'Failed');
+    await hasText(row(page, failedTool).locator('.status'), 'Idle');
+    await row(page, subagent).locator('.row-usage').filter({ hasText: '$0.040' }).waitFor();
+    await row(page, subagent).locator('.row-link').click();
+    await page.locator('.timeline > .event-session-stop').waitFor();
+    await page.locator('details.time-axis > summary').click();
+    await page.locator('.waterfall-row').first().waitFor();
+    await page.evaluate('document.activeElement.blur()');
+    await saveScreenshot(page, 'dashboard-claude-session.png');
+
+    await row(page, 'ci-deploy-4471').locator('.row-link').click();
+    await page.locator('.result.result-failed').waitFor();
+    await page.evaluate('document.activeElement.blur()');
+    await saveScreenshot(page, 'dashboard-failed-session.png');
+  });
+});
 
 describe('status at a glance', () => {
   it('when a session stops with a non-zero exit code, then list and view say Failed, the result is marked failed, and the exit code shows once', async () => {

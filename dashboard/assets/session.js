@@ -8,6 +8,7 @@ import { renderEvent } from './timeline.js';
 import { callDuration, formatDuration, ToolCall } from './tools.js';
 import { formatUsage, Turns, usageTitle } from './turns.js';
 import { renderWaterfall } from './waterfall.js';
+import { renderMarkdown } from './markdown.js';
 
 const PAGE_SIZE = 500;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
@@ -476,7 +477,7 @@ export class SessionView {
       const body = await api(sessionUrl(this.id, '/result'));
       if (this.closed || request !== this.resultRequest) return;
       const text = typeof body?.result === 'string' ? body.result : '';
-      this.resultText.textContent = text;
+      this.resultText.replaceChildren(renderMarkdown(text));
       this.result.hidden = text === '' || this.session?.status !== 'finished';
     } catch (err) {
       if (this.closed || request !== this.resultRequest) return;

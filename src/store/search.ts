@@ -37,6 +37,11 @@ export interface EventSearchPage {
 // Written as the partial index of failed events states it (migration 1764054000007), so that index serves it.
 const FAILED = '(e.error is not null or coalesce(e.exit_code, 0) <> 0)';
 
+// Failed events that match, read whole through the partial index of failed events before any ordering: left
+// to walk the newest events first, the planner reads every match of a common word when few of them failed.
+// (`offset 0` keeps the subquery from being merged into the outer query.)
+const FAILED_MATCHES = `(select * from events where search_text ilike '%' || $2 || '%' and ${FAILED.replaceAll('e.', '')} offset 0)`;
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
 // Characters of context either side of the match in a snippet.
@@ -62,7 +67,7 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
     `select e.id, e.session_id, s.session_name, s.project_dir, e.event_type, e.tool_name, e.role, e.timestamp,
             ${FAILED} as failed,
             substr(e.search_text, greatest(1, strpos(lower(e.search_text), lower($1)) - $8), length($1) + 2 * $8) as snippet
-     from events e join sessions s on s.session_id = e.session_id
+     from ${search.failedOnly ? FAILED_MATCHES : 'events'} e join sessions s on s.session_id = e.session_id
      where e.search_text ilike '%' || $2 || '%'
        and ($3::text is null or e.event_type = $3)
        and ($4::text is null or e.tool_name = $4)${search.failedOnly ? `
