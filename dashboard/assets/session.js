@@ -11,6 +11,9 @@ import { renderWaterfall } from './waterfall.js';
 import { renderMarkdown } from './markdown.js';
 
 const PAGE_SIZE = 500;
+/** Events drawn at once when a page comes; the rest of it follows LATER_CHUNK at a time, between frames. */
+const FIRST_CHUNK = 60;
+const LATER_CHUNK = 150;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
 const STICK_PX = 48;
 
@@ -219,23 +222,52 @@ export class SessionView {
 
   /** Renders every known event up to loadedThrough that is not on the page yet; returns how many. */
   renderPending() {
+    // A long page is still going onto the page: what came meanwhile follows when it is done.
+    if (this.chunking) return 0;
     const pending = [];
     for (const [id, event] of this.events) if (id <= this.loadedThrough && !this.rendered.has(id)) pending.push(event);
     if (pending.length === 0) return 0;
     pending.sort((a, b) => a.id - b.id);
     if (pending[0].id > this.maxRendered) {
-      const fragment = document.createDocumentFragment();
-      for (const event of pending) {
-        const item = this.renderItem(event);
-        if (item) fragment.append(item);
-        this.rendered.add(event.id);
-      }
-      this.maxRendered = pending[pending.length - 1].id;
-      this.timeline.append(fragment);
+      // The first screen at once; the rest of a long page in later tasks, so the first screen shows without
+      // waiting for hundreds of rows nobody sees yet.
+      this.appendEvents(pending.slice(0, FIRST_CHUNK));
+      if (pending.length > FIRST_CHUNK) this.appendLater(pending.slice(FIRST_CHUNK));
     } else {
       for (const event of pending) this.insert(event);
     }
     return pending.length;
+  }
+
+  appendEvents(events) {
+    const fragment = document.createDocumentFragment();
+    for (const event of events) {
+      const item = this.renderItem(event);
+      if (item) fragment.append(item);
+      this.rendered.add(event.id);
+    }
+    this.maxRendered = Math.max(this.maxRendered, events[events.length - 1].id);
+    this.timeline.append(fragment);
+  }
+
+  appendLater(events) {
+    this.chunking = true;
+    let at = 0;
+    const next = () => {
+      if (this.closed) return;
+      this.appendEvents(events.slice(at, at + LATER_CHUNK));
+      at += LATER_CHUNK;
+      if (at < events.length) {
+        setTimeout(next, 0);
+        return;
+      }
+      this.chunking = false;
+      const added = this.renderPending();
+      if (added > 0) this.afterLiveInsert(added);
+      if (this.stick) this.scrollToLatest();
+      this.renderFooter();
+    };
+    setTimeout(next, 0);
   }
 
   /**
@@ -334,6 +366,7 @@ export class SessionView {
       await this.loadMore();
       if (this.loadedThrough === before) break;
     }
+    while (this.chunking && !this.closed) await new Promise((resolve) => setTimeout(resolve, 16));
     if (this.closed) return;
     const el = this.el.querySelector(`[data-event-id="${eventId}"], [data-result-id="${eventId}"]`);
     if (!el) {
@@ -367,7 +400,8 @@ export class SessionView {
     this.scheduleRender();
     if (this.events.has(event.id)) return;
     this.events.set(event.id, event);
-    if (event.id <= this.loadedThrough) {
+    // While a page is still being drawn, the event waits for it (see appendLater).
+    if (event.id <= this.loadedThrough && !this.chunking) {
       this.insert(event);
       this.afterLiveInsert(1);
     }
