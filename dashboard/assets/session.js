@@ -570,6 +570,8 @@ export class SessionView {
     const span = Date.parse(s.last_event_at ?? '') - Date.parse(s.created_at);
     setText(this.durationEl, Number.isFinite(span) ? formatDuration(Math.max(0, span)) : null);
     setText(this.usageEl, formatUsage(s.usage));
+    // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs) have any.
+    this.usageEl.parentElement.hidden = !s.usage;
     this.usageEl.title = usageTitle(s.usage);
     // Per-turn usage follows the session's totals: asked for again when they change.
     const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
