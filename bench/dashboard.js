@@ -75,9 +75,11 @@ async function main() {
     await page.locator('#connection[data-connection="connected"]').waitFor();
     page.on('crash', () => console.error('the page crashed'));
     const older = page.getByRole('button', { name: 'Load older sessions' });
-    while (await older.isVisible()) {
-      await older.click();
-      await page.waitForFunction(`(() => { const b = document.querySelector('.list-footer .older:not([hidden])'); return !b || b.getAttribute('aria-disabled') === 'false'; })()`);
+    for (let i = 0; i < 20 && (await older.isVisible()); i += 1) {
+      if (process.env.DEBUG_BENCH) console.log('rows', await page.locator('.session-row').count());
+      await older.evaluate((button) => button.click());
+      await page.waitForFunction(`(() => { const b = [...document.querySelectorAll('.list-footer .older')].find((el) => el.textContent.includes('older')); return !b || b.hidden || b.getAttribute('aria-disabled') === 'false'; })()`);
+      await page.waitForTimeout(50);
     }
     const rows = await page.locator('.session-row').count();
     const timeInput = (selector, value) =>
