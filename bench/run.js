@@ -265,6 +265,7 @@ function table(r) {
     ['fan-out: 1,000 clients, 1 instance, 100/s', `p99 ${r.fanout_1000.p99_ms} ms, RSS ${r.fanout_1000.server_rss_mb} MB, ${r.fanout_1000.received}/${r.fanout_1000.expected_deliveries} delivered`, 'p99 ≤ 100 ms, RSS ≤ 200 MB'],
     ['reads: page 1 vs page 50 of 50,000 events', `p50 ${r.reads.page1_p50_ms} vs ${r.reads.page50_p50_ms} ms a page (${r.reads.page50_vs_page1}×); ${r.reads.page1_rows_per_s} vs ${r.reads.page50_rows_per_s} rows/s a connection`, 'within 20%'],
     ['Claude Code hooks: 500/s, open loop', `p50 ${r.hooks.p50_ms} ms, p99 ${r.hooks.p99_ms} ms, ${r.hooks.achieved_per_s}/s taken, ${r.hooks.errors} errors`, 'p99 ≤ 10 ms'],
+    ['OTLP logs: 512-record batches, 8 exporters', `protobuf ${r.otlp.protobuf.records_per_s}/s, JSON ${r.otlp.json.records_per_s}/s, ${r.otlp.protobuf.errors + r.otlp.json.errors} errors`, '≥ 20,000 records/s'],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;

@@ -12,6 +12,8 @@ import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
 import { usageRoutes } from './http/usage';
+import { searchRoutes } from './http/search';
+import { exportRoutes } from './http/export';
 import { requireApiKey } from './http/auth';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
@@ -66,6 +68,8 @@ export function createRouters({ pool, listener, metrics, writer, config, logger 
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool, config }),
     usageRoutes({ pool }),
+    searchRoutes({ pool }),
+    exportRoutes({ pool }),
     eventRoutes({ pool, writer, metrics, config }),
     legacyRoutes({ pool, metrics, config }),
     hookRoutes({ pool, metrics, logger }),

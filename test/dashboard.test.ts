@@ -134,11 +134,11 @@ describe('the screenshots in the README', () => {
 
     await row(page, fix).locator('.row-link').click();
     await page.locator('.result .result-text').filter({ hasText: 'It passed 20 runs in a row.' }).waitFor();
-    await items(page).nth(13).waitFor();
+    await items(page).nth(9).waitFor(); // 14 events: each tool call and its result are one row
     // Open the first tool call's input and the failing run's output, as a reader would.
     await item(page, 'npx jest test/login.test.ts').first().locator('details.tool-input > summary').click();
     await page.evaluate('document.querySelector(".detail-scroll").scrollTop = 0');
-    expect(await items(page).filter({ has: page.locator('.badge-error') }).count()).toBe(1);
+    expect(await items(page).filter({ has: page.locator('.tool-failed') }).count()).toBe(1);
     await saveScreenshot(page, 'dashboard-session.png');
 
     // For a look at dark mode and a phone (not committed): SCREENSHOT_PREVIEW_DIR=/some/dir.
@@ -319,6 +319,8 @@ describe('the session list', () => {
     await row(page, 'keys-1').waitFor();
     await page.keyboard.press('Tab'); // status
     await page.keyboard.press('Tab'); // agent
+    // project, order, then the search inside events: its box, kind, tool and button
+    for (let i = 0; i < 6; i += 1) await page.keyboard.press('Tab');
     await page.keyboard.press('Tab'); // the session
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Keyboard session');
     await page.keyboard.press('Enter');
@@ -388,7 +390,8 @@ describe('the session view', () => {
     await input.locator('summary').click();
     expect(await input.getAttribute('open')).toBeNull();
 
-    const output = items(page).nth(1).locator('details.tool-output');
+    // The result is in the call's row.
+    const output = items(page).nth(0).locator('details.tool-output');
     await output.locator('summary').click();
     const shown = await output.locator('pre').textContent();
     expect(shown).toContain('line 1\n');
@@ -396,12 +399,12 @@ describe('the session view', () => {
     await output.getByRole('button', { name: /Show all/ }).click();
     expect(await output.locator('pre').textContent()).toBe(longOutput);
 
-    const failed = items(page).nth(2);
+    const failed = items(page).nth(1);
     expect(await failed.getAttribute('class')).toContain('is-error');
     await hasText(failed.locator('.error-text'), 'Permission denied');
     expect(await failed.locator('details.tool-output').getAttribute('open')).not.toBeNull();
-    expect(await items(page).nth(3).getAttribute('class')).toContain('is-error');
-    expect(await items(page).nth(1).getAttribute('class')).not.toContain('is-error');
+    expect(await items(page).nth(2).getAttribute('class')).toContain('is-error');
+    expect(await items(page).nth(0).getAttribute('class')).not.toContain('is-error');
   });
 
   it('when a session stops, then the stop shows its exit code and reason, and the result appears at the top', async () => {
@@ -431,7 +434,7 @@ describe('the session view', () => {
     await postEvent('stop-2', { event_type: 'session_stop', exit_code: 3, reason: 'crashed' });
     await hasText(item(page, 'Session stopped').locator('.badge'), 'exit code 3');
     expect(await item(page, 'Session stopped').getAttribute('class')).toContain('is-error');
-    await hasText(page.locator('.session-header .status'), 'Finished');
+    await hasText(page.locator('.session-header .status'), 'Failed');
     expect((await resultAsked).status()).toBe(404);
     expect(await page.locator('.result').isHidden()).toBe(true);
   });

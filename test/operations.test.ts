@@ -47,7 +47,7 @@ describe('OpenAPI', () => {
     const batch = doc.paths['/sessions/{session_id}/events/batch'].post.requestBody.content['application/json'].schema;
     expect(batch.properties.events.items.properties.event_type).toMatchObject({ type: 'string' });
     const list = doc.paths['/sessions'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`);
-    expect(list).toEqual(['query:status', 'query:agent_name', 'query:project_dir', 'query:q', 'query:limit', 'query:cursor']);
+    expect(list).toEqual(['query:status', 'query:outcome', 'query:agent_name', 'query:project_dir', 'query:q', 'query:limit', 'query:cursor']);
     const limit = doc.paths['/sessions/{session_id}/events'].get.parameters.find((p: { name: string }) => p.name === 'limit');
     expect(limit.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 10000 });
     expect(doc.paths['/sessions/{session_id}'].delete.responses['404'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');

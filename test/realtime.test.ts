@@ -41,7 +41,7 @@ describe('WS /ws', () => {
     // The deletion is the last change: once it is here, every earlier one has had its turn.
     const live = (await client.waitFor((messages) => messages.some((m) => m.type === 'session_deleted' && m.session_id === 'flow-1'))).slice(1);
     // The update that the session_stop caused, as committed: with the event counted.
-    const finished = { ...created.body.session, status: 'finished', event_count: 1, last_event_at: expect.any(String) };
+    const finished = { ...created.body.session, status: 'finished', outcome: 'succeeded', event_count: 1, last_event_at: expect.any(String) };
     // Numbered one by one, following the number init reflected.
     expect(live.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5].map((n) => client.init.seq + n));
     expect(withoutSeq(live)).toEqual([

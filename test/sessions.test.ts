@@ -16,6 +16,7 @@ describe('POST /sessions', () => {
         session_id: 'create-1',
         session_name: 'one',
         status: 'running',
+        outcome: null,
         created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
         project_dir: '/tmp',
         agent_name: 'researcher',
@@ -98,7 +99,7 @@ describe('GET /sessions', () => {
     expect(ids.indexOf('order-b')).toBeLessThan(ids.indexOf('order-a'));
     for (const session of reply.body.sessions) {
       expect(Object.keys(session).sort()).toEqual(
-        ['agent_name', 'created_at', 'last_resumed_at', 'project_dir', 'session_id', 'session_name', 'status', 'event_count', 'last_event_at', 'source', 'usage'].sort(),
+        ['agent_name', 'created_at', 'last_resumed_at', 'project_dir', 'session_id', 'session_name', 'status', 'event_count', 'last_event_at', 'source', 'usage', 'outcome'].sort(),
       );
     }
   });

@@ -3,7 +3,7 @@
 //   #/sessions/<id>       one session; the id percent-encoded
 
 import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
-import { announce, h, icon, refreshTimes } from './dom.js';
+import { announce, h, icon, refreshTimes, STALE_MS } from './dom.js';
 import { LiveFeed } from './live.js';
 import { SessionList } from './list.js';
 import { SessionView } from './session.js';
@@ -36,15 +36,18 @@ let view = null;
 // -----------------------------------------------------------------------------------------------------------
 // Routes
 
-function routeId() {
-  const match = /^#\/sessions\/(.+)$/.exec(window.location.hash);
-  if (!match) return null;
+/** The session of the address, and the event it points at (`#/sessions/<id>/events/<event id>`). */
+function parseRoute() {
+  const match = /^#\/sessions\/([^/]+)(?:\/events\/(\d+))?$/.exec(window.location.hash);
+  if (!match) return { id: null, eventId: null };
   try {
-    return decodeURIComponent(match[1]);
+    return { id: decodeURIComponent(match[1]), eventId: match[2] ? Number(match[2]) : null };
   } catch {
-    return null;
+    return { id: null, eventId: null };
   }
 }
+
+const routeId = () => parseRoute().id;
 
 function emptyDetail() {
   return h(
@@ -56,10 +59,13 @@ function emptyDetail() {
 }
 
 function route(userNavigated) {
-  const id = routeId();
+  const { id, eventId } = parseRoute();
   document.body.dataset.route = id === null ? 'list' : 'session';
   list.select(id);
-  if (view && view.id === id) return;
+  if (view && view.id === id) {
+    if (eventId !== null) view.focusEvent(eventId);
+    return;
+  }
   const previous = view?.id ?? null;
   view?.destroy();
   view = null;
@@ -72,8 +78,11 @@ function route(userNavigated) {
   view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete });
   detail.replaceChildren(view.el);
   detail.scrollTop = 0;
-  view.open();
-  if (userNavigated) view.focus();
+  const opened = view.open();
+  if (eventId !== null) {
+    const target = view;
+    opened.then(() => target.focusEvent(eventId));
+  } else if (userNavigated) view.focus();
 }
 
 window.addEventListener('hashchange', () => route(true));
@@ -161,6 +170,8 @@ let countdown = null;
 
 function onState({ state, retryAt }) {
   connection.dataset.connection = state;
+  // Nothing pulses while the feed is down: "live" would be a claim the page cannot make.
+  document.body.dataset.connection = state;
   clearInterval(countdown);
   const show = () => {
     let text = STATE_TEXT[state] ?? state;
@@ -256,6 +267,11 @@ forgetButton.addEventListener('click', () => {
 // Start
 
 setInterval(() => refreshTimes(), 30_000);
+// Sessions go stale without a message: look again at a pace that notices it within a quarter of the limit.
+setInterval(() => {
+  list.invalidate();
+  view?.renderState();
+}, Math.min(15_000, Math.max(250, STALE_MS / 4)));
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') refreshTimes();
 });

@@ -62,6 +62,8 @@ const ICONS = {
   play: ['M5 3.5v9l7-4.5z'],
   key: ['M6 10a3.5 3.5 0 110-.01', 'M8.5 8.5l5-5', 'M11.5 5.5l1.5 1.5'],
   search: ['M7 12a5 5 0 110-10 5 5 0 010 10z', 'M10.7 10.7L14 14'],
+  agent: ['M8 2.5a2.5 2.5 0 110 5 2.5 2.5 0 010-5z', 'M3 13.5c0-2.5 2.2-4 5-4s5 1.5 5 4'],
+  bell: ['M4 11.5V7a4 4 0 018 0v4.5l1 1H3z', 'M6.5 14h3'],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -206,11 +208,49 @@ export function plural(n, one, many = `${one}s`) {
 // ---------------------------------------------------------------------------------------------------------
 // Sessions
 
-/** The status badge: running shows as live, with a pulsing dot. */
-export function statusBadge(status) {
-  if (status === 'running') {
-    return h('span', { class: 'status status-running', title: 'Running' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live');
+/**
+ * After how long without an event a running or idle session shows as stale: `?stale_minutes=` in the page's
+ * address, else `localStorage['asm.staleMinutes']`, else 10 minutes.
+ */
+export const STALE_MS = (() => {
+  const given = (() => {
+    try {
+      return new URLSearchParams(window.location.search).get('stale_minutes') ?? window.localStorage.getItem('asm.staleMinutes');
+    } catch {
+      return null;
+    }
+  })();
+  const minutes = Number(given);
+  return (given !== null && given !== '' && Number.isFinite(minutes) && minutes > 0 ? minutes : 10) * 60_000;
+})();
+
+/**
+ * What a session shows as: `failed` (finished, its stop failed), `finished`, `stale` (running or idle, but no
+ * event for STALE_MS), `idle` (a Claude Code session waiting for its user), `running`.
+ */
+export function sessionState(session, now = Date.now()) {
+  if (!session) return 'unknown';
+  if (session.status === 'finished') return session.outcome === 'failed' ? 'failed' : 'finished';
+  if (session.status === 'running' || session.status === 'idle') {
+    const last = Date.parse(session.last_event_at ?? session.created_at ?? '');
+    if (Number.isFinite(last) && now - last > STALE_MS) return 'stale';
+    return session.status;
   }
-  if (status === 'finished') return h('span', { class: 'status status-finished', title: 'Finished' }, 'Finished');
-  return h('span', { class: 'status status-other', text: typeof status === 'string' ? status : 'unknown' });
+  return 'unknown';
+}
+
+const STATE_LABELS = {
+  running: ['Live', 'Running: events are arriving'],
+  idle: ['Idle', 'Idle: the agent waits for its user'],
+  stale: ['Stale', 'Stale: no event for a while, and no stop'],
+  finished: ['Finished', 'Finished'],
+  failed: ['Failed', 'Failed: its stop had a non-zero exit code or an error'],
+};
+
+/** The status badge of a session: only a running one shows as live, with a pulsing dot. */
+export function statusBadge(session, state = sessionState(session)) {
+  const known = STATE_LABELS[state];
+  if (!known) return h('span', { class: 'status status-other', text: typeof session?.status === 'string' ? session.status : 'unknown' });
+  const [label, title] = known;
+  return h('span', { class: `status status-${state}`, title, dataset: { state } }, state === 'running' ? h('span', { class: 'pulse', 'aria-hidden': 'true' }) : null, label);
 }

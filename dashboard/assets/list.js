@@ -1,7 +1,9 @@
 // The session list: newest first, searchable by name, filterable by status and agent. Rows are kept and
 // updated in place (so focus and copy buttons survive live updates); only their order is changed.
 
-import { copyButton, formatNumber, h, plural, statusBadge, timeEl } from './dom.js';
+import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
+import { formatUsage, usageTitle } from './turns.js';
+import { FindPanel } from './find.js';
 
 /** Newest first, as the server orders them: created_at descending, then session_id. */
 export function compareSessions(a, b) {
@@ -9,6 +11,14 @@ export function compareSessions(a, b) {
   const tb = Date.parse(b.created_at) || 0;
   if (ta !== tb) return tb - ta;
   return a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : 0;
+}
+
+/** The most recently active first (the last event, else the creation), then as compareSessions. */
+export function compareActivity(a, b) {
+  const ta = Date.parse(a.last_event_at ?? a.created_at) || 0;
+  const tb = Date.parse(b.last_event_at ?? b.created_at) || 0;
+  if (ta !== tb) return tb - ta;
+  return compareSessions(a, b);
 }
 
 export const sessionHref = (id) => `#/sessions/${encodeURIComponent(id)}`;
@@ -31,21 +41,35 @@ export class SessionList {
       { 'aria-label': 'Filter by status' },
       h('option', { value: '', text: 'All statuses' }),
       h('option', { value: 'running', text: 'Running' }),
+      h('option', { value: 'idle', text: 'Idle' }),
+      h('option', { value: 'stale', text: 'Stale' }),
       h('option', { value: 'finished', text: 'Finished' }),
+      h('option', { value: 'failed', text: 'Failed' }),
     );
     this.agent = h('select', { 'aria-label': 'Filter by agent' }, h('option', { value: '', text: 'All agents' }));
-    for (const control of [this.search, this.status, this.agent]) control.addEventListener('input', () => this.invalidate());
+    this.project = h('select', { 'aria-label': 'Filter by project' }, h('option', { value: '', text: 'All projects' }));
+    this.projectsKey = '';
+    this.order = h(
+      'select',
+      { 'aria-label': 'Order' },
+      h('option', { value: 'created', text: 'Newest first' }),
+      h('option', { value: 'activity', text: 'Last activity first' }),
+    );
+    for (const control of [this.search, this.status, this.agent, this.project, this.order]) control.addEventListener('input', () => this.invalidate());
     this.summary = h('p', { class: 'list-summary muted', 'aria-live': 'polite' });
     this.list = h('ul', { class: 'session-list', 'aria-label': 'Sessions' });
     this.empty = h('p', { class: 'list-empty muted', hidden: true });
     this.olderButton = h('button', { type: 'button', class: 'button older', hidden: true, onclick: () => onOlder() }, 'Load older sessions');
 
+    this.findHolder = h('div', { class: 'find-wrap' });
     root.append(
-      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent), this.summary),
+      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent, this.project, this.order), this.findHolder, this.summary),
       this.list,
       this.empty,
       h('div', { class: 'list-footer' }, this.olderButton),
     );
+
+    this.find = new FindPanel(this.findHolder, { sessionList: this.list, project: () => this.project.value });
 
     document.addEventListener('keydown', (event) => {
       // "/" jumps to the search box, unless one is typing somewhere.
@@ -85,15 +109,24 @@ export class SessionList {
   }
 
   render() {
-    const all = [...this.store.sessions.values()].sort(compareSessions);
+    const all = [...this.store.sessions.values()].sort(this.order.value === 'activity' ? compareActivity : compareSessions);
     this.renderAgents(all);
+    this.renderProjects(all);
+    const project = this.project.value;
     const q = this.search.value.trim().toLocaleLowerCase();
     const status = this.status.value;
     const agent = this.agent.value;
+    const now = Date.now();
+    // "Finished" holds the failed ones too; "Failed" only them.
+    const statusMatches = (s) => {
+      const state = sessionState(s, now);
+      return status === '' || state === status || (status === 'finished' && state === 'failed');
+    };
     const visible = all.filter(
       (s) =>
-        (status === '' || s.status === status) &&
+        statusMatches(s) &&
         (agent === '' || s.agent_name === agent) &&
+        (project === '' || s.project_dir === project) &&
         (q === '' || (typeof s.session_name === 'string' && s.session_name.toLocaleLowerCase().includes(q))),
     );
 
@@ -141,6 +174,19 @@ export class SessionList {
     this.agent.value = current;
   }
 
+  renderProjects(all) {
+    const projects = [...new Set(all.map((s) => s.project_dir).filter((p) => typeof p === 'string' && p !== ''))].sort((a, b) => a.localeCompare(b));
+    const current = this.project.value;
+    if (current !== '' && !projects.includes(current)) projects.push(current);
+    const key = JSON.stringify(projects);
+    if (key === this.projectsKey) return;
+    this.projectsKey = key;
+    // The end of a path tells projects apart: options show it, their value is the whole path.
+    const options = projects.map((project) => h('option', { value: project, title: project, text: project.split('/').filter(Boolean).slice(-2).join('/') || project }));
+    this.project.replaceChildren(h('option', { value: '', text: 'All projects' }), ...options);
+    this.project.value = current;
+  }
+
   rowFor(session) {
     const id = session.session_id;
     let row = this.rows.get(id);
@@ -154,6 +200,7 @@ export class SessionList {
         project: h('span', { class: 'row-project' }),
         created: h('span'),
         activity: h('span'),
+        usage: h('span', { class: 'row-usage' }),
       };
       row.li = h(
         'li',
@@ -161,18 +208,28 @@ export class SessionList {
         h('div', { class: 'row-top' }, row.badge, row.link, row.count),
         h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id')),
         h('div', { class: 'row-meta' }, row.agent, row.project),
-        h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity)),
+        h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity), row.usage),
       );
       if (id === this.selected) row.li.setAttribute('aria-current', 'true');
       this.rows.set(id, row);
     }
     if (row.session !== session) this.updateRow(row, session, row.session);
+    else this.updateState(row);
     return row;
+  }
+
+  /** The badge, when the state changed (a session goes stale without any message). */
+  updateState(row) {
+    const state = sessionState(row.session);
+    if (row.state === state) return;
+    row.state = state;
+    row.badge.replaceChildren(statusBadge(row.session, state));
+    row.li.dataset.state = state;
   }
 
   updateRow(row, session, previous) {
     row.session = session;
-    if (previous?.status !== session.status) row.badge.replaceChildren(statusBadge(session.status));
+    this.updateState(row);
     row.link.textContent = session.session_name;
     row.link.title = session.session_name;
     const count = session.event_count;
@@ -185,6 +242,8 @@ export class SessionList {
     row.project.replaceChildren(h('bdi', { dir: 'ltr', text: session.project_dir || 'no project folder' }));
     row.project.title = session.project_dir || '';
     row.project.classList.toggle('muted', !session.project_dir);
+    row.usage.textContent = formatUsage(session.usage);
+    row.usage.title = usageTitle(session.usage);
     if (previous?.created_at !== session.created_at) row.created.replaceChildren(timeEl(session.created_at));
     if (previous?.last_event_at !== session.last_event_at || !previous) row.activity.replaceChildren(timeEl(session.last_event_at ?? null));
   }

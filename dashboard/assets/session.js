@@ -2,11 +2,18 @@
 // with GET /sessions/{id}/events?after=&limit= and kept live from the feed. Events are deduplicated by
 // id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
 
-import { api, ApiError, sessionUrl } from './api.js';
-import { announce, copyButton, formatNumber, h, icon, plural, statusBadge, timeEl } from './dom.js';
+import { api, ApiError, getApiKey, sessionUrl } from './api.js';
+import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { renderEvent } from './timeline.js';
+import { callDuration, formatDuration, ToolCall } from './tools.js';
+import { formatUsage, Turns, usageTitle } from './turns.js';
+import { renderWaterfall } from './waterfall.js';
+import { renderMarkdown } from './markdown.js';
 
 const PAGE_SIZE = 500;
+/** Events drawn at once when a page comes; the rest of it follows LATER_CHUNK at a time, between frames. */
+const FIRST_CHUNK = 60;
+const LATER_CHUNK = 150;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
 const STICK_PX = 48;
 
@@ -26,6 +33,16 @@ export class SessionView {
     this.confirmDelete = confirmDelete;
     this.events = new Map(); // id → event, every one known (rendered or not yet)
     this.rendered = new Set();
+    /** Tool calls on the page: by tool_use_id, and those without one waiting for their result, in order. */
+    this.calls = new Map();
+    this.openCalls = [];
+    this.turns = new Turns();
+    /** Subagents by agent_id, and the Agent calls that started them. */
+    this.subagents = new Map();
+    this.agentCalls = new Map();
+    this.toolOptions = { onAgent: (agentId, call) => this.attachAgent(agentId, call), onCreate: (call) => this.allCalls.push(call) };
+    this.allCalls = [];
+    this.usageRequest = 0;
     this.maxRendered = 0;
     /** Events with an id up to this are shown; Infinity once the last page is in (live events then show at once). */
     this.loadedThrough = 0;
@@ -54,6 +71,8 @@ export class SessionView {
     this.createdEl = h('dd');
     this.activityEl = h('dd');
     this.countEl = h('dd', { class: 'event-count' });
+    this.durationEl = h('dd', { class: 'session-duration' });
+    this.usageEl = h('dd', { class: 'session-usage' });
     this.deleteButton = h('button', { type: 'button', class: 'button danger', onclick: () => this.remove() }, icon('trash'), 'Delete');
     this.header = h(
       'header',
@@ -64,17 +83,26 @@ export class SessionView {
         'dl',
         { class: 'meta' },
         h('div', null, h('dt', { text: 'Agent' }), this.agentEl),
-        h('div', null, h('dt', { text: 'Project' }), this.projectEl),
+        h('div', { class: 'meta-wide' }, h('dt', { text: 'Project' }), this.projectEl),
         h('div', null, h('dt', { text: 'Created' }), this.createdEl),
         h('div', null, h('dt', { text: 'Last activity' }), this.activityEl),
         h('div', null, h('dt', { text: 'Events' }), this.countEl),
+        h('div', null, h('dt', { text: 'Duration' }), this.durationEl),
+        h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
       ),
-      h('div', { class: 'actions' }, this.deleteButton),
+      h('div', { class: 'actions' }, exportLink(this.id, 'json', 'Export JSON'), exportLink(this.id, 'ndjson', 'Events as NDJSON'), this.deleteButton),
     );
     this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
     this.resultText = h('div', { class: 'result-text' });
-    this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), 'Result'), this.resultText);
+    this.resultHeading = h('span', { text: 'Result' });
+    this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), this.resultHeading), this.resultText);
     this.timeline = h('ol', { class: 'timeline', 'aria-label': 'Events' });
+    // The time axis is built when opened, and again on changes while it is open.
+    this.axisBody = h('div', { class: 'axis-body' });
+    this.axis = h('details', { class: 'payload time-axis' }, h('summary', null, h('span', { class: 'summary-label', text: 'Time axis' })), this.axisBody);
+    this.axis.addEventListener('toggle', () => {
+      if (this.axis.open) this.renderAxis();
+    });
     this.footer = h('div', { class: 'timeline-footer' });
     return h(
       'article',
@@ -83,6 +111,7 @@ export class SessionView {
       this.header,
       this.notice,
       this.result,
+      this.axis,
       h('section', { class: 'events' }, this.timeline, this.footer),
     );
   }
@@ -193,27 +222,129 @@ export class SessionView {
 
   /** Renders every known event up to loadedThrough that is not on the page yet; returns how many. */
   renderPending() {
+    // A long page is still going onto the page: what came meanwhile follows when it is done.
+    if (this.chunking) return 0;
     const pending = [];
     for (const [id, event] of this.events) if (id <= this.loadedThrough && !this.rendered.has(id)) pending.push(event);
     if (pending.length === 0) return 0;
     pending.sort((a, b) => a.id - b.id);
     if (pending[0].id > this.maxRendered) {
-      const fragment = document.createDocumentFragment();
-      for (const event of pending) {
-        fragment.append(renderEvent(event));
-        this.rendered.add(event.id);
-      }
-      this.maxRendered = pending[pending.length - 1].id;
-      this.timeline.append(fragment);
+      // The first screen at once; the rest of a long page in later tasks, so the first screen shows without
+      // waiting for hundreds of rows nobody sees yet.
+      this.appendEvents(pending.slice(0, FIRST_CHUNK));
+      if (pending.length > FIRST_CHUNK) this.appendLater(pending.slice(FIRST_CHUNK));
     } else {
       for (const event of pending) this.insert(event);
     }
     return pending.length;
   }
 
+  appendEvents(events) {
+    const fragment = document.createDocumentFragment();
+    for (const event of events) {
+      const item = this.renderItem(event);
+      if (item) fragment.append(item);
+      this.rendered.add(event.id);
+    }
+    this.maxRendered = Math.max(this.maxRendered, events[events.length - 1].id);
+    this.timeline.append(fragment);
+  }
+
+  appendLater(events) {
+    this.chunking = true;
+    let at = 0;
+    const next = () => {
+      if (this.closed) return;
+      this.appendEvents(events.slice(at, at + LATER_CHUNK));
+      at += LATER_CHUNK;
+      if (at < events.length) {
+        setTimeout(next, 0);
+        return;
+      }
+      this.chunking = false;
+      const added = this.renderPending();
+      if (added > 0) this.afterLiveInsert(added);
+      if (this.stick) this.scrollToLatest();
+      this.renderFooter();
+    };
+    setTimeout(next, 0);
+  }
+
+  /**
+   * The <li> of an event; null when it is the result of a tool call already on the page, which it completes.
+   * A result pairs with its call by tool_use_id, else with the oldest call of that tool still waiting.
+   */
+  renderItem(event) {
+    if (typeof event.agent_id === 'string' && event.agent_id !== '') return this.renderSubagentEvent(event);
+    const li = this.renderRow(event);
+    this.turns.add(event, li);
+    return li;
+  }
+
+  /**
+   * A subagent's event goes into its subagent's group, which sits in the row of the Agent call that started
+   * it (that call's result names the subagent: tool_response.agentId = agent_id). Until that result is
+   * known the group stands in the timeline on its own, and moves into the call when it comes.
+   */
+  renderSubagentEvent(event) {
+    let group = this.subagents.get(event.agent_id);
+    let created = null;
+    if (!group) {
+      group = new SubagentGroup(event.agent_id);
+      this.subagents.set(event.agent_id, group);
+      const call = this.agentCalls.get(event.agent_id);
+      if (call) call.attachSubagent(group.el);
+      else created = group.standalone(event.id);
+    }
+    const li = this.renderRow(event);
+    this.turns.add(event, null);
+    group.add(event, li);
+    return created;
+  }
+
+  /** An Agent call's result names its subagent: the subagent's group moves into the call's row. */
+  attachAgent(agentId, call) {
+    this.agentCalls.set(agentId, call);
+    const group = this.subagents.get(agentId);
+    if (!group) return;
+    group.li?.remove();
+    group.li = null;
+    call.attachSubagent(group.el);
+  }
+
+  renderRow(event) {
+    if (event.event_type === 'pre_tool') {
+      const call = new ToolCall(event, null, this.toolOptions);
+      if (call.toolUseId) {
+        if (!this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
+      } else this.openCalls.push(call);
+      return call.li;
+    }
+    if (event.event_type === 'post_tool') {
+      let call = null;
+      if (typeof event.tool_use_id === 'string') call = this.calls.get(event.tool_use_id) ?? null;
+      else {
+        const index = this.openCalls.findIndex((open) => open.toolName === (event.tool_name || 'tool'));
+        if (index !== -1) [call] = this.openCalls.splice(index, 1);
+      }
+      if (call && !call.post && call.pre.id < event.id) {
+        call.complete(event);
+        return null;
+      }
+      const alone = new ToolCall(null, event, this.toolOptions);
+      if (alone.toolUseId && !this.calls.has(alone.toolUseId)) this.calls.set(alone.toolUseId, alone);
+      return alone.li;
+    }
+    return renderEvent(event);
+  }
+
   insert(event) {
-    const item = renderEvent(event);
+    const item = this.renderItem(event);
     this.rendered.add(event.id);
+    if (!item) {
+      this.maxRendered = Math.max(this.maxRendered, event.id);
+      return;
+    }
     if (event.id > this.maxRendered) {
       this.maxRendered = event.id;
       this.timeline.append(item);
@@ -223,6 +354,33 @@ export class SessionView {
     while (before && Number(before.dataset.eventId) > event.id) before = before.previousElementSibling;
     if (before) before.after(item);
     else this.timeline.prepend(item);
+  }
+
+  /**
+   * Shows one event (a deep link): loads pages until it is in, scrolls to it and marks it. An event that is
+   * the result of a tool call is shown in its call's row.
+   */
+  async focusEvent(eventId) {
+    while (!this.closed && !this.deleted && this.loadedThrough < eventId && !this.loadError) {
+      const before = this.loadedThrough;
+      await this.loadMore();
+      if (this.loadedThrough === before) break;
+    }
+    while (this.chunking && !this.closed) await new Promise((resolve) => setTimeout(resolve, 16));
+    if (this.closed) return;
+    const el = this.el.querySelector(`[data-event-id="${eventId}"], [data-result-id="${eventId}"]`);
+    if (!el) {
+      this.showNotice(`Event ${eventId} is not in this session.`);
+      return;
+    }
+    this.stick = false;
+    for (const marked of this.el.querySelectorAll('.is-target')) marked.classList.remove('is-target');
+    el.classList.add('is-target');
+    for (let parent = el.parentElement; parent && parent !== this.el; parent = parent.parentElement) if (parent.tagName === 'DETAILS') parent.open = true;
+    requestAnimationFrame(() => {
+      el.scrollIntoView({ block: 'center' });
+      this.lastScrollTop = this.scroller.scrollTop;
+    });
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -242,7 +400,8 @@ export class SessionView {
     this.scheduleRender();
     if (this.events.has(event.id)) return;
     this.events.set(event.id, event);
-    if (event.id <= this.loadedThrough) {
+    // While a page is still being drawn, the event waits for it (see appendLater).
+    if (event.id <= this.loadedThrough && !this.chunking) {
       this.insert(event);
       this.afterLiveInsert(1);
     }
@@ -258,7 +417,30 @@ export class SessionView {
       if (this.closed) return;
       if (this.session) this.renderHeader();
       this.renderFooter();
+      if (this.axis.open) this.renderAxis();
     });
+  }
+
+  /** Turns, tool calls and subagents of the events on the page, as bars over time. */
+  renderAxis() {
+    const calls = new Set([...this.calls.values(), ...this.openCalls, ...this.allCalls]);
+    this.axisBody.replaceChildren(
+      renderWaterfall({
+        turns: [...this.turns.turns.values()].map((turn) => ({ label: turnLabel(turn), first: turn.first, last: turn.last })),
+        calls: [...calls].map((call) => {
+          const first = Date.parse((call.pre ?? call.post).timestamp);
+          const duration = call.post ? callDurationOf(call) : null;
+          return {
+            label: `${call.toolName}${call.summary ? ` ${call.summary}` : ''}`,
+            first,
+            last: duration === null ? first : first + duration,
+            failed: call.li.dataset.outcome === 'failed',
+            pending: !call.post,
+          };
+        }),
+        subagents: [...this.subagents.values()].map((group) => ({ label: group.typeEl.textContent, first: group.first, last: group.last })),
+      }),
+    );
   }
 
   onSessionUpdated(session) {
@@ -329,12 +511,23 @@ export class SessionView {
       const body = await api(sessionUrl(this.id, '/result'));
       if (this.closed || request !== this.resultRequest) return;
       const text = typeof body?.result === 'string' ? body.result : '';
-      this.resultText.textContent = text;
+      this.resultText.replaceChildren(renderMarkdown(text));
       this.result.hidden = text === '' || this.session?.status !== 'finished';
     } catch (err) {
       if (this.closed || request !== this.resultRequest) return;
       // 400: not finished; 404: no result (or no session). Either way there is nothing to show.
       if (err instanceof ApiError && (err.status === 400 || err.status === 404)) this.result.hidden = true;
+    }
+  }
+
+  async loadTurnUsage() {
+    const request = ++this.usageRequest;
+    try {
+      const body = await api(sessionUrl(this.id, '/usage'));
+      if (this.closed || request !== this.usageRequest) return;
+      this.turns.setUsage(body?.turns);
+    } catch {
+      // Usage is an extra: without it the turns show their durations only.
     }
   }
 
@@ -367,13 +560,38 @@ export class SessionView {
     if (!s) return;
     this.heading.textContent = s.session_name;
     document.title = `${s.session_name} · Agent Sessions`;
-    if (!this.deleted) this.badge.replaceChildren(statusBadge(s.status));
+    this.renderState();
     setText(this.agentEl, s.agent_name);
     setText(this.projectEl, s.project_dir, { isolate: true });
     this.projectEl.title = s.project_dir ?? '';
     this.createdEl.replaceChildren(timeEl(s.created_at));
     this.activityEl.replaceChildren(timeEl(s.last_event_at ?? null));
     this.countEl.textContent = formatNumber(s.event_count);
+    const span = Date.parse(s.last_event_at ?? '') - Date.parse(s.created_at);
+    setText(this.durationEl, Number.isFinite(span) ? formatDuration(Math.max(0, span)) : null);
+    setText(this.usageEl, formatUsage(s.usage));
+    // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs) have any.
+    this.usageEl.parentElement.hidden = !s.usage;
+    this.usageEl.title = usageTitle(s.usage);
+    // Per-turn usage follows the session's totals: asked for again when they change.
+    const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
+    if (usageKey !== '' && usageKey !== this.usageKey) {
+      this.usageKey = usageKey;
+      this.loadTurnUsage();
+    }
+  }
+
+  /** The status badge and what depends on it; again when the session may have gone stale. */
+  renderState() {
+    const s = this.session;
+    if (!s || this.deleted) return;
+    const state = sessionState(s);
+    if (state === this.state) return;
+    this.state = state;
+    this.badge.replaceChildren(statusBadge(s, state));
+    this.el.dataset.state = state;
+    this.result.classList.toggle('result-failed', state === 'failed');
+    this.resultHeading.textContent = state === 'failed' ? 'Result · failed' : 'Result';
   }
 
   renderFooter() {
@@ -417,6 +635,9 @@ export class SessionView {
         return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'No events yet. New events appear here live.')];
       case 'end-running':
         return [h('p', { class: 'muted live-tail' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live: new events appear here')];
+      case 'empty-idle':
+      case 'end-idle':
+        return [h('p', { class: 'muted live-tail', text: 'Idle: waiting for the user; new events appear here' })];
       case 'idle':
         return [];
       default:
@@ -453,6 +674,88 @@ export class SessionView {
     this.jump.removeEventListener('click', this.onJump);
     this.jump.hidden = true;
   }
+}
+
+/**
+ * A link to GET /sessions/{id}/export. With an API key in use the browser cannot add it to a plain download,
+ * so the file is fetched with it and handed over as a blob.
+ */
+function exportLink(id, format, label) {
+  const href = sessionUrl(id, `/export?format=${format}`);
+  const link = h('a', { class: 'button export-link', href, download: '', dataset: { format } }, label);
+  link.addEventListener('click', async (event) => {
+    const key = getApiKey();
+    if (!key) return;
+    event.preventDefault();
+    try {
+      const response = await fetch(href, { headers: { authorization: `Bearer ${key}` } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      const save = h('a', { href: url, download: `session-${id}.${format}` });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      announce(`Could not export the session: ${err.message}`);
+    }
+  });
+  return link;
+}
+
+/** A subagent's events, nested, with its type, its event count and how long it ran. */
+class SubagentGroup {
+  constructor(agentId) {
+    this.agentId = agentId;
+    this.first = NaN;
+    this.last = NaN;
+    this.count = 0;
+    this.typeEl = h('span', { class: 'subagent-type', text: 'Subagent' });
+    this.statsEl = h('span', { class: 'subagent-stats muted' });
+    this.list = h('ol', { class: 'subagent-events', 'aria-label': 'Subagent events' });
+    this.el = h(
+      'section',
+      { class: 'subagent', dataset: { agentId } },
+      h('div', { class: 'subagent-head' }, icon('agent'), this.typeEl, h('code', { class: 'subagent-id', text: agentId }), this.statsEl),
+      this.list,
+    );
+    this.li = null;
+  }
+
+  /** The group as a timeline item of its own, placed by its first event. */
+  standalone(eventId) {
+    this.li = h('li', { class: 'event event-subagent', dataset: { eventId: String(eventId) } }, this.el);
+    return this.li;
+  }
+
+  add(event, li) {
+    this.count += 1;
+    const agentType = event.hook_input && typeof event.hook_input.agent_type === 'string' ? event.hook_input.agent_type : null;
+    if (agentType) this.typeEl.textContent = `Subagent · ${agentType}`;
+    const time = Date.parse(event.timestamp);
+    if (Number.isFinite(time)) {
+      this.first = Number.isFinite(this.first) ? Math.min(this.first, time) : time;
+      this.last = Number.isFinite(this.last) ? Math.max(this.last, time) : time;
+    }
+    if (event.event_type === 'subagent_stop') this.el.dataset.finished = 'true';
+    const span = this.last - this.first;
+    this.statsEl.textContent = [plural(this.count, 'event'), Number.isFinite(span) && this.count > 1 ? formatDuration(span) : ''].filter(Boolean).join(' · ');
+    if (!li) return;
+    let before = this.list.lastElementChild;
+    while (before && Number(before.dataset.eventId) > event.id) before = before.previousElementSibling;
+    if (before) before.after(li);
+    else this.list.prepend(li);
+  }
+}
+
+function turnLabel(turn) {
+  const text = turn.li.querySelector('.message-body, .text')?.textContent ?? '';
+  const label = text.replace(/\s+/g, ' ').trim();
+  return label ? (label.length > 60 ? `${label.slice(0, 59)}…` : label) : 'Turn';
+}
+
+function callDurationOf(call) {
+  return callDuration(call.pre, call.post);
 }
 
 function setText(el, value, { isolate = false } = {}) {

@@ -1,6 +1,7 @@
 // One timeline item per event. Event contents are shown as text only (see dom.js).
 
-import { formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { copyButton, formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { renderMarkdown } from './markdown.js';
 
 /** Outputs longer than this many characters or lines are cut until "Show all". */
 const TRUNCATE_CHARS = 4000;
@@ -32,10 +33,59 @@ const KINDS = {
   post_tool: renderPostTool,
   session_start: renderSessionStart,
   session_stop: renderSessionStop,
+  notification: renderNotification,
 };
 
+const TASK_NOTIFICATION = /^\s*<task-notification>/;
+const tag = (text, name) => {
+  const match = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(text);
+  return match ? match[1].trim() : '';
+};
+
+/**
+ * Claude Code's notifications: the one it injects as a prompt when a background task (a subagent) ends, and
+ * those it sends when it waits for its user. Neither was typed by a person.
+ */
+function renderNotification(event) {
+  const text = Array.isArray(event.content)
+    ? event.content.map((block) => (block && typeof block.text === 'string' ? block.text : '')).join('\n')
+    : typeof event.content === 'string'
+      ? event.content
+      : '';
+  if (TASK_NOTIFICATION.test(text)) {
+    const status = tag(text, 'status');
+    const result = tag(text, 'result');
+    return [
+      head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Task notification'), event, status ? h('span', { class: `badge ${status === 'completed' ? 'badge-ok' : 'badge-error'}`, text: status }) : null),
+      h('p', { class: 'text', text: tag(text, 'summary') || 'A background task reported back.' }),
+      result ? h('p', { class: 'text notification-result', text: result }) : null,
+      payload(text, { summary: 'As sent', className: 'notification-raw' }),
+    ];
+  }
+  return [
+    head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Notification'), event, event.reason ? h('code', { class: 'event-type', text: event.reason }) : null),
+    text ? h('p', { class: 'text', text }) : null,
+  ];
+}
+
 function head(label, event, ...extra) {
-  return h('div', { class: 'event-head' }, h('span', { class: 'event-label' }, label), ...extra, h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })));
+  return h(
+    'div',
+    { class: 'event-head' },
+    h('span', { class: 'event-label' }, label),
+    ...extra,
+    h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })),
+    eventLink(event),
+  );
+}
+
+/** `#/sessions/<id>/events/<event id>`: opens the session at this event. */
+export const eventHref = (sessionId, eventId) => `#/sessions/${encodeURIComponent(sessionId)}/events/${eventId}`;
+
+/** A small link to the event itself, to copy or share. */
+export function eventLink(event) {
+  if (typeof event.session_id !== 'string' || typeof event.id !== 'number') return null;
+  return h('a', { class: 'event-link', href: eventHref(event.session_id, event.id), title: 'Link to this event', 'aria-label': `Link to event ${event.id}` }, '#');
 }
 
 function renderMessage(event, error) {
@@ -43,13 +93,24 @@ function renderMessage(event, error) {
   const known = Object.hasOwn(ROLE_LABELS, role);
   const roleClass = known ? `role-${role}` : 'role-other';
   const label = h('span', { class: `role ${roleClass}`, text: known ? ROLE_LABELS[role] : role });
-  return [head(label, event), renderContent(event.content), error ? errorLine(event) : null];
+  const text = messageText(event.content);
+  return [head(label, event, text ? copyButton(text, 'Copy message') : null), renderContent(event.content), error ? errorLine(event) : null];
+}
+
+/** A message's text: its text blocks, joined. */
+export function messageText(content) {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .filter((block) => block && typeof block === 'object' && block.type === 'text' && typeof block.text === 'string')
+    .map((block) => block.text)
+    .join('\n\n');
 }
 
 function renderContent(content) {
   const body = h('div', { class: 'message-body' });
   if (typeof content === 'string') {
-    body.append(h('p', { class: 'text', text: content }));
+    body.append(renderMarkdown(content));
   } else if (Array.isArray(content) && content.length > 0) {
     for (const block of content) body.append(renderBlock(block));
   } else {
@@ -60,7 +121,7 @@ function renderContent(content) {
 
 function renderBlock(block) {
   if (block && typeof block === 'object' && block.type === 'text' && typeof block.text === 'string') {
-    return h('p', { class: 'text', text: block.text });
+    return renderMarkdown(block.text);
   }
   // Other blocks (tool_use, tool_result, image, thinking…): compact, expandable to their JSON.
   const type = block && typeof block === 'object' && typeof block.type === 'string' ? block.type : typeof block;
@@ -156,10 +217,12 @@ export function formatValue(value) {
   }
 }
 
-function countLines(text) {
+/** Lines as a reader counts them: a final newline ends the last line, it does not start another. */
+export function countLines(text) {
+  if (text === '') return 0;
   let lines = 1;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines += 1;
-  return lines;
+  return text.endsWith('\n') ? lines - 1 : lines;
 }
 
 function cut(text) {
@@ -179,7 +242,7 @@ function cut(text) {
  * A collapsible value: <details> whose body (pretty JSON or the string) is built the first time it
  * opens, and cut to TRUNCATE_CHARS / TRUNCATE_LINES with a "Show all" button.
  */
-function payload(value, { summary, className = '', open = false }) {
+export function payload(value, { summary, className = '', open = false }) {
   const text = formatValue(value);
   const lines = countLines(text);
   const size = lines > 1 ? plural(lines, 'line') : plural(text.length, 'character');

@@ -3,6 +3,7 @@ import type { Struct } from 'superstruct';
 import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
 import { ClaudeCodeHookBody } from './hooks.structs';
 import { objectSchema, type JsonSchema } from '../structs/schema';
+import { EventSearchQuery, ExportQuery } from './search.structs';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
 import { StreamQuery } from '../structs/streamQuery';
 import { createRouter } from './router';
@@ -176,6 +177,47 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: ok(object({ session_id: { type: 'string' }, tool_results: { type: 'array', items: ref('ToolResult') } })), 404: notFound, 422: invalid },
   },
   {
+    method: 'get',
+    path: '/sessions/{session_id}/export',
+    summary: 'The session as a download: json ({session, events}, the default) or ndjson (one event per line)',
+    path_params: SessionPath,
+    query: ExportQuery,
+    responses: {
+      200: { description: 'application/json or application/x-ndjson, with Content-Disposition: attachment' },
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/search',
+    summary: 'Events whose text (prompt, messages, tool input and output, errors) holds q, newest first, a page at a time',
+    query: EventSearchQuery,
+    responses: {
+      200: ok(
+        object({
+          results: {
+            type: 'array',
+            items: object({
+              id: { type: 'integer' },
+              session_id: { type: 'string' },
+              session_name: { type: 'string' },
+              project_dir: nullable({ type: 'string' }),
+              event_type: { type: 'string' },
+              tool_name: nullable({ type: 'string' }),
+              role: nullable({ type: 'string' }),
+              timestamp: { type: 'string', format: 'date-time' },
+              failed: { type: 'boolean', description: 'The event reports an error or a non-zero exit code' },
+              snippet: { type: 'string', description: 'The text around the first match' },
+            }),
+          },
+          next_cursor: { type: ['string', 'null'] },
+        }),
+      ),
+      422: invalid,
+    },
+  },
+  {
     method: 'post',
     path: '/events',
     summary: 'Store an event, creating its session if needed (deprecated)',
@@ -287,6 +329,10 @@ const COMPONENTS = {
       session_id: { type: 'string' },
       session_name: { type: 'string' },
       status: { enum: ['running', 'idle', 'finished'], description: 'idle: a Claude Code session between turns' },
+      outcome: nullable({
+        enum: ['failed', 'succeeded'],
+        description: 'How the last session_stop went: failed for a non-zero exit_code or an error. Null before the first stop and after a restart.',
+      }),
       created_at: timestamp,
       project_dir: nullable({ type: 'string' }),
       agent_name: nullable({ type: 'string' }),

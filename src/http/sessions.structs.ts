@@ -46,6 +46,8 @@ const Cursor = documented(
 
 export const SessionListQuery = type({
   status: optional(enums(['running', 'idle', 'finished'])),
+  /** How the last stop went; `none`: sessions without one. */
+  outcome: optional(enums(['failed', 'succeeded', 'none'])),
   agent_name: optional(Text),
   project_dir: optional(Text),
   /** Case-insensitive part of the session name. */

@@ -2,6 +2,12 @@ import type { Pool } from '../db/pool';
 import { insertEvents, type AppendedEvent, type EventToStore, type NewEvent } from './events';
 import { withTransaction } from './tx';
 
+/** The outcome a session_stop gives its session (see migration 1764054000006); null for other events. */
+function stopOutcome(event: NewEvent): 'failed' | 'succeeded' | null {
+  if (event.event_type !== 'session_stop') return null;
+  return (event.error !== null && event.error !== undefined) || (typeof event.exit_code === 'number' && event.exit_code !== 0) ? 'failed' : 'succeeded';
+}
+
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
 export const CLAUDE_CODE_SOURCE = 'claude-code';
 
@@ -81,7 +87,7 @@ export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEven
     const seen = new Set(rows.filter((row) => row.kind === 'stored').map((row) => keyOf(row.session_id, row.event_id)));
 
     // Runs of events, each preceded by the status changes that its first event causes.
-    type Segment = { updates: Map<string, ClaudeCodeStatus>; items: EventToStore[] };
+    type Segment = { updates: Map<string, { status: ClaudeCodeStatus; outcome: string | null }>; items: EventToStore[] };
     const segments: Segment[] = [{ updates: new Map(), items: [] }];
     for (const item of items) {
       const key = keyOf(item.sessionId, item.event.event_id);
@@ -92,7 +98,8 @@ export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEven
         const next = item.nextStatus(current);
         if (next !== current) {
           if (segments.at(-1)!.items.length > 0) segments.push({ updates: new Map(), items: [] });
-          segments.at(-1)!.updates.set(item.sessionId, next);
+          // A stop's outcome goes with its status change, as the events trigger would set it: one change, not two.
+          segments.at(-1)!.updates.set(item.sessionId, { status: next, outcome: next === 'finished' ? stopOutcome(item.event) : null });
           status.set(item.sessionId, next);
         }
       }
@@ -103,10 +110,13 @@ export async function recordClaudeCodeHooks(pool: Pool, items: readonly HookEven
     for (const segment of segments) {
       if (segment.updates.size > 0) {
         await tx.query(
-          `update sessions s set status = changed.status
-           from unnest($1::text[], $2::text[]) as changed(session_id, status)
+          // A session running again after it ended has no outcome until its next stop.
+          `update sessions s
+           set status = changed.status,
+               outcome = case when changed.status = 'finished' then coalesce(changed.outcome, s.outcome) else null end
+           from unnest($1::text[], $2::text[], $3::text[]) as changed(session_id, status, outcome)
            where s.session_id = changed.session_id`,
-          [[...segment.updates.keys()], [...segment.updates.values()]],
+          [[...segment.updates.keys()], [...segment.updates.values()].map((update) => update.status), [...segment.updates.values()].map((update) => update.outcome)],
         );
       }
       for (const result of await insertEvents(tx, segment.items)) {

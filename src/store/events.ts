@@ -258,3 +258,22 @@ const WHOLE_LIST_PAGE = 1000;
 
 // JSON columns get the client's value serialised by us: `undefined` (absent) is SQL null, and a JSON `null` too.
 const toJsonParam = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
+
+const EXPORT_PAGE = 200;
+
+/**
+ * Every event of a session in id order, as JSON text, one event per item, read a page at a time when the
+ * previous page has been taken (for exports: memory holds a page). Nothing if the session has no events.
+ */
+export async function* sessionEventJson(db: Queryable, sessionId: string): AsyncGenerator<string> {
+  let after = 0;
+  for (;;) {
+    const { rows } = await db.query<{ id: string; json: string }>(
+      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2 order by id limit $3`,
+      [sessionId, after, EXPORT_PAGE],
+    );
+    for (const row of rows) yield row.json;
+    if (rows.length < EXPORT_PAGE) return;
+    after = Number(rows[rows.length - 1]!.id);
+  }
+}

@@ -4,6 +4,8 @@ export interface Session {
   session_name: string;
   /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
   status: 'running' | 'idle' | 'finished';
+  /** How the last stop went: `failed` (a non-zero `exit_code` or an `error`), `succeeded`; null while none (or since a restart). */
+  outcome: Outcome;
   created_at: string;
   project_dir: string | null;
   agent_name: string | null;
@@ -17,6 +19,8 @@ export interface Session {
   /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
   usage: Usage | null;
 }
+
+export type Outcome = 'failed' | 'succeeded' | null;
 
 /** Totals of the model API requests of a session or of one turn (Claude Code's `claude_code.api_request` records). */
 export interface Usage {
@@ -60,7 +64,7 @@ export interface Event {
 export const USAGE_COLUMNS =
   'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
+export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
 
 // A timestamp as JSON text in the form toSession() and toEvent() give (ISO 8601, UTC, milliseconds).
 const isoText = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -73,7 +77,7 @@ export const USAGE_AS_JSON = `case when api_requests = 0 then null else json_bui
 
 /** A session row as JSON text, built by PostgreSQL in the shape toSession() gives, for lists sent as they are read. */
 export const SESSION_AS_JSON = `json_build_object(
-    'session_id', session_id, 'session_name', session_name, 'status', status, 'created_at', ${isoText('created_at')},
+    'session_id', session_id, 'session_name', session_name, 'status', status, 'outcome', outcome, 'created_at', ${isoText('created_at')},
     'project_dir', project_dir, 'agent_name', agent_name, 'last_resumed_at', ${isoText('last_resumed_at')},
     'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'source', source, 'usage', ${USAGE_AS_JSON})::text`;
 
@@ -121,8 +125,10 @@ export interface UsageRow {
   models?: string[];
 }
 
-type SessionRow = Omit<Session, 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage'> &
+type SessionRow = Omit<Session, 'outcome' | 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage'> &
   UsageRow & {
+    /** Absent from snapshots written before the column existed. */
+    outcome?: Outcome;
     source?: string | null;
     created_at: Date | string;
     last_resumed_at: Date | string | null;
@@ -152,6 +158,7 @@ export function toSession(row: SessionRow): Session {
     session_id: row.session_id,
     session_name: row.session_name,
     status: row.status,
+    outcome: row.outcome ?? null,
     created_at: isoTimestamp(row.created_at),
     project_dir: row.project_dir,
     agent_name: row.agent_name,

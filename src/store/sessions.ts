@@ -21,6 +21,8 @@ export interface SessionChanges {
 
 export interface SessionFilter {
   status?: Session['status'];
+  /** `failed` or `succeeded`; `none` for sessions without one. */
+  outcome?: 'failed' | 'succeeded' | 'none';
   agentName?: string;
   projectDir?: string;
   /** Case-insensitive part of the name. */
@@ -131,6 +133,7 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
            and ($4::text is null or session_name ilike '%' || $4 || '%')
            and ($5::text[] is null or session_id = any($5))
            and ($6::timestamptz is null or created_at < $6 or (created_at = $6 and session_id > $7))
+           and ($10::text is null or outcome = $10 or ($10 = 'none' and outcome is null))
          order by created_at desc, session_id
          limit $8
        ) s
@@ -149,6 +152,7 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
       position?.[1] ?? null,
       request.limit + 1,
       request.maxBytes,
+      request.outcome ?? null,
     ],
   );
   rows.sort((a, b) => Number(a.position) - Number(b.position));
@@ -209,7 +213,7 @@ export async function withSessionSnapshot<T>(
 
 /**
  * Applies the changes and returns the session as it is now; `null` if there is no such session.
- * Setting `last_resumed_at` to a time means the session was resumed, so it is running again.
+ * Setting `last_resumed_at` to a time means the session was resumed, so it is running again (and has no outcome yet).
  * An update that changes nothing fires no trigger and so broadcasts nothing.
  */
 export async function updateSession(db: Queryable, sessionId: string, changes: SessionChanges): Promise<Session | null> {
@@ -220,7 +224,8 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
        project_dir     = case when $4 then $5 else project_dir end,
        agent_name      = case when $6 then $7 else agent_name end,
        last_resumed_at = case when $8 then $9::timestamptz else last_resumed_at end,
-       status          = case when $9::timestamptz is not null then 'running' else status end
+       status          = case when $9::timestamptz is not null then 'running' else status end,
+       outcome         = case when $9::timestamptz is not null then null else outcome end
      where session_id = $1
      returning ${SESSION_COLUMNS}`,
     [
