@@ -9,6 +9,12 @@ import { startInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { apiRequest, logsRequest } from './otlpRequests';
 
+// Run in the page (a function, not a string: the dashboard's policy forbids evaluating strings).
+const rowBefore = ([first, second]: string[]) => {
+  const ids = [...(globalThis as any).document.querySelectorAll('.session-row')].map((el: any) => el.dataset.sessionId);
+  return ids.indexOf(first!) < ids.indexOf(second!);
+};
+
 const database = useTestDatabase();
 let browser: Browser;
 let instance: TestInstance;
@@ -216,7 +222,7 @@ describe('reconnecting', () => {
     }`);
     await own.close();
     // Six failed attempts: past every step of the backoff.
-    await page.waitForFunction('window.__sockets >= 6', undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => (globalThis as any).__sockets >= 6, undefined, { timeout: 30_000 });
     await page.locator('#connection[data-connection="offline"]').waitFor();
     const text = await page.locator('#connection .connection-text').innerText();
     const seconds = Number(/retry in (\d+) s/.exec(text)?.[1]);
@@ -428,9 +434,9 @@ describe('find', () => {
     await postEvent('order-old', say('user', 'back again'));
     const order = () => page.locator('.session-row').evaluateAll((rows) => rows.map((el: any) => el.dataset.sessionId));
     await page.getByLabel('Order').selectOption('activity');
-    await page.waitForFunction(`(() => { const ids = [...document.querySelectorAll('.session-row')].map((el) => el.dataset.sessionId); return ids.indexOf('order-old') < ids.indexOf('order-new'); })()`);
+    await page.waitForFunction(rowBefore, ['order-old', 'order-new']);
     await page.getByLabel('Order').selectOption('created');
-    await page.waitForFunction(`(() => { const ids = [...document.querySelectorAll('.session-row')].map((el) => el.dataset.sessionId); return ids.indexOf('order-new') < ids.indexOf('order-old'); })()`);
+    await page.waitForFunction(rowBefore, ['order-new', 'order-old']);
     expect((await order()).indexOf('order-new')).toBeLessThan((await order()).indexOf('order-old'));
   });
 });
@@ -476,7 +482,7 @@ describe('read and share', () => {
 
     const call = page.locator('.event-tool-call');
     await call.locator('.tool-output summary .copy-button').click();
-    await page.waitForFunction(`navigator.clipboard.readText().then((text) => text === 'first line\\nsecond line')`);
+    await page.waitForFunction(() => (globalThis as any).navigator.clipboard.readText().then((text: string) => text === 'first line\nsecond line'));
 
     const exported = page.waitForEvent('download');
     await page.getByRole('link', { name: 'Export JSON' }).click();
