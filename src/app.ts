@@ -27,6 +27,8 @@ import type { EventWriter } from './store/groupCommit';
 
 export interface AppDeps {
   pool: Pool;
+  /** Where pages and whole lists are read: a pool of a few connections, so few are built at once. */
+  readPool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
   config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
   logger: Logger;
@@ -35,7 +37,7 @@ export interface AppDeps {
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ pool, listener, config, logger, metrics, writer }: AppDeps): Koa {
+export function createApp({ pool, readPool, listener, config, logger, metrics, writer }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -51,7 +53,7 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
-  for (const router of createRouters({ pool, listener, metrics, writer, config, logger })) {
+  for (const router of createRouters({ pool, readPool, listener, metrics, writer, config, logger })) {
     app.use(router.routes());
     // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
     app.use(router.allowedMethods());
@@ -60,18 +62,18 @@ export function createApp({ pool, listener, config, logger, metrics, writer }: A
 }
 
 /** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, listener, metrics, writer, config, logger }: Pick<AppDeps, 'pool' | 'listener' | 'metrics' | 'writer' | 'config' | 'logger'>): Router[] {
+export function createRouters({ pool, readPool, listener, metrics, writer, config, logger }: Pick<AppDeps, 'pool' | 'readPool' | 'listener' | 'metrics' | 'writer' | 'config' | 'logger'>): Router[] {
   return [
     dashboardRoutes(),
     docsRoutes(),
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
-    sessionRoutes({ pool, config }),
+    sessionRoutes({ pool, readPool, config }),
     usageRoutes({ pool }),
     searchRoutes({ pool }),
     exportRoutes({ pool }),
-    eventRoutes({ pool, writer, metrics, config }),
-    legacyRoutes({ pool, metrics, config }),
+    eventRoutes({ pool, readPool, writer, metrics, config }),
+    legacyRoutes({ pool, readPool, metrics, config }),
     hookRoutes({ pool, metrics, logger }),
   ];
 }

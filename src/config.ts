@@ -36,6 +36,7 @@ const Environment = object({
   MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
   HOOKS_MAX_BODY_BYTES: defaulted(PositiveInt, 64 * 1024 * 1024),
   PAGE_MAX_BYTES: defaulted(PositiveInt, 4 * 1024 * 1024),
+  PAGE_READ_CONNECTIONS: defaulted(PositiveInt, 4),
   CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
   DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
   WS_MAX_BACKLOG_BYTES: defaulted(PositiveInt, 16 * 1024 * 1024),
@@ -64,6 +65,11 @@ export interface Config {
    * log: a page stops before the item that would take it past this (one item at least).
    */
   readonly pageMaxBytes: number;
+  /**
+   * Connections for reading pages and replays: at most this many are built at once, each within the byte
+   * budget, so together they bound the memory that large reads take.
+   */
+  readonly pageReadConnections: number;
   /** How long the change log keeps rows for WebSocket replay before they are pruned. */
   readonly changeRetentionHours: number;
   readonly poolSize: number;
@@ -106,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: parsed.MAX_BODY_BYTES,
     hookMaxBodyBytes: parsed.HOOKS_MAX_BODY_BYTES,
     pageMaxBytes: parsed.PAGE_MAX_BYTES,
+    pageReadConnections: parsed.PAGE_READ_CONNECTIONS,
     changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
     poolSize: parsed.DATABASE_POOL_SIZE,
     wsMaxBacklogBytes: parsed.WS_MAX_BACKLOG_BYTES,

@@ -37,6 +37,8 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 export async function startService({ config, databaseUrl, logger, hub: hubOptions }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
+  // Pages, whole lists and replays: a few connections, so a few large reads at once, whoever asks.
+  const readPool = createPool({ connectionString: databaseUrl, max: config.pageReadConnections, logger });
   const hub: Hub = new Hub({
     logger,
     pingIntervalMs: config.wsPingIntervalMs,
@@ -57,7 +59,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     await listener.start();
   } catch (err) {
     hub.close();
-    await pool.end();
+    await Promise.all([pool.end(), readPool.end()]);
     throw err;
   }
 
@@ -81,11 +83,11 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   pruneTimer.unref();
 
   const writer = new EventWriter({ pool, logger });
-  const app = createApp({ pool, listener, config, logger, metrics, writer });
+  const app = createApp({ pool, readPool, listener, config, logger, metrics, writer });
   const server = await serve({
     app,
     authorize: authorizeUpgrade(config.apiKeys),
-    streams: { hub, pool, logger, maxBytes: config.pageMaxBytes },
+    streams: { hub, pool, readPool, logger, maxBytes: config.pageMaxBytes },
     hosts: config.hosts,
     port: config.port,
     logger,
@@ -105,7 +107,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
         clearInterval(pruneTimer);
         await server.close();
         await listener.stop();
-        await pool.end();
+        await Promise.all([pool.end(), readPool.end()]);
       })();
       return closing;
     },

@@ -23,7 +23,7 @@ describe('OpenAPI', () => {
     const doc = (await api.get('/openapi.json')).body;
     const pool = database.pool();
     const writer = new EventWriter({ pool, logger: createLogger('silent') });
-    const routes = createRouters({ pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}), logger: createLogger('silent') })
+    const routes = createRouters({ pool, readPool: pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}), logger: createLogger('silent') })
       .flatMap((router) => router.stack)
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>

@@ -12,6 +12,8 @@ import { createRouter } from './router';
 
 export interface EventRoutesDeps {
   pool: Pool;
+  /** Where pages are read. */
+  readPool: Pool;
   /** Single events go through group commit. */
   writer: Pick<EventWriter, 'append'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
@@ -23,7 +25,7 @@ const MISMATCH = 'Event session_id must match URL session_id';
 /** `{"events":[...],"next_after":…}` around an already serialised array of events. */
 export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
 
-export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
+export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
@@ -60,7 +62,7 @@ export function eventRoutes({ pool, writer, metrics, config: { pageMaxBytes } }:
   router.get('/sessions/:session_id/events', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);
     const query = validate('query', ctx.query, EventPageQuery);
-    const page = await listSessionEvents(pool, session_id, {
+    const page = await listSessionEvents(readPool, session_id, {
       after: query.after,
       limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
       maxBytes: pageMaxBytes,

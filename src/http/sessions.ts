@@ -10,10 +10,12 @@ import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
   pool: Pool;
+  /** Where pages and whole lists are read. */
+  readPool: Pool;
   config: Pick<Config, 'pageMaxBytes'>;
 }
 
-export function sessionRoutes({ pool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
+export function sessionRoutes({ pool, readPool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions', async (ctx) => {
@@ -30,10 +32,10 @@ export function sessionRoutes({ pool, config: { pageMaxBytes } }: SessionRoutesD
     ctx.type = 'json';
     if (query.limit === undefined && query.cursor === undefined) {
       // No paging asked for: the whole list, as the original clients expect, sent as it is read.
-      ctx.body = await streamedJson('{"sessions":[', sessionPieces(pool, filter), '],"next_cursor":null}');
+      ctx.body = await streamedJson('{"sessions":[', sessionPieces(readPool, filter), '],"next_cursor":null}');
       return;
     }
-    const page = await listSessions(pool, { ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
+    const page = await listSessions(readPool, { ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
     ctx.body = `{"sessions":${page.sessions},"next_cursor":${JSON.stringify(page.nextCursor)}}`;
   });
 

@@ -34,7 +34,10 @@ export function parseStreamRequest(search: URLSearchParams): StreamRequest {
 
 export interface StreamDeps {
   hub: Hub;
+  /** Where init's snapshot is read. */
   pool: Pool;
+  /** Where replay pages are read: its few connections bound how many are built at once. */
+  readPool: Pool;
   logger: Logger;
   /** The byte budget of one piece of init and one page of a replay. */
   maxBytes: number;
@@ -84,10 +87,10 @@ async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, 
   });
 }
 
-async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, pool, maxBytes }: StreamDeps): Promise<number | null> {
+async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, readPool, maxBytes }: StreamDeps): Promise<number | null> {
   let after = since;
   for (;;) {
-    const page = await readChanges(pool, { after, limit: REPLAY_PAGE, maxBytes, sessionIds });
+    const page = await readChanges(readPool, { after, limit: REPLAY_PAGE, maxBytes, sessionIds });
     for (const change of page.changes) {
       if (!hub.sendDirect(client, frameFor(change).data)) return null;
     }
