@@ -132,9 +132,16 @@ async function manySessions(server, databaseUrl) {
   db.on('error', () => undefined);
   // The first step's sessions would make this list half a gigabyte of project_dir.
   await db.query("delete from sessions where session_id = 'big' or session_id like 'wide-%'");
-  await db.query(`insert into sessions (session_id, session_name, project_dir, agent_name)
-                  select 'many-' || i, 'session ' || i, '/srv/projects/p' || (i % 300), 'agent-' || (i % 3)
-                  from generate_series(1, 100000) i`);
+  // A thousand a statement: creating a session takes a lock (see the usage migration), and one transaction
+  // holding 100,000 of them would run out of lock slots.
+  for (let from = 1; from <= 100_000; from += 1_000) {
+    await db.query(
+      `insert into sessions (session_id, session_name, project_dir, agent_name)
+       select 'many-' || i, 'session ' || i, '/srv/projects/p' || (i % 300), 'agent-' || (i % 3)
+       from generate_series($1::int, $1::int + 999) i`,
+      [from],
+    );
+  }
   const total = Number((await db.query('select count(*) from sessions')).rows[0].count);
   await db.query('vacuum analyze sessions');
   await db.end();
