@@ -496,6 +496,11 @@ export class SessionView {
     this.jump.hidden = true;
     requestAnimationFrame(() => {
       if (this.closed || !this.stick) return;
+      // The reader scrolled up after this was asked for, and its scroll event has not come yet: leave it there.
+      if (this.scroller.scrollTop < this.lastScrollTop - 1) {
+        this.stick = false;
+        return;
+      }
       this.scroller.scrollTop = this.scroller.scrollHeight;
       // Its scroll event may come together with the reader's next one: measure "up" from here.
       this.lastScrollTop = this.scroller.scrollTop;
