@@ -37,6 +37,9 @@ describe('WS /ws', () => {
     const created = await api.post('/sessions', { session_id: 'flow-1', session_name: 'flow', agent_name: 'a' });
     const event = await api.post('/sessions/flow-1/events', { event_type: 'session_stop', exit_code: 0, reason: 'done' });
     const patched = await api.patch('/sessions/flow-1', { agent_name: 'b' });
+    // Deleted only once the event has been relayed: deleted before this instance reads its change, the event
+    // would rightly come as event_gone (see the budgets tests).
+    await client.waitFor((messages) => messages.some((m) => m.type === 'session_updated' && m.session.agent_name === 'b'));
     await api.delete('/sessions/flow-1');
     // The deletion is the last change: once it is here, every earlier one has had its turn.
     const live = (await client.waitFor((messages) => messages.some((m) => m.type === 'session_deleted' && m.session_id === 'flow-1'))).slice(1);
