@@ -122,6 +122,8 @@ describe('subscribing with ?session_id', () => {
     const client = await WsClient.connect(`${second.wsUrl}?session_id=sub-a&session_id=${encodeURIComponent('sub-c')}`);
     expect(client.init.sessions.map((s: { session_id: string }) => s.session_id).sort()).toEqual(['sub-a', 'sub-c']);
     for (const id of ['sub-a', 'sub-b', 'sub-c', 'sub-b']) await api.post(sessionPath(id, '/events'), { event_type: 'message' });
+    // Deleted only once its event was relayed: read after the deletion, it would rightly come as event_gone.
+    await client.waitFor((messages) => messages.some((m) => m.type === 'event' && m.data.session_id === 'sub-c'));
     await api.delete('/sessions/sub-b');
     await api.delete('/sessions/sub-c');
     // Written last, in a followed session: once it is here, anything else would have arrived before it.
