@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { startInstance, type TestInstance } from './support/instance';
 import { TcpProxy } from './support/tcpProxy';
 import { useTestDatabase, type TestDatabase } from './support/testDatabase';
@@ -155,6 +156,42 @@ describe('faults', () => {
     // Paused, it would never read the end of its connection.
     silent.socket.terminate();
     answering.close();
+  });
+
+  it('a client whose pong came while the server was busy is kept', async () => {
+    const instance = await startInstance(database.url, { wsPingIntervalMs: 200 });
+    // In a process of its own, so it answers pings while this one is held.
+    const child = spawn(process.execPath, ['-e', `
+      const socket = new (require('ws'))(process.argv[1]);
+      socket.on('ping', () => process.stdout.write('ping\\n'));
+      socket.on('close', (code) => { process.stdout.write('closed ' + code + '\\n'); process.exit(0); });
+    `, instance.wsUrl], { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (data) => (output += data));
+    try {
+      await waitUntil(() => instance.service.hub.size === 1, 'the client is connected');
+      // After each ping is sent, hold the event loop past the next ping time (as a long broadcast would), so
+      // the overdue timer comes round before the pong has been read.
+      const ping = WebSocket.prototype.ping;
+      let held = 0;
+      WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>) {
+        ping.apply(this, args);
+        setImmediate(() => {
+          held += 1;
+          const until = Date.now() + 500;
+          while (Date.now() < until);
+        });
+      };
+      try {
+        await waitUntil(() => held >= 3 || instance.service.hub.size === 0, 'the loop has been held after three pings');
+      } finally {
+        WebSocket.prototype.ping = ping;
+      }
+      expect(output).not.toContain('closed');
+      expect(instance.service.hub.size).toBe(1);
+    } finally {
+      child.kill();
+    }
   });
 
   it('a half-open LISTEN link is found by the heartbeat; after it heals, the missed changes arrive', async () => {

@@ -56,7 +56,9 @@ export class Hub {
     this.closeGraceMs = closeGraceMs;
     this.onSent = onSent;
     this.maxBacklogBytes = maxBacklogBytes;
-    this.pinger = setInterval(() => this.pingAll(), pingIntervalMs);
+    // The verdict waits for the sockets to be read first: after the event loop was held (a long broadcast, a
+    // starved machine), an overdue timer runs before I/O, and pongs that came meanwhile would be unread.
+    this.pinger = setInterval(() => setImmediate(() => this.pingAll()), pingIntervalMs);
     this.pinger.unref();
   }
 
