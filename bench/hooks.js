@@ -14,6 +14,7 @@ const { randomUUID } = require('node:crypto');
 const path = require('node:path');
 const { Pool: HttpPool } = require('undici');
 const { ROOT, sleep, percentile, round, openDatabase, startServer } = require('./support');
+const { NO_METER } = require('./meter');
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'claude-code', 'tool-call');
 
@@ -48,14 +49,15 @@ function hookSource(sessions) {
 }
 
 
-/** Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, and errors. */
-async function measureHooks(server, { rate = 500, seconds = Number(process.env.BENCH_SECONDS ?? 10), sessions = 50 } = {}) {
+/** Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, errors, and (with a meter) CPU per 1,000 hooks. */
+async function measureHooks(server, { rate = 500, seconds = Number(process.env.BENCH_SECONDS ?? 10), sessions = 50, meter = NO_METER } = {}) {
   const http = new HttpPool(server.baseUrl, { connections: 64, pipelining: 1 });
   const next = hookSource(sessions);
   const total = rate * seconds;
   const latencies = [];
   let errors = 0;
   const inFlight = [];
+  const window = await meter.begin();
   const start = performance.now() + 50;
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / rate;
@@ -77,6 +79,7 @@ async function measureHooks(server, { rate = 500, seconds = Number(process.env.B
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - start) / 1000;
+  const usage = await window.end(latencies.length, 'request');
   await http.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -87,6 +90,7 @@ async function measureHooks(server, { rate = 500, seconds = Number(process.env.B
     p99_ms: round(percentile(latencies, 99), 2),
     max_ms: round(latencies[latencies.length - 1]),
     errors,
+    ...usage,
   };
 }
 
