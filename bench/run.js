@@ -19,15 +19,19 @@ const { Pool: HttpPool } = require('undici');
 const { migrate } = require('../dist/db/migrate.js');
 const { SECONDS, quiet, sleep, stats, round, openDatabase, startServer, stopProcess, rssMegabytes } = require('./support');
 const { Meter, NO_METER, describeUsage } = require('./meter');
+const { measureScaleOut, describeScaleOut } = require('./scaleOut');
 
 const PROFILE = process.env.BENCH_PROFILE === '1';
-// The bench's own cluster: pg_stat_statements loaded.
+// The bench's own cluster: pg_stat_statements loaded; connections for ten instances at once (scale-out).
 const POSTGRES_FLAGS = [
   '-c', 'shared_preload_libraries=pg_stat_statements',
   '-c', 'max_connections=300',
   '-c', `pg_stat_statements.track=${PROFILE ? 'all' : 'top'}`,
   ...(PROFILE ? ['-c', 'track_io_timing=on'] : []),
 ];
+// Each of the ten scale-out instances: its pools (writes + the listener's reads, and page reads) and its
+// LISTEN connection, 11 connections; 110 in all, beside the two main instances' 17 each and the bench's own.
+const SCALE_OUT_SERVER_ENV = { DATABASE_POOL_SIZE: '8', PAGE_READ_CONNECTIONS: '2' };
 
 // About 300 bytes of JSON, like a small tool call.
 const eventBody = (i) =>
@@ -290,6 +294,8 @@ async function main() {
     await step('reads', () => measureReads(servers[0], database.url, meter));
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
+    await step('scaleout_10x100', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV }));
+    await step('scaleout_1x10000', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 1, clients: 10_000, rate: 10 }));
   } finally {
     await Promise.all(servers.map((server) => stopProcess(server.child)));
     await statsDb.end();
@@ -309,6 +315,7 @@ function describeStep(name, result) {
   for (const [key, value] of Object.entries(result)) {
     if (value && typeof value === 'object' && value.cpu) parts.push(describeUsage(`${name} ${key}`, value));
   }
+  if (name.startsWith('scaleout')) parts.push(describeScaleOut(result));
   return parts.join('\n');
 }
 
@@ -322,6 +329,7 @@ function cpuCell(result, group) {
 function table(r) {
   const row = (name, measure, result, target, cpu = [cpuCell(r[name], 'server'), cpuCell(r[name], 'postgres')]) => (r[name] ? [measure, result(r[name]), ...cpu, target] : null);
   const ceilingNote = (x) => (x.vs_ceiling === undefined ? '' : ` (${x.vs_ceiling}× ceiling)`);
+  const delivered = (x) => `${x.delivered}/${x.expected_deliveries} delivered${x.every_client_got_every_event ? ', every client every event' : ', NOT every client every event'}`;
   const rows = [
     ['measure', 'result', 'server CPU', 'PostgreSQL CPU', 'target'],
     row('ceiling', 'ceiling: 1-row inserts + NOTIFY, 16 conns', (x) => `${x.inserts_per_s}/s`, '(the yardstick)', ['—', cpuCell(r.ceiling, 'postgres')]),
@@ -333,6 +341,8 @@ function table(r) {
     row('hooks', 'Claude Code hooks: 500/s, open loop', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.achieved_per_s}/s taken, ${x.errors} errors`, 'p99 ≤ 10 ms'),
     row('otlp', 'OTLP logs: 512-record batches, 8 exporters', (x) => `protobuf ${x.protobuf.records_per_s}/s, JSON ${x.json.records_per_s}/s, ${x.protobuf.errors + x.json.errors} errors`, '≥ 20,000 records/s',
       r.otlp && ['server', 'postgres'].map((group) => (r.otlp.protobuf.cpu ? `${cpuCell(r.otlp.protobuf, group).replace(/ ms.*/, '')} pb / ${cpuCell(r.otlp.json, group)}` : '—'))),
+    row('scaleout_10x100', 'scale-out: 10 instances × 100 clients, 1,000/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${delivered(x)}; listener reads ${x.listener_reads?.reads_vs_writes ?? '?'}× the writes' PostgreSQL time`, 'p99 ≤ 50 ms, all delivered'),
+    row('scaleout_1x10000', 'scale-out: 1 instance × 10,000 clients, 10/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, RSS ${x.server_rss_mb} MB (peak ${x.server_peak_rss_mb}), ${delivered(x)}`, 'p99 ≤ 200 ms, RSS ≤ 600 MB'),
   ].filter(Boolean);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((cells) => cells[c].length)));
   const line = (cells) => `| ${cells.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
