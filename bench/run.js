@@ -294,7 +294,7 @@ async function main() {
     await step('reads', () => measureReads(servers[0], database.url, meter));
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
-    await step('scaleout_10x100', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV }));
+    await step('scaleout_10x100', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }));
     await step('scaleout_1x10000', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 1, clients: 10_000, rate: 10 }));
   } finally {
     await Promise.all(servers.map((server) => stopProcess(server.child)));

@@ -96,7 +96,7 @@ async function createSession(baseUrl, id) {
  * session; the id and 2xx time of each acknowledged write.
  */
 async function write(servers, sessions, rate, seconds) {
-  const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: 8 }));
+  const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: 16 }));
   const ids = [];
   const times = [];
   let errors = 0;
@@ -136,8 +136,12 @@ async function write(servers, sessions, rate, seconds) {
 /**
  * One scale-out run. `instances` servers (each with `serverEnv`, e.g. its pool sizes), `clients` WebSocket
  * clients (client j on instance j mod N) in `clientProcesses` processes, events at `rate` a second.
+ * With `control`, the same writes first run before any client connects: an instance without clients skips
+ * its reads of the change log, so the difference in PostgreSQL's CPU between the two runs is what the
+ * listeners' reads cost it (pg_stat_statements gives execution time, which for the writes includes waiting
+ * for locks; this is CPU).
  */
-async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, deliveryWaitMs = 60_000 }) {
+async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, deliveryWaitMs = 60_000, control = false }) {
   const database = await createDatabase(databaseUrl, `asm_scale_${instances}x${clients}_${Date.now()}`);
   const servers = [];
   const clientProcesses = [];
@@ -156,6 +160,14 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
       sessions.push(`scale-${i}`);
       await createSession(servers[0].baseUrl, sessions[i]);
     }
+    const serverPids = servers.map((server) => server.child.pid);
+    let withoutClients = null;
+    if (control) {
+      const controlWindow = await meter.begin({ server: serverPids });
+      const controlWrites = await write(servers, sessions, rate, seconds);
+      const controlUsage = await controlWindow.end(controlWrites.ids.length, 'event');
+      withoutClients = { events: controlWrites.ids.length, writes_per_s: controlWrites.writesPerSecond, write_errors: controlWrites.errors, ...controlUsage };
+    }
     // As the dashboard connects (it asks for the newest 1,000 sessions in init).
     const urls = Array.from({ length: clients }, (_, j) => `${servers[j % instances].wsUrl}?init_limit=1000`);
     const connectStarted = monotonicMs();
@@ -164,7 +176,6 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
     const connectSeconds = round((monotonicMs() - connectStarted) / 1000, 1);
     await sleep(1000);
 
-    const serverPids = servers.map((server) => server.child.pid);
     const window = await meter.begin({ server: serverPids, clients: children.map((child) => child.pid) });
     const written = await write(servers, sessions, rate, seconds);
     const waitStarted = monotonicMs();
@@ -223,6 +234,16 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
       result.cpu.clients_ms_per_1k_deliveries = delivered > 0 ? round((usage.cpu.clients_ms / delivered) * 1000, 2) : null;
     }
     if (statementRows) result.listener_reads = readAmplification(statementRows, written.ids.length, instances, usage.cpu?.seconds);
+    if (withoutClients) {
+      result.without_clients = withoutClients;
+      const pgWith = usage.cpu?.postgres_ms_per_1k;
+      const pgWithout = withoutClients.cpu?.postgres_ms_per_1k;
+      if (typeof pgWith === 'number' && typeof pgWithout === 'number') {
+        result.listener_reads ??= {};
+        result.listener_reads.postgres_cpu_ms_per_1k = round(pgWith - pgWithout, 1);
+        result.listener_reads.postgres_cpu_share = round((pgWith - pgWithout) / pgWith, 2);
+      }
+    }
     return result;
   } finally {
     for (const { child } of clientProcesses) {
@@ -267,7 +288,14 @@ function describeScaleOut(r) {
       `${r.every_client_got_every_event ? '' : ' — NOT every client got every event'}; ${r.duplicates} duplicates, ${r.clients_closed} clients closed ${JSON.stringify(r.close_codes)}`,
     `  delivery p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms (last deliveries ${r.drain_seconds} s after the last write's 2xx); server RSS ${r.server_rss_mb} MB (peak ${r.server_peak_rss_mb} MB)`,
   ];
-  if (r.listener_reads) {
+  if (r.without_clients?.cpu) {
+    const c = r.without_clients.cpu;
+    lines.push(`  the same writes before any client connected (no reads of the change log): CPU ms per 1,000 events: server ${c.server_ms_per_1k}, postgres ${c.postgres_ms_per_1k ?? 'not measured'} (${r.without_clients.writes_per_s}/s)`);
+  }
+  if (r.listener_reads?.postgres_cpu_ms_per_1k !== undefined) {
+    lines.push(`  listener reads cost PostgreSQL ${r.listener_reads.postgres_cpu_ms_per_1k} ms of CPU per 1,000 events (${Math.round(r.listener_reads.postgres_cpu_share * 100)}% of its CPU with clients)`);
+  }
+  if (r.listener_reads?.read_ms_per_1k !== undefined) {
     const l = r.listener_reads;
     lines.push(
       `  listener reads: ${l.read_ms_per_1k} ms of PostgreSQL execution per 1,000 events vs ${l.write_ms_per_1k} ms for everything else (${l.reads_vs_writes}×); ` +
