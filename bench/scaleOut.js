@@ -141,7 +141,7 @@ async function write(servers, sessions, rate, seconds) {
  * listeners' reads cost it (pg_stat_statements gives execution time, which for the writes includes waiting
  * for locks; this is CPU).
  */
-async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, deliveryWaitMs = 60_000, control = false }) {
+async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, stallMs = 10_000, maxWaitMs = 600_000, control = false }) {
   const database = await createDatabase(databaseUrl, `asm_scale_${instances}x${clients}_${Date.now()}`);
   const servers = [];
   const clientProcesses = [];
@@ -180,7 +180,7 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
     const written = await write(servers, sessions, rate, seconds);
     const waitStarted = monotonicMs();
     const completion = await Promise.all(
-      children.map((child) => ask(child, { type: 'acks', ids: written.ids, times: written.times, waitMs: deliveryWaitMs }, 'complete')),
+      children.map((child) => ask(child, { type: 'acks', ids: written.ids, times: written.times, stallMs, maxMs: maxWaitMs }, 'complete')),
     );
     const drainSeconds = round((monotonicMs() - waitStarted) / 1000, 1);
     window.stop();

@@ -4,7 +4,7 @@
 // it arrived; only at the end, told when each write was acknowledged, does the process turn that into
 // latencies, a histogram of them sent back (a few hundred numbers, not millions).
 //
-// Messages in: {type:'connect', urls, concurrency}, {type:'acks', ids, times, waitMs}, {type:'report'}, {type:'exit'}.
+// Messages in: {type:'connect', urls, concurrency}, {type:'acks', ids, times, stallMs, maxMs}, {type:'report'}, {type:'exit'}.
 // Messages out: {type:'ready', …}, {type:'complete', …}, {type:'report', …}.
 'use strict';
 
@@ -103,12 +103,28 @@ async function connectAll(urls, concurrency) {
   return { type: 'ready', connected: clients.length - failed, failed, firstError };
 }
 
-/** Waits until every client that is still open has as many event frames as there were writes, or `waitMs`. */
-async function awaitComplete(count, waitMs) {
-  const deadline = monotonicMs() + waitMs;
+/**
+ * Waits until every client that is still open has as many event frames as there were writes. A slow
+ * delivery is still a delivery: it waits as long as frames keep arriving, and gives up only when none has
+ * come for `stallMs` (or after `maxMs` in all).
+ */
+async function awaitComplete(count, stallMs, maxMs) {
+  const started = monotonicMs();
   const done = () => clients.every((client) => client.count >= count || client.closed !== null || client.socket?.readyState !== WebSocket.OPEN);
-  while (!done() && monotonicMs() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  return { type: 'complete', timedOut: !done() };
+  const received = () => clients.reduce((sum, client) => sum + client.count, 0);
+  let last = received();
+  let lastProgress = started;
+  while (!done()) {
+    const now = monotonicMs();
+    if (now - lastProgress > stallMs || now - started > maxMs) return { type: 'complete', timedOut: true };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const total = received();
+    if (total > last) {
+      last = total;
+      lastProgress = monotonicMs();
+    }
+  }
+  return { type: 'complete', timedOut: false };
 }
 
 /** Latencies from each write's acknowledgement to each client's receipt, and whether every client got every event. */
@@ -162,7 +178,7 @@ process.on('message', (message) => {
       break;
     case 'acks':
       acks = { ids: message.ids, times: message.times };
-      awaitComplete(message.ids.length, message.waitMs).then((reply) => process.send(reply));
+      awaitComplete(message.ids.length, message.stallMs, message.maxMs).then((reply) => process.send(reply));
       break;
     case 'report':
       process.send(report());
