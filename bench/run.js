@@ -22,6 +22,7 @@ const { Meter, NO_METER, describeUsage } = require('./meter');
 const { measureScaleOut, describeScaleOut } = require('./scaleOut');
 
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const WARM_UP_EVENTS = 3000;
 // The bench's own cluster: pg_stat_statements loaded; connections for ten instances at once (scale-out).
 const POSTGRES_FLAGS = [
   '-c', 'shared_preload_libraries=pg_stat_statements',
@@ -86,13 +87,15 @@ async function measureIngest(servers, meter = NO_METER, connections = 64) {
   const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: connections / servers.length, pipelining: 1 }));
   const sessions = await createSessions(pools[0], 'ingest', 64);
   let n = 0;
-  const drive = async (seconds) => {
+  // Sends for `seconds`, or until `events` have been sent.
+  const drive = async (seconds, events = Infinity) => {
     const latencies = [];
     let errors = 0;
     const end = Date.now() + seconds * 1000;
+    const last = n + events;
     await Promise.all(Array.from({ length: connections }, async (_, worker) => {
       const pool = pools[worker % pools.length];
-      while (Date.now() < end) {
+      while (Date.now() < end && n < last) {
         const i = n++;
         const started = performance.now();
         try {
@@ -107,9 +110,10 @@ async function measureIngest(servers, meter = NO_METER, connections = 64) {
     }));
     return { latencies, errors };
   };
-  // A second of the same load first, not counted: the servers' JIT compiles the write path then, a cost
-  // paid once per process that would otherwise count against the events of this one step.
-  await drive(1);
+  // 3,000 events of the same load first, not counted: the write path runs interpreted until V8 has seen it
+  // often enough to compile it, a cost paid once per process that would otherwise count against this step's
+  // events (by thousands of events, not seconds: on a loaded machine a second is a hundred events).
+  await drive(30, WARM_UP_EVENTS);
   const window = await meter.begin();
   const { latencies, errors } = await drive(SECONDS);
   const usage = await window.end(latencies.length, 'event');
