@@ -119,9 +119,12 @@ class Meter {
         end ??= read();
         return end;
       },
-      /** Every statement of the window, by total time, the meter's own left out; null without pg_stat_statements. */
-      async statements(limit = 1000) {
-        return meter.statementRows(limit);
+      /**
+       * Every statement of the window (of one database, if named), by total time, the meter's own left out;
+       * null without pg_stat_statements.
+       */
+      async statements({ limit = 1000, database } = {}) {
+        return meter.statementRows(limit, database);
       },
       /**
        * The window's figures for `units` of work of kind `unit` ('event', 'request', …): CPU milliseconds per
@@ -151,14 +154,15 @@ class Meter {
     };
   }
 
-  async statementRows(limit) {
+  async statementRows(limit, database = null) {
     if (!this.statementsAvailable) return null;
     const { rows } = await this.db.query(
       `select * from pg_stat_statements
        where query not ilike '%pg_stat_statements%'
+         and ($2::name is null or dbid = (select oid from pg_database where datname = $2))
        order by total_exec_time + total_plan_time desc
        limit $1`,
-      [limit],
+      [limit, database],
     );
     return rows.map((row) => ({
       total_ms: round1(row.total_exec_time + row.total_plan_time),

@@ -142,7 +142,8 @@ async function write(servers, sessions, rate, seconds) {
  * for locks; this is CPU).
  */
 async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, stallMs = 10_000, maxWaitMs = 600_000, control = false }) {
-  const database = await createDatabase(databaseUrl, `asm_scale_${instances}x${clients}_${Date.now()}`);
+  const databaseName = `asm_scale_${instances}x${clients}_${Date.now()}`;
+  const database = await createDatabase(databaseUrl, databaseName);
   const servers = [];
   const clientProcesses = [];
   try {
@@ -177,6 +178,7 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
     await sleep(1000);
 
     const window = await meter.begin({ server: serverPids, clients: children.map((child) => child.pid) });
+    const writesStarted = monotonicMs();
     const written = await write(servers, sessions, rate, seconds);
     const waitStarted = monotonicMs();
     const completion = await Promise.all(
@@ -186,7 +188,8 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
     window.stop();
     const rss = serverPids.map((pid) => rssMegabytes(pid));
     const peakRss = serverPids.map((pid) => peakRssMegabytes(pid));
-    const statementRows = await window.statements();
+    // This database's only: the bench's other servers keep their heartbeats going on theirs.
+    const statementRows = await window.statements({ database: databaseName });
     const usage = await window.end(written.ids.length, 'event');
 
     const reports = await Promise.all(children.map((child) => ask(child, { type: 'report' }, 'report')));
@@ -220,6 +223,12 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
       received_before_2xx: sum('beforeAck'),
       clients_closed: sum('closed'),
       close_codes: closeCodes,
+      ...(sum('closed') > 0
+        ? {
+            first_close_s: round((Math.min(...reports.filter((r) => r.closed > 0).map((r) => r.firstCloseAt)) - writesStarted) / 1000, 1),
+            last_close_s: round((Math.max(...reports.filter((r) => r.closed > 0).map((r) => r.lastCloseAt)) - writesStarted) / 1000, 1),
+          }
+        : {}),
       delivery_wait_timed_out: completion.some((c) => c.timedOut),
       drain_seconds: drainSeconds,
       p50_ms: round(histogram.percentile(50), 2),
@@ -285,7 +294,8 @@ function describeScaleOut(r) {
     `  ${r.instances} instance(s), ${r.clients_connected}/${r.clients} clients connected in ${r.connect_seconds} s (${r.client_processes} client processes), ` +
       `${r.events} events at ${r.writes_per_s}/s (${r.write_errors} write errors)`,
     `  delivered ${r.delivered}/${r.expected_deliveries}; ${r.clients_with_every_event}/${r.clients} clients got every event` +
-      `${r.every_client_got_every_event ? '' : ' — NOT every client got every event'}; ${r.duplicates} duplicates, ${r.clients_closed} clients closed ${JSON.stringify(r.close_codes)}`,
+      `${r.every_client_got_every_event ? '' : ' — NOT every client got every event'}; ${r.duplicates} duplicates, ${r.clients_closed} clients closed ${JSON.stringify(r.close_codes)}` +
+      `${r.clients_closed > 0 ? ` (${r.first_close_s}–${r.last_close_s} s after the writes began)` : ''}`,
     `  delivery p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms (last deliveries ${r.drain_seconds} s after the last write's 2xx); server RSS ${r.server_rss_mb} MB (peak ${r.server_peak_rss_mb} MB)`,
   ];
   if (r.without_clients?.cpu) {

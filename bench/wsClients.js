@@ -35,6 +35,7 @@ class Client {
     this.times = new Float64Array(1024);
     this.count = 0;
     this.closed = null;
+    this.closedAt = null;
     this.socket = null;
   }
 
@@ -70,6 +71,7 @@ class Client {
       });
       socket.on('close', (code) => {
         this.closed = code;
+        this.closedAt = monotonicMs();
         if (!live) reject(new Error(`closed before init (${code})`));
       });
       socket.on('error', (err) => {
@@ -139,6 +141,8 @@ function report() {
   let duplicates = 0;
   let beforeAck = 0;
   let closed = 0;
+  let firstCloseAt = Infinity;
+  let lastCloseAt = -Infinity;
   const closeCodes = {};
   for (const client of clients) {
     seen.fill(0);
@@ -166,9 +170,11 @@ function report() {
     if (client.closed !== null) {
       closed += 1;
       closeCodes[client.closed] = (closeCodes[client.closed] ?? 0) + 1;
+      firstCloseAt = Math.min(firstCloseAt, client.closedAt);
+      lastCloseAt = Math.max(lastCloseAt, client.closedAt);
     }
   }
-  return { type: 'report', clients: clients.length, complete, delivered, duplicates, beforeAck, closed, closeCodes, histogram: histogram.toJSON() };
+  return { type: 'report', clients: clients.length, complete, delivered, duplicates, beforeAck, closed, closeCodes, firstCloseAt, lastCloseAt, histogram: histogram.toJSON() };
 }
 
 process.on('message', (message) => {
