@@ -8,6 +8,7 @@
 
 const { readFileSync, readdirSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
+const os = require('node:os');
 
 const TICK_MS = 1000 / clockTicks();
 
@@ -132,7 +133,8 @@ class Meter {
        */
       async end(units, unit) {
         const last = this.stop();
-        const cpu = { unit, units, seconds: round1((last.at - start.at) / 1000) };
+        // The machine's load when the window ended: on a shared machine, what the figures were measured under.
+        const cpu = { unit, units, seconds: round1((last.at - start.at) / 1000), machine_load_1m: round1(os.loadavg()[0]) };
         for (const name of Object.keys(last.groups)) {
           const ms = (last.groups[name] - start.groups[name]) * TICK_MS;
           cpu[`${name}_ms`] = Math.round(ms);
@@ -183,7 +185,7 @@ function describeUsage(name, { cpu, statements }, { width = 150 } = {}) {
   const groups = Object.keys(cpu)
     .filter((key) => key.endsWith('_ms_per_1k'))
     .map((key) => `${key.slice(0, -'_ms_per_1k'.length)} ${cpu[key] ?? 'not measured'}`);
-  const lines = [`${name}: CPU ms ${per} (${cpu.units} ${cpu.unit}s in ${cpu.seconds} s): ${groups.join(', ')}`];
+  const lines = [`${name}: CPU ms ${per} (${cpu.units} ${cpu.unit}s in ${cpu.seconds} s, machine load ${cpu.machine_load_1m}): ${groups.join(', ')}`];
   if (statements) {
     lines.push(`  top statements, ms of execution ${per} (calls, mean ms):`);
     for (const s of statements) {

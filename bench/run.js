@@ -276,6 +276,9 @@ async function main() {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: round(os.totalmem() / 2 ** 30, 0), node: process.version, database: database.kind, postgres: (await statsDb.query('show server_version')).rows[0].server_version },
     seconds: SECONDS,
     started_at: new Date().toISOString(),
+    // The 1-minute load average at the start and the end: the machine is shared, and its other work slows
+    // every figure here (CPU per event least, though a contended core runs code slower too).
+    load_average: { start: round(os.loadavg()[0], 1), end: null },
     cpu_measured: { server: true, postgres: meterBase.postmasterPid !== null, statements: meterBase.statementsAvailable },
   };
   const only = process.env.BENCH_ONLY?.split(',');
@@ -305,6 +308,7 @@ async function main() {
     await statsDb.end();
     await database.close();
   }
+  results.load_average.end = round(os.loadavg()[0], 1);
   if (results.ingest && results.ceiling) results.ingest.vs_ceiling = round(results.ingest.events_per_s / results.ceiling.inserts_per_s, 2);
   if (results.batch && results.ceiling) results.batch.vs_ceiling = round(results.batch.events_per_s / results.ceiling.inserts_per_s, 2);
   if (only) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -353,7 +357,8 @@ function table(r) {
   const where = r.cpu_measured.postgres ? 'the bench\'s own embedded' : 'an external (CPU not measured)';
   return [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n') +
     `\n\nCPU: milliseconds per 1,000 of the step's unit, all server instances together; PostgreSQL: all its processes. ` +
-    `${r.machine.cpus} cores (${r.machine.cpu}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${where} PostgreSQL ${r.machine.postgres}; load generator, server instances and PostgreSQL on the same machine.`;
+    `${r.machine.cpus} cores (${r.machine.cpu}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${where} PostgreSQL ${r.machine.postgres}; load generator, server instances and PostgreSQL on the same machine, ` +
+    `whose load average was ${r.load_average.start} at the start and ${r.load_average.end} at the end.`;
 }
 
 main().catch((err) => {

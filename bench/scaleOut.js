@@ -282,7 +282,7 @@ function readAmplification(rows, events, instances, seconds) {
     write_ms_per_1k: per1k(writeMs),
     reads_vs_writes: writeMs > 0 ? round(readMs / writeMs, 2) : null,
     read_calls: reads.reduce((total, row) => total + row.calls, 0),
-    read_calls_per_instance_per_s: seconds ? round(reads.reduce((total, row) => total + row.calls, 0) / instances / seconds, 0) : null,
+    read_calls_per_instance_per_s: seconds ? round(reads.reduce((total, row) => total + row.calls, 0) / instances / seconds, 1) : null,
     events_per_read: round((events * instances) / Math.max(1, reads.reduce((total, row) => total + row.calls, 0)), 1),
     statements: reads.map((row) => ({ total_ms: row.total_ms, calls: row.calls, mean_ms: row.mean_ms, query: row.query.slice(0, 120) })),
   };
