@@ -4,7 +4,10 @@
 // BENCH_DATABASE_URL: a server it may create databases on, whose CPU it then does not measure) and two
 // server instances as child processes, then drives them from this process. Load generator and servers
 // share the machine, so throughput moves with whatever else runs; CPU per event, read from /proc at the
-// start and end of each step (bench/meter.js), hardly does.
+// start and end of each step (bench/meter.js), moves much less, though not nothing: at a load average of
+// 11 on the 2 cores it came out about the same run after run, and several times what the issue estimates
+// for a quiet machine (contended cores run code slower; group-commit batches are smaller). The results
+// record the load average for that reason.
 //
 // BENCH_ONLY=ingest,batch runs just those steps; BENCH_SECONDS sets each step's length (10);
 // BENCH_PROFILE=1 lists 15 statements a step instead of 5, those inside triggers and functions too.
