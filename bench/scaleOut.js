@@ -296,7 +296,7 @@ function describeScaleOut(r) {
     `  delivered ${r.delivered}/${r.expected_deliveries}; ${r.clients_with_every_event}/${r.clients} clients got every event` +
       `${r.every_client_got_every_event ? '' : ' — NOT every client got every event'}; ${r.duplicates} duplicates, ${r.clients_closed} clients closed ${JSON.stringify(r.close_codes)}` +
       `${r.clients_closed > 0 ? ` (${r.first_close_s}–${r.last_close_s} s after the writes began)` : ''}`,
-    `  delivery p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms (last deliveries ${r.drain_seconds} s after the last write's 2xx); server RSS ${r.server_rss_mb} MB (peak ${r.server_peak_rss_mb} MB)`,
+    `  delivery p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms (${r.every_client_got_every_event ? 'all delivered' : r.delivery_wait_timed_out ? 'gave up waiting' : 'every client still open had them all'} ${r.drain_seconds} s after the last write's 2xx); server RSS ${r.server_rss_mb} MB (peak ${r.server_peak_rss_mb} MB)`,
   ];
   if (r.without_clients?.cpu) {
     const c = r.without_clients.cpu;
