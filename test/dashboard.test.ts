@@ -543,6 +543,22 @@ describe('the session view', () => {
 });
 
 describe('the connection', () => {
+  /** Records, from now on, each state the connection indicator enters and the text it shows then. */
+  async function recordConnectionStates(page: Page): Promise<() => Promise<string[]>> {
+    await page.evaluate(() => {
+      const indicator = (globalThis as any).document.getElementById('connection');
+      const entered: string[] = ((globalThis as any).__connectionStates = []);
+      let last = indicator.dataset.connection;
+      // Called after onState has set both the attribute and the text.
+      new (globalThis as any).MutationObserver(() => {
+        const state = indicator.dataset.connection;
+        if (state !== last) entered.push(`${state}: ${indicator.textContent.trim()}`);
+        last = state;
+      }).observe(indicator, { attributes: true, attributeFilter: ['data-connection'] });
+    });
+    return () => page.evaluate(() => [...(globalThis as any).__connectionStates]);
+  }
+
   it('when the server goes away, then the dashboard says so, resumes with since and shows each event of the gap exactly once', async () => {
     // The page talks to its own instance, which is stopped and started again on the same port; writes
     // during the gap go through the other instance, as they would through another replica.
@@ -554,9 +570,12 @@ describe('the connection', () => {
     const { page, sockets } = await open(hashFor('gap-1'), { on: second });
     await item(page, 'before 2').waitFor();
 
+    const states = await recordConnectionStates(page);
     await second.close();
-    await page.locator('#connection[data-connection="reconnecting"]').waitFor();
-    await hasText(page.locator('#connection'), 'Reconnecting…');
+    // "Reconnecting…" lasts the first few refused attempts (under 2 s), then "Offline": a loaded machine may
+    // look only after it has passed, so the page's own record says what it showed first.
+    await page.waitForFunction(() => (globalThis as any).__connectionStates.length > 0);
+    expect((await states())[0]).toBe('reconnecting: Reconnecting…');
     for (let i = 1; i <= 3; i += 1) await postEvent('gap-1', say('assistant', `gap ${i}`));
     await createSession('gap-2', 'Created during the gap');
 
@@ -567,6 +586,7 @@ describe('the connection', () => {
     await postEvent('gap-1', say('assistant', 'after'));
     await item(page, 'after').waitFor();
     await row(page, 'gap-2').waitFor();
+    expect((await states()).map((entry) => entry.split(':')[0]).join(' → ')).toMatch(/^reconnecting → (offline → )?connected$/);
 
     expect((await items(page).allInnerTexts()).map((text) => text.split('\n').pop())).toEqual(['before 1', 'before 2', 'gap 1', 'gap 2', 'gap 3', 'after']);
     await hasText(row(page, 'gap-1').locator('.row-count'), '6');
