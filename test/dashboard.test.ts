@@ -687,6 +687,60 @@ describe('layout', () => {
   });
 });
 
+// Near the end of the file: its many sessions would make the lists of later tests long.
+describe('activity sparklines', () => {
+  const sparkline = (page: Page, id: string) => row(page, id).locator('.row-spark');
+  const counts = (...at: number[]) => {
+    const slices = new Array(24).fill(0);
+    for (const slice of at) slices[slice] += 1;
+    return slices.join(',');
+  };
+
+  it("when the list shows a session, then its row draws the session's events over its time, and redraws as events come", async () => {
+    await createSession('spark-1', 'Sparkline session');
+    const start = Date.parse('2025-05-01T09:00:00Z');
+    const at = (seconds: number, text: string) => ({ ...say('assistant', text), timestamp: new Date(start + seconds * 1000).toISOString() });
+    for (const event of [at(0, 'first'), at(1, 'second'), at(10, 'third')]) await postEvent('spark-1', event);
+    const { page } = await open();
+    // 24 slices of 10 s / 24: 0 s in the first, 1 s in the third, the latest in the last.
+    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 2, 23)}"]`)).waitFor();
+    expect(await sparkline(page, 'spark-1').getAttribute('aria-label')).toMatch(/^Activity: 3 events from .+ to .+, at most 1 in one of 24 slices$/);
+    expect(await sparkline(page, 'spark-1').locator('svg rect').count()).toBe(3);
+
+    await postEvent('spark-1', at(20, 'fourth'));
+    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 1, 12, 23)}"]`)).waitFor();
+    // A session without events has nothing to draw.
+    await createSession('spark-empty', 'No events yet');
+    await row(page, 'spark-empty').waitFor();
+    expect(await sparkline(page, 'spark-empty').locator('svg').count()).toBe(0);
+  });
+
+  it('asks the server only about the rows on or near the screen, several in one request', async () => {
+    await database.query(
+      `insert into sessions (session_id, session_name, created_at)
+       select 'spark-bulk-' || lpad(n::text, 3, '0'), 'Bulk sparkline ' || n, now() - n * interval '1 second'
+       from generate_series(1, 150) n`,
+    );
+    await database.query(
+      `insert into events (session_id, event_type, timestamp)
+       select 'spark-bulk-' || lpad(n::text, 3, '0'), 'message', now() - k * interval '1 minute'
+       from generate_series(1, 150) n, generate_series(0, 1) k`,
+    );
+    const { page, requests } = await open();
+    await page.getByRole('searchbox', { name: 'Search sessions by name' }).fill('Bulk sparkline');
+    await sparkline(page, 'spark-bulk-001').locator('svg').waitFor();
+    const asked = () => requests.filter((url) => new URL(url).pathname === '/activity').flatMap((url) => new URL(url).searchParams.getAll('session_id'));
+    expect(asked()).toContain('spark-bulk-002');
+    expect(asked().length).toBeLessThan(60);
+    expect(asked()).not.toContain('spark-bulk-150');
+    expect(requests.filter((url) => new URL(url).pathname === '/activity').length).toBeLessThan(asked().length);
+
+    // Scrolled to the end, the rows there ask, and draw.
+    await row(page, 'spark-bulk-150').scrollIntoViewIfNeeded();
+    await sparkline(page, 'spark-bulk-150').locator('svg').waitFor();
+  });
+});
+
 // Last in the file: the sessions it adds would make every later list long.
 describe('many sessions', () => {
   it('lists the newest 1,000 at once and pages in older ones on request', async () => {
