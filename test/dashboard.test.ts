@@ -599,11 +599,22 @@ describe('the connection', () => {
   it('shows offline after repeated failures, with a way to retry now', async () => {
     const third = await startInstance(database.url);
     const port = Number(new URL(third.baseUrl).port);
-    const { page } = await open('', { on: third });
+    // The page's clock is stopped once it is connected: its retries wait until the test moves time on, so
+    // the page cannot reconnect by itself before "Retry now" is pressed, however long the restart takes.
+    const dashboard = await openPage(chromium.browser, 'about:blank');
+    pages.push(dashboard);
+    const { page } = dashboard;
+    await page.clock.install();
+    await page.goto(`${third.baseUrl}/`);
+    await connected(page);
+    await page.clock.pauseAt(await page.evaluate(() => Date.now() + 1000));
     await third.close();
-    await page.locator('#connection[data-connection="offline"]').waitFor({ timeout: 40_000 });
+    const offline = page.locator('#connection[data-connection="offline"]');
+    // Each turn lets the retry that is due fail for real; the fourth failure in a row says offline.
+    while (!(await offline.isVisible())) await page.clock.runFor(4000);
     await page.locator('#connection').filter({ hasText: /Offline · retry in \d+ s/ }).waitFor();
     await startInstance(database.url, { port });
+    expect(await offline.isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Retry now' }).click();
     await connected(page);
     expect(await page.getByRole('button', { name: 'Retry now' }).isHidden()).toBe(true);
