@@ -12,6 +12,7 @@ import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
 import { usageRoutes } from './http/usage';
+import { activityRoutes } from './http/activity';
 import { searchRoutes } from './http/search';
 import { exportRoutes } from './http/export';
 import { requireApiKey } from './http/auth';
@@ -69,7 +70,8 @@ export function createRouters({ pool, readPool, listener, metrics, writer, confi
     openApiRoutes(),
     opsRoutes({ pool, listener, metrics }),
     sessionRoutes({ pool, readPool, config }),
-    usageRoutes({ pool }),
+    usageRoutes({ pool, readPool }),
+    activityRoutes({ readPool }),
     searchRoutes({ pool }),
     exportRoutes({ pool }),
     eventRoutes({ pool, readPool, writer, metrics, config }),

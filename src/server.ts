@@ -37,6 +37,30 @@ export async function serve({ app, authorize, streams, hosts, port, logger, time
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();
   const servers: http.Server[] = [];
+
+  // Node's server.close() closes the connections idle at that moment, but one busy then stays open and
+  // serves whatever its client sends next, so a client that keeps asking (a dashboard checking the server
+  // while its WebSocket is refused) holds close() open until the grace period cuts it. From close() on, a
+  // response ends its connection instead.
+  let closing = false;
+  const inFlight = new Set<http.ServerResponse>();
+  const serveRequest = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    if (closing) response.shouldKeepAlive = false;
+    else {
+      inFlight.add(response);
+      response.once('close', () => inFlight.delete(response));
+    }
+    void handler(request, response);
+  };
+  const lastOnItsConnection = (response: http.ServerResponse) => {
+    if (!response.headersSent) {
+      response.shouldKeepAlive = false;
+      return;
+    }
+    // Its headers promised keep-alive (a streamed export): end the connection once the body is out.
+    const socket = response.socket;
+    response.once('finish', () => socket?.end());
+  };
   let chosenPort = port;
 
   const onUpgrade = (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
@@ -62,7 +86,7 @@ export async function serve({ app, authorize, streams, hosts, port, logger, time
         // Node looks for requests past their time on this interval (30 s by default): keep it well under them.
         connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(timeouts.headersTimeoutMs / 4))),
       },
-      handler,
+      serveRequest,
     );
     server.on('upgrade', onUpgrade);
     server.on('clientError', answerClientError);
@@ -96,6 +120,9 @@ export async function serve({ app, authorize, streams, hosts, port, logger, time
   return {
     urls,
     async close() {
+      closing = true;
+      for (const response of inFlight) lastOnItsConnection(response);
+      inFlight.clear();
       const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       streams.hub.close(1001, 'server shutting down');
       wss.close();

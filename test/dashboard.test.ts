@@ -543,6 +543,22 @@ describe('the session view', () => {
 });
 
 describe('the connection', () => {
+  /** Records, from now on, each state the connection indicator enters and the text it shows then. */
+  async function recordConnectionStates(page: Page): Promise<() => Promise<string[]>> {
+    await page.evaluate(() => {
+      const indicator = (globalThis as any).document.getElementById('connection');
+      const entered: string[] = ((globalThis as any).__connectionStates = []);
+      let last = indicator.dataset.connection;
+      // Called after onState has set both the attribute and the text.
+      new (globalThis as any).MutationObserver(() => {
+        const state = indicator.dataset.connection;
+        if (state !== last) entered.push(`${state}: ${indicator.textContent.trim()}`);
+        last = state;
+      }).observe(indicator, { attributes: true, attributeFilter: ['data-connection'] });
+    });
+    return () => page.evaluate(() => [...(globalThis as any).__connectionStates]);
+  }
+
   it('when the server goes away, then the dashboard says so, resumes with since and shows each event of the gap exactly once', async () => {
     // The page talks to its own instance, which is stopped and started again on the same port; writes
     // during the gap go through the other instance, as they would through another replica.
@@ -554,9 +570,12 @@ describe('the connection', () => {
     const { page, sockets } = await open(hashFor('gap-1'), { on: second });
     await item(page, 'before 2').waitFor();
 
+    const states = await recordConnectionStates(page);
     await second.close();
-    await page.locator('#connection[data-connection="reconnecting"]').waitFor();
-    await hasText(page.locator('#connection'), 'Reconnecting…');
+    // "Reconnecting…" lasts the first few refused attempts (under 2 s), then "Offline": a loaded machine may
+    // look only after it has passed, so the page's own record says what it showed first.
+    await page.waitForFunction(() => (globalThis as any).__connectionStates.length > 0);
+    expect((await states())[0]).toBe('reconnecting: Reconnecting…');
     for (let i = 1; i <= 3; i += 1) await postEvent('gap-1', say('assistant', `gap ${i}`));
     await createSession('gap-2', 'Created during the gap');
 
@@ -567,6 +586,7 @@ describe('the connection', () => {
     await postEvent('gap-1', say('assistant', 'after'));
     await item(page, 'after').waitFor();
     await row(page, 'gap-2').waitFor();
+    expect((await states()).map((entry) => entry.split(':')[0]).join(' → ')).toMatch(/^reconnecting → (offline → )?connected$/);
 
     expect((await items(page).allInnerTexts()).map((text) => text.split('\n').pop())).toEqual(['before 1', 'before 2', 'gap 1', 'gap 2', 'gap 3', 'after']);
     await hasText(row(page, 'gap-1').locator('.row-count'), '6');
@@ -579,11 +599,22 @@ describe('the connection', () => {
   it('shows offline after repeated failures, with a way to retry now', async () => {
     const third = await startInstance(database.url);
     const port = Number(new URL(third.baseUrl).port);
-    const { page } = await open('', { on: third });
+    // The page's clock is stopped once it is connected: its retries wait until the test moves time on, so
+    // the page cannot reconnect by itself before "Retry now" is pressed, however long the restart takes.
+    const dashboard = await openPage(chromium.browser, 'about:blank');
+    pages.push(dashboard);
+    const { page } = dashboard;
+    await page.clock.install();
+    await page.goto(`${third.baseUrl}/`);
+    await connected(page);
+    await page.clock.pauseAt(await page.evaluate(() => Date.now() + 1000));
     await third.close();
-    await page.locator('#connection[data-connection="offline"]').waitFor({ timeout: 40_000 });
+    const offline = page.locator('#connection[data-connection="offline"]');
+    // Each turn lets the retry that is due fail for real; the fourth failure in a row says offline.
+    while (!(await offline.isVisible())) await page.clock.runFor(4000);
     await page.locator('#connection').filter({ hasText: /Offline · retry in \d+ s/ }).waitFor();
     await startInstance(database.url, { port });
+    expect(await offline.isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Retry now' }).click();
     await connected(page);
     expect(await page.getByRole('button', { name: 'Retry now' }).isHidden()).toBe(true);
@@ -664,6 +695,60 @@ describe('layout', () => {
     const dark = await background();
     expect(light).toBe('rgb(244, 245, 247)');
     expect(dark).toBe('rgb(14, 17, 22)');
+  });
+});
+
+// Near the end of the file: its many sessions would make the lists of later tests long.
+describe('activity sparklines', () => {
+  const sparkline = (page: Page, id: string) => row(page, id).locator('.row-spark');
+  const counts = (...at: number[]) => {
+    const slices = new Array(24).fill(0);
+    for (const slice of at) slices[slice] += 1;
+    return slices.join(',');
+  };
+
+  it("when the list shows a session, then its row draws the session's events over its time, and redraws as events come", async () => {
+    await createSession('spark-1', 'Sparkline session');
+    const start = Date.parse('2025-05-01T09:00:00Z');
+    const at = (seconds: number, text: string) => ({ ...say('assistant', text), timestamp: new Date(start + seconds * 1000).toISOString() });
+    for (const event of [at(0, 'first'), at(1, 'second'), at(10, 'third')]) await postEvent('spark-1', event);
+    const { page } = await open();
+    // 24 slices of 10 s / 24: 0 s in the first, 1 s in the third, the latest in the last.
+    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 2, 23)}"]`)).waitFor();
+    expect(await sparkline(page, 'spark-1').getAttribute('aria-label')).toMatch(/^Activity: 3 events from .+ to .+, at most 1 in one of 24 slices$/);
+    expect(await sparkline(page, 'spark-1').locator('svg rect').count()).toBe(3);
+
+    await postEvent('spark-1', at(20, 'fourth'));
+    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 1, 12, 23)}"]`)).waitFor();
+    // A session without events has nothing to draw.
+    await createSession('spark-empty', 'No events yet');
+    await row(page, 'spark-empty').waitFor();
+    expect(await sparkline(page, 'spark-empty').locator('svg').count()).toBe(0);
+  });
+
+  it('asks the server only about the rows on or near the screen, several in one request', async () => {
+    await database.query(
+      `insert into sessions (session_id, session_name, created_at)
+       select 'spark-bulk-' || lpad(n::text, 3, '0'), 'Bulk sparkline ' || n, now() - n * interval '1 second'
+       from generate_series(1, 150) n`,
+    );
+    await database.query(
+      `insert into events (session_id, event_type, timestamp)
+       select 'spark-bulk-' || lpad(n::text, 3, '0'), 'message', now() - k * interval '1 minute'
+       from generate_series(1, 150) n, generate_series(0, 1) k`,
+    );
+    const { page, requests } = await open();
+    await page.getByRole('searchbox', { name: 'Search sessions by name' }).fill('Bulk sparkline');
+    await sparkline(page, 'spark-bulk-001').locator('svg').waitFor();
+    const asked = () => requests.filter((url) => new URL(url).pathname === '/activity').flatMap((url) => new URL(url).searchParams.getAll('session_id'));
+    expect(asked()).toContain('spark-bulk-002');
+    expect(asked().length).toBeLessThan(60);
+    expect(asked()).not.toContain('spark-bulk-150');
+    expect(requests.filter((url) => new URL(url).pathname === '/activity').length).toBeLessThan(asked().length);
+
+    // Scrolled to the end, the rows there ask, and draw.
+    await row(page, 'spark-bulk-150').scrollIntoViewIfNeeded();
+    await sparkline(page, 'spark-bulk-150').locator('svg').waitFor();
   });
 });
 

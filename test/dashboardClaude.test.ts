@@ -358,6 +358,57 @@ describe('turns and usage', () => {
   });
 });
 
+describe('usage per agent and project', () => {
+  it('totals tokens and cost per agent and per project beside the list, and follows new usage and deleted sessions live', async () => {
+    const tokens = (input: number, output: number, cacheRead: number, micros: number) => ({
+      input_tokens: String(input), output_tokens: String(output), cache_read_tokens: String(cacheRead), cache_creation_tokens: '0', cost_usd_micros: String(micros),
+    });
+    await createSession('totals-1', 'Totals one', { agent_name: 'totals-agent-a', project_dir: '/srv/totals-x' });
+    await createSession('totals-2', 'Totals two', { agent_name: 'totals-agent-a', project_dir: '/srv/totals-y' });
+    await createSession('totals-3', 'Totals three', { agent_name: 'totals-agent-b', project_dir: '/srv/totals-y' });
+    expect((await api.post('/v1/logs', logsRequest([apiRequest('totals-1', 'tp-1', tokens(1000, 100, 5000, 20_000)), apiRequest('totals-3', 'tp-3', tokens(300, 30, 0, 5_000))]))).status).toBe(200);
+
+    const { page } = await open();
+    await page.evaluate('window.__notReloaded = true');
+    const byAgent = page.getByRole('table', { name: 'Usage by agent' });
+    const byProject = page.getByRole('table', { name: 'Usage by project' });
+    const cells = (table: Locator, name: string) => table.locator(`tr[data-name=${JSON.stringify(name)}] > *`).allInnerTexts();
+    // Name, cost, input, output, cache, sessions.
+    await hasText(byAgent.locator('tr[data-name="totals-agent-a"] .usage-cost'), '$0.020');
+    expect(await cells(byAgent, 'totals-agent-a')).toEqual(['totals-agent-a', '$0.020', '1K', '100', '5K', '1']);
+    expect(await cells(byAgent, 'totals-agent-b')).toEqual(['totals-agent-b', '$0.0050', '300', '30', '0', '1']);
+    expect(await cells(byProject, '/srv/totals-y')).toEqual(['/srv/totals-y', '$0.0050', '300', '30', '0', '1']);
+
+    // Live: a second session of agent a reports, in project y.
+    expect((await api.post('/v1/logs', logsRequest([apiRequest('totals-2', 'tp-2', tokens(2000, 200, 0, 40_000))]))).status).toBe(200);
+    await hasText(byAgent.locator('tr[data-name="totals-agent-a"] .usage-cost'), '$0.060');
+    expect(await cells(byAgent, 'totals-agent-a')).toEqual(['totals-agent-a', '$0.060', '3K', '300', '5K', '2']);
+    await hasText(byProject.locator('tr[data-name="/srv/totals-y"] .usage-cost'), '$0.045');
+    expect(await cells(byProject, '/srv/totals-y')).toEqual(['/srv/totals-y', '$0.045', '2.3K', '230', '0', '2']);
+    // The costliest first.
+    const agents = await byAgent.locator('tbody tr').evaluateAll((rows) => rows.map((el: any) => el.dataset.name));
+    expect(agents.indexOf('totals-agent-a')).toBeLessThan(agents.indexOf('totals-agent-b'));
+
+    // A deleted session takes its usage out of the totals.
+    expect((await api.delete(sessionPath('totals-3'))).status).toBe(200);
+    await byAgent.locator('tr[data-name="totals-agent-b"]').waitFor({ state: 'detached' });
+    await hasText(byProject.locator('tr[data-name="/srv/totals-y"] .usage-cost'), '$0.040');
+    const expected = (await api.get('/usage')).body.total.usage;
+    await hasText(page.locator('.usage-card').filter({ hasText: 'Input' }).locator('dd'), expected.input_tokens.toLocaleString('en-US'));
+    expect(await page.evaluate('window.__notReloaded')).toBe(true);
+
+    // On a phone the totals have a route of their own, in place of the list.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.locator('.usage-view').isHidden()).toBe(true);
+    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.waitForURL(/#\/usage$/);
+    await byAgent.locator('tr[data-name="totals-agent-a"]').waitFor();
+    expect(await page.locator('.list-pane').isHidden()).toBe(true);
+    await page.getByRole('link', { name: 'All sessions' }).click();
+    await row(page, 'totals-1').waitFor();
+  });
+});
+
 describe('subagents', () => {
   it('when a recorded run starts a subagent, then its events are nested under the Agent call that started it, with its type, count and duration', async () => {
     const id = 'd0d0e000-0000-4000-8000-000000000001';

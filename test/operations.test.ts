@@ -112,4 +112,31 @@ describe('graceful shutdown', () => {
     await expect(fetch(`${closing.baseUrl}/health`)).rejects.toThrow();
     expect((await api.get('/sessions/in-flight/status')).body.status).toBe('running');
   });
+
+  it('when a keep-alive client was mid-request as shutdown began, then that connection ends with its response instead of serving what the client sends next', async () => {
+    const closing = await startInstance(database.url);
+    const { port } = new URL(closing.baseUrl);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ session_id: 'kept-alive', session_name: 'x' });
+    let shutdown: Promise<void> | undefined;
+    const first = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' };
+      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', agent, headers }, resolve);
+      request.on('error', reject);
+      // "100 Continue" says the server holds the request: shut down, then send the body.
+      request.on('continue', () => {
+        shutdown = closing.close();
+        request.end(body);
+      });
+      request.flushHeaders();
+    });
+    first.resume();
+    expect(first.statusCode).toBe(201);
+    expect(first.headers.connection).toBe('close');
+    // The same agent, one socket: had the connection stayed open, this would be served on it.
+    const next = new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/health', agent }, (reply) => resolve(reply.statusCode ?? 0)).on('error', reject));
+    await expect(next).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await shutdown;
+    agent.destroy();
+  });
 });

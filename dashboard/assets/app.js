@@ -1,5 +1,6 @@
 // Agent Session Manager dashboard: wiring of the list, the session view, the live feed and the routes.
-//   #/                    the list (and, on wide screens, an empty detail pane)
+//   #/                    the list (and, on wide screens, the usage totals beside it)
+//   #/usage               the usage totals, per agent and per project (on a phone, instead of the list)
 //   #/sessions/<id>       one session; the id percent-encoded
 
 import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
@@ -7,6 +8,7 @@ import { announce, h, icon, refreshTimes, STALE_MS } from './dom.js';
 import { LiveFeed } from './live.js';
 import { SessionList } from './list.js';
 import { SessionView } from './session.js';
+import { UsageTotals } from './usage.js';
 
 const OLDER_PAGE = 1000;
 const INIT_LIMIT = 1000;
@@ -32,12 +34,15 @@ detail.parentElement.append(jump);
 
 const list = new SessionList(listPane, { store, onOlder: loadOlder });
 let view = null;
+/** The usage totals, while the detail pane shows them. */
+let totals = null;
 
 // -----------------------------------------------------------------------------------------------------------
 // Routes
 
 /** The session of the address, and the event it points at (`#/sessions/<id>/events/<event id>`). */
 function parseRoute() {
+  if (window.location.hash === '#/usage') return { id: null, eventId: null, usage: true };
   const match = /^#\/sessions\/([^/]+)(?:\/events\/(\d+))?$/.exec(window.location.hash);
   if (!match) return { id: null, eventId: null };
   try {
@@ -49,18 +54,9 @@ function parseRoute() {
 
 const routeId = () => parseRoute().id;
 
-function emptyDetail() {
-  return h(
-    'div',
-    { class: 'detail-empty' },
-    h('p', { class: 'detail-empty-title', text: 'No session selected' }),
-    h('p', { class: 'muted', text: 'Pick a session from the list to follow its events live.' }),
-  );
-}
-
 function route(userNavigated) {
-  const { id, eventId } = parseRoute();
-  document.body.dataset.route = id === null ? 'list' : 'session';
+  const { id, eventId, usage } = parseRoute();
+  document.body.dataset.route = id !== null ? 'session' : usage ? 'usage' : 'list';
   list.select(id);
   if (view && view.id === id) {
     if (eventId !== null) view.focusEvent(eventId);
@@ -70,11 +66,20 @@ function route(userNavigated) {
   view?.destroy();
   view = null;
   if (id === null) {
-    document.title = 'Agent Sessions';
-    detail.replaceChildren(emptyDetail());
+    document.title = usage ? 'Usage · Agent Sessions' : 'Agent Sessions';
+    // The same totals on both routes; the list route (beside the list on a wide screen) says how to open a session.
+    const hint = usage ? null : 'No session selected: pick one from the list to follow its events live.';
+    if (!totals || totals.hint !== hint) {
+      totals?.destroy();
+      totals = new UsageTotals({ hint });
+      detail.replaceChildren(totals.el);
+      totals.open();
+    }
     if (userNavigated && previous !== null) list.focusRow(previous);
     return;
   }
+  totals?.destroy();
+  totals = null;
   view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete });
   detail.replaceChildren(view.el);
   detail.scrollTop = 0;
@@ -122,14 +127,18 @@ function onMessage(message) {
       list.invalidate();
       const current = view && store.sessions.get(view.id);
       if (current) view.onSessionUpdated(current);
+      // Whatever changed while the feed was down is in the totals only when asked again.
+      totals?.refresh();
       break;
     }
     case 'session_created':
     case 'session_updated': {
       const session = message.session;
       if (!session || typeof session.session_id !== 'string') return;
-      countAhead(store.sessions.get(session.session_id), session);
+      const before = store.sessions.get(session.session_id);
+      countAhead(before, session);
       store.sessions.set(session.session_id, session);
+      totals?.onSessionChange(before, session);
       list.invalidate();
       if (view?.id === session.session_id) {
         if (view.missing) {
@@ -142,6 +151,7 @@ function onMessage(message) {
       break;
     }
     case 'session_deleted': {
+      totals?.onSessionChange(store.sessions.get(message.session_id), null);
       store.sessions.delete(message.session_id);
       list.invalidate();
       if (view?.id === message.session_id) view.onDeleted();

@@ -4,6 +4,7 @@
 import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { formatUsage, usageTitle } from './turns.js';
 import { FindPanel } from './find.js';
+import { Sparklines } from './sparkline.js';
 
 /** Newest first, as the server orders them: created_at descending, then session_id. */
 export function compareSessions(a, b) {
@@ -34,6 +35,7 @@ export class SessionList {
     this.selected = null;
     this.scheduled = false;
     this.agentsKey = '';
+    this.sparklines = new Sparklines((id) => this.store.sessions.get(id));
 
     this.search = h('input', { type: 'search', class: 'search', placeholder: 'Search by name', 'aria-label': 'Search sessions by name', autocomplete: 'off', spellcheck: 'false' });
     this.status = h(
@@ -134,7 +136,11 @@ export class SessionList {
     for (const [id, row] of this.rows) {
       if (!wanted.has(id)) {
         row.li.remove();
-        if (!this.store.sessions.has(id)) this.rows.delete(id);
+        this.sparklines.hide(id);
+        if (!this.store.sessions.has(id)) {
+          this.rows.delete(id);
+          this.sparklines.forget(id);
+        }
       }
     }
     const ordered = visible.map((s) => this.rowFor(s).li);
@@ -206,11 +212,12 @@ export class SessionList {
         'li',
         { class: 'session-row', dataset: { sessionId: id } },
         h('div', { class: 'row-top' }, row.badge, row.link, row.count),
-        h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id')),
+        h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id'), this.sparklines.element(id)),
         h('div', { class: 'row-meta' }, row.agent, row.project),
         h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity), row.usage),
       );
       if (id === this.selected) row.li.setAttribute('aria-current', 'true');
+      this.sparklines.watch(row.li, id);
       this.rows.set(id, row);
     }
     if (row.session !== session) this.updateRow(row, session, row.session);
@@ -229,6 +236,7 @@ export class SessionList {
 
   updateRow(row, session, previous) {
     row.session = session;
+    this.sparklines.update(session.session_id, session);
     this.updateState(row);
     row.link.textContent = session.session_name;
     row.link.title = session.session_name;

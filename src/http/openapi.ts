@@ -3,6 +3,7 @@ import type { Struct } from 'superstruct';
 import { EventBatchBody, EventBody, EventPageQuery, LegacyEventBody } from './events.structs';
 import { ClaudeCodeHookBody } from './hooks.structs';
 import { objectSchema, type JsonSchema } from '../structs/schema';
+import { ActivityQuery } from './activity.structs';
 import { EventSearchQuery, ExportQuery } from './search.structs';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
 import { StreamQuery } from '../structs/streamQuery';
@@ -32,6 +33,7 @@ const ok = (schema: JsonSchema, description = 'OK') => ({ description, schema })
 const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
 const object = (properties: Record<string, JsonSchema>) => ({ type: 'object', properties, required: Object.keys(properties) });
 const withExample = (example: unknown, properties: Record<string, JsonSchema>) => ({ ...object(properties), example });
+const timestamp = { type: 'string', format: 'date-time' };
 const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
 
 export const OPERATIONS: Operation[] = [
@@ -171,6 +173,39 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'get',
+    path: '/usage',
+    summary: 'Model API usage summed over every session, per agent and per project (the costliest first); only sessions with usage count',
+    responses: {
+      200: ok(
+        object({
+          total: object({ sessions: { type: 'integer' }, usage: nullable(ref('Usage')) }),
+          by_agent: { type: 'array', items: object({ agent_name: nullable({ type: 'string' }), sessions: { type: 'integer' }, usage: ref('Usage') }) },
+          by_project: { type: 'array', items: object({ project_dir: nullable({ type: 'string' }), sessions: { type: 'integer' }, usage: ref('Usage') }) },
+        }),
+      ),
+    },
+  },
+  {
+    method: 'get',
+    path: '/activity',
+    summary: "How each session's events spread over its time, from its first event to its latest, in equal slices (the list's sparklines)",
+    query: ActivityQuery,
+    responses: {
+      200: ok(
+        object({
+          buckets: { type: 'integer' },
+          activity: {
+            type: 'array',
+            description: 'The sessions asked for that have events, in the order asked',
+            items: object({ session_id: { type: 'string' }, from: timestamp, to: timestamp, counts: { type: 'array', items: { type: 'integer' } } }),
+          },
+        }),
+      ),
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
     path: '/sessions/{session_id}/tool-results',
     summary: "How the session's tool calls ended (success, duration), from Claude Code's OpenTelemetry logs, each with its post_tool event",
     path_params: SessionPath,
@@ -274,7 +309,8 @@ const PARAMETER_NOTES: Record<string, string> = {
   'query.cursor': 'Continue after the previous page: its next_cursor.',
   'query.after': 'Only events with a greater id: the next_after of the previous page (0 or absent: from the first).',
   'query.since': 'Resume after this change number (the seq of the last message received): the changes missed, then live ones, and no init.',
-  'query.session_id': 'Follow only this session; repeat the parameter to follow several.',
+  'query.session_id': 'Only this session; where a route takes several (/ws, /activity), repeat the parameter.',
+  'query.buckets': 'Into how many equal slices of time each session is cut.',
   'query.init_limit': 'List only the newest this many sessions in init; its next_cursor continues the list through GET /sessions.',
   'query.tool_use_id': 'Only the events of this Claude Code tool call.',
   'query.prompt_id': 'Only the events of this Claude Code turn.',
@@ -310,7 +346,6 @@ const EVENT_EXAMPLE = {
   event_id: 'msg-0001',
 };
 
-const timestamp = { type: 'string', format: 'date-time' };
 
 const USAGE = object({
   input_tokens: { type: 'integer' },

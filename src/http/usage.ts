@@ -2,18 +2,27 @@ import Router from '@koa/router';
 import type { Pool } from '../db/pool';
 import { notFound } from '../errors';
 import { getSessionById } from '../store/sessions';
-import { listToolResults, listTurnUsage } from '../store/usage';
+import { listToolResults, listTurnUsage, usageTotals } from '../store/usage';
 import { validate } from '../structs/validate';
 import { SessionPath } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface UsageRoutesDeps {
   pool: Pool;
+  /** Where the totals over every session are summed. */
+  readPool: Pool;
 }
 
-/** What Claude Code's OpenTelemetry logs told about a session: usage per turn, and how its tool calls ended. */
-export function usageRoutes({ pool }: UsageRoutesDeps): Router {
+/**
+ * What Claude Code's OpenTelemetry logs told: usage in total, per agent and per project; about a session, its
+ * usage per turn and how its tool calls ended.
+ */
+export function usageRoutes({ pool, readPool }: UsageRoutesDeps): Router {
   const router = createRouter();
+
+  router.get('/usage', async (ctx) => {
+    ctx.body = await usageTotals(readPool);
+  });
 
   router.get('/sessions/:session_id/usage', async (ctx) => {
     const { session_id } = validate('path', ctx.params, SessionPath);

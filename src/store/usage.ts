@@ -180,3 +180,48 @@ export async function prunePendingUsage(db: Queryable, retentionHours: number): 
   );
   return Number(rows[0].pruned);
 }
+
+/** Usage summed over the sessions of one agent or one project (only sessions with usage count). */
+export interface UsageGroup {
+  sessions: number;
+  usage: Usage;
+}
+
+export interface UsageTotals {
+  /** Over every session; `usage` null while none has any. */
+  total: { sessions: number; usage: Usage | null };
+  by_agent: (UsageGroup & { agent_name: string | null })[];
+  by_project: (UsageGroup & { project_dir: string | null })[];
+}
+
+/** Usage in total, per agent and per project, each list the costliest first, from the sessions' own totals. */
+export async function usageTotals(db: Queryable): Promise<UsageTotals> {
+  // grouping(agent_name, project_dir): 1 for the per-agent rows, 2 per project, 3 for the total.
+  const { rows } = await db.query<UsageRow & { grouped: number; agent_name: string | null; project_dir: string | null; sessions: string }>(
+    `with used as materialized (
+       select agent_name, project_dir, ${USAGE_COLUMNS} from sessions where api_requests > 0
+     ), sums as (
+       select grouping(agent_name, project_dir) as grouped, agent_name, project_dir, count(*) as sessions,
+              sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(cache_read_tokens) as cache_read_tokens,
+              sum(cache_creation_tokens) as cache_creation_tokens, sum(cost_usd_micros) as cost_usd_micros,
+              sum(api_requests) as api_requests, sum(api_duration_ms) as api_duration_ms
+       from used group by grouping sets ((agent_name), (project_dir), ())
+     ), model_sets as (
+       select grouping(agent_name, project_dir) as grouped, agent_name, project_dir, array_agg(distinct model order by model) as models
+       from used cross join lateral unnest(models) as model
+       group by grouping sets ((agent_name), (project_dir), ())
+     )
+     select s.*, coalesce(m.models, '{}') as models
+     from sums s left join model_sets m
+       on m.grouped = s.grouped and m.agent_name is not distinct from s.agent_name and m.project_dir is not distinct from s.project_dir
+     order by s.grouped, s.cost_usd_micros desc, s.input_tokens + s.output_tokens desc, coalesce(s.agent_name, s.project_dir)`,
+  );
+  const totals: UsageTotals = { total: { sessions: 0, usage: null }, by_agent: [], by_project: [] };
+  for (const row of rows) {
+    const group = { sessions: Number(row.sessions), usage: toUsage(row)! };
+    if (row.grouped === 1) totals.by_agent.push({ agent_name: row.agent_name, ...group });
+    else if (row.grouped === 2) totals.by_project.push({ project_dir: row.project_dir, ...group });
+    else if (row.sessions !== '0') totals.total = group;
+  }
+  return totals;
+}
