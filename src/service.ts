@@ -39,8 +39,8 @@ const READ_QUEUE_TIMEOUT_MS = 30_000;
 export async function startService({ config, databaseUrl, logger, hub: hubOptions }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
-  // Pages, whole lists and replays: a few connections, so a few large reads at once, whoever asks. Readers take
-  // turns on them, and may wait behind several large reads: longer than a connection takes to open.
+  // Pages, whole lists and replays: a few connections, so a few large reads at once, whoever asks. A large item
+  // holds its connection while it is sent, so readers queue for longer than a connection takes to open.
   const readPool = createPool({ connectionString: databaseUrl, max: config.pageReadConnections, logger, queueTimeoutMillis: READ_QUEUE_TIMEOUT_MS });
   const hub: Hub = new Hub({
     logger,
@@ -90,7 +90,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   const server = await serve({
     app,
     authorize: authorizeUpgrade(config.apiKeys),
-    streams: { hub, pool, readPool, logger, maxBytes: config.pageMaxBytes },
+    streams: { hub, pool, readPool, logger, maxBytes: config.pageMaxBytes, sliceBytes: config.pageSliceBytes },
     hosts: config.hosts,
     port: config.port,
     logger,
