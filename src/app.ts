@@ -31,7 +31,7 @@ export interface AppDeps {
   /** Where pages and whole lists are read: a pool of a few connections, so few are built at once. */
   readPool: Pool;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes' | 'pageSliceBytes'>;
   logger: Logger;
   metrics: Metrics;
   writer: EventWriter;

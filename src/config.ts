@@ -37,6 +37,7 @@ const Environment = object({
   HOOKS_MAX_BODY_BYTES: defaulted(PositiveInt, 64 * 1024 * 1024),
   PAGE_MAX_BYTES: defaulted(PositiveInt, 4 * 1024 * 1024),
   PAGE_READ_CONNECTIONS: defaulted(PositiveInt, 4),
+  PAGE_SLICE_BYTES: defaulted(PositiveInt, 1024 * 1024),
   CHANGE_RETENTION_HOURS: defaulted(PositiveInt, 7 * 24),
   DATABASE_POOL_SIZE: defaulted(PositiveInt, 10),
   WS_MAX_BACKLOG_BYTES: defaulted(PositiveInt, 16 * 1024 * 1024),
@@ -70,6 +71,11 @@ export interface Config {
    * budget, so together they bound the memory that large reads take.
    */
   readonly pageReadConnections: number;
+  /**
+   * An item larger than this (a large event, a session with a large field) is read and sent in slices of about
+   * this many bytes, each when the client has taken the previous one: the most of one item held at once.
+   */
+  readonly pageSliceBytes: number;
   /** How long the change log keeps rows for WebSocket replay before they are pruned. */
   readonly changeRetentionHours: number;
   readonly poolSize: number;
@@ -113,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hookMaxBodyBytes: parsed.HOOKS_MAX_BODY_BYTES,
     pageMaxBytes: parsed.PAGE_MAX_BYTES,
     pageReadConnections: parsed.PAGE_READ_CONNECTIONS,
+    pageSliceBytes: parsed.PAGE_SLICE_BYTES,
     changeRetentionHours: parsed.CHANGE_RETENTION_HOURS,
     poolSize: parsed.DATABASE_POOL_SIZE,
     wsMaxBacklogBytes: parsed.WS_MAX_BACKLOG_BYTES,

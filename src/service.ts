@@ -32,13 +32,16 @@ export interface ServiceOptions {
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+// How long a page, whole list or replay may wait for a read connection before it is answered 503.
+const READ_QUEUE_TIMEOUT_MS = 30_000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
 export async function startService({ config, databaseUrl, logger, hub: hubOptions }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const pool = createPool({ connectionString: databaseUrl, max: config.poolSize, logger });
-  // Pages, whole lists and replays: a few connections, so a few large reads at once, whoever asks.
-  const readPool = createPool({ connectionString: databaseUrl, max: config.pageReadConnections, logger });
+  // Pages, whole lists and replays: a few connections, so a few large reads at once, whoever asks. A large item
+  // holds its connection while it is sent, so readers queue for longer than a connection takes to open.
+  const readPool = createPool({ connectionString: databaseUrl, max: config.pageReadConnections, logger, queueTimeoutMillis: READ_QUEUE_TIMEOUT_MS });
   const hub: Hub = new Hub({
     logger,
     pingIntervalMs: config.wsPingIntervalMs,
@@ -87,7 +90,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   const server = await serve({
     app,
     authorize: authorizeUpgrade(config.apiKeys),
-    streams: { hub, pool, readPool, logger, maxBytes: config.pageMaxBytes },
+    streams: { hub, pool, readPool, logger, maxBytes: config.pageMaxBytes, sliceBytes: config.pageSliceBytes },
     hosts: config.hosts,
     port: config.port,
     logger,

@@ -10,15 +10,31 @@ export interface PoolOptions {
   connectionString: string;
   max: number;
   logger: Logger;
+  /**
+   * How long a request may wait for one of the `max` connections to be free; by default as long as opening
+   * one may take. A pool of a few connections that reads take turns on waits longer than it connects.
+   */
+  queueTimeoutMillis?: number;
+}
+
+// Fail fast while the database is down, so requests answer 503 instead of hanging.
+const CONNECT_TIMEOUT_MS = 5000;
+
+// pg-pool applies its one timeout both to opening a connection and to waiting for a free one; a client of
+// its own keeps opening one within CONNECT_TIMEOUT_MS whatever the pool waits.
+class TimelyClient extends pg.Client {
+  constructor(config?: pg.ClientConfig) {
+    super({ ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  }
 }
 
 /** A pool whose idle-client errors are logged instead of crashing the process. */
-export function createPool({ connectionString, max, logger }: PoolOptions): pg.Pool {
+export function createPool({ connectionString, max, logger, queueTimeoutMillis = CONNECT_TIMEOUT_MS }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
-    // Fail fast while the database is down, so requests answer 503 instead of hanging.
-    connectionTimeoutMillis: 5000,
+    Client: TimelyClient,
+    connectionTimeoutMillis: queueTimeoutMillis,
     idleTimeoutMillis: 30000,
     // Lets the kernel find connections whose peer vanished without a word (a crashed host, a NAT timeout).
     keepAlive: true,
@@ -52,5 +68,6 @@ export const isDatabaseUnavailable = (err: unknown): boolean => {
   // SQLSTATE class 08 (connection exception) and 57P01..57P03 (admin shutdown, crash shutdown, cannot connect now).
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
   const message = typeof rawMessage === 'string' ? rawMessage : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
+  // "timeout expired": a connection that did not open within CONNECT_TIMEOUT_MS (pg.Client's own timeout).
+  return /Connection terminated|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error/.test(message);
 };

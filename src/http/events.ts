@@ -1,14 +1,17 @@
+import type { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Config } from '../config';
 import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
 import { appendEvents, listSessionEvents } from '../store/events';
+import type { JsonText } from '../store/jsonText';
 import type { EventWriter } from '../store/groupCommit';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
 import { SessionPath } from './sessions.structs';
 import { createRouter } from './router';
+import { streamedJson } from './streamedJson';
 
 export interface EventRoutesDeps {
   pool: Pool;
@@ -17,15 +20,21 @@ export interface EventRoutesDeps {
   /** Single events go through group commit. */
   writer: Pick<EventWriter, 'append'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
-  config: Pick<Config, 'pageMaxBytes'>;
+  config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
 const MISMATCH = 'Event session_id must match URL session_id';
 
-/** `{"events":[...],"next_after":…}` around an already serialised array of events. */
-export const eventPageBody = (events: string, nextAfter: number | null) => `{"events":${events},"next_after":${nextAfter}}`;
+/**
+ * `{"events":[...],"next_after":…}` around a page's events, serialised (the array's contents): a string, or a
+ * stream when they come in pieces.
+ */
+export async function eventPageBody(events: JsonText, nextAfter: number | null): Promise<string | Readable> {
+  const [head, tail] = ['{"events":[', `],"next_after":${nextAfter}}`];
+  return typeof events === 'string' ? `${head}${events}${tail}` : streamedJson(head, events, tail);
+}
 
-export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMaxBytes } }: EventRoutesDeps): Router {
+export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMaxBytes, pageSliceBytes } }: EventRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
@@ -66,11 +75,12 @@ export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMax
       after: query.after,
       limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
       maxBytes: pageMaxBytes,
+      sliceBytes: pageSliceBytes,
       filter: { tool_use_id: query.tool_use_id, prompt_id: query.prompt_id, agent_id: query.agent_id },
     });
     if (!page) throw notFound('Session not found');
     ctx.type = 'json';
-    ctx.body = eventPageBody(page.events, page.nextAfter);
+    ctx.body = await eventPageBody(page.events, page.nextAfter);
   });
 
   return router;

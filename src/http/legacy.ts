@@ -17,11 +17,11 @@ export interface LegacyRoutesDeps {
   /** Where pages and whole lists are read. */
   readPool: Pool;
   metrics: Pick<Metrics, 'eventsIngested'>;
-  config: Pick<Config, 'pageMaxBytes'>;
+  config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
-export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes } }: LegacyRoutesDeps): Router {
+export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes, pageSliceBytes } }: LegacyRoutesDeps): Router {
   const router = createRouter();
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
@@ -40,11 +40,16 @@ export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes }
     ctx.type = 'json';
     if (query.after === undefined && query.limit === undefined) {
       // The original clients read this once and expect every event: the whole list, sent as it is read.
-      ctx.body = await streamedJson('{"events":[', sessionEventPieces(readPool, session_id, { maxBytes: pageMaxBytes }), '],"next_after":null}');
+      ctx.body = await streamedJson('{"events":[', sessionEventPieces(readPool, session_id, { maxBytes: pageMaxBytes, sliceBytes: pageSliceBytes }), '],"next_after":null}');
       return;
     }
-    const page = await listSessionEvents(readPool, session_id, { after: query.after, limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT, maxBytes: pageMaxBytes });
-    ctx.body = eventPageBody(page?.events ?? '[]', page?.nextAfter ?? null);
+    const page = await listSessionEvents(readPool, session_id, {
+      after: query.after,
+      limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
+      maxBytes: pageMaxBytes,
+      sliceBytes: pageSliceBytes,
+    });
+    ctx.body = await eventPageBody(page?.events ?? '', page?.nextAfter ?? null);
   });
 
   router.patch('/sessions/:session_id/metadata', async (ctx) => {

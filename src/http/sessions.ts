@@ -12,10 +12,10 @@ export interface SessionRoutesDeps {
   pool: Pool;
   /** Where pages and whole lists are read. */
   readPool: Pool;
-  config: Pick<Config, 'pageMaxBytes'>;
+  config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
-export function sessionRoutes({ pool, readPool, config: { pageMaxBytes } }: SessionRoutesDeps): Router {
+export function sessionRoutes({ pool, readPool, config: { pageMaxBytes, pageSliceBytes } }: SessionRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions', async (ctx) => {
@@ -28,7 +28,7 @@ export function sessionRoutes({ pool, readPool, config: { pageMaxBytes } }: Sess
 
   router.get('/sessions', async (ctx) => {
     const query = validate('query', ctx.query, SessionListQuery);
-    const filter = { status: query.status, outcome: query.outcome, agentName: query.agent_name, projectDir: query.project_dir, nameContains: query.q, maxBytes: pageMaxBytes };
+    const filter = { status: query.status, outcome: query.outcome, agentName: query.agent_name, projectDir: query.project_dir, nameContains: query.q, maxBytes: pageMaxBytes, sliceBytes: pageSliceBytes };
     ctx.type = 'json';
     if (query.limit === undefined && query.cursor === undefined) {
       // No paging asked for: the whole list, as the original clients expect, sent as it is read.
@@ -36,7 +36,8 @@ export function sessionRoutes({ pool, readPool, config: { pageMaxBytes } }: Sess
       return;
     }
     const page = await listSessions(readPool, { ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
-    ctx.body = `{"sessions":${page.sessions},"next_cursor":${JSON.stringify(page.nextCursor)}}`;
+    const [head, tail] = ['{"sessions":[', `],"next_cursor":${JSON.stringify(page.nextCursor)}}`];
+    ctx.body = typeof page.sessions === 'string' ? `${head}${page.sessions}${tail}` : await streamedJson(head, page.sessions, tail);
   });
 
   router.get('/sessions/:session_id', async (ctx) => {

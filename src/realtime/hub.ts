@@ -102,10 +102,11 @@ export class Hub {
   }
 
   /**
-   * Sends one frame of a message sent in pieces (init); the message ends with the frame whose `fin` is true.
+   * Sends one frame of a message sent in pieces (init, a large change of a replay); the message ends with the
+   * frame whose `fin` is true. A frame may end inside a character: only the whole message must be UTF-8.
    * No other message may go to the client in between: broadcasts wait until goLive().
    */
-  sendFragment(client: HubClient, data: Buffer, fin: boolean): boolean {
+  sendFragment(client: HubClient, data: Buffer | string, fin: boolean): boolean {
     if (client.gone || client.socket.readyState !== WebSocket.OPEN) return false;
     client.socket.send(data, { binary: false, fin });
     if (fin) this.onSent(1);

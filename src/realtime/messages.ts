@@ -1,4 +1,5 @@
-import type { Change } from '../store/changes';
+import type { Change, LargeChange } from '../store/changes';
+import type { SlicedText } from '../store/slicedText';
 import type { Event, Session } from '../store/records';
 
 /** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
@@ -40,4 +41,32 @@ export function frameFor(change: Change): Frame {
   }
   const sessionId = 'sessionId' in change ? change.sessionId : change.session.session_id;
   return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
+}
+
+/**
+ * The message of a large change as the parts of its JSON text, which joined are the bytes frameFor() would
+ * give: strings, and in between the slices of its large values.
+ */
+export function largeMessageParts(change: LargeChange): (string | SlicedText)[] {
+  if (change.kind === 'event') return [`{"type":"event","seq":${change.seq},"data":`, change.eventJson, '}'];
+  // As JSON.stringify(messageFor(change)) writes it (no spaces, keys in order), each large field's JSON in
+  // place of its value: that JSON is PostgreSQL's, whose escapes are JSON.stringify's.
+  const large = new Map(change.largeFields);
+  const parts: (string | SlicedText)[] = [];
+  let text = `{"type":${JSON.stringify(change.kind)},"seq":${change.seq},"session":{`;
+  let first = true;
+  for (const [key, value] of Object.entries(change.session)) {
+    if (value === undefined) continue;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    const json = large.get(key as keyof typeof change.session);
+    if (json) {
+      parts.push(text, json);
+      text = '';
+    } else {
+      text += JSON.stringify(value);
+    }
+  }
+  parts.push(`${text}}}`);
+  return parts;
 }

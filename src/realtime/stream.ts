@@ -2,10 +2,10 @@ import type WebSocket from 'ws';
 import type { Pool } from '../db/pool';
 import { validate } from '../structs/validate';
 import type { Logger } from '../logger';
-import { canReplayFrom, readChanges } from '../store/changes';
+import { canReplayFrom, withChangePage, type Change, type LargeChange } from '../store/changes';
 import { withSessionSnapshot } from '../store/sessions';
 import type { Hub, HubClient } from './hub';
-import { frameFor, type ServerMessage } from './messages';
+import { frameFor, largeMessageParts, type ServerMessage } from './messages';
 import { StreamQuery } from '../structs/streamQuery';
 
 export interface StreamRequest {
@@ -41,6 +41,8 @@ export interface StreamDeps {
   logger: Logger;
   /** The byte budget of one piece of init and one page of a replay. */
   maxBytes: number;
+  /** An item larger than this (a session in init, a change in a replay) is read and sent in slices of about this size. */
+  sliceBytes: number;
 }
 
 /**
@@ -72,32 +74,52 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
 
 // One message in several frames: `{"type":"init","seq":N,"sessions":[` + the sessions, a piece a frame + `]…}`.
 // Returns the number init reflects, or null if the client went away meanwhile.
-async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, maxBytes }: StreamDeps): Promise<number | null> {
-  const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes };
+async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
+  const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes, sliceBytes };
   return withSessionSnapshot(pool, filter, async ({ seq, pieces, nextCursor }) => {
-    if (!hub.sendFragment(client, Buffer.from(`{"type":"init","seq":${seq},"sessions":[`), false)) return null;
-    let first = true;
+    if (!hub.sendFragment(client, `{"type":"init","seq":${seq},"sessions":[`, false)) return null;
     for await (const piece of pieces) {
-      if (!hub.sendFragment(client, Buffer.from(first ? piece : `,${piece}`), false)) return null;
-      first = false;
+      if (!hub.sendFragment(client, piece, false)) return null;
       if (!(await hub.drained(client, maxBytes))) return null;
     }
-    if (!hub.sendFragment(client, Buffer.from(`],"next_cursor":${JSON.stringify(nextCursor)}}`), true)) return null;
+    if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)}}`, true)) return null;
     return seq;
   });
 }
 
-async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, readPool, maxBytes }: StreamDeps): Promise<number | null> {
+async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, readPool, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
   let after = since;
   for (;;) {
-    const page = await readChanges(readPool, { after, limit: REPLAY_PAGE, maxBytes, sessionIds });
-    for (const change of page.changes) {
-      if (!hub.sendDirect(client, frameFor(change).data)) return null;
-    }
+    // A large change is sent while the page's transaction is open (its slices are read from it); the others at once.
+    const page = await withChangePage(readPool, { after, limit: REPLAY_PAGE, maxBytes, sliceBytes, sessionIds }, async (page) => {
+      for (const change of page.changes) {
+        const sent = isLarge(change) ? await sendLarge(hub, client, change, sliceBytes) : hub.sendDirect(client, frameFor(change).data);
+        if (!sent) return null;
+      }
+      return page;
+    });
+    if (!page) return null;
     if (!(await hub.drained(client, maxBytes))) return null;
     after = page.lastSeq;
     if (!page.full) return after;
   }
+}
+
+const isLarge = (change: Change | LargeChange): change is LargeChange => 'largeFields' in change || (change.kind === 'event' && typeof change.eventJson !== 'string');
+
+// One message in as many frames as it has pieces, each sent when the client has taken all but about a slice.
+async function sendLarge(hub: Hub, client: HubClient, change: LargeChange, sliceBytes: number): Promise<boolean> {
+  const parts = largeMessageParts(change);
+  const last = parts.pop() as string;
+  const sendPiece = async (piece: string) => hub.sendFragment(client, piece, false) && (await hub.drained(client, sliceBytes));
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      if (!(await sendPiece(part))) return false;
+      continue;
+    }
+    for await (const piece of part.slices) if (!(await sendPiece(piece))) return false;
+  }
+  return hub.sendFragment(client, last, true);
 }
 
 const send = (hub: Hub, client: HubClient, message: ServerMessage) => hub.sendDirect(client, Buffer.from(JSON.stringify(message)));

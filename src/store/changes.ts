@@ -1,5 +1,7 @@
-import type { Queryable } from '../db/pool';
+import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { EVENT_AS_JSON, EVENT_JSON_SIZE, toSession, type Session } from './records';
+import { readSliced, type SlicedText } from './slicedText';
+import { beginRead } from './tx';
 
 /** The Postgres channel the triggers notify on; each payload is the last change number of one committed transaction. */
 export const CHANGES_CHANNEL = 'asm_changes';
@@ -15,8 +17,23 @@ export type Change = { seq: number; committedAt: Date | null } & (
   | { kind: 'event_gone'; sessionId: string; eventId: number }
 );
 
-export interface ChangePage {
-  changes: Change[];
+/**
+ * A change too large to hold at once, as withChangePage() hands it out: its large text is read in slices while
+ * the page's transaction is open.
+ */
+export type LargeChange = { seq: number; committedAt: Date | null } & (
+  | {
+      kind: 'session_created' | 'session_updated';
+      /** The session without its large fields (null here). */
+      session: Session;
+      /** The fields left out of `session`, each with its value's JSON text. */
+      largeFields: [field: keyof Session, json: SlicedText][];
+    }
+  | { kind: 'event'; sessionId: string; eventJson: SlicedText }
+);
+
+export interface ChangePage<C = Change> {
+  changes: C[];
   /** The last change number the page covers (its changes may leave out events deleted since). */
   lastSeq: number;
   /** Whether the page was cut at `limit`: more follow. */
@@ -38,8 +55,49 @@ export interface ChangeRange {
  * transaction's first number plus its place among that transaction's changes. An event deleted since (with
  * its session) comes as `event_gone`; its session's deletion follows it in the log.
  */
-export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes, sessionIds }: ChangeRange): Promise<ChangePage> {
-  const { rows } = await db.query(
+export async function readChanges(db: Queryable, range: ChangeRange): Promise<ChangePage> {
+  const rows = await queryChanges(db, range, null);
+  const changes = rows.filter((row) => row.seq !== null).map((row) => wholeChange(row));
+  return { changes, ...reachOf(range, rows) };
+}
+
+/**
+ * Like readChanges, in a read transaction held while `use` runs: a first change larger than `sliceBytes` comes
+ * as a LargeChange, whose large text `use` must take before it resolves.
+ */
+export async function withChangePage<T>(pool: Pool, range: ChangeRange & { sliceBytes: number }, use: (page: ChangePage<Change | LargeChange>) => Promise<T>): Promise<T> {
+  const read = await beginRead(pool);
+  try {
+    const rows = await queryChanges(read.client, range, range.sliceBytes);
+    const changes: (Change | LargeChange)[] = [];
+    for (const row of rows) {
+      if (row.seq === null) continue;
+      changes.push(row.sliced ? await largeChange(read.client, row, range.sliceBytes) : wholeChange(row));
+    }
+    return await use({ changes, ...reachOf(range, rows) });
+  } finally {
+    await read.end();
+  }
+}
+
+interface ChangeRow {
+  batches: number;
+  covered_to: string | null;
+  seq: string | null;
+  kind: Change['kind'];
+  change_id: string;
+  change_session_id: string;
+  change_event_id: string | null;
+  session: Parameters<typeof toSession>[0] | null;
+  committed_at: Date | null;
+  page_rows: string;
+  event_json: string | null;
+  sliced: boolean;
+}
+
+// The read itself; with `sliceBytes`, a first change larger than that is left unbuilt (sliced: true).
+async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessionIds }: ChangeRange, sliceBytes: number | null): Promise<ChangeRow[]> {
+  const { rows } = await db.query<ChangeRow>(
     `with batch as (
        -- Ordered by last_seq (the same order as first_seq: the ranges follow each other) so that the
        -- index on last_seq starts the scan right at \`after\`.
@@ -50,7 +108,7 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
      ), numbered as (
        -- Lateral joins, so each batch's changes and each change's event are fetched by index, however
        -- small the planner thinks the tables are.
-       select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.kind, c.session_id, c.session, c.event_id
+       select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.id as change_id, c.kind, c.session_id, c.session, c.event_id
        from batch
        cross join lateral (
          -- A page that starts inside a large transaction skips what came before instead of numbering it;
@@ -62,7 +120,7 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
          ) tx_changes
        ) c
      ), page as (
-       select n.seq, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
+       select n.seq, n.change_id, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
               e.*
        from numbered n
        left join lateral (select * from events where events.id = n.event_id) e on true
@@ -77,46 +135,93 @@ export async function readChanges(db: Queryable, { after, upTo, limit, maxBytes,
                 over (order by seq) as bytes_to_here
        from page
      ), kept as (
-       select * from sized where bytes_to_here <= $5 or seq = (select min(seq) from page)
+       select *, ($6::int is not null and seq = (select min(seq) from page) and bytes_to_here > $6) as sliced
+       from sized where bytes_to_here <= $5 or seq = (select min(seq) from page)
      )
      -- One row at least, so that what the batches covered is known even when no change matched.
      -- An event leaves as JSON text built here, so the feed never parses and serialises it again.
-     select coverage.batches, coverage.covered_to, kept.seq, kept.kind, kept.change_session_id, kept.change_event_id,
-            kept.session, kept.committed_at, kept.page_rows, case when kept.id is not null then ${EVENT_AS_JSON} end as event_json
+     select coverage.batches, coverage.covered_to, kept.seq, kept.kind, kept.change_id, kept.change_session_id, kept.change_event_id,
+            case when not kept.sliced then kept.session end as session, kept.committed_at, kept.page_rows,
+            case when kept.id is not null and not kept.sliced then ${EVENT_AS_JSON} end as event_json, kept.sliced
      from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
      left join kept on true
      order by kept.seq`,
-    [after, upTo ?? null, limit, sessionIds ?? null, maxBytes],
+    [after, upTo ?? null, limit, sessionIds ?? null, maxBytes, sliceBytes],
   );
-  const found = rows.filter((row) => row.seq !== null);
-  const changes: Change[] = [];
-  for (const row of found) {
-    const numbered = { seq: Number(row.seq), committedAt: row.committed_at as Date | null };
-    switch (row.kind) {
-      case 'session_created':
-      case 'session_updated':
-        changes.push({ ...numbered, kind: row.kind, session: toSession(row.session) });
-        break;
-      case 'session_deleted':
-        changes.push({ ...numbered, kind: 'session_deleted', sessionId: row.change_session_id });
-        break;
-      default:
-        if (row.event_json !== null) changes.push({ ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: row.event_json });
-        else changes.push({ ...numbered, kind: 'event_gone', sessionId: row.change_session_id, eventId: Number(row.change_event_id) });
-    }
+  return rows;
+}
+
+function wholeChange(row: ChangeRow): Change {
+  const numbered = { seq: Number(row.seq), committedAt: row.committed_at };
+  switch (row.kind) {
+    case 'session_created':
+    case 'session_updated':
+      return { ...numbered, kind: row.kind, session: toSession(row.session!) };
+    case 'session_deleted':
+      return { ...numbered, kind: 'session_deleted', sessionId: row.change_session_id };
+    default:
+      if (row.event_json !== null) return { ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: row.event_json };
+      return { ...numbered, kind: 'event_gone', sessionId: row.change_session_id, eventId: Number(row.change_event_id) };
   }
-  const { batches, covered_to: coveredTo } = rows[0] as { batches: number; covered_to: string | null };
-  return {
-    changes,
-    ...reachOfRead({
-      after,
-      upTo,
-      lastFound: found.length > 0 ? Number(found[found.length - 1].seq) : null,
-      cut: found.length === limit || (found.length > 0 && found.length < Number(found[0].page_rows)),
-      batchesCut: batches === limit,
-      batchesEnd: coveredTo === null ? null : Number(coveredTo),
-    }),
-  };
+}
+
+// Session fields that toSession() hands on as they are stored, so their JSON in a snapshot is their JSON in a
+// message; only these are left out of a large snapshot and read in slices.
+const TEXT_FIELDS: (keyof Session)[] = ['session_id', 'session_name', 'project_dir', 'agent_name'];
+
+// A change the page left unbuilt, read in the page's transaction. Its session snapshot is parsed without its
+// large text fields, which are read, as JSON, in slices; an event is read in slices whole.
+async function largeChange(tx: PoolClient, row: ChangeRow, sliceBytes: number): Promise<Change | LargeChange> {
+  const numbered = { seq: Number(row.seq), committedAt: row.committed_at };
+  if (row.kind === 'event') {
+    const eventJson = await readSliced(tx, { text: `select ${EVENT_AS_JSON} as value from events where id = $1`, values: [row.change_event_id] }, sliceBytes);
+    return { ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: seenInSnapshot(eventJson, row) };
+  }
+  if (row.kind !== 'session_created' && row.kind !== 'session_updated') return wholeChange(row);
+  const { rows } = await tx.query<{ session: Parameters<typeof toSession>[0]; large_fields: string[] }>(
+    `select json_object_agg(field.key, case when field.large then null else field.value end) as session,
+            array_remove(array_agg(case when field.large then field.key end), null) as large_fields
+     from changes c
+     cross join lateral (
+       select key, value, key = any($3::text[]) and json_typeof(value) = 'string' and octet_length(value::text) > $2 as large
+       from json_each(c.session)
+     ) field
+     where c.id = $1`,
+    [row.change_id, sliceBytes, TEXT_FIELDS],
+  );
+  const largeFields: [keyof Session, SlicedText][] = [];
+  for (const field of rows[0]!.large_fields as (keyof Session)[]) {
+    const json = await readSliced(
+      tx,
+      { text: 'select field.value::text as value from changes c cross join lateral json_each(c.session) field where c.id = $1 and field.key = $2', values: [row.change_id, field] },
+      sliceBytes,
+    );
+    largeFields.push([field, seenInSnapshot(json, row)]);
+  }
+  const session = toSession(rows[0]!.session);
+  // Large as a whole, with no one field larger than a slice: parsed whole, as any other.
+  if (largeFields.length === 0) return { ...numbered, kind: row.kind, session };
+  return { ...numbered, kind: row.kind, session, largeFields };
+}
+
+// The page query saw what a large change's text is read from in the same snapshot, so it is there.
+function seenInSnapshot(text: SlicedText | null, row: ChangeRow): SlicedText {
+  if (!text) throw new Error(`change ${row.seq} is missing from the snapshot that listed it`);
+  return text;
+}
+
+// How far a read reached (see reachOfRead), from its rows.
+function reachOf({ after, upTo, limit }: ChangeRange, rows: ChangeRow[]): { lastSeq: number; full: boolean } {
+  const found = rows.filter((row) => row.seq !== null);
+  const { batches, covered_to: coveredTo } = rows[0]!;
+  return reachOfRead({
+    after,
+    upTo,
+    lastFound: found.length > 0 ? Number(found[found.length - 1]!.seq) : null,
+    cut: found.length === limit || (found.length > 0 && found.length < Number(found[0]!.page_rows)),
+    batchesCut: batches === limit,
+    batchesEnd: coveredTo === null ? null : Number(coveredTo),
+  });
 }
 
 /** What one read of the change log looked at, for reachOfRead(). */

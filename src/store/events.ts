@@ -1,7 +1,9 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
+import { jsonPieces, piecesOf, type JsonText } from './jsonText';
 import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event } from './records';
-import { withTransaction } from './tx';
+import { readSliced, type SlicedText } from './slicedText';
+import { beginRead, withTransaction } from './tx';
 
 /** An event as a client sends it, validated; absent optional fields are `undefined`. */
 export interface NewEvent {
@@ -173,9 +175,10 @@ async function findStoredEvents(db: Queryable, items: readonly EventToStore[], c
   return found;
 }
 
-/** One page of a session's events, already serialised: `events` is the text of a JSON array. */
+/** One page of a session's events, serialised. */
 export interface EventPageJson {
-  events: string;
+  /** The events as JSON joined by commas: the contents of the page's array. */
+  events: JsonText;
   /** The id to pass as `after` for the next page; null when no event follows. */
   nextAfter: number | null;
 }
@@ -194,61 +197,85 @@ export interface EventPageRequest {
   limit: number;
   /** The page stops before the event that would take it past this many bytes (one event at least). */
   maxBytes: number;
+  /** A first event larger than this is read in slices of about this many bytes (see slicedText.ts). */
+  sliceBytes: number;
   /** Only events with these ids (Claude Code's); absent keys do not filter. */
   filter?: EventFilter;
 }
 
-/** One page of a session's events in id order (commit order), after the event id `after`; `null` if the session does not exist. */
+/**
+ * One page of a session's events in id order (commit order), after the event id `after`; `null` if the session
+ * does not exist. A page whose first event is larger than `sliceBytes` comes in pieces (JsonPieces: read them
+ * to the end, or return them).
+ */
 export async function listSessionEvents(
   pool: Pool,
   sessionId: string,
-  { after = 0, limit, maxBytes, filter = {} }: EventPageRequest,
+  { after = 0, limit, maxBytes, sliceBytes, filter = {} }: EventPageRequest,
 ): Promise<EventPageJson | null> {
   // Only the filters given are in the SQL, so a filtered page reads the partial index of its id.
   const filters = FILTER_COLUMNS.filter((name) => filter[name] !== undefined);
-  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 5}`).join('');
+  const filterSql = filters.map((name, index) => ` and ${name} = $${index + 6}`).join('');
   // One snapshot, so a session deleted between the two reads is not reported as existing with no events.
-  return withTransaction(pool, async (tx) => {
-    // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
-    // starts. Left to itself, the planner may pick a bitmap scan of the whole session and a sort when its
-    // statistics lag behind a session that grew fast: 50,000 rows read for 1,000.
-    await tx.query('set transaction isolation level repeatable read, read only; set local enable_sort = off');
+  // Without sorting, a page is read along the (session_id, id) index and costs the same wherever it
+  // starts. Left to itself, the planner may pick a bitmap scan of the whole session and a sort when its
+  // statistics lag behind a session that grew fast: 50,000 rows read for 1,000.
+  const read = await beginRead(pool, 'set local enable_sort = off');
+  let handedOn = false;
+  try {
+    const tx = read.client;
     const exists = await tx.query('select 1 from sessions where session_id = $1', [sessionId]);
     if (exists.rowCount === 0) return null;
-    // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
-    const { rows } = await tx.query<{ id: string; json: string; candidates: string }>(
+    // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built. A
+    // first row too large to hold at once is not built here (json null) but read in slices below.
+    const { rows } = await tx.query<{ id: string; json: string | null; candidates: string }>(
       `with candidate as (
          select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
          from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
        )
        -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup: joined, the planner
        -- may walk the whole session to avoid sorting a page). They come in id order, sorted below.
-       select id, ${EVENT_AS_JSON} as json, candidates
+       select id, case when candidate_id = (select min(candidate_id) from candidate) and bytes_to_here > $5 then null
+                       else ${EVENT_AS_JSON} end as json,
+              candidates
        from candidate cross join lateral (select * from events where events.id = candidate.candidate_id offset 0) e
        where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)`,
-      [sessionId, after, limit + 1, maxBytes, ...filters.map((name) => filter[name])],
+      [sessionId, after, limit + 1, maxBytes, sliceBytes, ...filters.map((name) => filter[name])],
     );
     rows.sort((a, b) => Number(a.id) - Number(b.id));
-    const page = takeWithinBudget(rows, { limit, maxBytes });
+    const large = rows[0]?.json === null ? await readLargeEvent(tx, rows[0].id, sliceBytes) : null;
+    const page = takeWithinBudget(rows, { limit, maxBytes, bytes: (row) => (row.json === null ? large!.bytes : Buffer.byteLength(row.json)) });
     const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
-    return {
-      events: `[${page.map((row) => row.json).join(',')}]`,
-      nextAfter: more ? Number(page[page.length - 1]!.id) : null,
-    };
-  });
+    const nextAfter = more ? Number(page[page.length - 1]!.id) : null;
+    if (!large) return { events: page.map((row) => row.json).join(','), nextAfter };
+    handedOn = true;
+    const rest = page.slice(1).map((row) => `,${row.json}`);
+    return { events: jsonPieces([large, ...rest], read.end), nextAfter };
+  } finally {
+    if (!handedOn) await read.end();
+  }
+}
+
+// The page query saw the event in the same snapshot, so it is there.
+async function readLargeEvent(tx: PoolClient, id: string, sliceBytes: number): Promise<SlicedText> {
+  const sliced = await readSliced(tx, { text: `select ${EVENT_AS_JSON} as value from events where id = $1`, values: [id] }, sliceBytes);
+  if (!sliced) throw new Error(`event ${id} is missing from the snapshot that listed it`);
+  return sliced;
 }
 
 /**
- * Every event of a session, as pieces of JSON text that joined with commas form the array's contents;
- * each piece is a page within `maxBytes`, read when the previous one has been taken. Nothing if the
- * session does not exist.
+ * Every event of a session, as pieces of JSON text that together form the array's contents; each page within
+ * `maxBytes` (a large event in slices) is read when the previous one has been taken. Nothing if the session
+ * does not exist.
  */
-export async function* sessionEventPieces(pool: Pool, sessionId: string, { maxBytes }: { maxBytes: number }): AsyncGenerator<string> {
+export async function* sessionEventPieces(pool: Pool, sessionId: string, { maxBytes, sliceBytes }: { maxBytes: number; sliceBytes: number }): AsyncGenerator<string> {
   let after = 0;
+  let first = true;
   for (;;) {
-    const page = await listSessionEvents(pool, sessionId, { after, limit: WHOLE_LIST_PAGE, maxBytes });
-    if (!page || page.events === '[]') return;
-    yield page.events.slice(1, -1);
+    const page = await listSessionEvents(pool, sessionId, { after, limit: WHOLE_LIST_PAGE, maxBytes, sliceBytes });
+    if (!page || page.events === '') return;
+    yield* piecesOf(page.events, first ? '' : ',');
+    first = false;
     if (page.nextAfter === null) return;
     after = page.nextAfter;
   }

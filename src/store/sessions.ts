@@ -1,8 +1,10 @@
-import type { Pool, Queryable } from '../db/pool';
+import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
+import { jsonPieces, piecesOf, type JsonText } from './jsonText';
 import { SESSION_AS_JSON, SESSION_COLUMNS, toSession, type Session } from './records';
 import { latestSeq } from './changes';
-import { withTransaction } from './tx';
+import { readSliced, type SlicedText } from './slicedText';
+import { beginRead, withTransaction } from './tx';
 
 export interface NewSession {
   session_id: string;
@@ -33,15 +35,22 @@ export interface SessionFilter {
   cursor?: string;
 }
 
-export interface SessionPageRequest extends SessionFilter {
-  limit: number;
-  /** The page stops before the session that would take it past this many bytes (one session at least). */
+/** How large the pieces of a list may be. */
+export interface ListBudget {
+  /** A page stops before the session that would take it past this many bytes (one session at least). */
   maxBytes: number;
+  /** A first session larger than this is read in slices of about this many bytes (see slicedText.ts). */
+  sliceBytes: number;
 }
 
-/** One page of sessions, already serialised: `sessions` is the text of a JSON array. */
+export interface SessionPageRequest extends SessionFilter, ListBudget {
+  limit: number;
+}
+
+/** One page of sessions, serialised. */
 export interface SessionPageJson {
-  sessions: string;
+  /** The sessions as JSON joined by commas: the contents of the page's array. */
+  sessions: JsonText;
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
 }
@@ -114,12 +123,36 @@ const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(sessio
 
 /**
  * Newest first, filtered, one page within the byte budget. A cursor that is not one of ours reads as the
- * first page (the route refuses it first).
+ * first page (the route refuses it first). A page whose first session is larger than `sliceBytes` comes in
+ * pieces (JsonPieces: read them to the end, or return them).
  */
-export async function listSessions(db: Queryable, request: SessionPageRequest): Promise<SessionPageJson> {
+export async function listSessions(pool: Pool, request: SessionPageRequest): Promise<SessionPageJson> {
+  const read = await beginRead(pool);
+  let handedOn = false;
+  try {
+    const page = await readSessionPage(read.client, request);
+    if (page.large === null) return { sessions: page.parts.join(''), nextCursor: page.nextCursor };
+    handedOn = true;
+    return { sessions: jsonPieces(page.parts, read.end), nextCursor: page.nextCursor };
+  } finally {
+    if (!handedOn) await read.end();
+  }
+}
+
+interface SessionPageParts {
+  /** The page's sessions joined by commas, the large one (if any) in slices. */
+  parts: (string | SlicedText)[];
+  /** The first session, when it is read in slices; valid while the transaction is open. */
+  large: SlicedText | null;
+  nextCursor: string | null;
+}
+
+// One page, read on a client inside a transaction (which the slices of a large first session need).
+async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Promise<SessionPageParts> {
   const position = request.cursor ? decodeCursor(request.cursor) : undefined;
-  // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built.
-  const { rows } = await db.query<{ json: string; created_at_text: string; session_id: string; candidates: string; position: string }>(
+  // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built. A first
+  // row too large to hold at once is not built here (json null) but read in slices below.
+  const { rows } = await tx.query<{ json: string | null; created_at_text: string; session_id: string; candidates: string; position: string }>(
     `with candidate as (
        select session_id as candidate_id,
               sum(${SESSION_JSON_SIZE}) over (order by created_at desc, session_id) as bytes_to_here,
@@ -139,7 +172,8 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
        ) s
      )
      -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
-     select ${SESSION_AS_JSON} as json, created_at::text as created_at_text, session_id, candidates, position
+     select case when position = 1 and bytes_to_here > $11 then null else ${SESSION_AS_JSON} end as json,
+            created_at::text as created_at_text, session_id, candidates, position
      from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
      where bytes_to_here <= $9 or position = 1`,
     [
@@ -153,30 +187,45 @@ export async function listSessions(db: Queryable, request: SessionPageRequest): 
       request.limit + 1,
       request.maxBytes,
       request.outcome ?? null,
+      request.sliceBytes,
     ],
   );
   rows.sort((a, b) => Number(a.position) - Number(b.position));
-  const page = takeWithinBudget(rows, request);
+  const large = rows[0]?.json === null ? await readLargeSession(tx, rows[0].session_id, request.sliceBytes) : null;
+  const page = takeWithinBudget(rows, { ...request, bytes: (row) => (row.json === null ? large!.bytes : Buffer.byteLength(row.json)) });
   const last = page[page.length - 1];
   const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
-  return {
-    sessions: `[${page.map((row) => row.json).join(',')}]`,
-    nextCursor: more && last ? encodeCursor(last.created_at_text, last.session_id) : null,
-  };
+  const nextCursor = more && last ? encodeCursor(last.created_at_text, last.session_id) : null;
+  const rest = page.slice(large ? 1 : 0).map((row) => row.json!);
+  return { parts: large ? [large, ...rest.map((json) => `,${json}`)] : [rest.join(',')], large, nextCursor };
 }
 
-/**
- * Every session the filter selects, newest first, as pieces of JSON text that joined with commas form the
- * array's contents; each piece is a page within `maxBytes`, read when the previous one has been taken.
- */
-export async function* sessionPieces(db: Queryable, filter: SessionFilter & { maxBytes: number }): AsyncGenerator<string> {
-  let cursor = filter.cursor;
+// The page query saw the session in the same snapshot, so it is there.
+async function readLargeSession(tx: PoolClient, sessionId: string, sliceBytes: number): Promise<SlicedText> {
+  const sliced = await readSliced(tx, { text: `select ${SESSION_AS_JSON} as value from sessions where session_id = $1`, values: [sessionId] }, sliceBytes);
+  if (!sliced) throw new Error(`session ${sessionId} is missing from the snapshot that listed it`);
+  return sliced;
+}
+
+// Every page of a list, one after another, as pieces that together form the array's contents.
+async function* wholeList(readPage: (cursor: string | undefined) => Promise<SessionPageJson>, cursor: string | undefined): AsyncGenerator<string> {
+  let first = true;
   for (;;) {
-    const page = await listSessions(db, { ...filter, cursor, limit: WHOLE_LIST_PAGE });
-    if (page.sessions !== '[]') yield page.sessions.slice(1, -1);
+    const page = await readPage(cursor);
+    yield* piecesOf(page.sessions, first || page.sessions === '' ? '' : ',');
+    if (page.sessions !== '') first = false;
     if (page.nextCursor === null) return;
     cursor = page.nextCursor;
   }
+}
+
+/**
+ * Every session the filter selects, newest first, as pieces of JSON text that together form the array's
+ * contents; each page within `maxBytes` (a large session in slices) is read when the previous one has been
+ * taken.
+ */
+export function sessionPieces(pool: Pool, filter: SessionFilter & ListBudget): AsyncGenerator<string> {
+  return wholeList((cursor) => listSessions(pool, { ...filter, cursor, limit: WHOLE_LIST_PAGE }), filter.cursor);
 }
 
 const WHOLE_LIST_PAGE = 1000;
@@ -185,7 +234,7 @@ const WHOLE_LIST_PAGE = 1000;
 export interface SessionSnapshot {
   /** The number of the last change the snapshot reflects. */
   seq: number;
-  /** The sessions, newest first, as sessionPieces() gives them. */
+  /** The sessions, newest first, as pieces of JSON text that together form the array's contents. */
   pieces: AsyncIterable<string>;
   /** Set when `limit` cut the list: the cursor of the page that follows. */
   nextCursor: string | null;
@@ -194,20 +243,24 @@ export interface SessionSnapshot {
 /**
  * The sessions the filter selects (every one when `limit` is absent), read from one snapshot together with
  * the number of the last change it reflects, so that a client given both and then every later change sees
- * each change once. The snapshot is held while `use` runs.
+ * each change once. The snapshot is held while `use` runs, which must take the pieces before it resolves.
  */
 export async function withSessionSnapshot<T>(
   pool: Pool,
-  filter: SessionFilter & { maxBytes: number; limit?: number },
+  filter: SessionFilter & ListBudget & { limit?: number },
   use: (snapshot: SessionSnapshot) => Promise<T>,
 ): Promise<T> {
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const seq = await latestSeq(tx);
-    if (filter.limit === undefined) return use({ seq, pieces: sessionPieces(tx, filter), nextCursor: null });
-    const page = await listSessions(tx, { ...filter, limit: filter.limit });
-    const pieces = page.sessions === '[]' ? [] : [page.sessions.slice(1, -1)];
-    return use({ seq, pieces: (async function* () { yield* pieces; })(), nextCursor: page.nextCursor });
+    // The transaction is this function's: pieces read from it need no ending of their own.
+    const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
+      const page = await readSessionPage(tx, { ...filter, cursor, limit });
+      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.parts.join(''), nextCursor: page.nextCursor };
+    };
+    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
+    const page = await readPage(filter.cursor, filter.limit);
+    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor });
   });
 }
 

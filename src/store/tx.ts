@@ -28,3 +28,46 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
     client.release(broken);
   }
 }
+
+/** A read-only transaction that outlives the call that began it; see beginRead(). */
+export interface ReadTransaction {
+  readonly client: PoolClient;
+  /** Ends the transaction and hands the connection back; once, however often it is called. */
+  end(): Promise<void>;
+}
+
+/**
+ * Begins a read-only, repeatable-read transaction (one snapshot for all its statements), with `settings`
+ * (`set local …`) applied, for a read whose result is taken after the call returns: slices of a large value
+ * read as a client takes them. Whoever holds it must end() it.
+ */
+export async function beginRead(pool: Pool, settings = ''): Promise<ReadTransaction> {
+  const client = await pool.connect();
+  let broken = false;
+  // As in withTransaction: a connection lost between statements must not crash the process.
+  const onConnectionError = () => {
+    broken = true;
+  };
+  client.on('error', onConnectionError);
+  let ended: Promise<void> | undefined;
+  const end = () =>
+    (ended ??= (async () => {
+      try {
+        // Read only: commit and rollback keep the same nothing; commit also ends a transaction a failed statement aborted.
+        await client.query('commit');
+      } catch {
+        broken = true;
+      } finally {
+        client.off('error', onConnectionError);
+        client.release(broken);
+      }
+    })());
+  try {
+    await client.query(`begin isolation level repeatable read, read only${settings ? `; ${settings}` : ''}`);
+  } catch (err) {
+    broken = true;
+    await end();
+    throw err;
+  }
+  return { client, end };
+}
