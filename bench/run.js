@@ -20,7 +20,7 @@ const pg = require('pg');
 const WebSocket = require('ws');
 const { Pool: HttpPool } = require('undici');
 const { migrate } = require('../dist/db/migrate.js');
-const { SECONDS, quiet, sleep, stats, round, openDatabase, startServer, stopProcess, rssMegabytes } = require('./support');
+const { SECONDS, eventBody, quiet, sleep, stats, round, openDatabase, startServer, stopProcess, rssMegabytes } = require('./support');
 const { Meter, NO_METER, describeUsage } = require('./meter');
 const { measureScaleOut, describeScaleOut } = require('./scaleOut');
 
@@ -36,16 +36,6 @@ const POSTGRES_FLAGS = [
 // Each of the ten scale-out instances: its pools (writes + the listener's reads, and page reads) and its
 // LISTEN connection, 11 connections; 110 in all, beside the two main instances' 17 each and the bench's own.
 const SCALE_OUT_SERVER_ENV = { DATABASE_POOL_SIZE: '8', PAGE_READ_CONNECTIONS: '2' };
-
-// About 300 bytes of JSON, like a small tool call.
-const eventBody = (i) =>
-  JSON.stringify({
-    event_type: 'post_tool',
-    tool_name: 'Bash',
-    tool_input: { command: `ls -la /tmp/project/src/module-${i % 100}` },
-    tool_output: { stdout: 'total 48\ndrwxr-xr-x 2 agent agent 4096 index.ts\n-rw-r--r-- 1 agent agent 1204 main.ts', exit: 0 },
-    role: 'tool',
-  });
 
 async function createSessions(http, prefix, count) {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);

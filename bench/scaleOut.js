@@ -14,19 +14,10 @@ const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const { Pool: HttpPool } = require('undici');
 const { migrate } = require('../dist/db/migrate.js');
-const { SECONDS, quiet, sleep, round, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes } = require('./support');
+const { SECONDS, eventBody, quiet, sleep, round, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes } = require('./support');
 const { monotonicMs, Histogram } = require('./clock');
 
 // About 300 bytes of JSON, like a small tool call (the same shape as run.js's).
-const eventBody = (i) =>
-  JSON.stringify({
-    event_type: 'post_tool',
-    tool_name: 'Bash',
-    tool_input: { command: `ls -la /tmp/project/src/module-${i % 100}` },
-    tool_output: { stdout: 'total 48\ndrwxr-xr-x 2 agent agent 4096 index.ts\n-rw-r--r-- 1 agent agent 1204 main.ts', exit: 0 },
-    role: 'tool',
-  });
-
 /**
  * Whether a statement is one the listener (src/realtime/listener.ts) runs: its read of the change log per
  * burst of notifications (readChanges, `with batch as (select … from change_batches …) …`), where the log

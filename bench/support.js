@@ -135,4 +135,14 @@ function peakRssMegabytes(pid) {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
-module.exports = { ROOT, SECONDS, quiet, sleep, percentile, stats, round, freePort, openDatabase, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes };
+/** The body of event i of a bench: about 300 bytes of JSON, like a small tool call. */
+const eventBody = (i) =>
+  JSON.stringify({
+    event_type: 'post_tool',
+    tool_name: 'Bash',
+    tool_input: { command: `ls -la /tmp/project/src/module-${i % 100}` },
+    tool_output: { stdout: 'total 48\ndrwxr-xr-x 2 agent agent 4096 index.ts\n-rw-r--r-- 1 agent agent 1204 main.ts', exit: 0 },
+    role: 'tool',
+  });
+
+module.exports = { ROOT, eventBody, SECONDS, quiet, sleep, percentile, stats, round, freePort, openDatabase, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes };
