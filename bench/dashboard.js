@@ -57,7 +57,7 @@ async function main() {
     const firstPage = [];
     for (let i = 0; i < RUNS; i += 1) {
       await page.goto(`${server.baseUrl}/#/`);
-      await page.locator('.detail-empty').waitFor();
+      await page.locator('#detail .usage-cards').waitFor({ state: 'attached' });
       const started = await page.evaluate('performance.now()');
       await page.evaluate(`window.location.hash = '#/sessions/big'`);
       await page.locator('.timeline > .event').first().waitFor();
@@ -74,14 +74,16 @@ async function main() {
     await page.goto(`${server.baseUrl}/#/`);
     await page.locator('#connection[data-connection="connected"]').waitFor();
     page.on('crash', () => console.error('the page crashed'));
-    const older = page.getByRole('button', { name: 'Load older sessions' });
-    for (let i = 0; i < 20 && (await older.isVisible()); i += 1) {
-      if (process.env.DEBUG_BENCH) console.log('rows', await page.locator('.session-row').count());
-      await older.evaluate((button) => button.click());
-      await page.waitForFunction(`(() => { const b = [...document.querySelectorAll('.list-footer .older')].find((el) => el.textContent.includes('older')); return !b || b.hidden || b.getAttribute('aria-disabled') === 'false'; })()`);
-      await page.waitForTimeout(50);
+    // "Load older sessions" until every session is in the list: each click adds a page of 1,000.
+    const older = page.locator('.list-footer .older', { hasText: 'older sessions' });
+    const summary = page.locator('.list-summary');
+    while (await older.isVisible()) {
+      const before = await summary.textContent();
+      await older.click();
+      await page.waitForFunction((text) => document.querySelector('.list-summary').textContent !== text, before, { timeout: 60_000 });
+      if (process.env.DEBUG_BENCH) console.log(new Date().toISOString(), await summary.textContent());
     }
-    const rows = await page.locator('.session-row').count();
+    const rows = Number((await summary.textContent()).replace(/[^0-9]/g, ''));
     const timeInput = (selector, value) =>
       page.evaluate(
         ([sel, val]) =>

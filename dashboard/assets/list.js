@@ -1,5 +1,7 @@
 // The session list: newest first, searchable by name, filterable by status and agent. Rows are kept and
 // updated in place (so focus and copy buttons survive live updates); only their order is changed.
+// A long list is windowed: only the WINDOW rows around what is on screen are in the page, and padding stands
+// in for the rest, so filtering or reordering 10,000 sessions moves a few hundred rows, not 10,000.
 
 import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
 import { formatUsage, usageTitle } from './turns.js';
@@ -22,6 +24,13 @@ export function compareActivity(a, b) {
   return compareSessions(a, b);
 }
 
+/** Rows in the page at most; a list this long or shorter is drawn whole. */
+const WINDOW = 300;
+/** The window moves once what is on screen comes this many rows from one of its ends. */
+const WINDOW_MARGIN = 60;
+/** A row's height before one has been measured (the rows' contain-intrinsic-size). */
+const ROW_HEIGHT = 114;
+
 export const sessionHref = (id) => `#/sessions/${encodeURIComponent(id)}`;
 
 export class SessionList {
@@ -32,6 +41,13 @@ export class SessionList {
   constructor(root, { store, onOlder }) {
     this.store = store;
     this.rows = new Map();
+    /** The sessions that pass the filters, in order; `windowStart`… of them have rows in the page. */
+    this.visible = [];
+    this.attached = new Set();
+    this.windowStart = 0;
+    this.windowEnd = 0;
+    this.rowHeight = ROW_HEIGHT;
+    this.scroller = root;
     this.selected = null;
     this.scheduled = false;
     this.agentsKey = '';
@@ -71,6 +87,8 @@ export class SessionList {
       h('div', { class: 'list-footer' }, this.olderButton),
     );
 
+    this.scroller.addEventListener('scroll', () => this.followScroll(), { passive: true });
+
     this.find = new FindPanel(this.findHolder, { sessionList: this.list, project: () => this.project.value });
 
     document.addEventListener('keydown', (event) => {
@@ -103,6 +121,11 @@ export class SessionList {
   }
 
   focusRow(id) {
+    const index = this.visible.findIndex((session) => session.session_id === id);
+    if (index !== -1 && (index < this.windowStart || index >= this.windowEnd)) {
+      this.scroller.scrollTop = this.listTop() + index * this.rowHeight - this.scroller.clientHeight / 2;
+      this.renderWindow();
+    }
     const row = this.rows.get(id);
     if (row && row.li.isConnected) {
       row.link.focus({ preventScroll: true });
@@ -132,23 +155,14 @@ export class SessionList {
         (q === '' || (typeof s.session_name === 'string' && s.session_name.toLocaleLowerCase().includes(q))),
     );
 
-    const wanted = new Set(visible.map((s) => s.session_id));
-    for (const [id, row] of this.rows) {
-      if (!wanted.has(id)) {
-        row.li.remove();
-        this.sparklines.hide(id);
-        if (!this.store.sessions.has(id)) {
-          this.rows.delete(id);
-          this.sparklines.forget(id);
-        }
+    this.visible = visible;
+    this.renderWindow();
+    // Rows of deleted sessions go; the others are kept for when they are in the window again.
+    for (const id of this.rows.keys()) {
+      if (!this.store.sessions.has(id) && !this.attached.has(id)) {
+        this.rows.delete(id);
+        this.sparklines.forget(id);
       }
-    }
-    const ordered = visible.map((s) => this.rowFor(s).li);
-    // Move only what is out of place, so a focused row stays focused.
-    let cursor = this.list.firstElementChild;
-    for (const li of ordered) {
-      if (li === cursor) cursor = cursor.nextElementSibling;
-      else this.list.insertBefore(li, cursor);
     }
 
     if (!this.store.ready) {
@@ -161,6 +175,72 @@ export class SessionList {
     this.olderButton.hidden = !this.store.mayHaveOlder;
     this.olderButton.setAttribute('aria-disabled', String(Boolean(this.store.olderLoading)));
     this.olderButton.textContent = this.store.olderLoading ? 'Loading older sessions…' : 'Load older sessions';
+  }
+
+  /** Puts the rows of the window in the page, in order, and padding for the rows before and after it. */
+  renderWindow() {
+    const total = this.visible.length;
+    let start = 0;
+    if (total > WINDOW) {
+      const { first, last } = this.rowsOnScreen();
+      start = Math.max(0, Math.min(total - WINDOW, Math.floor((first + last - WINDOW) / 2)));
+    }
+    const end = Math.min(total, start + WINDOW);
+    this.windowStart = start;
+    this.windowEnd = end;
+    const shown = this.visible.slice(start, end);
+    const wanted = new Set(shown.map((session) => session.session_id));
+    for (const id of this.attached) {
+      if (!wanted.has(id)) {
+        this.rows.get(id)?.li.remove();
+        this.sparklines.hide(id);
+        this.attached.delete(id);
+      }
+    }
+    const ordered = shown.map((session) => this.rowFor(session).li);
+    // Move only what is out of place, so a focused row stays focused.
+    let cursor = this.list.firstElementChild;
+    for (const li of ordered) {
+      if (li === cursor) cursor = cursor.nextElementSibling;
+      else this.list.insertBefore(li, cursor);
+    }
+    for (const id of wanted) this.attached.add(id);
+    if (total > WINDOW && ordered.length > 1) {
+      // Rows off screen take their contain-intrinsic-size (or the size they last had), so this is the height
+      // the padding must give each row that is not in the page.
+      const firstLi = ordered[0];
+      const lastLi = ordered[ordered.length - 1];
+      const measured = (lastLi.offsetTop + lastLi.offsetHeight - firstLi.offsetTop) / ordered.length;
+      if (measured > 0) this.rowHeight = measured;
+    }
+    this.list.style.paddingTop = start > 0 ? `${start * this.rowHeight}px` : '';
+    this.list.style.paddingBottom = end < total ? `${(total - end) * this.rowHeight}px` : '';
+  }
+
+  /** Where the list starts within the scrolling pane. */
+  listTop() {
+    return this.list.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top + this.scroller.scrollTop;
+  }
+
+  /** The indexes (in `visible`) of the first and last rows the pane shows. */
+  rowsOnScreen() {
+    const top = this.scroller.scrollTop - this.listTop();
+    const first = Math.max(0, Math.floor(top / this.rowHeight));
+    return { first, last: first + Math.ceil(this.scroller.clientHeight / this.rowHeight) };
+  }
+
+  /** Moves the window in the next frame once scrolling brings its end near the screen. */
+  followScroll() {
+    if (this.visible.length <= WINDOW || this.windowScheduled) return;
+    const { first, last } = this.rowsOnScreen();
+    const nearStart = this.windowStart > 0 && first < this.windowStart + WINDOW_MARGIN;
+    const nearEnd = this.windowEnd < this.visible.length && last > this.windowEnd - WINDOW_MARGIN;
+    if (!nearStart && !nearEnd) return;
+    this.windowScheduled = true;
+    requestAnimationFrame(() => {
+      this.windowScheduled = false;
+      this.renderWindow();
+    });
   }
 
   renderAgents(all) {
