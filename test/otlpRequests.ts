@@ -18,6 +18,8 @@ const anyValue = (value: string | number | boolean) =>
 
 /** An ExportLogsServiceRequest in OTLP/JSON form, as Claude Code sends it (one resource, one scope). */
 export function logsRequest(records: TestRecord[]): object {
+  // One clock reading per request: the same record twice must be the same bytes twice, even across a millisecond tick.
+  const sentAtMs = Date.now();
   return {
     resourceLogs: [
       {
@@ -26,7 +28,7 @@ export function logsRequest(records: TestRecord[]): object {
           {
             scope: { name: 'com.anthropic.claude_code.events', version: '2.1.328' },
             logRecords: records.map((record) => ({
-              timeUnixNano: String(BigInt(record.timeMs ?? Date.now()) * 1_000_000n),
+              timeUnixNano: String(BigInt(record.timeMs ?? sentAtMs) * 1_000_000n),
               body: { stringValue: record.body ?? 'claude_code.api_request' },
               attributes: Object.entries(record.attributes).map(([key, value]) => ({ key, value: anyValue(value) })),
             })),
