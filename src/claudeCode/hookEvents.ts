@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { ClaudeCodeStatus } from '../store/claudeCode';
 import type { NewEvent } from '../store/events';
 
 /** A Claude Code hook's input: an object with at least a session id; every other field is as the CLI sent it. */
@@ -12,6 +11,8 @@ export type HookInput = { session_id: string } & Record<string, unknown>;
  * - `working`: the agent is doing something: running, unless the session has ended.
  * - `turn_ended`: the agent waits for its user: idle, unless the session has ended.
  * - `ended`: the session is over: finished.
+ * Sessions of the original API keep their own rules. Applied in PostgreSQL, under the session's row lock
+ * (asm_claude_code_next_status, migration 1764054000009).
  */
 export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'ended' | null;
 
@@ -138,20 +139,4 @@ export function projectDirFor(input: HookInput): string | null {
   let dir = storableText(input.cwd);
   while (Buffer.byteLength(dir) > PROJECT_DIR_MAX_BYTES) dir = [...dir].slice(0, -64).join('');
   return dir;
-}
-
-/** The status after an event with this effect, for a Claude Code session now in `current`. */
-export function nextStatus(current: ClaudeCodeStatus, effect: StatusEffect): ClaudeCodeStatus {
-  switch (effect) {
-    case 'prompt':
-      return 'running';
-    case 'working':
-      return current === 'finished' ? current : 'running';
-    case 'turn_ended':
-      return current === 'finished' ? current : 'idle';
-    case 'ended':
-      return 'finished';
-    default:
-      return current;
-  }
 }

@@ -5,7 +5,7 @@ import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
-import { hookEventKey, mapHookInput, nextStatus, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
 import { parseJsonBodies } from './body';
@@ -48,7 +48,7 @@ export function hookRoutes({ pool, metrics, logger }: HookRoutesDeps): Router {
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
       event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },
-      nextStatus: (current) => nextStatus(current, effect),
+      effect,
     });
     if (stored.created) metrics.eventsIngested(1);
     // The answer is read as the hook's output: `{}` asks Claude Code for nothing (no block, no extra context).

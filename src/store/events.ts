@@ -1,7 +1,7 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
 import { jsonPieces, piecesOf, type JsonText } from './jsonText';
-import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event } from './records';
+import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event, type EventRow } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
 
@@ -38,12 +38,55 @@ export interface AppendedEvent {
 }
 
 /**
- * Stores events, in the given order, in one transaction: the status changes they imply commit with them.
- * Per item: the stored event, or `null` if its session does not exist.
+ * Stores events, in the given order, in one statement (so one transaction): the status changes they imply
+ * commit with them. Per item: the stored event, or `null` if its session does not exist.
  */
-export async function appendEvents(pool: Pool, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
+export async function appendEvents(db: Queryable, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   if (items.length === 0) return [];
-  return withTransaction(pool, (tx) => insertEvents(tx, items));
+  // asm_append_events (migration 1764054000009) locks the sessions named, in one order, before the insert
+  // draws any id: event ids come from a sequence, which numbers in the order asked, not the order of
+  // commit, so without the lock T1 could take 10, T2 take 11 and commit first, and a reader paging with
+  // after=11 would never see 10. A second writer to the same session waits for the first to commit, then
+  // draws higher ids: within a session, id order is commit order. It returns the rows inserted, in
+  // order, then the rows stored before that the items name by event_id.
+  const { rows } = await db.query<EventRow & { created: boolean }>({
+    // Prepared once per connection: the plan of this statement is the same every time.
+    name: 'append-events',
+    text: `select created, ${EVENT_COLUMNS} from asm_append_events(${eventArrayParams(1)})`,
+    values: eventArrays(items),
+  });
+  return matchToItems(items, rows);
+}
+
+// The columns of a batch of events as parallel arrays, in the order the asm_ functions take them.
+const EVENT_ARRAY_TYPES = ['text', 'text', 'text', 'timestamptz', 'text', 'json', 'json', 'text', 'int', 'text', 'text', 'json', 'text', 'text', 'text', 'text', 'float8', 'json'];
+
+/** The placeholders of eventArrays() in a statement whose parameters before them number `first - 1`. */
+export const eventArrayParams = (first: number): string => EVENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ');
+
+/** The items' events as the parallel arrays asm_append_events and asm_record_hooks take. */
+export function eventArrays(items: readonly EventToStore[]): unknown[][] {
+  const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
+  return [
+    items.map((item) => item.sessionId),
+    column((e) => e.session_name),
+    column((e) => e.event_type),
+    column((e) => e.timestamp),
+    column((e) => e.tool_name),
+    column((e) => toJsonParam(e.tool_input)),
+    column((e) => toJsonParam(e.tool_output)),
+    column((e) => e.error),
+    column((e) => e.exit_code),
+    column((e) => e.reason),
+    column((e) => e.role),
+    column((e) => toJsonParam(e.content)),
+    column((e) => e.event_id),
+    column((e) => e.tool_use_id),
+    column((e) => e.prompt_id),
+    column((e) => e.agent_id),
+    column((e) => e.duration_ms),
+    column((e) => toJsonParam(e.hook_input)),
+  ];
 }
 
 /**
@@ -59,7 +102,7 @@ export async function recordEventCreatingSession(pool: Pool, sessionId: string, 
          on conflict (session_id) do nothing`,
         [sessionId, event.session_name || sessionId],
       );
-      const [stored] = await insertEvents(tx, [{ sessionId, event }]);
+      const [stored] = await appendEvents(tx, [{ sessionId, event }]);
       return stored;
     });
     if (appended) return appended;
@@ -70,76 +113,23 @@ export async function recordEventCreatingSession(pool: Pool, sessionId: string, 
 const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${eventId}`;
 
 /**
- * The multi-row insert behind every way of storing events, on a client inside a transaction (the caller's).
- *
- * Event ids come from a sequence, and a sequence gives numbers in the order they are asked for, not in the
- * order their transactions commit: T1 takes 10, T2 takes 11 and commits first, and a reader paging with
- * `after=11` never sees 10. So the rows of the sessions written are locked first, in one order (no
- * deadlock between two writers), before the insert draws any id: a second writer to the same session waits
- * until the first has committed, then draws higher ids. Within a session, id order is commit order.
+ * Each item's row: inserted ones come in the items' order, and items without an event_id are never
+ * skipped, so per session they take that session's inserted rows without one in turn.
  */
-export async function insertEvents(tx: PoolClient, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
-  if (items.length === 0) return [];
-  const locked = await tx.query<{ session_id: string }>({
-    name: 'lock-sessions-for-events',
-    text: 'select session_id from sessions where session_id = any($1::text[]) order by session_id for no key update',
-    values: [[...new Set(items.map((item) => item.sessionId))]],
-  });
-  // A session created after the lock was taken is treated as not there yet: its events would draw ids unlocked.
-  const present = new Set(locked.rows.map((row) => row.session_id));
-  const storable = items.filter((item) => present.has(item.sessionId));
-  const column = <T>(pick: (event: NewEvent) => T) => storable.map((item) => pick(item.event) ?? null);
-  const { rows } = await tx.query({
-    // Prepared once per connection: the plan of this statement is the same every time.
-    name: 'insert-events',
-    text: `insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                         error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms,
-                         hook_input)
-     select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
-            item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
-            item.content, item.event_id, item.tool_use_id, item.prompt_id, item.agent_id, item.duration_ms, item.hook_input
-     from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::json[], $7::json[],
-                 $8::text[], $9::int[], $10::text[], $11::text[], $12::json[], $13::text[], $14::text[], $15::text[],
-                 $16::text[], $17::float8[], $18::json[])
-            with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                                    error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id,
-                                    duration_ms, hook_input, position)
-     join sessions s on s.session_id = item.session_id
-     order by item.position
-     on conflict (session_id, event_id) where event_id is not null do nothing
-     returning ${EVENT_COLUMNS}`,
-    values: [
-      storable.map((item) => item.sessionId),
-      column((e) => e.session_name),
-      column((e) => e.event_type),
-      column((e) => e.timestamp),
-      column((e) => e.tool_name),
-      column((e) => toJsonParam(e.tool_input)),
-      column((e) => toJsonParam(e.tool_output)),
-      column((e) => e.error),
-      column((e) => e.exit_code),
-      column((e) => e.reason),
-      column((e) => e.role),
-      column((e) => toJsonParam(e.content)),
-      column((e) => e.event_id),
-      column((e) => e.tool_use_id),
-      column((e) => e.prompt_id),
-      column((e) => e.agent_id),
-      column((e) => e.duration_ms),
-      column((e) => toJsonParam(e.hook_input)),
-    ],
-  });
-
-  // Rows come back in insertion order, which is the items' order. Items without an event_id are never
-  // skipped, so per session they take that session's rows without one in turn.
-  const created = rows.map(toEvent);
+function matchToItems(items: readonly EventToStore[], rows: (EventRow & { created: boolean })[]): (AppendedEvent | null)[] {
   const createdByKey = new Map<string, Event>();
   const withoutClientId = new Map<string, Event[]>();
-  for (const event of created) {
-    if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
-    else withoutClientId.set(event.session_id, [...(withoutClientId.get(event.session_id) ?? []), event]);
+  const storedBefore = new Map<string, Event>();
+  for (const row of rows) {
+    const event = toEvent(row);
+    if (!row.created) storedBefore.set(clientKey(event.session_id, event.event_id!), event);
+    else if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
+    else {
+      const ofSession = withoutClientId.get(event.session_id);
+      if (ofSession) ofSession.push(event);
+      else withoutClientId.set(event.session_id, [event]);
+    }
   }
-  const storedBefore = await findStoredEvents(tx, storable, createdByKey);
 
   const handedOut = new Set<Event>();
   return items.map(({ sessionId, event }): AppendedEvent | null => {
@@ -158,21 +148,6 @@ export async function insertEvents(tx: PoolClient, items: readonly EventToStore[
     const stored = storedBefore.get(key);
     return stored ? { event: stored, created: false } : null;
   });
-}
-
-// Events that items name by event_id but the insert skipped: stored before, by an earlier request.
-async function findStoredEvents(db: Queryable, items: readonly EventToStore[], created: Map<string, Event>): Promise<Map<string, Event>> {
-  const missing = items.filter(({ sessionId, event }) => event.event_id != null && !created.has(clientKey(sessionId, event.event_id)));
-  const found = new Map<string, Event>();
-  if (missing.length === 0) return found;
-  const { rows } = await db.query(
-    `select ${EVENT_COLUMNS.split(', ').map((name) => `e.${name}`).join(', ')}
-     from unnest($1::text[], $2::text[]) as wanted(session_id, event_id)
-     join events e on e.session_id = wanted.session_id and e.event_id = wanted.event_id`,
-    [missing.map((item) => item.sessionId), missing.map((item) => item.event.event_id)],
-  );
-  for (const event of rows.map(toEvent)) found.set(clientKey(event.session_id, event.event_id!), event);
-  return found;
 }
 
 /** One page of a session's events, serialised. */

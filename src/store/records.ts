@@ -170,7 +170,7 @@ export function toSession(row: SessionRow): Session {
   };
 }
 
-type EventRow = Omit<Event, 'id' | 'timestamp'> & { id: string | number; timestamp: Date };
+export type EventRow = Omit<Event, 'id' | 'timestamp'> & { id: string | number; timestamp: Date };
 
 export function toEvent(row: EventRow): Event {
   return {
