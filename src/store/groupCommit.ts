@@ -6,7 +6,7 @@ export interface GroupCommitOptions<Item, Result> {
   /** Writes a batch in one transaction; one result per item, in order. */
   write: (items: Item[]) => Promise<Result[]>;
   logger: Logger;
-  /** How long the first item of a batch waits for company. */
+  /** How long the first item of a batch waits for company; 0: until the event loop's current turn ends. */
   maxWaitMs?: number;
   /** A batch this full is written at once. */
   maxBatch?: number;
@@ -29,7 +29,8 @@ interface Pending<Item, Result> {
  */
 export class GroupCommit<Item, Result> {
   private queue: Pending<Item, Result>[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  /** Cancels the pending flush, if one is set. */
+  private cancelFlush: (() => void) | null = null;
   private inFlight = 0;
   private readonly write: (items: Item[]) => Promise<Result[]>;
   private readonly logger: Logger;
@@ -50,15 +51,24 @@ export class GroupCommit<Item, Result> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.maxWaitMs);
+      else this.cancelFlush ??= this.scheduleFlush();
     });
   }
 
-  private flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+  // With no wait, a batch holds what arrived in the same turn of the event loop, and what arrives while
+  // maxInFlight batches are being written.
+  private scheduleFlush(): () => void {
+    if (this.maxWaitMs === 0) {
+      const immediate = setImmediate(() => this.flush());
+      return () => clearImmediate(immediate);
     }
+    const timer = setTimeout(() => this.flush(), this.maxWaitMs);
+    return () => clearTimeout(timer);
+  }
+
+  private flush(): void {
+    this.cancelFlush?.();
+    this.cancelFlush = null;
     // At the limit, the queue keeps growing until a batch in flight completes and calls flush again.
     if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.maxBatch);
