@@ -78,7 +78,9 @@ async function openDatabase({ ownCluster = false, postgresFlags = [] } = {}) {
 /** `node dist/main.js` on the database, on a free loopback port; `env` adds to or overrides its settings. */
 async function startServer(databaseUrl, env = {}) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": to profile the servers of a run.
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '12', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -8,8 +8,8 @@
  *
  * - asm_append_events: locks the sessions named (in session_id order, so two writers cannot deadlock)
  *   before the insert draws any id, so within a session id order is commit order; inserts the items in
- *   their order, skipping an event_id stored before; returns the rows inserted (created) and the rows
- *   stored before that the items name by event_id (not created). Items of a session that does not exist
+ *   their order, skipping an event_id stored before; returns the rows inserted (created), in order, then,
+ *   when some were skipped, the rows that the items name by event_id (not created). Items of a session that does not exist
  *   get no row. The caller matches rows to items (src/store/events.ts).
  * - asm_record_hooks: Claude Code hooks. Creates the sessions met for the first time (source claude-code),
  *   locks them, and walks the items in order, keeping each Claude Code session's status as its events
@@ -23,7 +23,9 @@ const EVENT_ARRAYS = `session_ids text[], session_names text[], event_types text
     hook_inputs json[]`;
 
 // The statements inside take their batch as arrays. Planned for the arrays' contents, each call costs a
-// plan (as much again as running it); the one plan for any arrays is as good: every lookup is by key.
+// plan (as much again as running it); one plan for any arrays is as good, as every lookup is by key. It is
+// made once per connection and made again after an ANALYZE of a table it reads (autovacuum runs one soon
+// after a table starts to grow): a plan made while a table looked empty does not outlive its statistics.
 const GENERIC_PLANS = 'set plan_cache_mode = force_generic_plan';
 
 const EVENT_ROW = `id bigint, session_id text, session_name text, event_type text, "timestamp" timestamptz, tool_name text,
@@ -42,37 +44,37 @@ exports.up = (pgm) => {
     #variable_conflict use_column
     declare
       locked text[];
+      stored int;
     begin
       select array_agg(session_id) into locked
       from (select session_id from sessions where session_id = any(session_ids) order by session_id for no key update) s;
       -- A new statement, so a new snapshot: it sees everything committed before the locks were granted. A
       -- session created since is left out, as if not there yet: its events would draw ids unlocked.
       return query
-        with given as (
-          select * from unnest(session_ids, session_names, event_types, timestamps, tool_names, tool_inputs, tool_outputs,
-                               errors, exit_codes, reasons, roles, contents, event_ids, tool_use_ids, prompt_ids, agent_ids,
-                               durations, hook_inputs)
-                 with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
-                                         error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id,
-                                         duration_ms, hook_input, position)
-        ), inserted as (
-          insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error,
-                              exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input)
-          select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
-                 item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
-                 item.content, item.event_id, item.tool_use_id, item.prompt_id, item.agent_id, item.duration_ms, item.hook_input
-          from given item join sessions s on s.session_id = item.session_id and s.session_id = any(locked)
-          order by item.position
-          on conflict (session_id, event_id) where event_id is not null do nothing
-          returning ${EVENT_COLUMNS}
-        )
-        -- Rows stored before this statement: a sibling's insert is not in its snapshot.
-        select true, ${EVENT_COLUMNS} from inserted
-        union all
-        select false, ${EVENT_COLUMNS.replace(/(\w+)/g, 'e.$1')}
-        from given join events e on e.session_id = given.session_id and e.event_id = given.event_id
-        where given.session_id = any(locked)
-        order by 1 desc, 2;
+        insert into events (session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error,
+                            exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input)
+        select s.session_id, coalesce(item.session_name, s.session_name), item.event_type, coalesce(item.timestamp, now()),
+               item.tool_name, item.tool_input, item.tool_output, item.error, item.exit_code, item.reason, item.role,
+               item.content, item.event_id, item.tool_use_id, item.prompt_id, item.agent_id, item.duration_ms, item.hook_input
+        from unnest(session_ids, session_names, event_types, timestamps, tool_names, tool_inputs, tool_outputs, errors,
+                    exit_codes, reasons, roles, contents, event_ids, tool_use_ids, prompt_ids, agent_ids, durations, hook_inputs)
+               with ordinality as item(session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output,
+                                       error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id,
+                                       duration_ms, hook_input, position)
+        join sessions s on s.session_id = item.session_id and s.session_id = any(locked)
+        order by item.position
+        on conflict (session_id, event_id) where event_id is not null do nothing
+        returning true, ${EVENT_COLUMNS};
+      get diagnostics stored = row_count;
+      -- Fewer rows than items of sessions found: some event_ids were stored before. Their rows are looked up
+      -- (with those just inserted, which the caller matches to their items first).
+      if stored < (select count(*) from unnest(session_ids) as item(session_id) where session_id = any(locked)) then
+        return query
+          select false, ${EVENT_COLUMNS.replace(/(\w+)/g, 'e.$1')}
+          from unnest(session_ids, event_ids) as given(session_id, event_id)
+          join events e on e.session_id = given.session_id and e.event_id = given.event_id
+          where given.session_id = any(locked);
+      end if;
     end
     $$;
 
