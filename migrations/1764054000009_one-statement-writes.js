@@ -9,8 +9,8 @@
  * - asm_append_events: locks the sessions named (in session_id order, so two writers cannot deadlock)
  *   before the insert draws any id, so within a session id order is commit order; inserts the items in
  *   their order, skipping an event_id stored before; returns the rows inserted (created), in order, then,
- *   when some were skipped, the rows that the items name by event_id (not created). Items of a session that does not exist
- *   get no row. The caller matches rows to items (src/store/events.ts).
+ *   when some were skipped, the rows that the items name by event_id (not created). Items of a session
+ *   that does not exist get no row. The caller matches rows to items (src/store/events.ts).
  * - asm_record_hooks: Claude Code hooks. Creates the sessions met for the first time (source claude-code),
  *   locks them, and walks the items in order, keeping each Claude Code session's status as its events
  *   imply (asm_claude_code_next_status): a status change is written just before the event that causes it,

@@ -48,7 +48,7 @@ export async function appendEvents(db: Queryable, items: readonly EventToStore[]
   // commit, so without the lock T1 could take 10, T2 take 11 and commit first, and a reader paging with
   // after=11 would never see 10. A second writer to the same session waits for the first to commit, then
   // draws higher ids: within a session, id order is commit order. It returns the rows inserted, in
-  // order, then the rows stored before that the items name by event_id.
+  // order, then, if an item was skipped, the rows that the items name by event_id.
   const { rows } = await db.query<EventRow & { created: boolean }>({
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'append-events',
@@ -58,36 +58,34 @@ export async function appendEvents(db: Queryable, items: readonly EventToStore[]
   return matchToItems(items, rows);
 }
 
-// The columns of a batch of events as parallel arrays, in the order the asm_ functions take them.
-const EVENT_ARRAY_TYPES = ['text', 'text', 'text', 'timestamptz', 'text', 'json', 'json', 'text', 'int', 'text', 'text', 'json', 'text', 'text', 'text', 'text', 'float8', 'json'];
+// A batch of events goes to the asm_ functions as parallel arrays, one per column, in this order.
+const EVENT_ARRAYS: [type: string, pick: (item: EventToStore) => unknown][] = [
+  ['text', (item) => item.sessionId],
+  ['text', (item) => item.event.session_name],
+  ['text', (item) => item.event.event_type],
+  ['timestamptz', (item) => item.event.timestamp],
+  ['text', (item) => item.event.tool_name],
+  ['json', (item) => toJsonParam(item.event.tool_input)],
+  ['json', (item) => toJsonParam(item.event.tool_output)],
+  ['text', (item) => item.event.error],
+  ['int', (item) => item.event.exit_code],
+  ['text', (item) => item.event.reason],
+  ['text', (item) => item.event.role],
+  ['json', (item) => toJsonParam(item.event.content)],
+  ['text', (item) => item.event.event_id],
+  ['text', (item) => item.event.tool_use_id],
+  ['text', (item) => item.event.prompt_id],
+  ['text', (item) => item.event.agent_id],
+  ['float8', (item) => item.event.duration_ms],
+  ['json', (item) => toJsonParam(item.event.hook_input)],
+];
 
 /** The placeholders of eventArrays() in a statement whose parameters before them number `first - 1`. */
-export const eventArrayParams = (first: number): string => EVENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ');
+export const eventArrayParams = (first: number): string => EVENT_ARRAYS.map(([type], i) => `$${first + i}::${type}[]`).join(', ');
 
-/** The items' events as the parallel arrays asm_append_events and asm_record_hooks take. */
-export function eventArrays(items: readonly EventToStore[]): unknown[][] {
-  const column = <T>(pick: (event: NewEvent) => T) => items.map((item) => pick(item.event) ?? null);
-  return [
-    items.map((item) => item.sessionId),
-    column((e) => e.session_name),
-    column((e) => e.event_type),
-    column((e) => e.timestamp),
-    column((e) => e.tool_name),
-    column((e) => toJsonParam(e.tool_input)),
-    column((e) => toJsonParam(e.tool_output)),
-    column((e) => e.error),
-    column((e) => e.exit_code),
-    column((e) => e.reason),
-    column((e) => e.role),
-    column((e) => toJsonParam(e.content)),
-    column((e) => e.event_id),
-    column((e) => e.tool_use_id),
-    column((e) => e.prompt_id),
-    column((e) => e.agent_id),
-    column((e) => e.duration_ms),
-    column((e) => toJsonParam(e.hook_input)),
-  ];
-}
+/** The items' events as the parallel arrays asm_append_events and asm_record_hooks take (absent is null). */
+export const eventArrays = (items: readonly EventToStore[]): unknown[][] =>
+  EVENT_ARRAYS.map(([, pick]) => items.map((item) => pick(item) ?? null));
 
 /**
  * The deprecated `POST /events`: an event for an unknown session creates that session (named by the
