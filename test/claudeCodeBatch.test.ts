@@ -7,7 +7,7 @@ const database = useTestDatabase();
 
 const hook = (sessionId: string, effect: StatusEffect, event: NewEvent & { event_id: string }): HookEventToStore => ({
   sessionId,
-  session: { session_name: `name of ${sessionId}`, project_dir: `/work/${sessionId}` },
+  session: { session_name: `name of ${sessionId}`, project_dir: `/srv/projects/${sessionId}` },
   event,
   effect,
 });
@@ -46,10 +46,10 @@ describe('recordClaudeCodeHooks: one batch of many hooks', () => {
       "select session_id, session_name, project_dir, status, outcome, source, event_count from sessions where session_id like 'batch-%' order by session_id",
     );
     expect(sessions).toEqual([
-      { session_id: 'batch-a', session_name: 'name of batch-a', project_dir: '/work/batch-a', status: 'running', outcome: null, source: 'claude-code', event_count: '4' },
+      { session_id: 'batch-a', session_name: 'name of batch-a', project_dir: '/srv/projects/batch-a', status: 'running', outcome: null, source: 'claude-code', event_count: '4' },
       // A session of the original API takes the events and keeps its own status rules (the events trigger's).
       { session_id: 'batch-api', session_name: 'of the original API', project_dir: null, status: 'finished', outcome: 'succeeded', source: null, event_count: '1' },
-      { session_id: 'batch-b', session_name: 'name of batch-b', project_dir: '/work/batch-b', status: 'finished', outcome: 'failed', source: 'claude-code', event_count: '2' },
+      { session_id: 'batch-b', session_name: 'name of batch-b', project_dir: '/srv/projects/batch-b', status: 'finished', outcome: 'failed', source: 'claude-code', event_count: '2' },
     ]);
 
     expect(await changesOfTransactionWith('batch-a', 'a-prompt-1')).toEqual([
