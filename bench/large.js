@@ -87,7 +87,7 @@ function readSocket(wsUrl, query, done) {
 async function largeValues(server, databaseUrl) {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
-  const since = Number((await db.query('select last_seq from change_counter')).rows[0].last_seq);
+  const since = Number((await db.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
   // md5 text repeated: 7 MB a value once decompressed.
   const big = `repeat(md5(i::text), ${(VALUE_MB * MB) / 32})`;
   await db.query("insert into sessions (session_id, session_name) values ('big', 'big')");

@@ -2,7 +2,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { readdirSync } from 'node:fs';
 import { runner } from 'node-pg-migrate';
-import { createDatabase, useTestDatabase } from './support/testDatabase';
+import { pruneChanges } from '../src/store/changes';
+import { createDatabase, useTestDatabase, type TestDatabase } from './support/testDatabase';
 
 // What the triggers guarantee to any writer, the server or plain SQL: the change log numbers each
 // transaction's changes once, gap-free, at commit; an event needs its session; a session takes its events.
@@ -41,7 +42,7 @@ describe('the change log', () => {
 
   it('counts changes over every statement of a transaction, and numbers consecutive transactions without a gap', async () => {
     await database.query("insert into sessions (session_id, session_name) values ('log-many', 'x')");
-    const before = Number((await database.query('select last_seq from change_counter')).rows[0].last_seq);
+    const before = Number((await database.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
     await database.withClient(async (client) => {
       await client.query('begin');
       for (let i = 0; i < 3; i++) await client.query("insert into events (session_id, event_type) select 'log-many', 'e' from generate_series(1, 4)");
@@ -107,12 +108,12 @@ describe('migration 1764054000008 (cheaper event writes)', () => {
       const searchText = async () => (await scratch.query("select search_text from events where session_id = 'm-1'")).rows[0].search_text.replace(/\s+/g, ' ').trim();
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');
 
-      await scratch.withClient((client) => migrateFrom0008(client, 'down'));
+      await scratch.withClient((client) => migrateFrom(client, '1764054000008', 'down'));
       const constraints = await scratch.query("select conname from pg_constraint where conname = 'events_session_id_fkey'");
       expect(constraints.rowCount).toBe(1);
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');
 
-      await scratch.withClient((client) => migrateFrom0008(client, 'up'));
+      await scratch.withClient((client) => migrateFrom(client, '1764054000008', 'up'));
       expect((await scratch.query("select conname from pg_constraint where conname = 'events_session_id_fkey'")).rowCount).toBe(0);
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');
       await scratch.query("insert into events (session_id, event_type) values ('m-1', 'after')");
@@ -123,15 +124,107 @@ describe('migration 1764054000008 (cheaper event writes)', () => {
   });
 });
 
+describe('numbering at commit (migration 1764054000010)', () => {
+  const batches = async (db: TestDatabase) =>
+    (await db.query<{ first_seq: string; last_seq: string }>('select first_seq, last_seq from change_batches order by first_seq')).rows.map(
+      (row) => [Number(row.first_seq), Number(row.last_seq)],
+    );
+  const lastSeq = async (db: TestDatabase) => Number((await db.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
+
+  it('gives concurrent committers consecutive numbers, none twice and none skipped', async () => {
+    const scratch = await createDatabase();
+    try {
+      await scratch.query("insert into sessions (session_id, session_name) select 'n-' || g, 'x' from generate_series(1, 8) g");
+      const before = await lastSeq(scratch);
+      await Promise.all(Array.from({ length: 8 }, (_, writer) => scratch.withClient(async (client) => {
+        for (let i = 0; i < 40; i++) {
+          const rows = 1 + ((writer + i) % 3);
+          await client.query(`insert into events (session_id, event_type) select 'n-${writer + 1}', 'e' from generate_series(1, ${rows})`);
+        }
+      })));
+      const numbered = (await batches(scratch)).filter(([first]) => first > before);
+      expect(numbered).toHaveLength(320);
+      numbered.forEach(([first, last], i) => {
+        expect(first).toBe(i === 0 ? before + 1 : numbered[i - 1]![1] + 1);
+        expect(last).toBeGreaterThanOrEqual(first);
+      });
+      const events = Number((await scratch.query("select count(*) from events where session_id like 'n-%'")).rows[0].count);
+      expect(numbered[numbered.length - 1]![1] - before).toBe(events);
+    } finally {
+      await scratch.drop();
+    }
+  });
+
+  it('goes on from the newest batch after pruning, and from change_counter when the log holds nothing newer', async () => {
+    const scratch = await createDatabase();
+    try {
+      await scratch.query("insert into sessions (session_id, session_name) values ('p-1', 'x')");
+      await scratch.query("insert into events (session_id, event_type) values ('p-1', 'a'), ('p-1', 'b')");
+      const newest = await lastSeq(scratch);
+      await scratch.query("update change_batches set committed_at = now() - interval '30 days'");
+      await scratch.withClient((client) => pruneChanges(client, 24));
+      expect(await batches(scratch)).toEqual([[newest - 1, newest]]);
+      await scratch.query("insert into events (session_id, event_type) values ('p-1', 'c')");
+      expect(await lastSeq(scratch)).toBe(newest + 1);
+
+      // A log pruned to nothing before this migration: its count is in change_counter.
+      await scratch.query('delete from change_batches');
+      await scratch.query('update change_counter set last_seq = 1000');
+      await scratch.query("insert into events (session_id, event_type) values ('p-1', 'd')");
+      expect(await batches(scratch)).toEqual([[1001, 1001]]);
+    } finally {
+      await scratch.drop();
+    }
+  });
+
+  it('refuses a writer whose snapshot cannot see the newest batch, rather than number its changes twice', async () => {
+    const scratch = await createDatabase();
+    try {
+      await scratch.query("insert into sessions (session_id, session_name) values ('rr-1', 'x'), ('rr-2', 'x')");
+      await scratch.withClient(async (late) => {
+        await late.query('begin isolation level repeatable read');
+        await late.query('select 1 from sessions limit 1');
+        await scratch.query("insert into events (session_id, event_type) values ('rr-1', 'committed first')");
+        // Another session, so that nothing but the numbering meets the committed write.
+        await late.query("insert into events (session_id, event_type) values ('rr-2', 'stale snapshot')");
+        const refused = late.query('commit');
+        await expect(refused).rejects.toMatchObject({ code: expect.stringMatching(/^(23505|40001)$/) });
+      });
+      const kept = await scratch.query("select event_type from events where session_id like 'rr-%'");
+      expect(kept.rows.map((row) => row.event_type)).toEqual(['committed first']);
+      const numbered = await batches(scratch);
+      numbered.forEach(([first], i) => i > 0 && expect(first).toBe(numbered[i - 1]![1] + 1));
+    } finally {
+      await scratch.drop();
+    }
+  });
+
+  it('goes down to the counter row and up again without reusing a number', async () => {
+    const scratch = await createDatabase();
+    try {
+      await scratch.query("insert into sessions (session_id, session_name) values ('d-1', 'x')");
+      const before = await lastSeq(scratch);
+      await scratch.withClient((client) => migrateFrom(client, '1764054000010', 'down'));
+      expect(Number((await scratch.query('select last_seq from change_counter')).rows[0].last_seq)).toBe(before);
+      await scratch.query("insert into events (session_id, event_type) values ('d-1', 'while down')");
+      await scratch.withClient((client) => migrateFrom(client, '1764054000010', 'up'));
+      await scratch.query("insert into events (session_id, event_type) values ('d-1', 'up again')");
+      expect((await batches(scratch)).slice(-2)).toEqual([[before + 1, before + 1], [before + 2, before + 2]]);
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
 const MIGRATIONS_DIR = path.join(__dirname, '..', 'migrations');
 
-// Down to before 1764054000008 (and back up): that one and any that came after it.
-function migrateFrom0008(client: pg.Client, direction: 'up' | 'down') {
+// Down to before a migration (and back up): that one and any that came after it.
+function migrateFrom(client: pg.Client, first: string, direction: 'up' | 'down') {
   return runner({
     dbClient: client,
     dir: MIGRATIONS_DIR,
     direction,
-    count: readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js') && name >= '1764054000008').length,
+    count: readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js') && name >= first).length,
     migrationsTable: 'pgmigrations',
     singleTransaction: true,
     log: () => undefined,

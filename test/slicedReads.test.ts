@@ -59,7 +59,7 @@ let eventIds: number[];
 const largeDirs = [text(5_000), text(3 * SLICE, 1), text(20_000, 2)];
 
 beforeAll(async () => {
-  since = Number((await database.query('select last_seq from change_counter')).rows[0].last_seq);
+  since = Number((await database.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
   await sliced.api.post('/sessions', { session_id: 'slices', session_name: 'slices' });
   // Larger and smaller than a slice and than the budget; each starts at another place in MIXED.
   outputs = [10, 2_500, 999, 1_000, 1_001, 30_000, 4_000, 7].map((length, i) => text(length, i));

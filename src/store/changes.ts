@@ -253,7 +253,7 @@ export function reachOfRead({ after, upTo, lastFound, cut, batchesCut, batchesEn
 
 /** The number of the last committed change (0 before the first). */
 export async function latestSeq(db: Queryable): Promise<number> {
-  const { rows } = await db.query('select last_seq from change_counter');
+  const { rows } = await db.query('select asm_last_seq() as last_seq');
   return Number(rows[0].last_seq);
 }
 
@@ -263,7 +263,7 @@ export async function latestSeq(db: Queryable): Promise<number> {
  */
 export async function canReplayFrom(db: Queryable, seq: number): Promise<boolean> {
   const { rows } = await db.query(
-    `select (select last_seq from change_counter) as latest,
+    `select asm_last_seq() as latest,
             (select min(first_seq) from change_batches) as oldest`,
   );
   const latest = Number(rows[0].latest);
@@ -271,11 +271,17 @@ export async function canReplayFrom(db: Queryable, seq: number): Promise<boolean
   return seq <= latest && seq + 1 >= oldest;
 }
 
-/** Deletes the changes of transactions older than the retention; returns how many. */
+/**
+ * Deletes the changes of transactions older than the retention; returns how many. The newest batch stays
+ * whatever its age: the next commit numbers its changes on from it (asm_last_seq, migration 1764054000010).
+ */
 export async function pruneChanges(db: Queryable, retentionHours: number): Promise<number> {
   const { rowCount } = await db.query(
     `with old as (
-       delete from change_batches where committed_at < now() - make_interval(hours => $1) returning tx
+       delete from change_batches
+       where committed_at < now() - make_interval(hours => $1)
+         and last_seq < (select max(last_seq) from change_batches)
+       returning tx
      )
      delete from changes c using old where c.tx = old.tx`,
     [retentionHours],
