@@ -24,15 +24,8 @@ const NUMBERING_LOCK = "hashtext('asm_changes'), 0";
 
 const CHANGES_IN_TX = `coalesce(nullif(current_setting('asm.changes_in_tx', true), ''), '0')::bigint`;
 
-/** @param {import('node-pg-migrate').MigrationBuilder} pgm */
-exports.up = (pgm) => {
-  pgm.sql(`
-    create function asm_last_seq() returns bigint
-    language sql stable as $$
-      select greatest((select last_seq from change_batches order by last_seq desc limit 1),
-                      (select last_seq from change_counter))
-    $$;
-
+// The trigger that numbers a transaction's changes at commit; `takeNumbers` sets `last` to the last number.
+const numberAtCommit = (takeNumbers) => `
     create or replace function tg_changes__number_at_commit() returns trigger
     language plpgsql as $$
     declare
@@ -42,15 +35,25 @@ exports.up = (pgm) => {
       if written = 0 then
         return null;
       end if;
-      perform pg_advisory_xact_lock(${NUMBERING_LOCK});
-      -- A statement of its own, so its snapshot is taken after the lock: the previous holder has committed.
-      last := asm_last_seq() + written;
+      ${takeNumbers}
       insert into change_batches (first_seq, last_seq, tx, committed_at)
       values (last - written + 1, last, pg_current_xact_id(), clock_timestamp());
       perform pg_notify('asm_changes', last::text);
       return null;
     end
+    $$;`;
+
+/** @param {import('node-pg-migrate').MigrationBuilder} pgm */
+exports.up = (pgm) => {
+  pgm.sql(`
+    create function asm_last_seq() returns bigint
+    language sql stable as $$
+      select greatest((select last_seq from change_batches order by last_seq desc limit 1),
+                      (select last_seq from change_counter))
     $$;
+    ${numberAtCommit(`perform pg_advisory_xact_lock(${NUMBERING_LOCK});
+      -- A statement of its own, so its snapshot is taken after the lock: the previous holder has committed.
+      last := asm_last_seq() + written;`)}
 
     comment on table change_counter is
       'Where change numbering stood at migration 1764054000010; numbering goes on from the greater of this and the newest change_batches row (asm_last_seq).';
@@ -63,23 +66,7 @@ exports.down = (pgm) => {
     -- Taken before the count moves back into the row, so no commit numbers its changes in between.
     select pg_advisory_xact_lock(${NUMBERING_LOCK});
     update change_counter set last_seq = asm_last_seq();
-
-    create or replace function tg_changes__number_at_commit() returns trigger
-    language plpgsql as $$
-    declare
-      written bigint := ${CHANGES_IN_TX};
-      last bigint;
-    begin
-      if written = 0 then
-        return null;
-      end if;
-      update change_counter set last_seq = last_seq + written returning last_seq into last;
-      insert into change_batches (first_seq, last_seq, tx, committed_at)
-      values (last - written + 1, last, pg_current_xact_id(), clock_timestamp());
-      perform pg_notify('asm_changes', last::text);
-      return null;
-    end
-    $$;
+    ${numberAtCommit('update change_counter set last_seq = last_seq + written returning last_seq into last;')}
 
     comment on table change_counter is null;
     drop function asm_last_seq();

@@ -100,9 +100,8 @@ describe('the change log', () => {
 });
 
 describe('migration 1764054000008 (cheaper event writes)', () => {
-  it('goes down to the foreign key and the regular-expression search text, and up again, keeping what is stored', async () => {
-    const scratch = await createDatabase();
-    try {
+  it('goes down to the foreign key and the regular-expression search text, and up again, keeping what is stored', () =>
+    withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) values ('m-1', 'x')");
       await scratch.query(`insert into events (session_id, event_type, tool_output) values ('m-1', 'post_tool', '{"stdout":"line one\\nZANZIBAR"}')`);
       const searchText = async () => (await scratch.query("select search_text from events where session_id = 'm-1'")).rows[0].search_text.replace(/\s+/g, ' ').trim();
@@ -118,10 +117,7 @@ describe('migration 1764054000008 (cheaper event writes)', () => {
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');
       await scratch.query("insert into events (session_id, event_type) values ('m-1', 'after')");
       expect((await scratch.query("select event_count::int from sessions where session_id = 'm-1'")).rows[0].event_count).toBe(2);
-    } finally {
-      await scratch.drop();
-    }
-  });
+    }));
 });
 
 describe('numbering at commit (migration 1764054000010)', () => {
@@ -131,9 +127,8 @@ describe('numbering at commit (migration 1764054000010)', () => {
     );
   const lastSeq = async (db: TestDatabase) => Number((await db.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
 
-  it('gives concurrent committers consecutive numbers, none twice and none skipped', async () => {
-    const scratch = await createDatabase();
-    try {
+  it('gives concurrent committers consecutive numbers, none twice and none skipped', () =>
+    withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) select 'n-' || g, 'x' from generate_series(1, 8) g");
       const before = await lastSeq(scratch);
       await Promise.all(Array.from({ length: 8 }, (_, writer) => scratch.withClient(async (client) => {
@@ -150,14 +145,10 @@ describe('numbering at commit (migration 1764054000010)', () => {
       });
       const events = Number((await scratch.query("select count(*) from events where session_id like 'n-%'")).rows[0].count);
       expect(numbered[numbered.length - 1]![1] - before).toBe(events);
-    } finally {
-      await scratch.drop();
-    }
-  });
+    }));
 
-  it('goes on from the newest batch after pruning, and from change_counter when the log holds nothing newer', async () => {
-    const scratch = await createDatabase();
-    try {
+  it('goes on from the newest batch after pruning, and from change_counter when the log holds nothing newer', () =>
+    withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) values ('p-1', 'x')");
       await scratch.query("insert into events (session_id, event_type) values ('p-1', 'a'), ('p-1', 'b')");
       const newest = await lastSeq(scratch);
@@ -172,14 +163,10 @@ describe('numbering at commit (migration 1764054000010)', () => {
       await scratch.query('update change_counter set last_seq = 1000');
       await scratch.query("insert into events (session_id, event_type) values ('p-1', 'd')");
       expect(await batches(scratch)).toEqual([[1001, 1001]]);
-    } finally {
-      await scratch.drop();
-    }
-  });
+    }));
 
-  it('refuses a writer whose snapshot cannot see the newest batch, rather than number its changes twice', async () => {
-    const scratch = await createDatabase();
-    try {
+  it('refuses a writer whose snapshot cannot see the newest batch, rather than number its changes twice', () =>
+    withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) values ('rr-1', 'x'), ('rr-2', 'x')");
       await scratch.withClient(async (late) => {
         await late.query('begin isolation level repeatable read');
@@ -193,15 +180,11 @@ describe('numbering at commit (migration 1764054000010)', () => {
       const kept = await scratch.query("select event_type from events where session_id like 'rr-%'");
       expect(kept.rows.map((row) => row.event_type)).toEqual(['committed first']);
       const numbered = await batches(scratch);
-      numbered.forEach(([first], i) => i > 0 && expect(first).toBe(numbered[i - 1]![1] + 1));
-    } finally {
-      await scratch.drop();
-    }
-  });
+      for (let i = 1; i < numbered.length; i++) expect(numbered[i]![0]).toBe(numbered[i - 1]![1] + 1);
+    }));
 
-  it('goes down to the counter row and up again without reusing a number', async () => {
-    const scratch = await createDatabase();
-    try {
+  it('goes down to the counter row and up again without reusing a number', () =>
+    withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) values ('d-1', 'x')");
       const before = await lastSeq(scratch);
       await scratch.withClient((client) => migrateFrom(client, '1764054000010', 'down'));
@@ -210,13 +193,19 @@ describe('numbering at commit (migration 1764054000010)', () => {
       await scratch.withClient((client) => migrateFrom(client, '1764054000010', 'up'));
       await scratch.query("insert into events (session_id, event_type) values ('d-1', 'up again')");
       expect((await batches(scratch)).slice(-2)).toEqual([[before + 1, before + 1], [before + 2, before + 2]]);
-    } finally {
-      await scratch.drop();
-    }
-  });
+    }));
 });
 
 const MIGRATIONS_DIR = path.join(__dirname, '..', 'migrations');
+
+async function withScratchDatabase(run: (scratch: TestDatabase) => Promise<void>): Promise<void> {
+  const scratch = await createDatabase();
+  try {
+    await run(scratch);
+  } finally {
+    await scratch.drop();
+  }
+}
 
 // Down to before a migration (and back up): that one and any that came after it.
 function migrateFrom(client: pg.Client, first: string, direction: 'up' | 'down') {
