@@ -15,6 +15,7 @@ export interface GitHttpServer {
 export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const header = (name: string) => String(req.headers[name] ?? '');
     const backend = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH,
@@ -23,10 +24,10 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
         PATH_INFO: url.pathname,
         QUERY_STRING: url.search.slice(1),
         REQUEST_METHOD: req.method ?? 'GET',
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        CONTENT_LENGTH: req.headers['content-length'] ?? '',
-        HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
-        HTTP_GIT_PROTOCOL: req.headers['git-protocol'] ?? '',
+        CONTENT_TYPE: header('content-type'),
+        CONTENT_LENGTH: header('content-length'),
+        HTTP_CONTENT_ENCODING: header('content-encoding'),
+        HTTP_GIT_PROTOCOL: header('git-protocol'),
       },
     });
     req.pipe(backend.stdin);
