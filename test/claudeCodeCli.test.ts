@@ -484,10 +484,11 @@ describe('agent-session-manager init-claude', () => {
     const f = folders();
     await cli(['init-claude', '--global'], { cwd: f.project, env: { HOME: f.home } });
     const user = f.user();
-    user.hooks.Stop.push({ matcher: '', hooks: [{ type: 'command', command: 'say done' }] });
+    // Another tool's `cli.js hook` is not ours: only `…/dist/cli.js hook` and the plugin's script are.
+    user.hooks.Stop.push({ matcher: '', hooks: [{ type: 'command', command: 'say done' }, { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' }] });
     fs.writeFileSync(f.userFile, JSON.stringify(user));
     const result = await cli(['init-claude', '--global', '--plugin'], { cwd: f.project, env: { HOME: f.home } });
-    expect(f.user().hooks).toEqual({ Stop: [{ matcher: '', hooks: [{ type: 'command', command: 'say done' }] }] });
+    expect(f.user().hooks).toEqual({ Stop: [{ matcher: '', hooks: [{ type: 'command', command: 'say done' }, { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' }] }] });
     expect(f.user().env.ASM_URL).toBe('http://127.0.0.1:8765');
     expect(result.out).toMatch(/hooks init-claude wrote removed \(14 events\)/);
   });

@@ -36,9 +36,12 @@ export function hookCommandLine(cliPath: string): string {
 
 const shellQuote = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
-/** A command hook that runs this package's hook command (any install of it): the entries init-claude owns. */
+/**
+ * A command hook that runs this package's hook command, from any install of it (`…/dist/cli.js hook`, or
+ * the plugin's `asm-hook.js`): the entries init-claude owns, replaces and removes.
+ */
 export function isOurHookCommand(command: unknown): boolean {
-  return typeof command === 'string' && (/\bcli\.js'?\s+hook\s*$/.test(command) || /\basm-hook\.js"?'?(\s+hook)?\s*$/.test(command));
+  return typeof command === 'string' && (/[/\\]dist[/\\]cli\.js'?\s+hook\s*$/.test(command) || /\basm-hook\.js"?'?(\s+hook)?\s*$/.test(command));
 }
 
 /** Checks a server URL given by a person: http(s), no path; returns it without a trailing slash. */

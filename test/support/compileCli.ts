@@ -13,10 +13,11 @@ const CLI_FILES = [
 ];
 
 /**
- * The CLI's bin and its modules, compiled alone into `outDir` (no build of the whole project, and proof
- * that they need none of the server's code); returns the path of cli.js.
+ * The CLI's bin and its modules, compiled alone into `outDir`/dist (no build of the whole project, and proof
+ * that they need none of the server's code); returns the path of dist/cli.js.
  */
-export function compileCli(outDir: string): string {
+export function compileCli(root: string): string {
+  const outDir = path.join(root, 'dist');
   for (const file of CLI_FILES) {
     const source = fs.readFileSync(path.join(__dirname, '..', '..', 'src', file), 'utf8');
     const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
