@@ -550,7 +550,7 @@ describe('agent-session-manager doctor', () => {
     const result = await doctor([], { ASM_URL: instance.baseUrl });
     expect(result.code).toBe(1);
     expect(result.out).toContain(`FAIL  server: ${wrong} (ASM_URL in ${projectFile}) cannot be reached (ECONNREFUSED)`);
-    expect(result.out).toMatch(/fix: start the server there .*init-claude` --url <its URL>/);
+    expect(result.out).toMatch(/fix: start the server there \(PORT=\d+ npm start in its folder\), or point the hooks at the server that runs: `agent-session-manager init-claude --url <its URL>`/);
   });
 
   it('when the telemetry variables are only in the project settings, then it fails: Claude Code ignores them there', async () => {

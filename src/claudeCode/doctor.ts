@@ -33,6 +33,12 @@ export interface DoctorOptions {
 export const DOCTOR_SESSION_ID = 'agent-session-manager-doctor';
 
 const INIT = '`agent-session-manager init-claude`';
+const INIT_URL = '`agent-session-manager init-claude --url <its URL>`';
+/** How to start the server where `url` says it is: `PORT=19200 npm start` in its folder. */
+const startHint = (url: string) => {
+  const port = new URL(url).port;
+  return `start the server there (${port && port !== '8765' ? `PORT=${port} ` : ''}npm start in its folder)`;
+};
 
 /**
  * What `agent-session-manager doctor` checks, from what Claude Code will use: the user's, the project's and
@@ -190,7 +196,7 @@ async function targetChecks(target: Target, effective: EffectiveEnv, options: Do
         name: 'server',
         status: 'fail',
         detail: `${target.url} (${target.urlFrom}) ${'error' in health ? `cannot be reached (${health.error})` : `answered ${health.status}`}: the hooks (${ways}) cannot deliver`,
-        fix: `start the server there (npm start in its folder), or point the hooks at the server that runs: ${INIT} --url <its URL>`,
+        fix: `${startHint(target.url)}, or point the hooks at the server that runs: ${INIT_URL}`,
       },
     ];
   }
@@ -353,7 +359,7 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
   const sent = await request(endpoint, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(record), timeoutMs });
   const from = describeSource(effective, env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT ? 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT');
   if ('error' in sent) {
-    checks.push({ name: 'telemetry', status: 'fail', detail: `${endpoint} (${from}) cannot be reached (${sent.error})`, fix: `start the server there, or ${INIT} --url <its URL>` });
+    checks.push({ name: 'telemetry', status: 'fail', detail: `${endpoint} (${from}) cannot be reached (${sent.error})`, fix: `${startHint(endpoint)}, or ${INIT_URL}` });
   } else if (sent.status === 401 || sent.status === 403) {
     checks.push({
       name: 'telemetry',
@@ -362,7 +368,7 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
       fix: 'set OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer <key> in ~/.claude/settings.json (`ASM_API_KEY=… agent-session-manager init-claude` writes it)',
     });
   } else if (sent.status !== 200) {
-    checks.push({ name: 'telemetry', status: 'fail', detail: `${endpoint} answered ${sent.status} to a test record: ${sent.text.slice(0, 200)}`, fix: `point OTEL_EXPORTER_OTLP_ENDPOINT at the server: ${INIT} --url <its URL>` });
+    checks.push({ name: 'telemetry', status: 'fail', detail: `${endpoint} answered ${sent.status} to a test record: ${sent.text.slice(0, 200)}`, fix: `point OTEL_EXPORTER_OTLP_ENDPOINT at the server: ${INIT_URL}` });
   } else {
     const rejected = Number((JSON.parse(sent.text || '{}') as { partialSuccess?: { rejectedLogRecords?: string | number } }).partialSuccess?.rejectedLogRecords ?? 0);
     checks.push(
@@ -373,7 +379,7 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
   }
   const origin = new URL(endpoint).origin;
   if (targets.length > 0 && !targets.some((target) => target.url === origin)) {
-    checks.push({ name: 'telemetry', status: 'warn', detail: `telemetry goes to ${origin}, the hooks to ${targets.map((target) => target.url).join(', ')}`, fix: `one server for both: ${INIT} --url <its URL>` });
+    checks.push({ name: 'telemetry', status: 'warn', detail: `telemetry goes to ${origin}, the hooks to ${targets.map((target) => target.url).join(', ')}`, fix: `one server for both: ${INIT_URL}` });
   }
   return checks;
 }
