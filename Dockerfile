@@ -7,13 +7,14 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 
-# Dependencies first so this layer is cached until the lockfile changes.
+# Dependencies first so this layer is cached until the lockfile changes. --ignore-scripts: the package's own
+# `prepare` (compile on install) needs src/, which comes next; it is compiled explicitly below.
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --ignore-scripts
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+RUN npx tsc -p tsconfig.build.json
 
 
 FROM node:20-bookworm-slim AS runtime

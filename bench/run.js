@@ -294,6 +294,7 @@ async function main() {
     await step('reads', () => measureReads(servers[0], database.url, meter));
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
+    await step('hook_command', () => require('./hookCommand').measureHookCommand({ baseUrl: servers[0].baseUrl, runs: 40 }));
     await step('scaleout_10x100', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }));
     await step('scaleout_1x10000', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 1, clients: 10_000, rate: 10 }));
   } finally {
@@ -351,6 +352,7 @@ function table(r) {
     row('hooks', 'Claude Code hooks: 500/s, open loop', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.achieved_per_s}/s taken, ${x.errors} errors`, 'p99 ≤ 10 ms'),
     row('otlp', 'OTLP logs: 512-record batches, 8 exporters', (x) => `protobuf ${x.protobuf.records_per_s}/s, JSON ${x.json.records_per_s}/s, ${x.protobuf.errors + x.json.errors} errors`, '≥ 20,000 records/s',
       r.otlp && ['server', 'postgres'].map((group) => (r.otlp.protobuf.cpu ? `${cpuCell(r.otlp.protobuf, group).replace(/ ms.*/, '')} pb / ${cpuCell(r.otlp.json, group)}` : '—'))),
+    row('hook_command', 'hook command: a Claude Code hook run, spawn to exit', (x) => `p50 ${x.idle.plugin_script.p50_ms} ms, p99 ${x.idle.plugin_script.p99_ms} ms (node alone p50 ${x.idle.node_alone.p50_ms} ms); one process a core beside it: p50 ${x.loaded.plugin_script.p50_ms} ms, p99 ${x.loaded.plugin_script.p99_ms} ms`, 'p50 ≤ 100 ms', ['—', '—']),
     row('scaleout_10x100', 'scale-out: 10 instances × 100 clients, 1,000/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${delivered(x)}; ${readCost(x)}`, 'p99 ≤ 50 ms, all delivered'),
     row('scaleout_1x10000', 'scale-out: 1 instance × 10,000 clients, 10/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, RSS ${x.server_rss_mb} MB (peak ${x.server_peak_rss_mb}), ${delivered(x)}`, 'p99 ≤ 200 ms, RSS ≤ 600 MB'),
   ].filter(Boolean);

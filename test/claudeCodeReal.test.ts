@@ -187,7 +187,8 @@ describeReal('the real Claude Code CLI, reporting through the hook command that 
     fs.mkdirSync(project);
     const spoolDir = path.join(temp, 'spool');
     const init = await new Promise<number | null>((resolve) =>
-      spawn(process.execPath, [cliPath, 'init-claude'], { cwd: project, env: { ...process.env, ASM_URL: server.instance.baseUrl }, stdio: 'ignore' }).on('close', resolve),
+      // Its own HOME: init-claude writes the user's settings too (here none: the telemetry is left out).
+      spawn(process.execPath, [cliPath, 'init-claude', '--telemetry', 'none'], { cwd: project, env: { ...process.env, HOME: path.join(temp, 'home'), ASM_URL: server.instance.baseUrl }, stdio: 'ignore' }).on('close', resolve),
     );
     expect(init).toBe(0);
 
