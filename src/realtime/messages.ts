@@ -1,6 +1,7 @@
 import type { Change, LargeChange } from '../store/changes';
 import type { SlicedText } from '../store/slicedText';
-import type { Event, Session } from '../store/records';
+import type { Event } from '../domain/event';
+import type { Session } from '../domain/session';
 
 /** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
 export type ServerMessage =

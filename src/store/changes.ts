@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
-import { EVENT_AS_JSON, EVENT_JSON_SIZE, toSession, type Session } from './records';
+import type { Session } from '../domain/session';
+import { EVENT_AS_JSON, EVENT_JSON_SIZE, toSession } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead } from './tx';
 

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/pool';
-import type { StatusEffect } from '../claudeCode/hookEvents';
-import { eventArrayParams, eventArrays, type NewEvent } from './events';
+import type { NewEvent } from '../domain/event';
+import type { StatusEffect } from '../domain/session';
+import { eventArrayParams, eventArrays } from './events';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
 export const CLAUDE_CODE_SOURCE = 'claude-code';
@@ -11,7 +12,7 @@ export interface HookEventToStore {
   session: { session_name: string; project_dir: string | null };
   /** The event; its `event_id` is derived from the hook input, so a hook delivered twice is stored once. */
   event: NewEvent & { event_id: string };
-  /** What the event does to a Claude Code session's status (asm_claude_code_next_status says how). */
+  /** What the event does to the status of a session the hooks created. */
   effect: StatusEffect;
 }
 

@@ -1,30 +1,10 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
 import { jsonPieces, piecesOf, type JsonText } from './jsonText';
-import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event, type EventRow } from './records';
+import type { Event, NewEvent } from '../domain/event';
+import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type EventRow } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
-
-/** An event as a client sends it, validated; absent optional fields are `undefined`. */
-export interface NewEvent {
-  event_type: string;
-  session_name?: string | null;
-  timestamp?: string | null;
-  tool_name?: string | null;
-  tool_input?: unknown;
-  tool_output?: unknown;
-  error?: string | null;
-  exit_code?: number | null;
-  reason?: string | null;
-  role?: string | null;
-  content?: unknown;
-  event_id?: string | null;
-  tool_use_id?: string | null;
-  prompt_id?: string | null;
-  agent_id?: string | null;
-  duration_ms?: number | null;
-  hook_input?: unknown;
-}
 
 export interface EventToStore {
   sessionId: string;

@@ -1,7 +1,8 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
 import { jsonPieces, piecesOf, type JsonText } from './jsonText';
-import { SESSION_AS_JSON, SESSION_COLUMNS, toSession, type Session } from './records';
+import type { Session } from '../domain/session';
+import { SESSION_AS_JSON, SESSION_COLUMNS, toSession } from './records';
 import { latestSeq } from './changes';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';

@@ -1,6 +1,7 @@
 import type { Pool, Queryable } from '../db/pool';
 import type { ApiRequestRecord, ToolResultRecord } from '../otlp/claudeCode';
-import { toUsage, USAGE_COLUMNS, type Usage, type UsageRow } from './records';
+import type { Usage } from '../domain/session';
+import { toUsage, USAGE_COLUMNS, type UsageRow } from './records';
 import { withTransaction } from './tx';
 
 /** The usage of one turn of a session (one `prompt.id`). */
