@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createRouters } from '../src/app';
 import { configWith } from '../src/config';
 import { createLogger } from '../src/logger';
-import { EventWriter } from '../src/store/groupCommit';
+import { createStore } from '../src/store/store';
 import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
@@ -21,14 +21,14 @@ const { instance, api } = useInstance(database, {}, { logger: createLogger('info
 describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
-    const pool = database.pool();
-    const writer = new EventWriter({ pool, logger: createLogger('silent') });
-    const routes = createRouters({ pool, readPool: pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}), logger: createLogger('silent') })
+    const store = createStore({ connectionString: database.url, poolSize: 1, readConnections: 1, logger: createLogger('silent') });
+    const routes = createRouters({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) })
       .flatMap((router) => router.stack)
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method} ${path}`),
     );
+    await store.close();
     expect(routes.length).toBeGreaterThan(15);
     expect(documented.filter((op) => op !== 'get /ws').sort()).toEqual([...new Set(routes)].sort());
   });

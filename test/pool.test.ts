@@ -1,4 +1,5 @@
-import { createPool, isDatabaseUnavailable } from '../src/db/pool';
+import { createPool } from '../src/db/pool';
+import { isDatabaseUnavailable } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { TcpProxy } from './support/tcpProxy';
 import { useTestDatabase } from './support/testDatabase';

@@ -51,6 +51,27 @@ export interface ChangeRange {
   sessionIds?: readonly string[];
 }
 
+/** The change log: what committed, numbered, for the live feed and for clients catching up. */
+export interface ChangeStore {
+  /** As readChanges(). */
+  read(range: ChangeRange): Promise<ChangePage>;
+  /** On the few connections of replays: as withChangePage(). */
+  withPage<T>(range: ChangeRange & { sliceBytes: number }, use: (page: ChangePage<Change | LargeChange>) => Promise<T>): Promise<T>;
+  /** As canReplayFrom(). */
+  canReplayFrom(seq: number): Promise<boolean>;
+  /** As pruneChanges(). */
+  prune(retentionHours: number): Promise<number>;
+}
+
+export function changeStore({ pool, readPool }: { pool: Pool; readPool: Pool }): ChangeStore {
+  return {
+    read: (range) => readChanges(pool, range),
+    withPage: (range, use) => withChangePage(readPool, range, use),
+    canReplayFrom: (seq) => canReplayFrom(pool, seq),
+    prune: (retentionHours) => pruneChanges(pool, retentionHours),
+  };
+}
+
 /**
  * Committed changes after `after` (up to `upTo`), in commit order, in one query. A change's number is its
  * transaction's first number plus its place among that transaction's changes. An event deleted since (with

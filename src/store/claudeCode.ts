@@ -1,7 +1,9 @@
-import type { Queryable } from '../db/pool';
+import type { Pool, Queryable } from '../db/pool';
 import type { NewEvent } from '../domain/event';
 import type { StatusEffect } from '../domain/session';
+import type { Logger } from '../logger';
 import { eventArrayParams, eventArrays } from './events';
+import { GroupCommit, type GroupCommitOptions } from './groupCommit';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
 export const CLAUDE_CODE_SOURCE = 'claude-code';
@@ -47,4 +49,39 @@ export async function recordClaudeCodeHooks(db: Queryable, items: readonly HookE
   const created = new Set(rows.map((row) => keyOf(row.session_id, row.event_id)));
   // The first item of a pair stored now is the one created; a second in the same batch is a retry of it.
   return items.map((item) => ({ created: created.delete(keyOf(item.sessionId, item.event.event_id)) }));
+}
+
+/** Claude Code's hooks, stored as they come. */
+export interface HookStore {
+  /**
+   * Stores a hook as recordClaudeCodeHooks() does, in one transaction with the hooks that arrive meanwhile
+   * (group commit); resolves once that has committed.
+   */
+  record(hook: HookEventToStore): Promise<StoredHook>;
+}
+
+export function hookStore({ pool, logger }: { pool: Pool; logger: Logger }): HookStore {
+  const writer = new ClaudeCodeWriter({ pool, logger });
+  return { record: (hook) => writer.record(hook) };
+}
+
+export interface ClaudeCodeWriterOptions extends Omit<GroupCommitOptions<HookEventToStore, StoredHook>, 'write'> {
+  pool: Pool;
+}
+
+/**
+ * Group commit for Claude Code hooks, as EventWriter does for single events: hooks of many sessions arrive
+ * together, and one commit per hook capped the rate near 100 hooks/s.
+ */
+export class ClaudeCodeWriter extends GroupCommit<HookEventToStore, StoredHook> {
+  // No wait for company: the agent waits for each hook's answer, and batches still form from the hooks
+  // that arrive while the writes before them are in flight.
+  constructor({ pool, maxBatch = 200, maxWaitMs = 0, ...options }: ClaudeCodeWriterOptions) {
+    super({ ...options, maxWaitMs, maxBatch, write: (items) => recordClaudeCodeHooks(pool, items) });
+  }
+
+  /** Stores the hook as recordClaudeCodeHooks does; resolves after its batch commits. */
+  record(item: HookEventToStore): Promise<StoredHook> {
+    return this.add(item);
+  }
 }

@@ -1,7 +1,9 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
-import { takeWithinBudget } from './budget';
-import { jsonPieces, piecesOf, type JsonText } from './jsonText';
 import type { Event, NewEvent } from '../domain/event';
+import type { Logger } from '../logger';
+import { takeWithinBudget } from './budget';
+import { GroupCommit, type GroupCommitOptions } from './groupCommit';
+import { jsonPieces, piecesOf, type JsonText } from './jsonText';
 import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type EventRow } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
@@ -15,6 +17,52 @@ export interface AppendedEvent {
   event: Event;
   /** false when the event_id was stored before: the stored event is returned and nothing is written. */
   created: boolean;
+}
+
+/** A session's events: written, read a page at a time, read whole. */
+export interface EventStore {
+  /**
+   * Stores one event, in one transaction with others that arrive meanwhile (group commit); resolves once that
+   * has committed, with the stored event, or null if its session does not exist.
+   */
+  append(item: EventToStore): Promise<AppendedEvent | null>;
+  /** Stores events in the given order in one statement, all or none: as appendEvents(). */
+  appendBatch(items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]>;
+  /** The deprecated `POST /events`: as recordEventCreatingSession(). */
+  appendCreatingSession(sessionId: string, event: NewEvent): Promise<AppendedEvent>;
+  /** One page of a session's events, read on the few connections of pages: as listSessionEvents(). */
+  page(sessionId: string, request: EventPageRequest): Promise<EventPageJson | null>;
+  /** Every event of a session, a page at a time: as sessionEventPieces(). */
+  pieces(sessionId: string, budget: { maxBytes: number; sliceBytes: number }): AsyncGenerator<string>;
+  /** Every event of a session, one JSON text each, for an export: as sessionEventJson(). */
+  exported(sessionId: string): AsyncGenerator<string>;
+}
+
+export function eventStore({ pool, readPool, logger }: { pool: Pool; readPool: Pool; logger: Logger }): EventStore {
+  const writer = new EventWriter({ pool, logger });
+  return {
+    append: (item) => writer.append(item),
+    appendBatch: (items) => appendEvents(pool, items),
+    appendCreatingSession: (sessionId, event) => recordEventCreatingSession(pool, sessionId, event),
+    page: (sessionId, request) => listSessionEvents(readPool, sessionId, request),
+    pieces: (sessionId, budget) => sessionEventPieces(readPool, sessionId, budget),
+    exported: (sessionId) => sessionEventJson(pool, sessionId),
+  };
+}
+
+export interface EventWriterOptions extends Omit<GroupCommitOptions<EventToStore, AppendedEvent | null>, 'write'> {
+  pool: Pool;
+}
+
+/** Group commit for single events (POST /sessions/{id}/events): each resolves as appendEvents answers for it. */
+export class EventWriter extends GroupCommit<EventToStore, AppendedEvent | null> {
+  constructor({ pool, ...options }: EventWriterOptions) {
+    super({ ...options, write: (items) => appendEvents(pool, items) });
+  }
+
+  append(item: EventToStore): Promise<AppendedEvent | null> {
+    return this.add(item);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool';
+import type { Pool, Queryable } from '../db/pool';
 
 export interface EventSearch {
   /** Searched for, case-insensitively, in each event's search_text (see migration 1764054000007). */
@@ -46,6 +46,15 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 
 // Characters of context either side of the match in a snippet.
 const SNIPPET_CONTEXT = 80;
+
+export interface SearchStore {
+  /** As searchEvents(). */
+  events(search: EventSearch): Promise<EventSearchPage>;
+}
+
+export function searchStore({ pool }: { pool: Pool }): SearchStore {
+  return { events: (search) => searchEvents(pool, search) };
+}
 
 /**
  * Events whose text holds `q`, newest first, a page at a time. The trigram index finds candidates for

@@ -56,6 +56,38 @@ export interface SessionPageJson {
   nextCursor: string | null;
 }
 
+/** Sessions: created, read, listed, changed, deleted. */
+export interface SessionStore {
+  /** As createSession(). */
+  create(session: NewSession): Promise<Session | null>;
+  get(sessionId: string): Promise<Session | null>;
+  /** One page of a list, read on the few connections of pages: as listSessions(). */
+  page(request: SessionPageRequest): Promise<SessionPageJson>;
+  /** A whole list, a page at a time, on the few connections of pages: as sessionPieces(). */
+  pieces(filter: SessionFilter & ListBudget): AsyncGenerator<string>;
+  /** As updateSession(). */
+  update(sessionId: string, changes: SessionChanges): Promise<Session | null>;
+  /** As deleteSession(). */
+  delete(sessionId: string): Promise<{ eventsCount: number } | null>;
+  /** As getSessionResult(). */
+  result(sessionId: string): Promise<SessionResult>;
+  /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
+  withSnapshot<T>(filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T>;
+}
+
+export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool }): SessionStore {
+  return {
+    create: (session) => createSession(pool, session),
+    get: (sessionId) => getSessionById(pool, sessionId),
+    page: (request) => listSessions(readPool, request),
+    pieces: (filter) => sessionPieces(readPool, filter),
+    update: (sessionId, changes) => updateSession(pool, sessionId, changes),
+    delete: (sessionId) => deleteSession(pool, sessionId),
+    result: (sessionId) => getSessionResult(pool, sessionId),
+    withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
+  };
+}
+
 /** Inserts a running session; `null` when one with that id exists already (concurrent creators included). */
 export async function createSession(db: Queryable, session: NewSession): Promise<Session | null> {
   const { rows } = await db.query(

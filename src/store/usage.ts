@@ -23,6 +23,28 @@ export interface ToolResult {
   event_id: number | null;
 }
 
+/** What Claude Code's OpenTelemetry logs tell: usage and tool results. */
+export interface UsageStore {
+  /** As recordUsage(). */
+  record(apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<void>;
+  turns(sessionId: string): Promise<TurnUsage[]>;
+  toolResults(sessionId: string): Promise<ToolResult[]>;
+  /** Summed over every session, on the few connections of whole lists: as usageTotals(). */
+  totals(): Promise<UsageTotals>;
+  /** As prunePendingUsage(). */
+  prunePending(retentionHours: number): Promise<number>;
+}
+
+export function usageStore({ pool, readPool }: { pool: Pool; readPool: Pool }): UsageStore {
+  return {
+    record: (apiRequests, toolResults) => recordUsage(pool, apiRequests, toolResults),
+    turns: (sessionId) => listTurnUsage(pool, sessionId),
+    toolResults: (sessionId) => listToolResults(pool, sessionId),
+    totals: () => usageTotals(readPool),
+    prunePending: (retentionHours) => prunePendingUsage(pool, retentionHours),
+  };
+}
+
 /**
  * Stores the records of one OTLP request in one transaction: each API request once (a record sent again is
  * skipped), its turn's and its session's totals raised by what was new, and tool results once each.
