@@ -20,6 +20,7 @@ import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
 import { otlpRoutes } from './http/otlp';
 import { requestContext } from './http/requestContext';
+import { mountAll } from './http/router';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { ChangeListener } from './realtime/listener';
@@ -50,17 +51,16 @@ export function createApp({ store, listener, config, logger, metrics }: AppDeps)
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
-  for (const router of createRouters({ store, listener, metrics, config })) {
-    app.use(router.routes());
-    // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
-    app.use(router.allowedMethods());
-  }
+  const api = createApiRouter({ store, listener, metrics, config });
+  app.use(api.routes());
+  // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
+  app.use(api.allowedMethods());
   return app;
 }
 
-/** Every router of the API, in the order they are mounted. */
-export function createRouters({ store, listener, metrics, config }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config'>): Router[] {
-  return [
+/** The API's one router: the routes of every resource (but OTLP's, which reads its own bodies), matched in one pass. */
+export function createApiRouter({ store, listener, metrics, config }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config'>): Router {
+  return mountAll([
     dashboardRoutes(),
     docsRoutes(),
     openApiRoutes(),
@@ -73,5 +73,5 @@ export function createRouters({ store, listener, metrics, config }: Pick<AppDeps
     eventRoutes({ store, metrics, config }),
     legacyRoutes({ store, metrics, config }),
     hookRoutes({ store, metrics }),
-  ];
+  ]);
 }

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Writable } from 'node:stream';
-import { createRouters } from '../src/app';
+import { createApiRouter } from '../src/app';
 import { configWith } from '../src/config';
 import { createLogger } from '../src/logger';
 import { createStore } from '../src/store/store';
@@ -22,8 +22,8 @@ describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
     const store = createStore({ connectionString: database.url, poolSize: 1, readConnections: 1, logger: createLogger('silent') });
-    const routes = createRouters({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) })
-      .flatMap((router) => router.stack)
+    const routes = createApiRouter({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) })
+      .stack
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method} ${path}`),

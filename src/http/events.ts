@@ -7,7 +7,6 @@ import type { JsonText } from '../store/jsonText';
 import type { Store } from '../store/store';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
-import { SessionPath } from './sessions.structs';
 import { createRouter } from './router';
 import { streamedJson } from './streamedJson';
 
@@ -32,7 +31,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
   const router = createRouter();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const event = validate('body', ctx.request.body, EventBody);
     if (event.session_id != null && event.session_id !== session_id) throw badRequest(MISMATCH);
     const appended = await store.events.append({ sessionId: session_id, event });
@@ -44,7 +43,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
   });
 
   router.post('/sessions/:session_id/events/batch', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const { events } = validate('body', ctx.request.body, EventBatchBody);
     const mismatched: FieldError[] = events.flatMap((event, index) =>
       event.session_id != null && event.session_id !== session_id
@@ -60,7 +59,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
   });
 
   router.get('/sessions/:session_id/events', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
     const page = await store.events.page(session_id, {
       after: query.after,

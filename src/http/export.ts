@@ -3,7 +3,6 @@ import Router from '@koa/router';
 import { notFound } from '../errors';
 import type { Store } from '../store/store';
 import { ExportQuery } from './search.structs';
-import { SessionPath } from './sessions.structs';
 import { validate } from '../structs/validate';
 import { createRouter } from './router';
 
@@ -19,7 +18,7 @@ export function exportRoutes({ store }: ExportRoutesDeps): Router {
   const router = createRouter();
 
   router.get('/sessions/:session_id/export', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const { format = 'json' } = validate('query', ctx.query, ExportQuery);
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');

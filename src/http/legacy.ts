@@ -8,7 +8,7 @@ import { eventPageBody } from './events';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
-import { SessionMetadataPatch, SessionPath } from './sessions.structs';
+import { SessionMetadataPatch } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface LegacyRoutesDeps {
@@ -32,7 +32,7 @@ export function legacyRoutes({ store, metrics, config: { pageMaxBytes, pageSlice
   });
 
   router.get('/events/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
     ctx.type = 'json';
     if (query.after === undefined && query.limit === undefined) {
@@ -50,7 +50,7 @@ export function legacyRoutes({ store, metrics, config: { pageMaxBytes, pageSlice
   });
 
   router.patch('/sessions/:session_id/metadata', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const patch = validate('body', ctx.request.body, SessionMetadataPatch);
     const changes = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null)) as SessionChanges;
     const session = await store.sessions.update(session_id, changes);

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import type { Store } from '../store/store';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
-import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
+import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
@@ -38,7 +38,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
   });
 
   router.get('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
     ctx.body = { session };
@@ -46,13 +46,13 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
 
   // Never 404: agents poll this for sessions that may not exist yet or any more.
   router.get('/sessions/:session_id/status', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     ctx.body = { status: session ? session.status : 'not_existent' };
   });
 
   router.get('/sessions/:session_id/result', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const found = await store.sessions.result(session_id);
     switch (found.outcome) {
       case 'session_not_found':
@@ -67,7 +67,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
   });
 
   router.patch('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const changes = validate('body', ctx.request.body, SessionPatch);
     const session = await store.sessions.update(session_id, changes);
     if (!session) throw notFound('Session not found');
@@ -75,7 +75,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
   });
 
   router.delete('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const deleted = await store.sessions.delete(session_id);
     if (!deleted) throw notFound('Session not found');
     ctx.body = { ok: true, session_id, deleted: { session: true, events_count: deleted.eventsCount } };

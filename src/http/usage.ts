@@ -1,8 +1,6 @@
 import Router from '@koa/router';
 import { notFound } from '../errors';
 import type { Store } from '../store/store';
-import { validate } from '../structs/validate';
-import { SessionPath } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface UsageRoutesDeps {
@@ -21,14 +19,14 @@ export function usageRoutes({ store }: UsageRoutesDeps): Router {
   });
 
   router.get('/sessions/:session_id/usage', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
     ctx.body = { session_id, usage: session.usage, turns: await store.usage.turns(session_id) };
   });
 
   router.get('/sessions/:session_id/tool-results', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
     ctx.body = { session_id, tool_results: await store.usage.toolResults(session_id) };
