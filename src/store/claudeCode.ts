@@ -2,7 +2,7 @@ import type { Pool, Queryable } from '../db/pool';
 import type { NewEvent } from '../domain/event';
 import type { StatusEffect } from '../domain/session';
 import type { Logger } from '../logger';
-import { eventArrayParams, eventArrays } from './events';
+import { EVENT_INPUTS, eventInputs } from './events';
 import { GroupCommit, type GroupCommitOptions } from './groupCommit';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
@@ -32,19 +32,14 @@ const keyOf = (sessionId: string, eventId: string) => `${sessionId}\u0000${event
  * events imply. A status change is written just before the event that causes it, so clients hear the
  * session change first, as they do for a session_stop. A hook stored before (same event_id) changes
  * nothing. A session of the same id created through the original API gets the events but keeps its own
- * status rules. The steps are asm_record_hooks's (migration 1764054000009).
+ * status rules. The steps are asm_record_hooks's (migration 1764054000011).
  */
 export async function recordClaudeCodeHooks(db: Queryable, items: readonly HookEventToStore[]): Promise<StoredHook[]> {
   if (items.length === 0) return [];
   const { rows } = await db.query<{ session_id: string; event_id: string }>({
     name: 'record-claude-code-hooks',
-    text: `select session_id, event_id from asm_record_hooks($1::text[], $2::text[], $3::text[], ${eventArrayParams(4)})`,
-    values: [
-      items.map((item) => item.session.project_dir),
-      items.map((item) => item.session.session_name),
-      items.map((item) => item.effect),
-      ...eventArrays(items),
-    ],
+    text: `select session_id, event_id from asm_record_hooks(${EVENT_INPUTS}, $2::text[], $3::text[], $4::text[])`,
+    values: [eventInputs(items), items.map((item) => item.effect), items.map((item) => item.session.session_name), items.map((item) => item.session.project_dir)],
   });
   const created = new Set(rows.map((row) => keyOf(row.session_id, row.event_id)));
   // The first item of a pair stored now is the one created; a second in the same batch is a retry of it.
