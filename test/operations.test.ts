@@ -95,18 +95,22 @@ describe('graceful shutdown', () => {
     const closing = await startInstance(database.url);
     const { port } = new URL(closing.baseUrl);
     const body = JSON.stringify({ session_id: 'in-flight', session_name: 'x' });
+    let closed: Promise<void> | undefined;
     const reply = new Promise<number>((resolve, reject) => {
-      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (response) => {
+      const headers = { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' };
+      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', headers }, (response) => {
         response.resume();
         resolve(response.statusCode ?? 0);
       });
       request.on('error', reject);
-      request.write(body.slice(0, 10));
-      // The rest of the body arrives after shutdown has begun.
-      setTimeout(() => request.end(body.slice(10)), 200);
+      // "100 Continue" says the server holds the request: part of the body, shutdown, then the rest.
+      request.on('continue', () => {
+        request.write(body.slice(0, 10));
+        closed = closing.close();
+        request.end(body.slice(10));
+      });
+      request.flushHeaders();
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const closed = closing.close();
     expect(await reply).toBe(201);
     await closed;
     await expect(fetch(`${closing.baseUrl}/health`)).rejects.toThrow();
