@@ -12,13 +12,46 @@ const database = useTestDatabase();
 const { instance, api } = useInstance(database);
 
 // The fields of Event and Session (src/domain), in order.
-const EVENT_FIELDS = ['id', 'session_id', 'session_name', 'event_type', 'timestamp', 'tool_name', 'tool_input', 'tool_output', 'error', 'exit_code', 'reason', 'role', 'content', 'event_id', 'tool_use_id', 'prompt_id', 'agent_id', 'duration_ms', 'hook_input'];
-const SESSION_FIELDS = ['session_id', 'session_name', 'status', 'outcome', 'created_at', 'project_dir', 'agent_name', 'last_resumed_at', 'event_count', 'last_event_at', 'source', 'usage'];
+const EVENT_FIELDS = [
+  'id',
+  'session_id',
+  'session_name',
+  'event_type',
+  'timestamp',
+  'tool_name',
+  'tool_input',
+  'tool_output',
+  'error',
+  'exit_code',
+  'reason',
+  'role',
+  'content',
+  'event_id',
+  'tool_use_id',
+  'prompt_id',
+  'agent_id',
+  'duration_ms',
+  'hook_input',
+];
+const SESSION_FIELDS = [
+  'session_id',
+  'session_name',
+  'status',
+  'outcome',
+  'created_at',
+  'project_dir',
+  'agent_name',
+  'last_resumed_at',
+  'event_count',
+  'last_event_at',
+  'source',
+  'usage',
+];
 const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'api_requests', 'api_duration_ms', 'models'];
 
 // Text JSON escapes, characters of one to four bytes, a line separator, a right-to-left mark: no U+0000, which text refuses.
 const ODD_TEXT = 'naïve "quoted" back\\slash\ttab\nline \u2028 \u200f שלום 中文 🚀 \u0001';
-const NESTED = { a: [1, 1e308, 5e-324, 9007199254740993, 0.1, { b: { c: [null, true, false, '', ODD_TEXT] } }], 'key with "quotes"': { '': {} }, nul: 'in json \u0000 stays' };
+const NESTED = { a: [1, 1e308, 5e-324, 2 ** 53 + 2, 0.1, { b: { c: [null, true, false, '', ODD_TEXT] } }], 'key with "quotes"': { '': {} }, nul: 'in json \u0000 stays' };
 
 function expectFieldsInOrder(value: Record<string, unknown>, fields: string[]): void {
   expect(Object.keys(value)).toEqual(fields);
@@ -33,7 +66,15 @@ describe('an event, whoever built its JSON', () => {
 
     const sent = [
       { event_type: 'session_start', timestamp: '2024-02-29T23:59:59.999Z', reason: ODD_TEXT },
-      { event_type: 'message', role: 'user', content: [{ type: 'text', text: ODD_TEXT }, { type: 'image', nested: NESTED }], session_name: '' },
+      {
+        event_type: 'message',
+        role: 'user',
+        content: [
+          { type: 'text', text: ODD_TEXT },
+          { type: 'image', nested: NESTED },
+        ],
+        session_name: '',
+      },
       { event_type: 'pre_tool', tool_name: ODD_TEXT, tool_input: NESTED, event_id: `e-${ODD_TEXT}` },
       { event_type: 'post_tool', tool_name: 'Bash', tool_input: {}, tool_output: 'a JSON string \u0000 as the output', exit_code: 2_147_483_647 },
       { event_type: 'post_tool', tool_name: 'Bash', tool_output: [NESTED, 12.5, -1e-7], error: ODD_TEXT, exit_code: -2_147_483_648 },
@@ -77,7 +118,12 @@ describe('an event, whoever built its JSON', () => {
     const replayClient = await WsClient.connect(`${instance.wsUrl}?session_id=${encodeURIComponent(id)}&since=${since}`);
     const replayed = (await replayClient.waitFor((messages) => messages.filter((m) => m.type === 'event').length === page.length)).filter((m) => m.type === 'event');
     expect(whole).toEqual(page);
-    expect(exported.trim().split('\n').map((line) => JSON.parse(line))).toEqual(page);
+    expect(
+      exported
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual(page);
     expect(live.map((message) => message.data)).toEqual(page);
     expect(replayed.map((message) => message.data)).toEqual(page);
     client.close();
@@ -95,9 +141,23 @@ describe('an event, whoever built its JSON', () => {
     expect(custom).toMatchObject({ event_type: 'custom type ✓', reason: '' });
     expect(stop).toMatchObject({ event_type: 'session_stop', exit_code: 1, error: null, timestamp: '1970-01-01T00:00:00.000Z' });
     const hook = page[sent.length];
-    expect(hook).toMatchObject({ event_type: 'post_tool', tool_use_id: `toolu_${ODD_TEXT}`, prompt_id: 'prompt-1', agent_id: 'agent-1', duration_ms: 1234.5678, tool_input: NESTED, tool_output: { content: ODD_TEXT } });
+    expect(hook).toMatchObject({
+      event_type: 'post_tool',
+      tool_use_id: `toolu_${ODD_TEXT}`,
+      prompt_id: 'prompt-1',
+      agent_id: 'agent-1',
+      duration_ms: 1234.5678,
+      tool_input: NESTED,
+      tool_output: { content: ODD_TEXT },
+    });
     expect(hook.hook_input).toMatchObject({ extra: NESTED, hook_event_name: 'PostToolUse' });
-    expect(page[sent.length + 1]).toMatchObject({ event_type: 'micro', timestamp: '2024-06-30T12:34:56.789Z', duration_ms: 1e300, hook_input: { deep: [{ x: 1 }] }, session_name: null });
+    expect(page[sent.length + 1]).toMatchObject({
+      event_type: 'micro',
+      timestamp: '2024-06-30T12:34:56.789Z',
+      duration_ms: 1e300,
+      hook_input: { deep: [{ x: 1 }] },
+      session_name: null,
+    });
   });
 });
 
@@ -131,16 +191,20 @@ describe('a session, whoever built its JSON', () => {
       event_count: 1,
       source: null,
       agent_name: null,
-      usage: { input_tokens: 9007199254740993, cost_usd: 123456789012345678 / 1e6, api_duration_ms: 4294967296, models: ['claude-"ü"', 'a\\b', '🚀'] },
+      usage: { input_tokens: Number(9007199254740993n), cost_usd: Number(123456789012345678n) / 1e6, api_duration_ms: 4294967296, models: ['claude-"ü"', 'a\\b', '🚀'] },
     });
 
     const whole = (await api.get('/sessions')).body.sessions.find((session: { session_id: string }) => session.session_id === id);
     const paged = (await api.get('/sessions?limit=1000')).body.sessions.find((session: { session_id: string }) => session.session_id === id);
     const exported = (await api.get(sessionPath(id, '/export'))).body.session;
     const initClient = await WsClient.connect(`${instance.wsUrl}?session_id=${encodeURIComponent(id)}`);
-    const updates = (await client.waitFor((messages) => messages.some((m) => m.type === 'session_updated' && m.session.status === 'finished'))).filter((m) => m.type === 'session_updated');
+    const updates = (await client.waitFor((messages) => messages.some((m) => m.type === 'session_updated' && m.session.status === 'finished'))).filter(
+      (m) => m.type === 'session_updated',
+    );
     const replayClient = await WsClient.connect(`${instance.wsUrl}?session_id=${encodeURIComponent(id)}&since=${since}`);
-    const replayed = (await replayClient.waitFor((messages) => messages.some((m) => m.type === 'session_updated' && m.session.status === 'finished'))).filter((m) => m.type === 'session_updated');
+    const replayed = (await replayClient.waitFor((messages) => messages.some((m) => m.type === 'session_updated' && m.session.status === 'finished'))).filter(
+      (m) => m.type === 'session_updated',
+    );
     expect(whole).toEqual(single);
     expect(paged).toEqual(single);
     expect(exported).toEqual(single);
