@@ -1,7 +1,6 @@
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { Config } from './config';
-import type { Pool } from './db/pool';
 import { renderErrors } from './errors';
 import { cors } from './http/cors';
 import { dashboardRoutes } from './http/dashboard';
@@ -21,24 +20,22 @@ import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
 import { otlpRoutes } from './http/otlp';
 import { requestContext } from './http/requestContext';
+import { mountAll } from './http/router';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { ChangeListener } from './realtime/listener';
-import type { EventWriter } from './store/groupCommit';
+import type { Store } from './store/store';
 
 export interface AppDeps {
-  pool: Pool;
-  /** Where pages and whole lists are read: a pool of a few connections, so few are built at once. */
-  readPool: Pool;
+  store: Store;
   listener: Pick<ChangeListener, 'listening'>;
   config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes' | 'pageSliceBytes'>;
   logger: Logger;
   metrics: Metrics;
-  writer: EventWriter;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ pool, readPool, listener, config, logger, metrics, writer }: AppDeps): Koa {
+export function createApp({ store, listener, config, logger, metrics }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -49,33 +46,32 @@ export function createApp({ pool, readPool, listener, config, logger, metrics, w
   app.use(cors(config.corsOrigins));
   app.use(requireApiKey(config.apiKeys));
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
-  app.use(otlpRoutes({ pool, maxBodyBytes: config.maxBodyBytes }).routes());
+  app.use(otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes }).routes());
   app.use(requireJsonBodies());
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
-  for (const router of createRouters({ pool, readPool, listener, metrics, writer, config, logger })) {
-    app.use(router.routes());
-    // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
-    app.use(router.allowedMethods());
-  }
+  const api = createApiRouter({ store, listener, metrics, config });
+  app.use(api.routes());
+  // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
+  app.use(api.allowedMethods());
   return app;
 }
 
-/** Every router of the API, in the order they are mounted. */
-export function createRouters({ pool, readPool, listener, metrics, writer, config, logger }: Pick<AppDeps, 'pool' | 'readPool' | 'listener' | 'metrics' | 'writer' | 'config' | 'logger'>): Router[] {
-  return [
+/** The API's one router: the routes of every resource (but OTLP's, which reads its own bodies), matched in one pass. */
+export function createApiRouter({ store, listener, metrics, config }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config'>): Router {
+  return mountAll([
     dashboardRoutes(),
     docsRoutes(),
     openApiRoutes(),
-    opsRoutes({ pool, listener, metrics }),
-    sessionRoutes({ pool, readPool, config }),
-    usageRoutes({ pool, readPool }),
-    activityRoutes({ readPool }),
-    searchRoutes({ pool }),
-    exportRoutes({ pool }),
-    eventRoutes({ pool, readPool, writer, metrics, config }),
-    legacyRoutes({ pool, readPool, metrics, config }),
-    hookRoutes({ pool, metrics, logger }),
-  ];
+    opsRoutes({ store, listener, metrics }),
+    sessionRoutes({ store, config }),
+    usageRoutes({ store }),
+    activityRoutes({ store }),
+    searchRoutes({ store }),
+    exportRoutes({ store }),
+    eventRoutes({ store, metrics, config }),
+    legacyRoutes({ store, metrics, config }),
+    hookRoutes({ store, metrics }),
+  ]);
 }

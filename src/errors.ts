@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import type { Middleware } from 'koa';
-import { isDatabaseUnavailable } from './db/pool';
 import type { Logger } from './logger';
 
 /** One failing field, in the contract's shape: `{"loc":["body","session_name"],"msg":"Field required","type":"missing"}`. */
@@ -25,6 +24,23 @@ export const notFound = (detail: string) => new HttpError(404, detail);
 export const conflict = (detail: string) => new HttpError(409, detail);
 export const unprocessable = (fields: FieldError[]) => new HttpError(422, fields);
 export const serviceUnavailable = (detail: string) => new HttpError(503, detail);
+
+// Errors raised while the database cannot be reached: by the socket, by the pool, or by a server shutting down.
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+// SQLSTATE class 08 (connection exception), and admin shutdown, crash shutdown, cannot connect now.
+const CONNECTION_EXCEPTION_CLASS = '08';
+const SHUTDOWN_STATES = new Set(['57P01', '57P02', '57P03']);
+
+/** Whether an error means the database could not be reached (rather than that it refused something): a 503 to try again. */
+export const isDatabaseUnavailable = (err: unknown): boolean => {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code: rawCode, message: rawMessage } = err as { code?: unknown; message?: unknown };
+  const code = typeof rawCode === 'string' ? rawCode : '';
+  if (CONNECTION_ERROR_CODES.has(code) || code.startsWith(CONNECTION_EXCEPTION_CLASS) || SHUTDOWN_STATES.has(code)) return true;
+  const message = typeof rawMessage === 'string' ? rawMessage : '';
+  // "timeout expired": a connection that did not open in time (pg.Client's own connect timeout).
+  return /Connection terminated|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error/.test(message);
+};
 
 interface StatusError {
   status?: unknown;

@@ -1,6 +1,6 @@
 import { recordClaudeCodeHooks, type HookEventToStore } from '../src/store/claudeCode';
-import type { StatusEffect } from '../src/claudeCode/hookEvents';
-import type { NewEvent } from '../src/store/events';
+import type { NewEvent } from '../src/domain/event';
+import type { StatusEffect } from '../src/domain/session';
 import { useTestDatabase } from './support/testDatabase';
 
 const database = useTestDatabase();

@@ -1,5 +1,5 @@
 import { createLogger } from '../src/logger';
-import { EventWriter } from '../src/store/groupCommit';
+import { EventWriter } from '../src/store/events';
 import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 

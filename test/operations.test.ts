@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { Writable } from 'node:stream';
-import { createRouters } from '../src/app';
+import { createApiRouter } from '../src/app';
 import { configWith } from '../src/config';
 import { createLogger } from '../src/logger';
-import { EventWriter } from '../src/store/groupCommit';
+import { createStore } from '../src/store/store';
 import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
 import { WsClient } from './support/wsClient';
@@ -21,14 +21,14 @@ const { instance, api } = useInstance(database, {}, { logger: createLogger('info
 describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
-    const pool = database.pool();
-    const writer = new EventWriter({ pool, logger: createLogger('silent') });
-    const routes = createRouters({ pool, readPool: pool, listener: { listening: true }, metrics: instance.service.metrics, writer, config: configWith({}), logger: createLogger('silent') })
-      .flatMap((router) => router.stack)
+    const store = createStore({ connectionString: database.url, poolSize: 1, readConnections: 1, logger: createLogger('silent') });
+    const routes = createApiRouter({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) })
+      .stack
       .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method} ${path}`),
     );
+    await store.close();
     expect(routes.length).toBeGreaterThan(15);
     expect(documented.filter((op) => op !== 'get /ws').sort()).toEqual([...new Set(routes)].sort());
   });
@@ -95,18 +95,22 @@ describe('graceful shutdown', () => {
     const closing = await startInstance(database.url);
     const { port } = new URL(closing.baseUrl);
     const body = JSON.stringify({ session_id: 'in-flight', session_name: 'x' });
+    let closed: Promise<void> | undefined;
     const reply = new Promise<number>((resolve, reject) => {
-      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (response) => {
+      const headers = { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' };
+      const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/sessions', headers }, (response) => {
         response.resume();
         resolve(response.statusCode ?? 0);
       });
       request.on('error', reject);
-      request.write(body.slice(0, 10));
-      // The rest of the body arrives after shutdown has begun.
-      setTimeout(() => request.end(body.slice(10)), 200);
+      // "100 Continue" says the server holds the request: part of the body, shutdown, then the rest.
+      request.on('continue', () => {
+        request.write(body.slice(0, 10));
+        closed = closing.close();
+        request.end(body.slice(10));
+      });
+      request.flushHeaders();
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const closed = closing.close();
     expect(await reply).toBe(201);
     await closed;
     await expect(fetch(`${closing.baseUrl}/health`)).rejects.toThrow();

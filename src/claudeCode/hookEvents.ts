@@ -1,23 +1,14 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { NewEvent } from '../store/events';
+import type { NewEvent } from '../domain/event';
+import type { StatusEffect } from '../domain/session';
 
 /** A Claude Code hook's input: an object with at least a session id; every other field is as the CLI sent it. */
 export type HookInput = { session_id: string } & Record<string, unknown>;
 
-/**
- * What a hook does to its session's status:
- * - `prompt`: a person asked for work (or a session started): running, even after the session ended (resumed).
- * - `working`: the agent is doing something: running, unless the session has ended.
- * - `turn_ended`: the agent waits for its user: idle, unless the session has ended.
- * - `ended`: the session is over: finished.
- * Sessions of the original API keep their own rules. Applied in PostgreSQL, under the session's row lock
- * (asm_claude_code_next_status, migration 1764054000009).
- */
-export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'ended' | null;
-
 export interface MappedHook {
   event: NewEvent;
+  /** What it does to a session the hooks created (StatusEffect says how). */
   effect: StatusEffect;
 }
 

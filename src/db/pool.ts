@@ -47,27 +47,3 @@ export function createPool({ connectionString, max, logger, queueTimeoutMillis =
   pool.on('error', (err) => logger.warn('idle database connection failed', { err }));
   return pool;
 }
-
-/** Named SQLSTATE codes the store reacts to. */
-export const PgErrorCode = {
-  UNIQUE_VIOLATION: '23505',
-  FOREIGN_KEY_VIOLATION: '23503',
-} as const;
-
-export const hasPgCode = (err: unknown, code: string): boolean =>
-  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
-
-// Errors raised while the database cannot be reached: by the socket, by the pool, or by a server shutting down.
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
-/** Whether an error means the database could not be reached (rather than that it refused something). */
-export const isDatabaseUnavailable = (err: unknown): boolean => {
-  if (typeof err !== 'object' || err === null) return false;
-  const { code: rawCode, message: rawMessage } = err as { code?: unknown; message?: unknown };
-  const code = typeof rawCode === 'string' ? rawCode : '';
-  if (CONNECTION_ERROR_CODES.has(code)) return true;
-  // SQLSTATE class 08 (connection exception) and 57P01..57P03 (admin shutdown, crash shutdown, cannot connect now).
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
-  const message = typeof rawMessage === 'string' ? rawMessage : '';
-  // "timeout expired": a connection that did not open within CONNECT_TIMEOUT_MS (pg.Client's own timeout).
-  return /Connection terminated|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error/.test(message);
-};

@@ -1,24 +1,17 @@
 import type { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Config } from '../config';
-import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { badRequest, notFound, unprocessable, type FieldError } from '../errors';
-import { appendEvents, listSessionEvents } from '../store/events';
 import type { JsonText } from '../store/jsonText';
-import type { EventWriter } from '../store/groupCommit';
+import type { Store } from '../store/store';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
-import { SessionPath } from './sessions.structs';
 import { createRouter } from './router';
 import { streamedJson } from './streamedJson';
 
 export interface EventRoutesDeps {
-  pool: Pool;
-  /** Where pages are read. */
-  readPool: Pool;
-  /** Single events go through group commit. */
-  writer: Pick<EventWriter, 'append'>;
+  store: Pick<Store, 'events'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
   config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
@@ -34,14 +27,14 @@ export async function eventPageBody(events: JsonText, nextAfter: number | null):
   return typeof events === 'string' ? `${head}${events}${tail}` : streamedJson(head, events, tail);
 }
 
-export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMaxBytes, pageSliceBytes } }: EventRoutesDeps): Router {
+export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceBytes } }: EventRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions/:session_id/events', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const event = validate('body', ctx.request.body, EventBody);
     if (event.session_id != null && event.session_id !== session_id) throw badRequest(MISMATCH);
-    const appended = await writer.append({ sessionId: session_id, event });
+    const appended = await store.events.append({ sessionId: session_id, event });
     if (!appended) throw notFound('Session not found');
     if (appended.created) metrics.eventsIngested(1);
     // A retry of an event already stored (same event_id) is answered with that event and changes nothing.
@@ -50,7 +43,7 @@ export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMax
   });
 
   router.post('/sessions/:session_id/events/batch', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const { events } = validate('body', ctx.request.body, EventBatchBody);
     const mismatched: FieldError[] = events.flatMap((event, index) =>
       event.session_id != null && event.session_id !== session_id
@@ -58,10 +51,7 @@ export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMax
         : [],
     );
     if (mismatched.length > 0) throw unprocessable(mismatched);
-    const stored = await appendEvents(
-      pool,
-      events.map((event) => ({ sessionId: session_id, event })),
-    );
+    const stored = await store.events.appendBatch(events.map((event) => ({ sessionId: session_id, event })));
     if (stored.some((item) => item === null)) throw notFound('Session not found');
     metrics.eventsIngested(stored.filter((item) => item!.created).length);
     ctx.status = stored.some((item) => item!.created) ? 201 : 200;
@@ -69,9 +59,9 @@ export function eventRoutes({ pool, readPool, writer, metrics, config: { pageMax
   });
 
   router.get('/sessions/:session_id/events', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
-    const page = await listSessionEvents(readPool, session_id, {
+    const page = await store.events.page(session_id, {
       after: query.after,
       limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
       maxBytes: pageMaxBytes,

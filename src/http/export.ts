@@ -1,31 +1,28 @@
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
-import type { Pool } from '../db/pool';
 import { notFound } from '../errors';
-import { sessionEventJson } from '../store/events';
-import { getSessionById } from '../store/sessions';
+import type { Store } from '../store/store';
 import { ExportQuery } from './search.structs';
-import { SessionPath } from './sessions.structs';
 import { validate } from '../structs/validate';
 import { createRouter } from './router';
 
 export interface ExportRoutesDeps {
-  pool: Pool;
+  store: Pick<Store, 'sessions' | 'events'>;
 }
 
 /**
  * A session to keep or share: `json` (the default) is `{session, events}`, `ndjson` one event per line.
  * Sent as it is read, as a download. Events stored while the export runs may or may not be in it.
  */
-export function exportRoutes({ pool }: ExportRoutesDeps): Router {
+export function exportRoutes({ store }: ExportRoutesDeps): Router {
   const router = createRouter();
 
   router.get('/sessions/:session_id/export', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const { format = 'json' } = validate('query', ctx.query, ExportQuery);
-    const session = await getSessionById(pool, session_id);
+    const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
-    const events = sessionEventJson(pool, session_id);
+    const events = store.events.exported(session_id);
     const fileName = `session-${session_id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100)}.${format}`;
     ctx.set('content-disposition', `attachment; filename="${fileName}"`);
     if (format === 'ndjson') {

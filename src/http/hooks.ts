@@ -1,24 +1,20 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { validate as check } from 'superstruct';
-import type { Pool } from '../db/pool';
-import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { badRequest } from '../errors';
 import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
-import { ClaudeCodeWriter } from '../store/claudeCodeWriter';
+import type { Store } from '../store/store';
 import { parseJsonBodies } from './body';
 import { ClaudeCodeHookBody } from './hooks.structs';
 import { createRouter } from './router';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
 
-
 export interface HookRoutesDeps {
-  pool: Pool;
+  store: Pick<Store, 'hooks'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
-  logger: Logger;
 }
 
 /**
@@ -35,16 +31,15 @@ export function hookBodies(maxBytes: number): Middleware {
 }
 
 /** POST /hooks/claude-code: Claude Code's http hooks (and the hook command) report here. */
-export function hookRoutes({ pool, metrics, logger }: HookRoutesDeps): Router {
+export function hookRoutes({ store, metrics }: HookRoutesDeps): Router {
   const router = createRouter();
-  // Hooks of many sessions arrive together: written in batches, one commit (and notification) for each.
-  const writer = new ClaudeCodeWriter({ pool, logger });
 
   router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
     const { event, effect } = mapHookInput(input);
-    const stored = await writer.record({
+    // Hooks of many sessions arrive together: the store writes them in batches, one commit (and notification) each.
+    const stored = await store.hooks.record({
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
       event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },

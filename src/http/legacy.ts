@@ -1,27 +1,24 @@
 import Router from '@koa/router';
 import type { Config } from '../config';
-import type { Pool } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { notFound } from '../errors';
-import { listSessionEvents, recordEventCreatingSession, sessionEventPieces } from '../store/events';
-import { updateSession, type SessionChanges } from '../store/sessions';
+import type { SessionChanges } from '../store/sessions';
+import type { Store } from '../store/store';
 import { eventPageBody } from './events';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
-import { SessionMetadataPatch, SessionPath } from './sessions.structs';
+import { SessionMetadataPatch } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface LegacyRoutesDeps {
-  pool: Pool;
-  /** Where pages and whole lists are read. */
-  readPool: Pool;
+  store: Pick<Store, 'sessions' | 'events'>;
   metrics: Pick<Metrics, 'eventsIngested'>;
   config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
 /** Endpoints the older clients still call. Deprecated; kept until those clients are gone. */
-export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes, pageSliceBytes } }: LegacyRoutesDeps): Router {
+export function legacyRoutes({ store, metrics, config: { pageMaxBytes, pageSliceBytes } }: LegacyRoutesDeps): Router {
   const router = createRouter();
 
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
@@ -29,21 +26,21 @@ export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes, 
   // running again) is to be removed once no client relies on it.
   router.post('/events', async (ctx) => {
     const event = validate('body', ctx.request.body, LegacyEventBody);
-    const stored = await recordEventCreatingSession(pool, event.session_id, event);
+    const stored = await store.events.appendCreatingSession(event.session_id, event);
     if (stored.created) metrics.eventsIngested(1);
     ctx.body = { ok: true };
   });
 
   router.get('/events/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
     ctx.type = 'json';
     if (query.after === undefined && query.limit === undefined) {
       // The original clients read this once and expect every event: the whole list, sent as it is read.
-      ctx.body = await streamedJson('{"events":[', sessionEventPieces(readPool, session_id, { maxBytes: pageMaxBytes, sliceBytes: pageSliceBytes }), '],"next_after":null}');
+      ctx.body = await streamedJson('{"events":[', store.events.pieces(session_id, { maxBytes: pageMaxBytes, sliceBytes: pageSliceBytes }), '],"next_after":null}');
       return;
     }
-    const page = await listSessionEvents(readPool, session_id, {
+    const page = await store.events.page(session_id, {
       after: query.after,
       limit: query.limit ?? DEFAULT_EVENT_PAGE_LIMIT,
       maxBytes: pageMaxBytes,
@@ -53,10 +50,10 @@ export function legacyRoutes({ pool, readPool, metrics, config: { pageMaxBytes, 
   });
 
   router.patch('/sessions/:session_id/metadata', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const patch = validate('body', ctx.request.body, SessionMetadataPatch);
     const changes = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null)) as SessionChanges;
-    const session = await updateSession(pool, session_id, changes);
+    const session = await store.sessions.update(session_id, changes);
     if (!session) throw notFound('Session not found');
     ctx.body = { ok: true, session };
   });

@@ -1,20 +1,19 @@
 import Router from '@koa/router';
-import { ping } from '../db/ping';
-import type { Pool } from '../db/pool';
 import { serviceUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import type { ChangeListener } from '../realtime/listener';
+import type { Store } from '../store/store';
 import { createRouter } from './router';
 
 export interface OpsRoutesDeps {
-  pool: Pool;
+  store: Pick<Store, 'ping'>;
   listener: Pick<ChangeListener, 'listening'>;
   metrics: Pick<Metrics, 'registry'>;
 }
 
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
-export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
+export function opsRoutes({ store, listener, metrics }: OpsRoutesDeps): Router {
   const router = createRouter();
 
   /** Liveness: answers while the process lives, whatever the database is doing. */
@@ -24,7 +23,7 @@ export function opsRoutes({ pool, listener, metrics }: OpsRoutesDeps): Router {
 
   /** Readiness: the database answers and this instance is listening for changes to broadcast. */
   router.get('/ready', async (ctx) => {
-    const databaseAnswers = await ping(pool, READY_CHECK_TIMEOUT_MS).then(() => true, () => false);
+    const databaseAnswers = await store.ping(READY_CHECK_TIMEOUT_MS).then(() => true, () => false);
     if (!databaseAnswers) throw serviceUnavailable('Database unavailable');
     if (!listener.listening) throw serviceUnavailable('Not listening for database changes; reconnecting');
     ctx.body = { status: 'ready' };

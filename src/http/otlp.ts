@@ -2,16 +2,15 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Pool } from '../db/pool';
-import { isDatabaseUnavailable } from '../db/pool';
+import { isDatabaseUnavailable } from '../errors';
 import { claudeCodeRecords } from '../otlp/claudeCode';
 import { decodeLogs, decodeMetrics, OtlpDecodeError, type OtlpEncoding } from '../otlp/decode';
 import { exportResponse, RpcCode, statusResponse, type OtlpAnswer } from '../otlp/response';
-import { recordUsage } from '../store/usage';
+import type { Store } from '../store/store';
 import { createRouter } from './router';
 
 export interface OtlpRoutesDeps {
-  pool: Pool;
+  store: Pick<Store, 'usage'>;
   /** Largest body taken, compressed or not. */
   maxBodyBytes: number;
 }
@@ -91,13 +90,13 @@ async function exportRequest(ctx: Context, maxBodyBytes: number, handle: (body: 
  * `OTEL_EXPORTER_OTLP_ENDPOINT=<this server>` reaches it. Protobuf or JSON, gzipped or not. Claude Code's
  * API requests and tool results are kept (see claudeCode.ts); everything else is accepted and dropped.
  */
-export function otlpRoutes({ pool, maxBodyBytes }: OtlpRoutesDeps): Router {
+export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/v1/logs', (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
       const found = claudeCodeRecords(decodeLogs(body, encoding));
-      await recordUsage(pool, found.apiRequests, found.toolResults);
+      await store.usage.record(found.apiRequests, found.toolResults);
       return exportResponse('logs', encoding, { rejected: found.rejected, message: found.reasons.join('; ') });
     }),
   );

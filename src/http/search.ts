@@ -1,21 +1,20 @@
 import Router from '@koa/router';
-import type { Pool } from '../db/pool';
-import { searchEvents } from '../store/search';
+import type { Store } from '../store/store';
 import { validate } from '../structs/validate';
 import { DEFAULT_SEARCH_LIMIT, EventSearchQuery } from './search.structs';
 import { createRouter } from './router';
 
 export interface SearchRoutesDeps {
-  pool: Pool;
+  store: Pick<Store, 'search'>;
 }
 
 /** Search inside events: prompts, messages, tool input and output, errors. */
-export function searchRoutes({ pool }: SearchRoutesDeps): Router {
+export function searchRoutes({ store }: SearchRoutesDeps): Router {
   const router = createRouter();
 
   router.get('/search', async (ctx) => {
     const query = validate('query', ctx.query, EventSearchQuery);
-    const page = await searchEvents(pool, {
+    const page = await store.search.events({
       q: query.q,
       eventType: query.event_type,
       toolName: query.tool_name,

@@ -1,26 +1,23 @@
 import Router from '@koa/router';
-import type { Pool } from '../db/pool';
 import { badRequest, conflict, notFound } from '../errors';
 import type { Config } from '../config';
-import { createSession, deleteSession, getSessionById, getSessionResult, listSessions, sessionPieces, updateSession } from '../store/sessions';
+import type { Store } from '../store/store';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
-import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch, SessionPath } from './sessions.structs';
+import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch } from './sessions.structs';
 import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
-  pool: Pool;
-  /** Where pages and whole lists are read. */
-  readPool: Pool;
+  store: Pick<Store, 'sessions'>;
   config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
-export function sessionRoutes({ pool, readPool, config: { pageMaxBytes, pageSliceBytes } }: SessionRoutesDeps): Router {
+export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } }: SessionRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/sessions', async (ctx) => {
     const input = validate('body', ctx.request.body, SessionCreate);
-    const session = await createSession(pool, input);
+    const session = await store.sessions.create(input);
     if (!session) throw conflict('Session already exists');
     ctx.status = 201;
     ctx.body = { ok: true, session };
@@ -32,31 +29,31 @@ export function sessionRoutes({ pool, readPool, config: { pageMaxBytes, pageSlic
     ctx.type = 'json';
     if (query.limit === undefined && query.cursor === undefined) {
       // No paging asked for: the whole list, as the original clients expect, sent as it is read.
-      ctx.body = await streamedJson('{"sessions":[', sessionPieces(readPool, filter), '],"next_cursor":null}');
+      ctx.body = await streamedJson('{"sessions":[', store.sessions.pieces(filter), '],"next_cursor":null}');
       return;
     }
-    const page = await listSessions(readPool, { ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
+    const page = await store.sessions.page({ ...filter, cursor: query.cursor, limit: query.limit ?? DEFAULT_SESSION_LIST_LIMIT });
     const [head, tail] = ['{"sessions":[', `],"next_cursor":${JSON.stringify(page.nextCursor)}}`];
     ctx.body = typeof page.sessions === 'string' ? `${head}${page.sessions}${tail}` : await streamedJson(head, page.sessions, tail);
   });
 
   router.get('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
-    const session = await getSessionById(pool, session_id);
+    const { session_id } = ctx.params;
+    const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
     ctx.body = { session };
   });
 
   // Never 404: agents poll this for sessions that may not exist yet or any more.
   router.get('/sessions/:session_id/status', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
-    const session = await getSessionById(pool, session_id);
+    const { session_id } = ctx.params;
+    const session = await store.sessions.get(session_id);
     ctx.body = { status: session ? session.status : 'not_existent' };
   });
 
   router.get('/sessions/:session_id/result', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
-    const found = await getSessionResult(pool, session_id);
+    const { session_id } = ctx.params;
+    const found = await store.sessions.result(session_id);
     switch (found.outcome) {
       case 'session_not_found':
         throw notFound('Session not found');
@@ -70,16 +67,16 @@ export function sessionRoutes({ pool, readPool, config: { pageMaxBytes, pageSlic
   });
 
   router.patch('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
+    const { session_id } = ctx.params;
     const changes = validate('body', ctx.request.body, SessionPatch);
-    const session = await updateSession(pool, session_id, changes);
+    const session = await store.sessions.update(session_id, changes);
     if (!session) throw notFound('Session not found');
     ctx.body = { ok: true, session };
   });
 
   router.delete('/sessions/:session_id', async (ctx) => {
-    const { session_id } = validate('path', ctx.params, SessionPath);
-    const deleted = await deleteSession(pool, session_id);
+    const { session_id } = ctx.params;
+    const deleted = await store.sessions.delete(session_id);
     if (!deleted) throw notFound('Session not found');
     ctx.body = { ok: true, session_id, deleted: { session: true, events_count: deleted.eventsCount } };
   });

@@ -1,7 +1,25 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../logger';
-import type { Frame } from './messages';
+import type { Change } from '../store/changes';
+import { messageFor } from './messages';
+
+/** A change ready to send: serialised once, to bytes, whatever the number of clients. */
+export interface Frame {
+  seq: number;
+  sessionId: string;
+  data: Buffer;
+}
+
+/** The message of a change (messages.ts), as the bytes of one text frame. */
+export function frameFor(change: Change): Frame {
+  if (change.kind === 'event') {
+    // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
+    return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
+  }
+  const sessionId = 'sessionId' in change ? change.sessionId : change.session.session_id;
+  return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
+}
 
 export interface HubClient {
   readonly socket: WebSocket;
@@ -141,8 +159,9 @@ export class Hub {
     this.onSent(sent);
   }
 
-  /** Sends each frame to every client that follows its session. */
-  broadcast(frames: readonly Frame[]): void {
+  /** Sends each change, serialised once, to every client that follows its session. */
+  broadcast(changes: readonly Change[]): void {
+    const frames = changes.map(frameFor);
     // Measured between bursts: within one, every frame sits in the buffer until the loop yields.
     for (const client of [...this.clients()]) {
       if (!client.pending && client.socket.bufferedAmount > this.maxBacklogBytes) this.cutOff(client);

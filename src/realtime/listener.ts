@@ -1,14 +1,18 @@
 import { createListenClient, destroyListenClient, listenTo, type ListenClient } from '../db/listenClient';
 import { ping } from '../db/ping';
-import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
-import { CHANGES_CHANNEL, latestSeq, readChanges, type Change } from '../store/changes';
+import type { Metrics } from '../metrics';
+import { CHANGES_CHANNEL, latestSeq, type Change, type ChangeStore } from '../store/changes';
 import { parseInteger } from '../structs/integers';
+import type { Hub } from './hub';
 
 export interface ChangeListenerOptions {
   connectionString: string;
-  /** Where changed rows are read from; the listening connection itself only listens. */
-  pool: Pool;
+  /** Where the changes are read; the listening connection itself only listens. */
+  changes: Pick<ChangeStore, 'read'>;
+  /** Where they go: this instance's WebSocket clients. */
+  hub: Pick<Hub, 'size' | 'broadcast'>;
+  metrics: Pick<Metrics, 'deliveryLag'>;
   logger: Logger;
   /** The byte budget of one read of the change log. */
   maxBytes: number;
@@ -18,20 +22,14 @@ export interface ChangeListenerOptions {
   maxRetryMs?: number;
 }
 
-/** Where the listener hands what it reads; see relay.ts. */
-export interface ChangeSink {
-  /** Called with the changes of each read, in commit order, each change once; never concurrently. */
-  onChanges(changes: Change[]): void;
-  /** Whether anyone would receive the changes now; when not, they are skipped, not read. */
-  hasAudience(): boolean;
-}
-
 const READ_PAGE = 2000;
 
 /**
- * This instance's one dedicated LISTEN connection. A notification says "changes up to N are committed";
- * the listener reads every change after the last one it relayed, up to the highest N heard, in one query
- * per burst. After a lost connection it reconnects with capped exponential backoff and jitter, forever,
+ * This instance's one dedicated LISTEN connection: the arrow from PostgreSQL to the browsers. A notification
+ * says "changes up to N are committed"; the listener reads every change after the last one it relayed, up to
+ * the highest N heard, in one query per burst, and hands them to the hub (in commit order, each once). While
+ * the hub has no clients, it skips the reads: a client who connects later starts from init or replays from
+ * the log. After a lost connection it reconnects with capped exponential backoff and jitter, forever,
  * re-LISTENs, and reads from where it stopped: what was committed meanwhile is relayed, not lost.
  */
 export class ChangeListener {
@@ -45,18 +43,12 @@ export class ChangeListener {
   /** The highest change number known to be committed. */
   private committed = 0;
   private draining: Promise<void> | null = null;
-  private sink: ChangeSink | null = null;
 
   constructor(private readonly options: ChangeListenerOptions) {}
 
   /** True while the LISTEN connection is up. */
   get listening(): boolean {
     return this.client !== null;
-  }
-
-  /** Where changes go from now on; until it is set, they are skipped as if nobody listened. */
-  relayTo(sink: ChangeSink): void {
-    this.sink = sink;
   }
 
   /** Resolves once the first LISTEN is in place; rejects if that first attempt fails. */
@@ -154,15 +146,13 @@ export class ChangeListener {
     // Let the rest of this network read's notifications arrive first.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.committed > this.relayed && !this.stopped) {
-      // No client to tell: skip the read. One who connects later starts from init or replays from the log.
-      const sink = this.sink;
-      if (!sink || !sink.hasAudience()) {
+      if (this.options.hub.size === 0) {
         this.relayed = this.committed;
         break;
       }
       try {
-        const page = await readChanges(this.options.pool, { after: this.relayed, upTo: this.committed, limit: READ_PAGE, maxBytes: this.options.maxBytes });
-        if (page.changes.length > 0) sink.onChanges(page.changes);
+        const page = await this.options.changes.read({ after: this.relayed, upTo: this.committed, limit: READ_PAGE, maxBytes: this.options.maxBytes });
+        if (page.changes.length > 0) this.relay(page.changes);
         this.relayed = page.lastSeq;
       } catch (err) {
         this.options.logger.error('could not read changes to broadcast; retrying', { err, after: this.relayed });
@@ -170,5 +160,12 @@ export class ChangeListener {
       }
     }
     this.draining = null;
+  }
+
+  // Each change's time from commit to broadcast is measured.
+  private relay(changes: Change[]): void {
+    this.options.hub.broadcast(changes);
+    const now = Date.now();
+    for (const change of changes) if (change.committedAt) this.options.metrics.deliveryLag((now - change.committedAt.getTime()) / 1000);
   }
 }

@@ -1,6 +1,7 @@
 import type { Change, LargeChange } from '../store/changes';
 import type { SlicedText } from '../store/slicedText';
-import type { Event, Session } from '../store/records';
+import type { Event } from '../domain/event';
+import type { Session } from '../domain/session';
 
 /** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
 export type ServerMessage =
@@ -13,13 +14,6 @@ export type ServerMessage =
   | { type: 'event'; seq: number; data: Event }
   /** A change whose event was deleted (with its session) before this instance read it: nothing to show. */
   | { type: 'event_gone'; seq: number; session_id: string; id: number };
-
-/** A change ready to send: serialised once, to bytes, whatever the number of clients. */
-export interface Frame {
-  seq: number;
-  sessionId: string;
-  data: Buffer;
-}
 
 /** The message of a change that is not an event (events are sent as the JSON text they were read as). */
 export function messageFor(change: Exclude<Change, { kind: 'event' }>): ServerMessage {
@@ -34,17 +28,8 @@ export function messageFor(change: Exclude<Change, { kind: 'event' }>): ServerMe
   }
 }
 
-export function frameFor(change: Change): Frame {
-  if (change.kind === 'event') {
-    // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
-    return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
-  }
-  const sessionId = 'sessionId' in change ? change.sessionId : change.session.session_id;
-  return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
-}
-
 /**
- * The message of a large change as the parts of its JSON text, which joined are the bytes frameFor() would
+ * The message of a large change as the parts of its JSON text, which joined are the bytes hub.ts's frameFor() would
  * give: strings, and in between the slices of its large values.
  */
 export function largeMessageParts(change: LargeChange): (string | SlicedText)[] {

@@ -1,11 +1,10 @@
 import type WebSocket from 'ws';
-import type { Pool } from '../db/pool';
 import { validate } from '../structs/validate';
 import type { Logger } from '../logger';
-import { canReplayFrom, withChangePage, type Change, type LargeChange } from '../store/changes';
-import { withSessionSnapshot } from '../store/sessions';
-import type { Hub, HubClient } from './hub';
-import { frameFor, largeMessageParts, type ServerMessage } from './messages';
+import type { Change, LargeChange } from '../store/changes';
+import type { Store } from '../store/store';
+import { frameFor, type Hub, type HubClient } from './hub';
+import { largeMessageParts, type ServerMessage } from './messages';
 import { StreamQuery } from '../structs/streamQuery';
 
 export interface StreamRequest {
@@ -34,10 +33,8 @@ export function parseStreamRequest(search: URLSearchParams): StreamRequest {
 
 export interface StreamDeps {
   hub: Hub;
-  /** Where init's snapshot is read. */
-  pool: Pool;
-  /** Where replay pages are read: its few connections bound how many are built at once. */
-  readPool: Pool;
+  /** Where init's snapshot and replays are read. */
+  store: Pick<Store, 'sessions' | 'changes'>;
   logger: Logger;
   /** The byte budget of one piece of init and one page of a replay. */
   maxBytes: number;
@@ -58,7 +55,7 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
   const client = hub.add(socket, request.sessionIds ?? null);
   try {
     let position: number | null;
-    if (request.since !== undefined && (await canReplayFrom(deps.pool, request.since))) {
+    if (request.since !== undefined && (await deps.store.changes.canReplayFrom(request.since))) {
       position = await replay(client, request.since, request.sessionIds, deps);
     } else {
       if (request.since !== undefined) send(hub, client, { type: 'resync_required' });
@@ -74,9 +71,9 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
 
 // One message in several frames: `{"type":"init","seq":N,"sessions":[` + the sessions, a piece a frame + `]…}`.
 // Returns the number init reflects, or null if the client went away meanwhile.
-async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
+async function sendInit(client: HubClient, request: StreamRequest, { hub, store, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
   const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes, sliceBytes };
-  return withSessionSnapshot(pool, filter, async ({ seq, pieces, nextCursor }) => {
+  return store.sessions.withSnapshot(filter, async ({ seq, pieces, nextCursor }) => {
     if (!hub.sendFragment(client, `{"type":"init","seq":${seq},"sessions":[`, false)) return null;
     for await (const piece of pieces) {
       if (!hub.sendFragment(client, piece, false)) return null;
@@ -87,11 +84,11 @@ async function sendInit(client: HubClient, request: StreamRequest, { hub, pool, 
   });
 }
 
-async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, readPool, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
+async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, store, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
   let after = since;
   for (;;) {
     // A large change is sent while the page's transaction is open (its slices are read from it); the others at once.
-    const page = await withChangePage(readPool, { after, limit: REPLAY_PAGE, maxBytes, sliceBytes, sessionIds }, async (page) => {
+    const page = await store.changes.withPage({ after, limit: REPLAY_PAGE, maxBytes, sliceBytes, sessionIds }, async (page) => {
       for (const change of page.changes) {
         const sent = isLarge(change) ? await sendLarge(hub, client, change, sliceBytes) : hub.sendDirect(client, frameFor(change).data);
         if (!sent) return null;

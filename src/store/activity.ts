@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool';
+import type { Pool, Queryable } from '../db/pool';
 
 /** A session's events over its time: `counts[i]` events fell in the i-th of equal slices of `from`…`to`. */
 export interface SessionActivity {
@@ -7,6 +7,15 @@ export interface SessionActivity {
   from: string;
   to: string;
   counts: number[];
+}
+
+export interface ActivityStore {
+  /** Counted on the few connections of whole lists: as sessionActivity(). */
+  ofSessions(sessionIds: readonly string[], buckets: number): Promise<SessionActivity[]>;
+}
+
+export function activityStore({ readPool }: { readPool: Pool }): ActivityStore {
+  return { ofSessions: (sessionIds, buckets) => sessionActivity(readPool, sessionIds, buckets) };
 }
 
 /**

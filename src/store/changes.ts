@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
-import { EVENT_AS_JSON, EVENT_JSON_SIZE, toSession, type Session } from './records';
+import type { Session } from '../domain/session';
+import { toSession } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead } from './tx';
 
@@ -10,7 +11,7 @@ export const CHANGES_CHANNEL = 'asm_changes';
 export type Change = { seq: number; committedAt: Date | null } & (
   | { kind: 'session_created' | 'session_updated'; session: Session }
   | { kind: 'session_deleted'; sessionId: string }
-  /** The event as JSON text, in the shape toEvent() gives. */
+  /** The event as JSON text, as asm_event_json (migration 1764054000011) builds it. */
   | { kind: 'event'; sessionId: string; eventJson: string }
   // An event deleted (with its session) after it was stored and before this change was read: its number
   // is still delivered, so a reader can tell it missed nothing.
@@ -50,10 +51,31 @@ export interface ChangeRange {
   sessionIds?: readonly string[];
 }
 
+/** The change log: what committed, numbered, for the live feed and for clients catching up. */
+export interface ChangeStore {
+  /** As readChanges(). */
+  read(range: ChangeRange): Promise<ChangePage>;
+  /** On the few connections of replays: as withChangePage(). */
+  withPage<T>(range: ChangeRange & { sliceBytes: number }, use: (page: ChangePage<Change | LargeChange>) => Promise<T>): Promise<T>;
+  /** As canReplayFrom(). */
+  canReplayFrom(seq: number): Promise<boolean>;
+  /** As pruneChanges(). */
+  prune(retentionHours: number): Promise<number>;
+}
+
+export function changeStore({ pool, readPool }: { pool: Pool; readPool: Pool }): ChangeStore {
+  return {
+    read: (range) => readChanges(pool, range),
+    withPage: (range, use) => withChangePage(readPool, range, use),
+    canReplayFrom: (seq) => canReplayFrom(pool, seq),
+    prune: (retentionHours) => pruneChanges(pool, retentionHours),
+  };
+}
+
 /**
  * Committed changes after `after` (up to `upTo`), in commit order, in one query. A change's number is its
- * transaction's first number plus its place among that transaction's changes. An event deleted since (with
- * its session) comes as `event_gone`; its session's deletion follows it in the log.
+ * transaction's first number plus its position among that transaction's changes, stored with it. An event
+ * deleted since (with its session) comes as `event_gone`; its session's deletion follows it in the log.
  */
 export async function readChanges(db: Queryable, range: ChangeRange): Promise<ChangePage> {
   const rows = await queryChanges(db, range, null);
@@ -105,46 +127,44 @@ async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessi
        where last_seq > $1 and ($2::bigint is null or first_seq <= $2)
        order by last_seq
        limit $3
-     ), numbered as (
-       -- Lateral joins, so each batch's changes and each change's event are fetched by index, however
-       -- small the planner thinks the tables are.
-       select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.id as change_id, c.kind, c.session_id, c.session, c.event_id
+     ), page as (
+       -- Each transaction's changes after \`after\` (and up to \`upTo\`), a range of the index on (tx, position):
+       -- a page that starts inside a large transaction starts where the last one stopped. Unfiltered, no
+       -- transaction can give more than a page. Lateral joins (\`offset 0\` keeps each a subquery of its own), so
+       -- each transaction's changes and each change's event are fetched by index, however small the planner
+       -- thinks the tables are.
+       select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.id as change_id, c.kind,
+              c.session_id as change_session_id, c.event_id as change_event_id, c.session,
+              -- Sizes from the lengths PostgreSQL keeps beside each value: the changes past the budget are never read.
+              coalesce(e.bytes, 128 + coalesce(octet_length(c.session::text), 0)) as bytes
        from batch
        cross join lateral (
-         -- A page that starts inside a large transaction skips what came before instead of numbering it;
-         -- unfiltered, no transaction can give more than a page. Filtered, every change must be looked at.
-         select tx_changes.*, greatest($1 - batch.first_seq + 1, 0) + row_number() over (order by tx_changes.id) as position
-         from (
-           select * from changes where changes.tx = batch.tx order by changes.id
-           offset greatest($1 - batch.first_seq + 1, 0) limit (case when $4::text[] is null then $3 end)
-         ) tx_changes
+         select * from changes
+         where changes.tx = batch.tx and changes.position > $1 - batch.first_seq + 1
+           and ($2::bigint is null or changes.position <= $2 - batch.first_seq + 1)
+           and ($4::text[] is null or changes.session_id = any($4))
+         order by changes.position
+         limit $3
        ) c
-     ), page as (
-       select n.seq, n.change_id, n.kind, n.session_id as change_session_id, n.event_id as change_event_id, n.session, n.committed_at,
-              e.*
-       from numbered n
-       left join lateral (select * from events where events.id = n.event_id) e on true
-       where n.seq > $1 and ($2::bigint is null or n.seq <= $2)
-         and ($4::text[] is null or n.session_id = any($4))
-       order by n.seq
+       left join lateral (select asm_event_json_size(events) as bytes from events where events.id = c.event_id offset 0) e on true
+       order by seq
        limit $3
      ), sized as (
-       -- Sizes from the lengths PostgreSQL keeps beside each value: the changes past the budget are never read.
-       select page.*, count(*) over () as page_rows,
-              sum(case when id is null then 128 + coalesce(octet_length(session::text), 0) else ${EVENT_JSON_SIZE} end)
-                over (order by seq) as bytes_to_here
+       select page.*, count(*) over () as page_rows, sum(bytes) over (order by seq) as bytes_to_here
        from page
      ), kept as (
        select *, ($6::int is not null and seq = (select min(seq) from page) and bytes_to_here > $6) as sliced
        from sized where bytes_to_here <= $5 or seq = (select min(seq) from page)
      )
      -- One row at least, so that what the batches covered is known even when no change matched.
-     -- An event leaves as JSON text built here, so the feed never parses and serialises it again.
+     -- An event leaves as JSON text built here, so the feed never parses and serialises it again; one deleted
+     -- since has none.
      select coverage.batches, coverage.covered_to, kept.seq, kept.kind, kept.change_id, kept.change_session_id, kept.change_event_id,
             case when not kept.sliced then kept.session end as session, kept.committed_at, kept.page_rows,
-            case when kept.id is not null and not kept.sliced then ${EVENT_AS_JSON} end as event_json, kept.sliced
+            event.json as event_json, kept.sliced
      from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
      left join kept on true
+     left join lateral (select asm_event_json(events) as json from events where events.id = kept.change_event_id and not kept.sliced offset 0) event on true
      order by kept.seq`,
     [after, upTo ?? null, limit, sessionIds ?? null, maxBytes, sliceBytes],
   );
@@ -174,7 +194,7 @@ const TEXT_FIELDS: (keyof Session)[] = ['session_id', 'session_name', 'project_d
 async function largeChange(tx: PoolClient, row: ChangeRow, sliceBytes: number): Promise<Change | LargeChange> {
   const numbered = { seq: Number(row.seq), committedAt: row.committed_at };
   if (row.kind === 'event') {
-    const eventJson = await readSliced(tx, { text: `select ${EVENT_AS_JSON} as value from events where id = $1`, values: [row.change_event_id] }, sliceBytes);
+    const eventJson = await readSliced(tx, { text: 'select asm_event_json(events) as value from events where id = $1', values: [row.change_event_id] }, sliceBytes);
     return { ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: seenInSnapshot(eventJson, row) };
   }
   if (row.kind !== 'session_created' && row.kind !== 'session_updated') return wholeChange(row);

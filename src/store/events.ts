@@ -1,30 +1,11 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
+import type { Event, NewEvent } from '../domain/event';
+import type { Logger } from '../logger';
 import { takeWithinBudget } from './budget';
+import { GroupCommit, type GroupCommitOptions } from './groupCommit';
 import { jsonPieces, piecesOf, type JsonText } from './jsonText';
-import { EVENT_AS_JSON, EVENT_COLUMNS, EVENT_JSON_SIZE, toEvent, type Event, type EventRow } from './records';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
-
-/** An event as a client sends it, validated; absent optional fields are `undefined`. */
-export interface NewEvent {
-  event_type: string;
-  session_name?: string | null;
-  timestamp?: string | null;
-  tool_name?: string | null;
-  tool_input?: unknown;
-  tool_output?: unknown;
-  error?: string | null;
-  exit_code?: number | null;
-  reason?: string | null;
-  role?: string | null;
-  content?: unknown;
-  event_id?: string | null;
-  tool_use_id?: string | null;
-  prompt_id?: string | null;
-  agent_id?: string | null;
-  duration_ms?: number | null;
-  hook_input?: unknown;
-}
 
 export interface EventToStore {
   sessionId: string;
@@ -37,55 +18,104 @@ export interface AppendedEvent {
   created: boolean;
 }
 
+/** A session's events: written, read a page at a time, read whole. */
+export interface EventStore {
+  /**
+   * Stores one event, in one transaction with others that arrive meanwhile (group commit); resolves once that
+   * has committed, with the stored event, or null if its session does not exist.
+   */
+  append(item: EventToStore): Promise<AppendedEvent | null>;
+  /** Stores events in the given order in one statement, all or none: as appendEvents(). */
+  appendBatch(items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]>;
+  /** The deprecated `POST /events`: as recordEventCreatingSession(). */
+  appendCreatingSession(sessionId: string, event: NewEvent): Promise<AppendedEvent>;
+  /** One page of a session's events, read on the few connections of pages: as listSessionEvents(). */
+  page(sessionId: string, request: EventPageRequest): Promise<EventPageJson | null>;
+  /** Every event of a session, a page at a time: as sessionEventPieces(). */
+  pieces(sessionId: string, budget: { maxBytes: number; sliceBytes: number }): AsyncGenerator<string>;
+  /** Every event of a session, one JSON text each, for an export: as sessionEventJson(). */
+  exported(sessionId: string): AsyncGenerator<string>;
+}
+
+export function eventStore({ pool, readPool, logger }: { pool: Pool; readPool: Pool; logger: Logger }): EventStore {
+  const writer = new EventWriter({ pool, logger });
+  return {
+    append: (item) => writer.append(item),
+    appendBatch: (items) => appendEvents(pool, items),
+    appendCreatingSession: (sessionId, event) => recordEventCreatingSession(pool, sessionId, event),
+    page: (sessionId, request) => listSessionEvents(readPool, sessionId, request),
+    pieces: (sessionId, budget) => sessionEventPieces(readPool, sessionId, budget),
+    exported: (sessionId) => sessionEventJson(pool, sessionId),
+  };
+}
+
+export interface EventWriterOptions extends Omit<GroupCommitOptions<EventToStore, AppendedEvent | null>, 'write'> {
+  pool: Pool;
+}
+
+/** Group commit for single events (POST /sessions/{id}/events): each resolves as appendEvents answers for it. */
+export class EventWriter extends GroupCommit<EventToStore, AppendedEvent | null> {
+  constructor({ pool, ...options }: EventWriterOptions) {
+    super({ ...options, write: (items) => appendEvents(pool, items) });
+  }
+
+  append(item: EventToStore): Promise<AppendedEvent | null> {
+    return this.add(item);
+  }
+}
+
 /**
  * Stores events, in the given order, in one statement (so one transaction): the status changes they imply
  * commit with them. Per item: the stored event, or `null` if its session does not exist.
  */
 export async function appendEvents(db: Queryable, items: readonly EventToStore[]): Promise<(AppendedEvent | null)[]> {
   if (items.length === 0) return [];
-  // asm_append_events (migration 1764054000009) locks the sessions named, in one order, before the insert
+  // asm_append_events (migration 1764054000011) locks the sessions named, in one order, before the insert
   // draws any id: event ids come from a sequence, which numbers in the order asked, not the order of
   // commit, so without the lock T1 could take 10, T2 take 11 and commit first, and a reader paging with
   // after=11 would never see 10. A second writer to the same session waits for the first to commit, then
-  // draws higher ids: within a session, id order is commit order. It returns the rows inserted, in
-  // order, then, if an item was skipped, the rows that the items name by event_id.
-  const { rows } = await db.query<EventRow & { created: boolean }>({
+  // draws higher ids: within a session, id order is commit order. It returns the events inserted, in
+  // order, then, if an item was skipped, the events that the items name by event_id.
+  const { rows } = await db.query<{ created: boolean; event: Event }>({
     // Prepared once per connection: the plan of this statement is the same every time.
     name: 'append-events',
-    text: `select created, ${EVENT_COLUMNS} from asm_append_events(${eventArrayParams(1)})`,
-    values: eventArrays(items),
+    text: `select created, event from asm_append_events(${EVENT_INPUTS})`,
+    values: [eventInputs(items)],
   });
   return matchToItems(items, rows);
 }
 
-// A batch of events goes to the asm_ functions as parallel arrays, one per column, in this order.
-const EVENT_ARRAYS: [type: string, pick: (item: EventToStore) => unknown][] = [
-  ['text', (item) => item.sessionId],
-  ['text', (item) => item.event.session_name],
-  ['text', (item) => item.event.event_type],
-  ['timestamptz', (item) => item.event.timestamp],
-  ['text', (item) => item.event.tool_name],
-  ['json', (item) => toJsonParam(item.event.tool_input)],
-  ['json', (item) => toJsonParam(item.event.tool_output)],
-  ['text', (item) => item.event.error],
-  ['int', (item) => item.event.exit_code],
-  ['text', (item) => item.event.reason],
-  ['text', (item) => item.event.role],
-  ['json', (item) => toJsonParam(item.event.content)],
-  ['text', (item) => item.event.event_id],
-  ['text', (item) => item.event.tool_use_id],
-  ['text', (item) => item.event.prompt_id],
-  ['text', (item) => item.event.agent_id],
-  ['float8', (item) => item.event.duration_ms],
-  ['json', (item) => toJsonParam(item.event.hook_input)],
-];
+/** The asm_event_input[] (migration 1764054000011) of the JSON array eventInputs() gives, passed as $1. */
+export const EVENT_INPUTS = 'array(select json_populate_recordset(null::asm_event_input, $1::json))';
 
-/** The placeholders of eventArrays() in a statement whose parameters before them number `first - 1`. */
-export const eventArrayParams = (first: number): string => EVENT_ARRAYS.map(([type], i) => `$${first + i}::${type}[]`).join(', ');
+/** The items as one JSON array of asm_event_input objects, keyed by column name. */
+export const eventInputs = (items: readonly EventToStore[]): string => JSON.stringify(items.map(eventInput));
 
-/** The items' events as the parallel arrays asm_append_events and asm_record_hooks take (absent is null). */
-export const eventArrays = (items: readonly EventToStore[]): unknown[][] =>
-  EVENT_ARRAYS.map(([, pick]) => items.map((item) => pick(item) ?? null));
+// The json columns go as their JSON text: PostgreSQL's JSON functions refuse a `\u0000` anywhere in what they
+// read, and these keep one.
+const eventInput = ({ sessionId, event }: EventToStore): Record<keyof NewEvent | 'session_id', unknown> => ({
+  session_id: sessionId,
+  session_name: event.session_name,
+  event_type: event.event_type,
+  timestamp: event.timestamp,
+  tool_name: event.tool_name,
+  tool_input: jsonText(event.tool_input),
+  tool_output: jsonText(event.tool_output),
+  error: event.error,
+  exit_code: event.exit_code,
+  reason: event.reason,
+  role: event.role,
+  content: jsonText(event.content),
+  event_id: event.event_id,
+  tool_use_id: event.tool_use_id,
+  prompt_id: event.prompt_id,
+  agent_id: event.agent_id,
+  duration_ms: event.duration_ms,
+  hook_input: jsonText(event.hook_input),
+});
+
+// A client's JSON value as we serialise it: absent (`undefined`) and JSON `null` are both SQL null.
+const jsonText = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
 
 /**
  * The deprecated `POST /events`: an event for an unknown session creates that session (named by the
@@ -114,13 +144,12 @@ const clientKey = (sessionId: string, eventId: string) => `${sessionId}\u0000${e
  * Each item's row: inserted ones come in the items' order, and items without an event_id are never
  * skipped, so per session they take that session's inserted rows without one in turn.
  */
-function matchToItems(items: readonly EventToStore[], rows: (EventRow & { created: boolean })[]): (AppendedEvent | null)[] {
+function matchToItems(items: readonly EventToStore[], rows: { created: boolean; event: Event }[]): (AppendedEvent | null)[] {
   const createdByKey = new Map<string, Event>();
   const withoutClientId = new Map<string, Event[]>();
   const storedBefore = new Map<string, Event>();
-  for (const row of rows) {
-    const event = toEvent(row);
-    if (!row.created) storedBefore.set(clientKey(event.session_id, event.event_id!), event);
+  for (const { created, event } of rows) {
+    if (!created) storedBefore.set(clientKey(event.session_id, event.event_id!), event);
     else if (event.event_id !== null) createdByKey.set(clientKey(event.session_id, event.event_id), event);
     else {
       const ofSession = withoutClientId.get(event.session_id);
@@ -203,13 +232,13 @@ export async function listSessionEvents(
     // first row too large to hold at once is not built here (json null) but read in slices below.
     const { rows } = await tx.query<{ id: string; json: string | null; candidates: string }>(
       `with candidate as (
-         select id as candidate_id, sum(${EVENT_JSON_SIZE}) over (order by id) as bytes_to_here, count(*) over () as candidates
+         select id as candidate_id, sum(asm_event_json_size(e)) over (order by id) as bytes_to_here, count(*) over () as candidates
          from (select * from events where session_id = $1 and id > $2${filterSql} order by id limit $3) e
        )
        -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup: joined, the planner
        -- may walk the whole session to avoid sorting a page). They come in id order, sorted below.
        select id, case when candidate_id = (select min(candidate_id) from candidate) and bytes_to_here > $5 then null
-                       else ${EVENT_AS_JSON} end as json,
+                       else asm_event_json(e) end as json,
               candidates
        from candidate cross join lateral (select * from events where events.id = candidate.candidate_id offset 0) e
        where bytes_to_here <= $4 or candidate_id = (select min(candidate_id) from candidate)`,
@@ -231,7 +260,7 @@ export async function listSessionEvents(
 
 // The page query saw the event in the same snapshot, so it is there.
 async function readLargeEvent(tx: PoolClient, id: string, sliceBytes: number): Promise<SlicedText> {
-  const sliced = await readSliced(tx, { text: `select ${EVENT_AS_JSON} as value from events where id = $1`, values: [id] }, sliceBytes);
+  const sliced = await readSliced(tx, { text: 'select asm_event_json(events) as value from events where id = $1', values: [id] }, sliceBytes);
   if (!sliced) throw new Error(`event ${id} is missing from the snapshot that listed it`);
   return sliced;
 }
@@ -256,9 +285,6 @@ export async function* sessionEventPieces(pool: Pool, sessionId: string, { maxBy
 
 const WHOLE_LIST_PAGE = 1000;
 
-// JSON columns get the client's value serialised by us: `undefined` (absent) is SQL null, and a JSON `null` too.
-const toJsonParam = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
-
 const EXPORT_PAGE = 200;
 
 /**
@@ -269,7 +295,7 @@ export async function* sessionEventJson(db: Queryable, sessionId: string): Async
   let after = 0;
   for (;;) {
     const { rows } = await db.query<{ id: string; json: string }>(
-      `select id, ${EVENT_AS_JSON} as json from events where session_id = $1 and id > $2 order by id limit $3`,
+      'select id, asm_event_json(events) as json from events where session_id = $1 and id > $2 order by id limit $3',
       [sessionId, after, EXPORT_PAGE],
     );
     for (const row of rows) yield row.json;

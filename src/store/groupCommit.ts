@@ -1,6 +1,5 @@
-import { isDatabaseUnavailable, type Pool } from '../db/pool';
+import { isDatabaseUnavailable } from '../errors';
 import type { Logger } from '../logger';
-import { appendEvents, type AppendedEvent, type EventToStore } from './events';
 
 export interface GroupCommitOptions<Item, Result> {
   /** Writes a batch in one transaction; one result per item, in order. */
@@ -92,20 +91,5 @@ export class GroupCommit<Item, Result> {
       // In order, so a session's items keep the order they were sent in.
       for (const pending of batch) await this.writeBatch([pending]);
     }
-  }
-}
-
-export interface EventWriterOptions extends Omit<GroupCommitOptions<EventToStore, AppendedEvent | null>, 'write'> {
-  pool: Pool;
-}
-
-/** Group commit for single events (POST /sessions/{id}/events): each resolves as appendEvents answers for it. */
-export class EventWriter extends GroupCommit<EventToStore, AppendedEvent | null> {
-  constructor({ pool, ...options }: EventWriterOptions) {
-    super({ ...options, write: (items) => appendEvents(pool, items) });
-  }
-
-  append(item: EventToStore): Promise<AppendedEvent | null> {
-    return this.add(item);
   }
 }

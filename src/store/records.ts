@@ -1,110 +1,9 @@
-/** A session as every client sees it: REST bodies, WebSocket messages. */
-export interface Session {
-  session_id: string;
-  session_name: string;
-  /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
-  status: 'running' | 'idle' | 'finished';
-  /** How the last stop went: `failed` (a non-zero `exit_code` or an `error`), `succeeded`; null while none (or since a restart). */
-  outcome: Outcome;
-  created_at: string;
-  project_dir: string | null;
-  agent_name: string | null;
-  last_resumed_at: string | null;
-  /** Events stored in the session so far. */
-  event_count: number;
-  /** When the latest of them arrived; null before the first. */
-  last_event_at: string | null;
-  /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
-  source: string | null;
-  /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
-  usage: Usage | null;
-}
-
-export type Outcome = 'failed' | 'succeeded' | null;
-
-/** Totals of the model API requests of a session or of one turn (Claude Code's `claude_code.api_request` records). */
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_creation_tokens: number;
-  cost_usd: number;
-  api_requests: number;
-  /** Time spent in those requests, summed. */
-  api_duration_ms: number;
-  /** The models that answered them, sorted. */
-  models: string[];
-}
-
-/** An event as stored, in the one shape REST and WebSocket share. */
-export interface Event {
-  id: number;
-  session_id: string;
-  session_name: string | null;
-  event_type: string;
-  timestamp: string;
-  tool_name: string | null;
-  tool_input: unknown;
-  tool_output: unknown;
-  error: string | null;
-  exit_code: number | null;
-  reason: string | null;
-  role: string | null;
-  content: unknown;
-  event_id: string | null;
-  /** Claude Code's ids, which tie a tool call to its result, a turn's events together, and a subagent's events. */
-  tool_use_id: string | null;
-  prompt_id: string | null;
-  agent_id: string | null;
-  duration_ms: number | null;
-  /** A Claude Code hook's input as sent, minus the fields stored in the columns above. */
-  hook_input: unknown;
-}
+import type { Outcome, Session, Usage } from '../domain/session';
 
 export const USAGE_COLUMNS =
   'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
 export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
-
-// A timestamp as JSON text in the form toSession() and toEvent() give (ISO 8601, UTC, milliseconds).
-const isoText = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-/** The usage columns as JSON in the shape toUsage() gives (float8 division, as JavaScript divides). */
-export const USAGE_AS_JSON = `case when api_requests = 0 then null else json_build_object(
-    'input_tokens', input_tokens, 'output_tokens', output_tokens, 'cache_read_tokens', cache_read_tokens,
-    'cache_creation_tokens', cache_creation_tokens, 'cost_usd', cost_usd_micros::float8 / 1e6, 'api_requests', api_requests,
-    'api_duration_ms', api_duration_ms, 'models', models) end`;
-
-/** A session row as JSON text, built by PostgreSQL in the shape toSession() gives, for lists sent as they are read. */
-export const SESSION_AS_JSON = `json_build_object(
-    'session_id', session_id, 'session_name', session_name, 'status', status, 'outcome', outcome, 'created_at', ${isoText('created_at')},
-    'project_dir', project_dir, 'agent_name', agent_name, 'last_resumed_at', ${isoText('last_resumed_at')},
-    'event_count', event_count, 'last_event_at', ${isoText('last_event_at')}, 'source', source, 'usage', ${USAGE_AS_JSON})::text`;
-
-export const EVENT_COLUMNS =
-  'id, session_id, session_name, event_type, timestamp, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, event_id, tool_use_id, prompt_id, agent_id, duration_ms, hook_input';
-
-/**
- * An event row as JSON text in the shape toEvent() gives: the json columns are copied in as they are stored,
- * so a page is never parsed and serialised again on its way out.
- */
-export const EVENT_AS_JSON = `json_build_object(
-    'id', id, 'session_id', session_id, 'session_name', session_name, 'event_type', event_type,
-    'timestamp', ${isoText('timestamp')},
-    'tool_name', tool_name, 'tool_input', tool_input, 'tool_output', tool_output, 'error', error,
-    'exit_code', exit_code, 'reason', reason, 'role', role, 'content', content, 'event_id', event_id,
-    'tool_use_id', tool_use_id, 'prompt_id', prompt_id, 'agent_id', agent_id, 'duration_ms', duration_ms,
-    'hook_input', hook_input)::text`;
-
-/**
- * About the bytes an event row takes as JSON, from the lengths PostgreSQL keeps beside each value (no value
- * is read or decompressed for it). Escapes can make the JSON of a text column longer; pages count exactly
- * as they are built, so this only chooses which rows are worth building.
- */
-export const EVENT_JSON_SIZE = `(256 + ${['session_id', 'session_name', 'event_type', 'tool_name', 'error', 'reason', 'role', 'event_id', 'tool_use_id', 'prompt_id', 'agent_id']
-  .map((column) => `coalesce(octet_length(${column}), 0)`)
-  .concat(['tool_input', 'tool_output', 'content', 'hook_input'].map((column) => `coalesce(octet_length(${column}::text), 0)`))
-  .join(' + ')})`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -153,6 +52,7 @@ export function toUsage(row: UsageRow): Usage | null {
   };
 }
 
+/** A session row, or a json snapshot of one, in the shape clients get: what asm_session_json (migration 1764054000011) builds in SQL. */
 export function toSession(row: SessionRow): Session {
   return {
     session_id: row.session_id,
@@ -167,32 +67,5 @@ export function toSession(row: SessionRow): Session {
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
     source: row.source ?? null,
     usage: toUsage(row),
-  };
-}
-
-export type EventRow = Omit<Event, 'id' | 'timestamp'> & { id: string | number; timestamp: Date };
-
-export function toEvent(row: EventRow): Event {
-  return {
-    // bigint comes back as text from pg; ids stay far below 2^53.
-    id: Number(row.id),
-    session_id: row.session_id,
-    session_name: row.session_name,
-    event_type: row.event_type,
-    timestamp: row.timestamp.toISOString(),
-    tool_name: row.tool_name,
-    tool_input: row.tool_input,
-    tool_output: row.tool_output,
-    error: row.error,
-    exit_code: row.exit_code,
-    reason: row.reason,
-    role: row.role,
-    content: row.content,
-    event_id: row.event_id,
-    tool_use_id: row.tool_use_id ?? null,
-    prompt_id: row.prompt_id ?? null,
-    agent_id: row.agent_id ?? null,
-    duration_ms: row.duration_ms ?? null,
-    hook_input: row.hook_input ?? null,
   };
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool';
+import type { Pool, Queryable } from '../db/pool';
 
 export interface EventSearch {
   /** Searched for, case-insensitively, in each event's search_text (see migration 1764054000007). */
@@ -34,18 +34,28 @@ export interface EventSearchPage {
   nextCursor: string | null;
 }
 
-// Written as the partial index of failed events states it (migration 1764054000007), so that index serves it.
-const FAILED = '(e.error is not null or coalesce(e.exit_code, 0) <> 0)';
+// asm_event_failed is inlined into the predicate of the partial index of failed events (migration
+// 1764054000007), so that index serves it.
+const FAILED = 'asm_event_failed(e.error, e.exit_code)';
 
 // Failed events that match, read whole through the partial index of failed events before any ordering: left
 // to walk the newest events first, the planner reads every match of a common word when few of them failed.
 // (`offset 0` keeps the subquery from being merged into the outer query.)
-const FAILED_MATCHES = `(select * from events where search_text ilike '%' || $2 || '%' and ${FAILED.replaceAll('e.', '')} offset 0)`;
+const FAILED_MATCHES = `(select * from events where search_text ilike '%' || $2 || '%' and asm_event_failed(error, exit_code) offset 0)`;
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
 // Characters of context either side of the match in a snippet.
 const SNIPPET_CONTEXT = 80;
+
+export interface SearchStore {
+  /** As searchEvents(). */
+  events(search: EventSearch): Promise<EventSearchPage>;
+}
+
+export function searchStore({ pool }: { pool: Pool }): SearchStore {
+  return { events: (search) => searchEvents(pool, search) };
+}
 
 /**
  * Events whose text holds `q`, newest first, a page at a time. The trigram index finds candidates for

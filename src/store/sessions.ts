@@ -1,7 +1,8 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import { takeWithinBudget } from './budget';
 import { jsonPieces, piecesOf, type JsonText } from './jsonText';
-import { SESSION_AS_JSON, SESSION_COLUMNS, toSession, type Session } from './records';
+import type { Session } from '../domain/session';
+import { SESSION_COLUMNS, toSession } from './records';
 import { latestSeq } from './changes';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
@@ -53,6 +54,38 @@ export interface SessionPageJson {
   sessions: JsonText;
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+/** Sessions: created, read, listed, changed, deleted. */
+export interface SessionStore {
+  /** As createSession(). */
+  create(session: NewSession): Promise<Session | null>;
+  get(sessionId: string): Promise<Session | null>;
+  /** One page of a list, read on the few connections of pages: as listSessions(). */
+  page(request: SessionPageRequest): Promise<SessionPageJson>;
+  /** A whole list, a page at a time, on the few connections of pages: as sessionPieces(). */
+  pieces(filter: SessionFilter & ListBudget): AsyncGenerator<string>;
+  /** As updateSession(). */
+  update(sessionId: string, changes: SessionChanges): Promise<Session | null>;
+  /** As deleteSession(). */
+  delete(sessionId: string): Promise<{ eventsCount: number } | null>;
+  /** As getSessionResult(). */
+  result(sessionId: string): Promise<SessionResult>;
+  /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
+  withSnapshot<T>(filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T>;
+}
+
+export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool }): SessionStore {
+  return {
+    create: (session) => createSession(pool, session),
+    get: (sessionId) => getSessionById(pool, sessionId),
+    page: (request) => listSessions(readPool, request),
+    pieces: (filter) => sessionPieces(readPool, filter),
+    update: (sessionId, changes) => updateSession(pool, sessionId, changes),
+    delete: (sessionId) => deleteSession(pool, sessionId),
+    result: (sessionId) => getSessionResult(pool, sessionId),
+    withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
+  };
 }
 
 /** Inserts a running session; `null` when one with that id exists already (concurrent creators included). */
@@ -172,7 +205,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
        ) s
      )
      -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
-     select case when position = 1 and bytes_to_here > $11 then null else ${SESSION_AS_JSON} end as json,
+     select case when position = 1 and bytes_to_here > $11 then null else asm_session_json(s) end as json,
             created_at::text as created_at_text, session_id, candidates, position
      from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
      where bytes_to_here <= $9 or position = 1`,
@@ -202,7 +235,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
 
 // The page query saw the session in the same snapshot, so it is there.
 async function readLargeSession(tx: PoolClient, sessionId: string, sliceBytes: number): Promise<SlicedText> {
-  const sliced = await readSliced(tx, { text: `select ${SESSION_AS_JSON} as value from sessions where session_id = $1`, values: [sessionId] }, sliceBytes);
+  const sliced = await readSliced(tx, { text: 'select asm_session_json(sessions) as value from sessions where session_id = $1', values: [sessionId] }, sliceBytes);
   if (!sliced) throw new Error(`session ${sessionId} is missing from the snapshot that listed it`);
   return sliced;
 }
@@ -266,7 +299,8 @@ export async function withSessionSnapshot<T>(
 
 /**
  * Applies the changes and returns the session as it is now; `null` if there is no such session.
- * Setting `last_resumed_at` to a time means the session was resumed, so it is running again (and has no outcome yet).
+ * Setting `last_resumed_at` to a time means the session was resumed: a `prompt` (asm_session_after, migration
+ * 1764054000011), so it is running again and has no outcome until its next stop.
  * An update that changes nothing fires no trigger and so broadcasts nothing.
  */
 export async function updateSession(db: Queryable, sessionId: string, changes: SessionChanges): Promise<Session | null> {
@@ -277,8 +311,7 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
        project_dir     = case when $4 then $5 else project_dir end,
        agent_name      = case when $6 then $7 else agent_name end,
        last_resumed_at = case when $8 then $9::timestamptz else last_resumed_at end,
-       status          = case when $9::timestamptz is not null then 'running' else status end,
-       outcome         = case when $9::timestamptz is not null then null else outcome end
+       (status, outcome) = row((asm_session_after(status, outcome, case when $9::timestamptz is not null then 'prompt' end, null, null, null)).*)
      where session_id = $1
      returning ${SESSION_COLUMNS}`,
     [

@@ -1,6 +1,7 @@
 import type { Pool, Queryable } from '../db/pool';
 import type { ApiRequestRecord, ToolResultRecord } from '../otlp/claudeCode';
-import { toUsage, USAGE_COLUMNS, type Usage, type UsageRow } from './records';
+import type { Usage } from '../domain/session';
+import { toUsage, USAGE_COLUMNS, type UsageRow } from './records';
 import { withTransaction } from './tx';
 
 /** The usage of one turn of a session (one `prompt.id`). */
@@ -20,6 +21,28 @@ export interface ToolResult {
   occurred_at: string;
   /** The id of the session's `post_tool` event with this `tool_use_id`; null while the hook has not reported it. */
   event_id: number | null;
+}
+
+/** What Claude Code's OpenTelemetry logs tell: usage and tool results. */
+export interface UsageStore {
+  /** As recordUsage(). */
+  record(apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<void>;
+  turns(sessionId: string): Promise<TurnUsage[]>;
+  toolResults(sessionId: string): Promise<ToolResult[]>;
+  /** Summed over every session, on the few connections of whole lists: as usageTotals(). */
+  totals(): Promise<UsageTotals>;
+  /** As prunePendingUsage(). */
+  prunePending(retentionHours: number): Promise<number>;
+}
+
+export function usageStore({ pool, readPool }: { pool: Pool; readPool: Pool }): UsageStore {
+  return {
+    record: (apiRequests, toolResults) => recordUsage(pool, apiRequests, toolResults),
+    turns: (sessionId) => listTurnUsage(pool, sessionId),
+    toolResults: (sessionId) => listToolResults(pool, sessionId),
+    totals: () => usageTotals(readPool),
+    prunePending: (retentionHours) => prunePendingUsage(pool, retentionHours),
+  };
 }
 
 /**

@@ -1,0 +1,51 @@
+/** A session as every client sees it: REST bodies, WebSocket messages. */
+export interface Session {
+  session_id: string;
+  session_name: string;
+  /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
+  status: SessionStatus;
+  /** How the last stop went: `failed` (a non-zero `exit_code` or an `error`), `succeeded`; null while none (or since a restart). */
+  outcome: Outcome;
+  created_at: string;
+  project_dir: string | null;
+  agent_name: string | null;
+  last_resumed_at: string | null;
+  /** Events stored in the session so far. */
+  event_count: number;
+  /** When the latest of them arrived; null before the first. */
+  last_event_at: string | null;
+  /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
+  source: string | null;
+  /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
+  usage: Usage | null;
+}
+
+export type SessionStatus = 'running' | 'idle' | 'finished';
+
+export type Outcome = 'failed' | 'succeeded' | null;
+
+/** Totals of the model API requests of a session or of one turn (Claude Code's `claude_code.api_request` records). */
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+  cost_usd: number;
+  api_requests: number;
+  /** Time spent in those requests, summed. */
+  api_duration_ms: number;
+  /** The models that answered them, sorted. */
+  models: string[];
+}
+
+/**
+ * What something that happens to a session does to its status (and outcome):
+ * - `prompt`: a person asked for work, or the session started or was resumed: running, even after it ended.
+ * - `working`: the agent is doing something: running, unless the session has ended.
+ * - `turn_ended`: the agent waits for its user: idle, unless the session has ended.
+ * - `ended`: the session is over: finished; a `session_stop` event also says how (the outcome).
+ * A session_start event is a `prompt` and a session_stop an `ended` for every session; Claude Code's hooks
+ * have their own (see claudeCode/hookEvents.ts), which only sessions they created take. One SQL function
+ * applies them all, under the session's row lock (asm_session_after, migration 1764054000011).
+ */
+export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'ended' | null;
