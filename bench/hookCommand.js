@@ -76,7 +76,10 @@ async function pass(variants, input, env, runs) {
   return Object.fromEntries(
     Object.entries(timings).map(([name, values]) => {
       const sorted = values.sort((a, b) => a - b);
-      return [name, { runs: sorted.length, p50_ms: round(percentile(sorted, 50)), p99_ms: round(percentile(sorted, 99)), mean_ms: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) }];
+      return [
+        name,
+        { runs: sorted.length, p50_ms: round(percentile(sorted, 50)), p99_ms: round(percentile(sorted, 99)), mean_ms: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) },
+      ];
     }),
   );
 }
@@ -121,8 +124,12 @@ if (require.main === module) {
   measureHookCommand().then(
     (result) => {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      for (const [passName, variants] of [['idle', result.idle], ['loaded', result.loaded]]) {
-        for (const [name, x] of Object.entries(variants)) process.stdout.write(`${passName.padEnd(6)} ${name.padEnd(13)} p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, mean ${x.mean_ms} ms (${x.runs} runs)\n`);
+      for (const [passName, variants] of [
+        ['idle', result.idle],
+        ['loaded', result.loaded],
+      ]) {
+        for (const [name, x] of Object.entries(variants))
+          process.stdout.write(`${passName.padEnd(6)} ${name.padEnd(13)} p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, mean ${x.mean_ms} ms (${x.runs} runs)\n`);
       }
     },
     (err) => {

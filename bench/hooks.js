@@ -48,7 +48,6 @@ function hookSource(sessions) {
   };
 }
 
-
 /**
  * Sends hooks to `server` at `rate` a second for `seconds`; latency percentiles, in ms, errors, and (with a
  * meter) CPU per 1,000 hooks. `warmUp` hooks go first, at the same rate, not counted: until V8 has compiled
@@ -112,7 +111,9 @@ async function main() {
   try {
     const result = await measureHooks({ baseUrl: server.baseUrl });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`hooks at ${result.rate_per_s}/s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms, ${result.errors} errors (target p99 ≤ 10 ms)\n`);
+    process.stdout.write(
+      `hooks at ${result.rate_per_s}/s: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms, ${result.errors} errors (target p99 ≤ 10 ms)\n`,
+    );
   } finally {
     server.child.kill('SIGTERM');
     await sleep(500);

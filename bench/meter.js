@@ -199,7 +199,15 @@ function describeUsage(name, { cpu, statements }, { width = 150 } = {}) {
 /** A meter that measures nothing, for steps run alone without one. */
 const NO_METER = {
   async begin() {
-    return { stop() {}, async statements() { return null; }, async end() { return {}; } };
+    return {
+      stop() {},
+      async statements() {
+        return null;
+      },
+      async end() {
+        return {};
+      },
+    };
   },
 };
 

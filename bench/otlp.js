@@ -23,9 +23,29 @@ let sequence = 0;
 // A turn of Claude Code as its logs tell it: a prompt, API requests, tool decisions and results.
 function record(sessionId, promptId, kind, i) {
   sequence += 1;
-  const common = { 'session.id': sessionId, 'prompt.id': promptId, 'user.id': 'bench-user', 'terminal.type': 'non-interactive', 'event.sequence': sequence, 'event.timestamp': new Date().toISOString() };
+  const common = {
+    'session.id': sessionId,
+    'prompt.id': promptId,
+    'user.id': 'bench-user',
+    'terminal.type': 'non-interactive',
+    'event.sequence': sequence,
+    'event.timestamp': new Date().toISOString(),
+  };
   const attributes = {
-    api_request: { ...common, 'event.name': 'api_request', model: 'claude-sonnet-4-5', input_tokens: 1200 + i, output_tokens: 300, cache_read_tokens: 20000, cache_creation_tokens: 500, cost_usd: '0.0123', cost_usd_micros: 12300, duration_ms: 2100, ttft_ms: 400, query_source: 'repl_main_thread' },
+    api_request: {
+      ...common,
+      'event.name': 'api_request',
+      model: 'claude-sonnet-4-5',
+      input_tokens: 1200 + i,
+      output_tokens: 300,
+      cache_read_tokens: 20000,
+      cache_creation_tokens: 500,
+      cost_usd: '0.0123',
+      cost_usd_micros: 12300,
+      duration_ms: 2100,
+      ttft_ms: 400,
+      query_source: 'repl_main_thread',
+    },
     tool_result: { ...common, 'event.name': 'tool_result', tool_name: 'Bash', tool_use_id: `toolu_${sequence}`, success: 'true', duration_ms: 42, tool_result_size_bytes: 812 },
     tool_decision: { ...common, 'event.name': 'tool_decision', tool_name: 'Bash', tool_use_id: `toolu_${sequence}`, decision: 'accept', source: 'config' },
     user_prompt: { ...common, 'event.name': 'user_prompt', prompt_length: 120, prompt: '<REDACTED>' },
@@ -45,7 +65,12 @@ function batch(sessionId, n) {
   return {
     resourceLogs: [
       {
-        resource: { attributes: [{ key: 'service.name', value: str('claude-code') }, { key: 'service.version', value: str('2.1.328') }] },
+        resource: {
+          attributes: [
+            { key: 'service.name', value: str('claude-code') },
+            { key: 'service.version', value: str('2.1.328') },
+          ],
+        },
         scopeLogs: [{ scope: { name: 'com.anthropic.claude_code.events', version: '2.1.328' }, logRecords: records }],
       },
     ],
@@ -93,13 +118,27 @@ async function measureOtlp(servers, createSession = postSession, { meter = NO_ME
   for (const id of sessions.slice(0, 10)) await createSession(servers[0].baseUrl, id);
   const baseUrls = servers.map((server) => server.baseUrl);
   const make = (encode) => Array.from({ length: BATCHES }, (_, n) => encode(batch(sessions[n % sessions.length], n)));
-  const protobuf = await send(baseUrls, make((request) => Buffer.from(ExportLogsServiceRequest.encode(ExportLogsServiceRequest.fromObject(request)).finish())), 'application/x-protobuf', meter);
-  const json = await send(baseUrls, make((request) => JSON.stringify(request)), 'application/json', meter);
+  const protobuf = await send(
+    baseUrls,
+    make((request) => Buffer.from(ExportLogsServiceRequest.encode(ExportLogsServiceRequest.fromObject(request)).finish())),
+    'application/x-protobuf',
+    meter,
+  );
+  const json = await send(
+    baseUrls,
+    make((request) => JSON.stringify(request)),
+    'application/json',
+    meter,
+  );
   return { batch_records: BATCH, connections: CONNECTIONS, protobuf, json };
 }
 
 async function postSession(baseUrl, id) {
-  const response = await fetch(`${baseUrl}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, session_name: id }) });
+  const response = await fetch(`${baseUrl}/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ session_id: id, session_name: id }),
+  });
   if (response.status !== 201) throw new Error(`could not create session ${id}: ${response.status}`);
 }
 

@@ -28,9 +28,12 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const WARM_UP_EVENTS = 3000;
 // The bench's own cluster: pg_stat_statements loaded; connections for ten instances at once (scale-out).
 const POSTGRES_FLAGS = [
-  '-c', 'shared_preload_libraries=pg_stat_statements',
-  '-c', 'max_connections=300',
-  '-c', `pg_stat_statements.track=${PROFILE ? 'all' : 'top'}`,
+  '-c',
+  'shared_preload_libraries=pg_stat_statements',
+  '-c',
+  'max_connections=300',
+  '-c',
+  `pg_stat_statements.track=${PROFILE ? 'all' : 'top'}`,
   ...(PROFILE ? ['-c', 'track_io_timing=on'] : []),
 ];
 // Each of the ten scale-out instances: its pools (writes + the listener's reads, and page reads) and its
@@ -40,7 +43,9 @@ const SCALE_OUT_SERVER_ENV = { DATABASE_POOL_SIZE: '8', PAGE_READ_CONNECTIONS: '
 async function createSessions(http, prefix, count) {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   for (const id of ids) {
-    await http.request({ method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, session_name: id }) }).then((r) => r.body.dump());
+    await http
+      .request({ method: 'POST', path: '/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, session_name: id }) })
+      .then((r) => r.body.dump());
   }
   return ids;
 }
@@ -54,20 +59,24 @@ async function measureCeiling(databaseUrl, meter = NO_METER) {
     create function bench_notify() returns trigger language plpgsql as $$
     begin perform pg_notify('bench_ceiling', new.id::text); return null; end $$;
     create trigger bench_notify after insert on bench_ceiling for each row execute function bench_notify();`);
-  const clients = await Promise.all(Array.from({ length: 16 }, async () => {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    return client;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      return client;
+    }),
+  );
   let count = 0;
   const window = await meter.begin();
   const end = Date.now() + SECONDS * 1000;
-  await Promise.all(clients.map(async (client) => {
-    while (Date.now() < end) {
-      await client.query('insert into bench_ceiling (payload) values ($1)', ['x'.repeat(300)]);
-      count += 1;
-    }
-  }));
+  await Promise.all(
+    clients.map(async (client) => {
+      while (Date.now() < end) {
+        await client.query('insert into bench_ceiling (payload) values ($1)', ['x'.repeat(300)]);
+        count += 1;
+      }
+    }),
+  );
   const usage = await window.end(count, 'insert');
   await Promise.all(clients.map((client) => client.end()));
   await setup.query('drop table bench_ceiling; drop function bench_notify();');
@@ -86,21 +95,28 @@ async function measureIngest(servers, meter = NO_METER, connections = 64) {
     let errors = 0;
     const end = Date.now() + seconds * 1000;
     const last = n + events;
-    await Promise.all(Array.from({ length: connections }, async (_, worker) => {
-      const pool = pools[worker % pools.length];
-      while (Date.now() < end && n < last) {
-        const i = n++;
-        const started = performance.now();
-        try {
-          const reply = await pool.request({ method: 'POST', path: `/sessions/${sessions[i % sessions.length]}/events`, headers: { 'content-type': 'application/json' }, body: eventBody(i) });
-          await reply.body.dump();
-          if (reply.statusCode !== 201) errors += 1;
-          else latencies.push(performance.now() - started);
-        } catch {
-          errors += 1;
+    await Promise.all(
+      Array.from({ length: connections }, async (_, worker) => {
+        const pool = pools[worker % pools.length];
+        while (Date.now() < end && n < last) {
+          const i = n++;
+          const started = performance.now();
+          try {
+            const reply = await pool.request({
+              method: 'POST',
+              path: `/sessions/${sessions[i % sessions.length]}/events`,
+              headers: { 'content-type': 'application/json' },
+              body: eventBody(i),
+            });
+            await reply.body.dump();
+            if (reply.statusCode !== 201) errors += 1;
+            else latencies.push(performance.now() - started);
+          } catch {
+            errors += 1;
+          }
         }
-      }
-    }));
+      }),
+    );
     return { latencies, errors };
   };
   // 3,000 events of the same load first, not counted: the write path runs interpreted until V8 has seen it
@@ -124,16 +140,23 @@ async function measureBatch(servers, meter = NO_METER, connections = 4) {
   let errors = 0;
   const window = await meter.begin();
   const end = Date.now() + SECONDS * 1000;
-  await Promise.all(Array.from({ length: connections }, async (_, worker) => {
-    const pool = pools[worker % pools.length];
-    let i = worker;
-    while (Date.now() < end) {
-      const reply = await pool.request({ method: 'POST', path: `/sessions/${sessions[i++ % sessions.length]}/events/batch`, headers: { 'content-type': 'application/json' }, body });
-      await reply.body.dump();
-      if (reply.statusCode === 201) stored += 1000;
-      else errors += 1;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: connections }, async (_, worker) => {
+      const pool = pools[worker % pools.length];
+      let i = worker;
+      while (Date.now() < end) {
+        const reply = await pool.request({
+          method: 'POST',
+          path: `/sessions/${sessions[i++ % sessions.length]}/events/batch`,
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        await reply.body.dump();
+        if (reply.statusCode === 201) stored += 1000;
+        else errors += 1;
+      }
+    }),
+  );
   const usage = await window.end(stored, 'event');
   await Promise.all(pools.map((pool) => pool.close()));
   return { events_per_s: round(stored / SECONDS, 0), errors, ...usage };
@@ -201,7 +224,17 @@ async function measureFanOut(servers, { clients: clientCount, clientUrls, rate, 
   if (usage.cpu) usage.cpu.server_ms_per_1k_deliveries = delivered > 0 ? round((usage.cpu.server_ms / delivered) * 1000, 2) : null;
   clients.forEach((client) => client.socket.terminate());
   await writer.close();
-  return { clients: clientCount, events: acknowledged.size, expected_deliveries: expected, received: delivered, p50_ms: round(s.p50, 2), p99_ms: round(s.p99, 2), max_ms: round(s.max, 2), server_rss_mb: rssMb, ...usage };
+  return {
+    clients: clientCount,
+    events: acknowledged.size,
+    expected_deliveries: expected,
+    received: delivered,
+    p50_ms: round(s.p50, 2),
+    p99_ms: round(s.p99, 2),
+    max_ms: round(s.max, 2),
+    server_rss_mb: rssMb,
+    ...usage,
+  };
 }
 
 /** Page 1 and page 50 of a 50,000-event session, read again and again. */
@@ -225,12 +258,14 @@ async function measureReads(server, databaseUrl, meter = NO_METER) {
   };
   const window = await meter.begin();
   const end = Date.now() + Math.max(4, SECONDS / 2) * 1000;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (Date.now() < end) {
-      await read('', timings.page1);
-      await read(`&after=${rows[0].id}`, timings.page50);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (Date.now() < end) {
+        await read('', timings.page1);
+        await read(`&after=${rows[0].id}`, timings.page50);
+      }
+    }),
+  );
   const usage = await window.end(1000 * (timings.page1.length + timings.page50.length), 'row');
   await http.close();
   const page1 = stats(timings.page1);
@@ -266,7 +301,14 @@ async function main() {
   // The main steps count both instances' CPU (an idle one adds next to nothing).
   const meter = { begin: (groups) => meterBase.begin(groups ?? { server: serverPids }) };
   const results = {
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: round(os.totalmem() / 2 ** 30, 0), node: process.version, database: database.kind, postgres: (await statsDb.query('show server_version')).rows[0].server_version },
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memory_gb: round(os.totalmem() / 2 ** 30, 0),
+      node: process.version,
+      database: database.kind,
+      postgres: (await statsDb.query('show server_version')).rows[0].server_version,
+    },
     seconds: SECONDS,
     started_at: new Date().toISOString(),
     // The 1-minute load average at the start and the end: the machine is shared, and its other work slows
@@ -295,7 +337,9 @@ async function main() {
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
     await step('hook_command', () => require('./hookCommand').measureHookCommand({ baseUrl: servers[0].baseUrl, runs: 40 }));
-    await step('scaleout_10x100', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }));
+    await step('scaleout_10x100', () =>
+      measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }),
+    );
     await step('scaleout_1x10000', () => measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 1, clients: 10_000, rate: 10 }));
   } finally {
     await Promise.all(servers.map((server) => stopProcess(server.child)));
@@ -333,7 +377,8 @@ function cpuCell(result, group) {
 function readCost(x) {
   const l = x.listener_reads;
   if (!l) return 'listener reads not measured';
-  if (l.postgres_cpu_ms_per_1k !== undefined) return `listener reads ${l.postgres_cpu_ms_per_1k} ms PostgreSQL CPU/1k events (${Math.round(l.postgres_cpu_share * 100)}% of its CPU)`;
+  if (l.postgres_cpu_ms_per_1k !== undefined)
+    return `listener reads ${l.postgres_cpu_ms_per_1k} ms PostgreSQL CPU/1k events (${Math.round(l.postgres_cpu_share * 100)}% of its CPU)`;
   return `listener reads ${l.reads_vs_writes}× the writes' PostgreSQL execution time`;
 }
 
@@ -344,25 +389,69 @@ function table(r) {
   const rows = [
     ['measure', 'result', 'server CPU', 'PostgreSQL CPU', 'target'],
     row('ceiling', 'ceiling: 1-row inserts + NOTIFY, 16 conns', (x) => `${x.inserts_per_s}/s`, '(the yardstick)', ['—', cpuCell(r.ceiling, 'postgres')]),
-    row('ingest', 'ingest: single events, 64 conns', (x) => `${x.events_per_s}/s${ceilingNote(x)}, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.errors} errors`, '≥ 2× ceiling, p99 ≤ 30 ms, 0 errors; CPU ≤ 100 / 50 ms/1k'),
+    row(
+      'ingest',
+      'ingest: single events, 64 conns',
+      (x) => `${x.events_per_s}/s${ceilingNote(x)}, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.errors} errors`,
+      '≥ 2× ceiling, p99 ≤ 30 ms, 0 errors; CPU ≤ 100 / 50 ms/1k',
+    ),
     row('batch', 'batch ingest: 1,000 per request', (x) => `${x.events_per_s}/s${ceilingNote(x)}, ${x.errors} errors`, '≥ 50,000/s; PostgreSQL ≤ 15 ms/1k'),
-    row('fanout_200', 'fan-out: 200 clients, 2 instances, 1,000/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${x.received}/${x.expected_deliveries} delivered`, 'p99 ≤ 25 ms, all delivered'),
-    row('fanout_1000', 'fan-out: 1,000 clients, 1 instance, 100/s', (x) => `p99 ${x.p99_ms} ms, RSS ${x.server_rss_mb} MB, ${x.received}/${x.expected_deliveries} delivered`, 'p99 ≤ 100 ms, RSS ≤ 200 MB'),
-    row('reads', 'reads: page 1 vs page 50 of 50,000 events', (x) => `p50 ${x.page1_p50_ms} vs ${x.page50_p50_ms} ms a page (${x.page50_vs_page1}×); ${x.page1_rows_per_s} vs ${x.page50_rows_per_s} rows/s a connection`, 'within 20%'),
+    row(
+      'fanout_200',
+      'fan-out: 200 clients, 2 instances, 1,000/s',
+      (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${x.received}/${x.expected_deliveries} delivered`,
+      'p99 ≤ 25 ms, all delivered',
+    ),
+    row(
+      'fanout_1000',
+      'fan-out: 1,000 clients, 1 instance, 100/s',
+      (x) => `p99 ${x.p99_ms} ms, RSS ${x.server_rss_mb} MB, ${x.received}/${x.expected_deliveries} delivered`,
+      'p99 ≤ 100 ms, RSS ≤ 200 MB',
+    ),
+    row(
+      'reads',
+      'reads: page 1 vs page 50 of 50,000 events',
+      (x) => `p50 ${x.page1_p50_ms} vs ${x.page50_p50_ms} ms a page (${x.page50_vs_page1}×); ${x.page1_rows_per_s} vs ${x.page50_rows_per_s} rows/s a connection`,
+      'within 20%',
+    ),
     row('hooks', 'Claude Code hooks: 500/s, open loop', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.achieved_per_s}/s taken, ${x.errors} errors`, 'p99 ≤ 10 ms'),
-    row('otlp', 'OTLP logs: 512-record batches, 8 exporters', (x) => `protobuf ${x.protobuf.records_per_s}/s, JSON ${x.json.records_per_s}/s, ${x.protobuf.errors + x.json.errors} errors`, '≥ 20,000 records/s',
-      r.otlp && ['server', 'postgres'].map((group) => (r.otlp.protobuf.cpu ? `${cpuCell(r.otlp.protobuf, group).replace(/ ms.*/, '')} pb / ${cpuCell(r.otlp.json, group)}` : '—'))),
-    row('hook_command', 'hook command: a Claude Code hook run, spawn to exit', (x) => `p50 ${x.idle.plugin_script.p50_ms} ms, p99 ${x.idle.plugin_script.p99_ms} ms (node alone p50 ${x.idle.node_alone.p50_ms} ms); one process a core beside it: p50 ${x.loaded.plugin_script.p50_ms} ms, p99 ${x.loaded.plugin_script.p99_ms} ms`, 'p50 ≤ 100 ms', ['—', '—']),
-    row('scaleout_10x100', 'scale-out: 10 instances × 100 clients, 1,000/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${delivered(x)}; ${readCost(x)}`, 'p99 ≤ 50 ms, all delivered'),
-    row('scaleout_1x10000', 'scale-out: 1 instance × 10,000 clients, 10/s', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, RSS ${x.server_rss_mb} MB (peak ${x.server_peak_rss_mb}), ${delivered(x)}`, 'p99 ≤ 200 ms, RSS ≤ 600 MB'),
+    row(
+      'otlp',
+      'OTLP logs: 512-record batches, 8 exporters',
+      (x) => `protobuf ${x.protobuf.records_per_s}/s, JSON ${x.json.records_per_s}/s, ${x.protobuf.errors + x.json.errors} errors`,
+      '≥ 20,000 records/s',
+      r.otlp && ['server', 'postgres'].map((group) => (r.otlp.protobuf.cpu ? `${cpuCell(r.otlp.protobuf, group).replace(/ ms.*/, '')} pb / ${cpuCell(r.otlp.json, group)}` : '—')),
+    ),
+    row(
+      'hook_command',
+      'hook command: a Claude Code hook run, spawn to exit',
+      (x) =>
+        `p50 ${x.idle.plugin_script.p50_ms} ms, p99 ${x.idle.plugin_script.p99_ms} ms (node alone p50 ${x.idle.node_alone.p50_ms} ms); one process a core beside it: p50 ${x.loaded.plugin_script.p50_ms} ms, p99 ${x.loaded.plugin_script.p99_ms} ms`,
+      'p50 ≤ 100 ms',
+      ['—', '—'],
+    ),
+    row(
+      'scaleout_10x100',
+      'scale-out: 10 instances × 100 clients, 1,000/s',
+      (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, ${delivered(x)}; ${readCost(x)}`,
+      'p99 ≤ 50 ms, all delivered',
+    ),
+    row(
+      'scaleout_1x10000',
+      'scale-out: 1 instance × 10,000 clients, 10/s',
+      (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, max ${x.max_ms} ms, RSS ${x.server_rss_mb} MB (peak ${x.server_peak_rss_mb}), ${delivered(x)}`,
+      'p99 ≤ 200 ms, RSS ≤ 600 MB',
+    ),
   ].filter(Boolean);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((cells) => cells[c].length)));
   const line = (cells) => `| ${cells.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
-  const where = r.cpu_measured.postgres ? 'the bench\'s own embedded' : 'an external (CPU not measured)';
-  return [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n') +
+  const where = r.cpu_measured.postgres ? "the bench's own embedded" : 'an external (CPU not measured)';
+  return (
+    [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n') +
     `\n\nCPU: milliseconds per 1,000 of the step's unit, all server instances together; PostgreSQL: all its processes. ` +
     `${r.machine.cpus} cores (${r.machine.cpu}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${where} PostgreSQL ${r.machine.postgres}; load generator, server instances and PostgreSQL on the same machine, ` +
-    `whose load average was ${r.load_average.start} at the start and ${r.load_average.end} at the end.`;
+    `whose load average was ${r.load_average.start} at the start and ${r.load_average.end} at the end.`
+  );
 }
 
 main().catch((err) => {

@@ -48,7 +48,8 @@ async function startClients(urls, processes, children) {
     if (mine.length === 0) break;
     const child = fork(path.join(__dirname, 'wsClients.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push({ child, urls: mine });
-    if (openFilesLimit(child.pid) < mine.length + 256) throw new Error(`a client process may open ${openFilesLimit(child.pid)} files, too few for ${mine.length} clients: raise ulimit -n`);
+    if (openFilesLimit(child.pid) < mine.length + 256)
+      throw new Error(`a client process may open ${openFilesLimit(child.pid)} files, too few for ${mine.length} clients: raise ulimit -n`);
   }
   const ready = await Promise.all(children.map(({ child, urls: mine }) => ask(child, { type: 'connect', urls: mine, concurrency: 50 }, 'ready')));
   return {
@@ -82,7 +83,11 @@ function ask(child, message, type) {
 }
 
 async function createSession(baseUrl, id) {
-  const response = await fetch(`${baseUrl}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ session_id: id, session_name: id }) });
+  const response = await fetch(`${baseUrl}/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ session_id: id, session_name: id }),
+  });
   if (response.status !== 201) throw new Error(`could not create session ${id}: ${response.status}`);
 }
 
@@ -136,7 +141,19 @@ async function write(servers, sessions, rate, seconds) {
  * listeners' reads cost it (pg_stat_statements gives execution time, which for the writes includes waiting
  * for locks; this is CPU).
  */
-async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, seconds = SECONDS, clientProcesses: processCount, serverEnv = {}, stallMs = 10_000, maxWaitMs = 600_000, control = false }) {
+async function measureScaleOut({
+  databaseUrl,
+  meter,
+  instances,
+  clients,
+  rate,
+  seconds = SECONDS,
+  clientProcesses: processCount,
+  serverEnv = {},
+  stallMs = 10_000,
+  maxWaitMs = 600_000,
+  control = false,
+}) {
   const databaseName = `asm_scale_${instances}x${clients}_${Date.now()}`;
   const database = await createDatabase(databaseUrl, databaseName);
   const servers = [];
@@ -176,9 +193,7 @@ async function measureScaleOut({ databaseUrl, meter, instances, clients, rate, s
     const writesStarted = monotonicMs();
     const written = await write(servers, sessions, rate, seconds);
     const waitStarted = monotonicMs();
-    const completion = await Promise.all(
-      children.map((child) => ask(child, { type: 'acks', ids: written.ids, times: written.times, stallMs, maxMs: maxWaitMs }, 'complete')),
-    );
+    const completion = await Promise.all(children.map((child) => ask(child, { type: 'acks', ids: written.ids, times: written.times, stallMs, maxMs: maxWaitMs }, 'complete')));
     const drainSeconds = round((monotonicMs() - waitStarted) / 1000, 1);
     window.stop();
     const rss = serverPids.map((pid) => rssMegabytes(pid));
@@ -278,7 +293,14 @@ function readAmplification(rows, events, instances, seconds) {
     reads_vs_writes: writeMs > 0 ? round(readMs / writeMs, 2) : null,
     read_calls: reads.reduce((total, row) => total + row.calls, 0),
     read_calls_per_instance_per_s: seconds ? round(reads.reduce((total, row) => total + row.calls, 0) / instances / seconds, 1) : null,
-    events_per_read: round((events * instances) / Math.max(1, reads.reduce((total, row) => total + row.calls, 0)), 1),
+    events_per_read: round(
+      (events * instances) /
+        Math.max(
+          1,
+          reads.reduce((total, row) => total + row.calls, 0),
+        ),
+      1,
+    ),
     statements: reads.map((row) => ({ total_ms: row.total_ms, calls: row.calls, mean_ms: row.mean_ms, query: row.query.slice(0, 120) })),
   };
 }
@@ -295,10 +317,14 @@ function describeScaleOut(r) {
   ];
   if (r.without_clients?.cpu) {
     const c = r.without_clients.cpu;
-    lines.push(`  the same writes before any client connected (no reads of the change log): CPU ms per 1,000 events: server ${c.server_ms_per_1k}, postgres ${c.postgres_ms_per_1k ?? 'not measured'} (${r.without_clients.writes_per_s}/s)`);
+    lines.push(
+      `  the same writes before any client connected (no reads of the change log): CPU ms per 1,000 events: server ${c.server_ms_per_1k}, postgres ${c.postgres_ms_per_1k ?? 'not measured'} (${r.without_clients.writes_per_s}/s)`,
+    );
   }
   if (r.listener_reads?.postgres_cpu_ms_per_1k !== undefined) {
-    lines.push(`  listener reads cost PostgreSQL ${r.listener_reads.postgres_cpu_ms_per_1k} ms of CPU per 1,000 events (${Math.round(r.listener_reads.postgres_cpu_share * 100)}% of its CPU with clients)`);
+    lines.push(
+      `  listener reads cost PostgreSQL ${r.listener_reads.postgres_cpu_ms_per_1k} ms of CPU per 1,000 events (${Math.round(r.listener_reads.postgres_cpu_share * 100)}% of its CPU with clients)`,
+    );
   }
   if (r.listener_reads?.read_ms_per_1k !== undefined) {
     const l = r.listener_reads;

@@ -61,7 +61,9 @@ async function main() {
     await migrate(database.url, quiet);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    await client.query(`insert into sessions (session_id, session_name, project_dir) select 'bench-' || g, 'Bench ' || g, '/srv/project-' || (g % 10) from generate_series(0, 999) g`);
+    await client.query(
+      `insert into sessions (session_id, session_name, project_dir) select 'bench-' || g, 'Bench ' || g, '/srv/project-' || (g % 10) from generate_series(0, 999) g`,
+    );
     const started = Date.now();
     for (let from = 1; from <= EVENTS; from += BATCH) await client.query(insertEvents(from, Math.min(EVENTS, from + BATCH - 1)));
     await client.query('delete from changes');
@@ -71,7 +73,14 @@ async function main() {
 
     server = await startServer(database.url);
     console.log(`GET /search, ${RUNS} runs each (limit 50, newest first):`);
-    for (const query of ['q=zanzibar', 'q=failing%20test', 'q=npm%20test&failed=true&tool_name=Bash', 'q=suite&project_dir=%2Fsrv%2Fproject-3', 'q=ok&limit=20', 'q=zanzibar&event_type=message&limit=5']) {
+    for (const query of [
+      'q=zanzibar',
+      'q=failing%20test',
+      'q=npm%20test&failed=true&tool_name=Bash',
+      'q=suite&project_dir=%2Fsrv%2Fproject-3',
+      'q=ok&limit=20',
+      'q=zanzibar&event_type=message&limit=5',
+    ]) {
       await timeSearch(server.baseUrl, query);
     }
     server.child.kill('SIGTERM');

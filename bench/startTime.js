@@ -69,7 +69,10 @@ async function startOnce(env, timeoutMs = 300_000) {
   await exited;
   // npm leaves at the signal; the server and its cluster shut down in their own time.
   while (performance.now() - stopping < 60_000) {
-    const listening = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(500) }).then(() => true, () => false);
+    const listening = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(500) }).then(
+      () => true,
+      () => false,
+    );
     if (!listening && !clusterRunning(env.DATA_DIR)) break;
     await sleep(25);
   }
@@ -87,7 +90,9 @@ async function measureStart() {
   const base = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir };
   try {
     // Compiled once before anything is timed, as `npm install` leaves it.
-    await new Promise((resolve, reject) => spawn(process.execPath, [path.join(ROOT, 'scripts', 'build.js')], { stdio: 'inherit' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error('build failed')))));
+    await new Promise((resolve, reject) =>
+      spawn(process.execPath, [path.join(ROOT, 'scripts', 'build.js')], { stdio: 'inherit' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error('build failed')))),
+    );
     process.stderr.write('first start (embedded PostgreSQL initialised)…\n');
     results.embedded_first = await startOnce(base);
     results.embedded_restarts = [];

@@ -147,4 +147,20 @@ const eventBody = (i) =>
     role: 'tool',
   });
 
-module.exports = { ROOT, eventBody, SECONDS, quiet, sleep, percentile, stats, round, freePort, openDatabase, createDatabase, startServer, stopProcess, rssMegabytes, peakRssMegabytes };
+module.exports = {
+  ROOT,
+  eventBody,
+  SECONDS,
+  quiet,
+  sleep,
+  percentile,
+  stats,
+  round,
+  freePort,
+  openDatabase,
+  createDatabase,
+  startServer,
+  stopProcess,
+  rssMegabytes,
+  peakRssMegabytes,
+};

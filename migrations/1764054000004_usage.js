@@ -146,14 +146,5 @@ exports.down = (pgm) => {
   pgm.dropTable('tool_results');
   pgm.dropTable('usage_turns');
   pgm.dropTable('usage_requests');
-  pgm.dropColumns('sessions', [
-    'input_tokens',
-    'output_tokens',
-    'cache_read_tokens',
-    'cache_creation_tokens',
-    'cost_usd_micros',
-    'api_requests',
-    'api_duration_ms',
-    'models',
-  ]);
+  pgm.dropColumns('sessions', ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd_micros', 'api_requests', 'api_duration_ms', 'models']);
 };

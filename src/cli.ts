@@ -163,7 +163,7 @@ function initClaude(args: readonly string[], io: CliIo, home: string): number {
   }
   const self = `node ${io.cliPath}`;
   if (telemetry === 'shell') {
-    io.out('Claude Code ignores telemetry variables in a project\'s settings; add these lines to your shell profile:');
+    io.out("Claude Code ignores telemetry variables in a project's settings; add these lines to your shell profile:");
     for (const line of telemetryShellLines(url, apiKey !== undefined)) io.out(`  ${line}`);
   }
   io.out(`Hooks${plugin ? ' (from the plugin)' : ''} and telemetry go to ${url}.`);

@@ -2,12 +2,7 @@ import path from 'node:path';
 import { array, boolean, coerce, create, defaulted, enums, integer, max, min, object, optional, string } from 'superstruct';
 import { integerFromText } from './structs/integers';
 
-const DEFAULT_CORS_ORIGINS = [
-  'http://localhost:5173',
-  'http://localhost:3000',
-  'http://127.0.0.1:5173',
-  'http://127.0.0.1:3000',
-];
+const DEFAULT_CORS_ORIGINS = ['http://localhost:5173', 'http://localhost:3000', 'http://127.0.0.1:5173', 'http://127.0.0.1:3000'];
 
 /** The loopback addresses the server binds when HOST is not set: clients say `localhost`, which may be either. */
 export const LOOPBACK_HOSTS = ['127.0.0.1', '::1'];
@@ -103,9 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = create(present, Environment);
   // Node refuses to start a server whose headers may take longer than the whole request.
   if (parsed.HTTP_HEADERS_TIMEOUT_MS > parsed.HTTP_REQUEST_TIMEOUT_MS) {
-    throw new Error(
-      `HTTP_HEADERS_TIMEOUT_MS (${parsed.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${parsed.HTTP_REQUEST_TIMEOUT_MS})`,
-    );
+    throw new Error(`HTTP_HEADERS_TIMEOUT_MS (${parsed.HTTP_HEADERS_TIMEOUT_MS}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${parsed.HTTP_REQUEST_TIMEOUT_MS})`);
   }
   const logLevel: LogLevel = parsed.DEBUG_LOGGING ? 'debug' : (parsed.LOG_LEVEL ?? 'info');
   return Object.freeze({

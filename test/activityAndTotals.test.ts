@@ -72,7 +72,12 @@ describe('GET /activity', () => {
 
 describe('GET /usage', () => {
   const usage = (input: number, output: number, cacheRead: number, micros: number, model = 'claude-sonnet-4-5') => ({
-    input_tokens: String(input), output_tokens: String(output), cache_read_tokens: String(cacheRead), cache_creation_tokens: '5', cost_usd_micros: String(micros), model,
+    input_tokens: String(input),
+    output_tokens: String(output),
+    cache_read_tokens: String(cacheRead),
+    cache_creation_tokens: '5',
+    cost_usd_micros: String(micros),
+    model,
   });
   const report = async (...records: ReturnType<typeof apiRequest>[]) => expect((await api.post('/v1/logs', logsRequest(records))).status).toBe(200);
 
@@ -94,7 +99,13 @@ describe('GET /usage', () => {
     const reply = await api.get('/usage');
     expect(reply.status).toBe(200);
     const figures = (group: { sessions: number; usage: any }) => [
-      group.sessions, group.usage.input_tokens, group.usage.output_tokens, group.usage.cache_read_tokens, group.usage.cache_creation_tokens, group.usage.cost_usd, group.usage.api_requests,
+      group.sessions,
+      group.usage.input_tokens,
+      group.usage.output_tokens,
+      group.usage.cache_read_tokens,
+      group.usage.cache_creation_tokens,
+      group.usage.cost_usd,
+      group.usage.api_requests,
     ];
     expect(figures(reply.body.total)).toEqual([4, 358, 43, 1508, 25, 0.507007, 5]);
     expect(reply.body.total.usage.models).toEqual(['claude-haiku-4-5', 'claude-opus-4-1', 'claude-sonnet-4-5']);

@@ -39,7 +39,10 @@ async function sessionWithEvents(id: string, outputs: number[]): Promise<number[
 
 describe('a page of events', () => {
   it('when its events would pass the byte budget, then it stops early and next_after continues it, losing nothing', async () => {
-    const ids = await sessionWithEvents('big-events', Array.from({ length: 12 }, () => 3_000));
+    const ids = await sessionWithEvents(
+      'big-events',
+      Array.from({ length: 12 }, () => 3_000),
+    );
     const seen: number[] = [];
     let after = 0;
     let pages = 0;
@@ -71,7 +74,10 @@ describe('a page of events', () => {
   });
 
   it('when a limit is given too, then whichever comes first ends the page', async () => {
-    const ids = await sessionWithEvents('small-events', Array.from({ length: 5 }, () => 10));
+    const ids = await sessionWithEvents(
+      'small-events',
+      Array.from({ length: 5 }, () => 10),
+    );
     const page = await api.get(sessionPath('small-events', '/events?limit=2'));
     expect(page.body.events.map((event: { id: number }) => event.id)).toEqual(ids.slice(0, 2));
     expect(page.body.next_after).toBe(ids[1]);
@@ -80,7 +86,10 @@ describe('a page of events', () => {
 
 describe('the deprecated GET /events/{id}', () => {
   it('without paging parameters, then returns every event, however many pages they take', async () => {
-    const ids = await sessionWithEvents('legacy-all', Array.from({ length: 1_200 }, (_, i) => (i % 100 === 0 ? 2_000 : 10)));
+    const ids = await sessionWithEvents(
+      'legacy-all',
+      Array.from({ length: 1_200 }, (_, i) => (i % 100 === 0 ? 2_000 : 10)),
+    );
     const all = await api.get('/events/legacy-all');
     expect(all.status).toBe(200);
     expect(all.body.events.map((event: { id: number }) => event.id)).toEqual(ids);
@@ -88,7 +97,10 @@ describe('the deprecated GET /events/{id}', () => {
   });
 
   it('with limit, then pages as before', async () => {
-    const ids = await sessionWithEvents('legacy-paged', Array.from({ length: 5 }, () => 10));
+    const ids = await sessionWithEvents(
+      'legacy-paged',
+      Array.from({ length: 5 }, () => 10),
+    );
     const page = await api.get('/events/legacy-paged?limit=3');
     expect(page.body.events.map((event: { id: number }) => event.id)).toEqual(ids.slice(0, 3));
     expect(page.body.next_after).toBe(ids[2]);
@@ -156,7 +168,10 @@ describe('a replay', () => {
     const client = await connect('?session_id=replayed');
     const since = client.init.seq as number;
     client.close();
-    const ids = await sessionWithEvents('replayed', Array.from({ length: 20 }, () => 4_000));
+    const ids = await sessionWithEvents(
+      'replayed',
+      Array.from({ length: 20 }, () => 4_000),
+    );
     const resumed = await connect(`?session_id=replayed&since=${since}`);
     const messages = await resumed.waitFor((all) => all.filter((message) => message.type === 'event').length === ids.length);
     expect(messages.filter((message) => message.type === 'event').map((message) => message.data.id)).toEqual(ids);
@@ -189,7 +204,10 @@ describe('large reads at once', () => {
   it('when six page readers, five replays and GET /sessions run together over large events, then none fails and each gets every event whole', async () => {
     const since = (await connect()).init.seq as number;
     const SIZE = 200_000;
-    const ids = await sessionWithEvents('large-together', Array.from({ length: 20 }, () => SIZE));
+    const ids = await sessionWithEvents(
+      'large-together',
+      Array.from({ length: 20 }, () => SIZE),
+    );
     const expected = ids.map((_, i) => `${i}:${'x'.repeat(SIZE)}`);
 
     const readPages = async () => {
@@ -208,11 +226,7 @@ describe('large reads at once', () => {
       const messages = await client.waitFor((all) => all.filter((message) => message.type === 'event').length === ids.length, 30_000);
       return messages.filter((message) => message.type === 'event').map((message) => message.data.tool_output as string);
     };
-    const [pages, replays, sessions] = await Promise.all([
-      Promise.all(Array.from({ length: 6 }, readPages)),
-      Promise.all(Array.from({ length: 5 }, replay)),
-      api.get('/sessions'),
-    ]);
+    const [pages, replays, sessions] = await Promise.all([Promise.all(Array.from({ length: 6 }, readPages)), Promise.all(Array.from({ length: 5 }, replay)), api.get('/sessions')]);
     expect(sessions.status).toBe(200);
     for (const outputs of [...pages, ...replays]) expect(outputs).toEqual(expected);
   });

@@ -32,9 +32,7 @@ describe('the change log', () => {
       const { rows } = await batchOf(client);
       // The session's creation and its two events; nothing of what was rolled back.
       expect(Number(rows[0]!.last_seq) - Number(rows[0]!.first_seq) + 1).toBe(rows[0]!.logged);
-      const kinds = await client.query(
-        `select kind from changes where tx = (select tx from change_batches order by first_seq desc limit 1) order by id`,
-      );
+      const kinds = await client.query(`select kind from changes where tx = (select tx from change_batches order by first_seq desc limit 1) order by id`);
       expect(kinds.rows.map((row) => row.kind)).toEqual(['session_created', 'event', 'event']);
       expect((await client.query("select count(*)::int as n from events where session_id = 'log-kept'")).rows[0].n).toBe(2);
     });
@@ -68,7 +66,9 @@ describe('the change log', () => {
       await deleter.query("delete from sessions where session_id = 'log-racing'");
       const insert = database.query("insert into events (session_id, event_type) values ('log-racing', 'late')");
       // The insert waits on the deleted row's lock; once the delete commits, the row is gone.
-      await waitUntil(async () => (await database.query("select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).rows[0].n > 0);
+      await waitUntil(
+        async () => (await database.query("select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).rows[0].n > 0,
+      );
       await deleter.query('commit');
       await expect(insert).rejects.toMatchObject({ code: '23503' });
     });
@@ -79,9 +79,7 @@ describe('the change log', () => {
     await database.query("insert into sessions (session_id, session_name) values ('log-gone-1', 'x'), ('log-gone-2', 'x'), ('log-stays', 'x')");
     await database.query("insert into events (session_id, event_type) select s, 'e' from unnest(array['log-gone-1', 'log-gone-2', 'log-stays']) s, generate_series(1, 3)");
     await database.query("delete from sessions where session_id in ('log-gone-1', 'log-gone-2')");
-    const { rows } = await database.query(
-      "select session_id, count(*)::int as n from events where session_id like 'log-gone-%' or session_id = 'log-stays' group by session_id",
-    );
+    const { rows } = await database.query("select session_id, count(*)::int as n from events where session_id like 'log-gone-%' or session_id = 'log-stays' group by session_id");
     expect(rows).toEqual([{ session_id: 'log-stays', n: 3 }]);
   });
 
@@ -122,21 +120,26 @@ describe('migration 1764054000008 (cheaper event writes)', () => {
 
 describe('numbering at commit (migration 1764054000010)', () => {
   const batches = async (db: TestDatabase) =>
-    (await db.query<{ first_seq: string; last_seq: string }>('select first_seq, last_seq from change_batches order by first_seq')).rows.map(
-      (row) => [Number(row.first_seq), Number(row.last_seq)],
-    );
+    (await db.query<{ first_seq: string; last_seq: string }>('select first_seq, last_seq from change_batches order by first_seq')).rows.map((row) => [
+      Number(row.first_seq),
+      Number(row.last_seq),
+    ]);
   const lastSeq = async (db: TestDatabase) => Number((await db.query('select asm_last_seq() as last_seq')).rows[0].last_seq);
 
   it('gives concurrent committers consecutive numbers, none twice and none skipped', () =>
     withScratchDatabase(async (scratch) => {
       await scratch.query("insert into sessions (session_id, session_name) select 'n-' || g, 'x' from generate_series(1, 8) g");
       const before = await lastSeq(scratch);
-      await Promise.all(Array.from({ length: 8 }, (_, writer) => scratch.withClient(async (client) => {
-        for (let i = 0; i < 40; i++) {
-          const rows = 1 + ((writer + i) % 3);
-          await client.query(`insert into events (session_id, event_type) select 'n-${writer + 1}', 'e' from generate_series(1, ${rows})`);
-        }
-      })));
+      await Promise.all(
+        Array.from({ length: 8 }, (_, writer) =>
+          scratch.withClient(async (client) => {
+            for (let i = 0; i < 40; i++) {
+              const rows = 1 + ((writer + i) % 3);
+              await client.query(`insert into events (session_id, event_type) select 'n-${writer + 1}', 'e' from generate_series(1, ${rows})`);
+            }
+          }),
+        ),
+      );
       const numbered = (await batches(scratch)).filter(([first]) => first > before);
       expect(numbered).toHaveLength(320);
       numbered.forEach(([first, last], i) => {
@@ -192,7 +195,10 @@ describe('numbering at commit (migration 1764054000010)', () => {
       await scratch.query("insert into events (session_id, event_type) values ('d-1', 'while down')");
       await scratch.withClient((client) => migrateFrom(client, '1764054000010', 'up'));
       await scratch.query("insert into events (session_id, event_type) values ('d-1', 'up again')");
-      expect((await batches(scratch)).slice(-2)).toEqual([[before + 1, before + 1], [before + 2, before + 2]]);
+      expect((await batches(scratch)).slice(-2)).toEqual([
+        [before + 1, before + 1],
+        [before + 2, before + 2],
+      ]);
     }));
 });
 

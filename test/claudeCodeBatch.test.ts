@@ -49,7 +49,15 @@ describe('recordClaudeCodeHooks: one batch of many hooks', () => {
       { session_id: 'batch-a', session_name: 'name of batch-a', project_dir: '/srv/projects/batch-a', status: 'running', outcome: null, source: 'claude-code', event_count: '4' },
       // A session of the original API takes the events and keeps its own status rules (the events trigger's).
       { session_id: 'batch-api', session_name: 'of the original API', project_dir: null, status: 'finished', outcome: 'succeeded', source: null, event_count: '1' },
-      { session_id: 'batch-b', session_name: 'name of batch-b', project_dir: '/srv/projects/batch-b', status: 'finished', outcome: 'failed', source: 'claude-code', event_count: '2' },
+      {
+        session_id: 'batch-b',
+        session_name: 'name of batch-b',
+        project_dir: '/srv/projects/batch-b',
+        status: 'finished',
+        outcome: 'failed',
+        source: 'claude-code',
+        event_count: '2',
+      },
     ]);
 
     expect(await changesOfTransactionWith('batch-a', 'a-prompt-1')).toEqual([

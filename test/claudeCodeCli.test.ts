@@ -65,7 +65,8 @@ function run(args: string[], options: { input?: string; env: NodeJS.ProcessEnv; 
 }
 
 /** The spool empty and its detached sender gone: nothing of a test keeps running after it. */
-const settled = (spoolDir: string) => waitUntil(() => !new Spool(spoolDir).senderRunning() && new Spool(spoolDir).list().length === 0, 'the sender has emptied the spool and exited');
+const settled = (spoolDir: string) =>
+  waitUntil(() => !new Spool(spoolDir).senderRunning() && new Spool(spoolDir).list().length === 0, 'the sender has emptied the spool and exited');
 
 let instance: TestInstance;
 beforeAll(async () => {
@@ -181,14 +182,27 @@ describe('agent-session-manager hook', () => {
     expect(spool.list()).toEqual([]);
     expect(await events(id)).toHaveLength(1);
     const [dead] = spool.listDead();
-    expect(spool.readDead(dead!)).toEqual({ hook: { captureId: 'bad', body: '{"hook_event_name":"Stop"}' }, why: expect.objectContaining({ status: 400, reason: expect.stringMatching(/session_id is required/) }) });
+    expect(spool.readDead(dead!)).toEqual({
+      hook: { captureId: 'bad', body: '{"hook_event_name":"Stop"}' },
+      why: expect.objectContaining({ status: 400, reason: expect.stringMatching(/session_id is required/) }),
+    });
   });
 
   it('when the server fails on one hook (500) and takes the next ten, then that one is set aside after its tries, and the ten arrive in order, by the detached sender', async () => {
     const server = await sink((request) => (request.body.includes('poison') ? 500 : 200));
     const spoolDir = tempDir('spool');
-    const env = { ...process.env, ASM_URL: server.url, ASM_SPOOL_DIR: spoolDir, ASM_HOOK_MAX_ATTEMPTS: '3', ASM_RETRY_BASE_MS: '50', ASM_RETRY_MAX_MS: '200', ASM_SENDER_MAX_MS: '30000' };
-    const hooks = ['poison', ...Array.from({ length: 10 }, (_, i) => `hook-${i}`)].map((name) => JSON.stringify({ session_id: 's', hook_event_name: 'Notification', message: name }));
+    const env = {
+      ...process.env,
+      ASM_URL: server.url,
+      ASM_SPOOL_DIR: spoolDir,
+      ASM_HOOK_MAX_ATTEMPTS: '3',
+      ASM_RETRY_BASE_MS: '50',
+      ASM_RETRY_MAX_MS: '200',
+      ASM_SENDER_MAX_MS: '30000',
+    };
+    const hooks = ['poison', ...Array.from({ length: 10 }, (_, i) => `hook-${i}`)].map((name) =>
+      JSON.stringify({ session_id: 's', hook_event_name: 'Notification', message: name }),
+    );
     for (const hook of hooks) expect(await run(['hook'], { input: hook, env })).toEqual({ status: 0, stdout: '', stderr: '' });
     await settled(spoolDir);
 
@@ -196,7 +210,10 @@ describe('agent-session-manager hook', () => {
     expect(server.requests.filter((request) => request.body.includes('poison'))).toHaveLength(3);
     const spool = new Spool(spoolDir);
     expect(spool.listDead().map((name) => spool.readDead(name))).toEqual([
-      { hook: expect.objectContaining({ body: hooks[0] }), why: expect.objectContaining({ status: 500, attempts: 3, reason: expect.stringMatching(/failed on the hook \(500\).*\(3 tries\)/) }) },
+      {
+        hook: expect.objectContaining({ body: hooks[0] }),
+        why: expect.objectContaining({ status: 500, attempts: 3, reason: expect.stringMatching(/failed on the hook \(500\).*\(3 tries\)/) }),
+      },
     ]);
     // doctor fails while anything is set aside; flush --retry-dead sends it again once the server takes it.
     const doctor = await cli(['doctor'], { env: { HOME: tempDir('home'), ASM_URL: server.url, ASM_SPOOL_DIR: spoolDir } });
@@ -407,7 +424,12 @@ describe('agent-session-manager init-claude', () => {
     const moved = await cli(['init-claude', '--url', 'http://127.0.0.1:19200/'], { cwd: f.project, env: { HOME: f.home } });
     expect(moved.code).toBe(0);
     expect(f.projectSettings().env).toEqual({ ASM_URL: 'http://127.0.0.1:19200' });
-    expect(f.user().env).toEqual({ ...TELEMETRY('http://127.0.0.1:19200'), ASM_URL: 'http://127.0.0.1:19200', OTEL_LOGS_EXPORT_INTERVAL: '1000', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+    expect(f.user().env).toEqual({
+      ...TELEMETRY('http://127.0.0.1:19200'),
+      ASM_URL: 'http://127.0.0.1:19200',
+      OTEL_LOGS_EXPORT_INTERVAL: '1000',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    });
     expect(moved.out).toMatch(/changed ASM_URL: http:\/\/127\.0\.0\.1:8765 → http:\/\/127\.0\.0\.1:19200/);
     expect(moved.out).toMatch(/changed OTEL_EXPORTER_OTLP_ENDPOINT/);
     expect(moved.out).toMatch(/kept as you set it: OTEL_EXPORTER_OTLP_PROTOCOL=http\/protobuf/);
@@ -428,7 +450,8 @@ describe('agent-session-manager init-claude', () => {
     await cli(['init-claude'], { cwd: f.project, env: { HOME: f.home }, self: '/old/place/dist/cli.js' });
     const result = await cli(['init-claude'], { cwd: f.project, env: { HOME: f.home }, self: '/new place/dist/cli.js' });
     expect(result.out).toMatch(/hooks updated to node '\/new place\/dist\/cli\.js' hook for every event \(14\)/);
-    for (const event of HOOK_EVENTS) expect(f.projectSettings().hooks[event]).toEqual([{ matcher: '', hooks: [{ type: 'command', command: "node '/new place/dist/cli.js' hook", timeout: 10 }] }]);
+    for (const event of HOOK_EVENTS)
+      expect(f.projectSettings().hooks[event]).toEqual([{ matcher: '', hooks: [{ type: 'command', command: "node '/new place/dist/cli.js' hook", timeout: 10 }] }]);
   });
 
   it('when a project holds the telemetry the old init-claude wrote there, then it is moved to the user settings; telemetry set by hand stays, with a warning', async () => {
@@ -485,10 +508,26 @@ describe('agent-session-manager init-claude', () => {
     await cli(['init-claude', '--global'], { cwd: f.project, env: { HOME: f.home } });
     const user = f.user();
     // Another tool's `cli.js hook` is not ours: only `…/dist/cli.js hook` and the plugin's script are.
-    user.hooks.Stop.push({ matcher: '', hooks: [{ type: 'command', command: 'say done' }, { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' }] });
+    user.hooks.Stop.push({
+      matcher: '',
+      hooks: [
+        { type: 'command', command: 'say done' },
+        { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' },
+      ],
+    });
     fs.writeFileSync(f.userFile, JSON.stringify(user));
     const result = await cli(['init-claude', '--global', '--plugin'], { cwd: f.project, env: { HOME: f.home } });
-    expect(f.user().hooks).toEqual({ Stop: [{ matcher: '', hooks: [{ type: 'command', command: 'say done' }, { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' }] }] });
+    expect(f.user().hooks).toEqual({
+      Stop: [
+        {
+          matcher: '',
+          hooks: [
+            { type: 'command', command: 'say done' },
+            { type: 'command', command: 'node /usr/lib/other-tool/cli.js hook' },
+          ],
+        },
+      ],
+    });
     expect(f.user().env.ASM_URL).toBe('http://127.0.0.1:8765');
     expect(result.out).toMatch(/hooks init-claude wrote removed \(14 events\)/);
   });
@@ -519,7 +558,8 @@ describe('agent-session-manager doctor', () => {
     const env = { HOME: f.home, PATH: process.env.PATH, ASM_SPOOL_DIR: spoolDir, ...(key ? { ASM_API_KEY: key } : {}) };
     const init = await cli(['init-claude', '--url', url, ...(telemetry ? [] : ['--telemetry', 'none'])], { cwd: f.project, env, self: cliPath });
     expect(init.code).toBe(0);
-    const doctor = (extra: string[] = [], shell: NodeJS.ProcessEnv = {}) => cli(['doctor', ...extra], { cwd: f.project, env: { HOME: f.home, PATH: process.env.PATH, ASM_SPOOL_DIR: spoolDir, ...shell } });
+    const doctor = (extra: string[] = [], shell: NodeJS.ProcessEnv = {}) =>
+      cli(['doctor', ...extra], { cwd: f.project, env: { HOME: f.home, PATH: process.env.PATH, ASM_SPOOL_DIR: spoolDir, ...shell } });
     return { ...f, spoolDir, doctor };
   }
 
@@ -550,7 +590,9 @@ describe('agent-session-manager doctor', () => {
     const result = await doctor([], { ASM_URL: instance.baseUrl });
     expect(result.code).toBe(1);
     expect(result.out).toContain(`FAIL  server: ${wrong} (ASM_URL in ${projectFile}) cannot be reached (ECONNREFUSED)`);
-    expect(result.out).toMatch(/fix: start the server there \(PORT=\d+ npm start in its folder\), or point the hooks at the server that runs: `agent-session-manager init-claude --url <its URL>`/);
+    expect(result.out).toMatch(
+      /fix: start the server there \(PORT=\d+ npm start in its folder\), or point the hooks at the server that runs: `agent-session-manager init-claude --url <its URL>`/,
+    );
   });
 
   it('when the telemetry variables are only in the project settings, then it fails: Claude Code ignores them there', async () => {
@@ -560,7 +602,9 @@ describe('agent-session-manager doctor', () => {
     fs.writeFileSync(projectFile, JSON.stringify(settings));
     const result = await doctor();
     expect(result.code).toBe(1);
-    expect(result.out).toContain(`FAIL  telemetry: CLAUDE_CODE_ENABLE_TELEMETRY, OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_ENDPOINT set in ${projectFile}, where Claude Code ignores telemetry variables`);
+    expect(result.out).toContain(
+      `FAIL  telemetry: CLAUDE_CODE_ENABLE_TELEMETRY, OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_ENDPOINT set in ${projectFile}, where Claude Code ignores telemetry variables`,
+    );
     expect(result.out).toMatch(/fix: put them in ~\/\.claude\/settings\.json or the shell/);
     expect(result.out).toMatch(/ok {4}test hook/);
   });
@@ -597,7 +641,12 @@ describe('agent-session-manager doctor', () => {
     const { doctor, spoolDir } = await setUp(instance.baseUrl, { telemetry: false });
     const spool = new Spool(spoolDir);
     spool.append({ captureId: randomUUID(), body: JSON.stringify({ session_id: randomUUID(), hook_event_name: 'Stop' }) });
-    spool.saveState({ attempts: 0, failures: 2, retryAt: Date.now() + 3_600_000, lastError: { at: new Date().toISOString(), message: 'http://127.0.0.1:8765 cannot be reached (ECONNREFUSED)' } });
+    spool.saveState({
+      attempts: 0,
+      failures: 2,
+      retryAt: Date.now() + 3_600_000,
+      lastError: { at: new Date().toISOString(), message: 'http://127.0.0.1:8765 cannot be reached (ECONNREFUSED)' },
+    });
     const waiting = await doctor();
     expect(waiting.code).toBe(1);
     expect(waiting.out).toMatch(/FAIL {2}spool: 1 hook\(s\) wait in .*; the last try \(.*\): http:\/\/127\.0\.0\.1:8765 cannot be reached \(ECONNREFUSED\)/);

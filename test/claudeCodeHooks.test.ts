@@ -196,8 +196,19 @@ describe('POST /hooks/claude-code: failures, subagents, notifications, compactio
 
     const stored = await events(id);
     expect(stored.map((e) => e.event_type)).toEqual([
-      'message', 'pre_tool', 'subagent_start', 'post_tool', 'message', 'pre_tool', 'post_tool', 'pre_tool', 'post_tool',
-      'subagent_stop', 'notification', 'message', 'session_stop',
+      'message',
+      'pre_tool',
+      'subagent_start',
+      'post_tool',
+      'message',
+      'pre_tool',
+      'post_tool',
+      'pre_tool',
+      'post_tool',
+      'subagent_stop',
+      'notification',
+      'message',
+      'session_stop',
     ]);
     const agentId = 'a96e3d6a668168959';
     const launch = stored[3];
@@ -249,7 +260,14 @@ describe('POST /hooks/claude-code: failures, subagents, notifications, compactio
 
   it('cleans text Postgres cannot hold instead of failing: U+0000 and unpaired surrogates', async () => {
     const id = randomUUID();
-    const reply = await post({ session_id: id, hook_event_name: 'PreToolUse', cwd: '/srv/a\u0000b', tool_name: 'Ba\ud800sh', tool_use_id: 't\u00001', tool_input: { x: 'a\u0000b' } });
+    const reply = await post({
+      session_id: id,
+      hook_event_name: 'PreToolUse',
+      cwd: '/srv/a\u0000b',
+      tool_name: 'Ba\ud800sh',
+      tool_use_id: 't\u00001',
+      tool_input: { x: 'a\u0000b' },
+    });
     expect(reply.status).toBe(200);
     const [event] = await events(id);
     expect(event).toMatchObject({ tool_name: 'Ba\ufffdsh', tool_use_id: 't\ufffd1', tool_input: { x: 'a\u0000b' } });

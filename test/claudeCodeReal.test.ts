@@ -20,7 +20,20 @@ const server = useInstance(database, { apiKeys: [API_KEY] });
 const auth = { authorization: `Bearer ${API_KEY}` };
 const api = server.api;
 
-const HOOK_EVENTS = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'Stop', 'SessionEnd'];
+const HOOK_EVENTS = [
+  'SessionStart',
+  'UserPromptSubmit',
+  'PreToolUse',
+  'PostToolUse',
+  'PostToolUseFailure',
+  'Notification',
+  'SubagentStart',
+  'SubagentStop',
+  'PreCompact',
+  'PostCompact',
+  'Stop',
+  'SessionEnd',
+];
 
 /**
  * Where the project's http hooks go: the test instance, or with RECORD_CLAUDE_FIXTURES=<dir> a recorder in
@@ -96,13 +109,7 @@ describeReal('the real Claude Code CLI, reporting through http hooks', () => {
       });
 
       const events = (await api.get(sessionPath(id, '/events'), auth)).body.events as any[];
-      expect(events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`)).toEqual([
-        'message:user',
-        'pre_tool',
-        'post_tool',
-        'message:assistant',
-        'session_stop',
-      ]);
+      expect(events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`)).toEqual(['message:user', 'pre_tool', 'post_tool', 'message:assistant', 'session_stop']);
       const [prompt, pre, post, answer, stop] = events;
       expect(prompt.content).toEqual([{ type: 'text', text: 'Say hi using Bash' }]);
       expect(pre).toMatchObject({ tool_name: 'Bash', tool_input: { command: 'echo hi' }, tool_use_id: 'toolu_standin_1' });
@@ -126,7 +133,10 @@ describeReal('the real Claude Code CLI, reporting through http hooks', () => {
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       process.stdout.write(
         `real run: ${events.map((e) => e.event_type + (e.role ? `:${e.role}` : '') + (e.duration_ms !== null ? `(${e.duration_ms} ms)` : '')).join(', ')}; ` +
-          `statuses ${seen.filter((m) => m.type !== 'event').map((m) => m.session.status).join(' → ')}\n`,
+          `statuses ${seen
+            .filter((m) => m.type !== 'event')
+            .map((m) => m.session.status)
+            .join(' → ')}\n`,
       );
     } finally {
       ws.close();
@@ -135,7 +145,12 @@ describeReal('the real Claude Code CLI, reporting through http hooks', () => {
 
   it('when claude -p hands work to a subagent, then what the subagent did carries its agent_id, and the session ends finished', async () => {
     const standIn = await startMessagesStandIn(
-      agentThenText({ command: 'ls -A', subagentText: 'The folder holds the settings only.', launchedText: 'A subagent is looking at the folder.', finalText: 'The subagent reports: the folder holds the settings only.' }),
+      agentThenText({
+        command: 'ls -A',
+        subagentText: 'The folder holds the settings only.',
+        launchedText: 'A subagent is looking at the folder.',
+        finalText: 'The subagent reports: the folder holds the settings only.',
+      }),
     );
     standIns.push(standIn);
     const project = projectWithHttpHooks(await hooksUrl('subagent', cleanups), 'webapp');
@@ -188,7 +203,11 @@ describeReal('the real Claude Code CLI, reporting through the hook command that 
     const spoolDir = path.join(temp, 'spool');
     const init = await new Promise<number | null>((resolve) =>
       // Its own HOME: init-claude writes the user's settings too (here none: the telemetry is left out).
-      spawn(process.execPath, [cliPath, 'init-claude', '--telemetry', 'none'], { cwd: project, env: { ...process.env, HOME: path.join(temp, 'home'), ASM_URL: server.instance.baseUrl }, stdio: 'ignore' }).on('close', resolve),
+      spawn(process.execPath, [cliPath, 'init-claude', '--telemetry', 'none'], {
+        cwd: project,
+        env: { ...process.env, HOME: path.join(temp, 'home'), ASM_URL: server.instance.baseUrl },
+        stdio: 'ignore',
+      }).on('close', resolve),
     );
     expect(init).toBe(0);
 

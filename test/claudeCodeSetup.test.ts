@@ -110,7 +110,7 @@ describeReal('the Claude Code plugin, loaded by the real CLI', () => {
     }
   });
 
-  it('when claude -p runs with --plugin-dir, then every hook goes through the plugin\'s script to the server, SessionStart included', async () => {
+  it("when claude -p runs with --plugin-dir, then every hook goes through the plugin's script to the server, SessionStart included", async () => {
     const spoolDir = folder('spool');
     const { events } = await runAndRead(folder('project'), claudeEnv(folder('home'), spoolDir), ['--plugin-dir', path.join(ROOT, 'plugin')]);
     expect(shape(events)).toEqual(EXPECTED);
@@ -157,7 +157,14 @@ describeReal('the Claude Code plugin, loaded by the real CLI', () => {
       // doctor finds the enabled plugin, runs its cached script with a test hook, and reads it back.
       const project = folder('project');
       const out: string[] = [];
-      const code = await runCli(['doctor'], { readStdin: async () => '', env, cwd: project, out: (line) => out.push(line), err: (line) => out.push(line), cliPath: compileCli(folder('bin')) });
+      const code = await runCli(['doctor'], {
+        readStdin: async () => '',
+        env,
+        cwd: project,
+        out: (line) => out.push(line),
+        err: (line) => out.push(line),
+        cliPath: compileCli(folder('bin')),
+      });
       expect(out.join('\n')).toMatch(/ok {4}hooks: every event reported, by the plugin/);
       expect(out.join('\n')).toMatch(/ok {4}test hook \(the plugin\): sent and read back/);
       expect(out.join('\n')).toMatch(/ok {4}server: .* \(ASM_URL in the shell\) answers/);

@@ -94,13 +94,18 @@ describe('the screenshots in the README', () => {
       at(9, { event_type: 'session_start' }),
       at(9, say('user', 'The login test fails about one run in ten on CI. Find out why and fix it.')),
       at(8.6, say('assistant', 'I will run the test a few times to reproduce the failure, then look at how it waits for the session cookie.')),
-      at(8.5, { event_type: 'pre_tool', tool_name: 'Bash', tool_input: { command: 'npx jest test/login.test.ts --runInBand --testNamePattern "logs in"', description: 'Run the login test' } }),
+      at(8.5, {
+        event_type: 'pre_tool',
+        tool_name: 'Bash',
+        tool_input: { command: 'npx jest test/login.test.ts --runInBand --testNamePattern "logs in"', description: 'Run the login test' },
+      }),
       at(8.1, {
         event_type: 'post_tool',
         tool_name: 'Bash',
         tool_output: {
           exit_code: 1,
-          stdout: 'FAIL test/login.test.ts\n  ✕ logs in with a valid password (5012 ms)\n\n  ● logs in with a valid password\n    thrown: "Exceeded timeout of 5000 ms for a test."',
+          stdout:
+            'FAIL test/login.test.ts\n  ✕ logs in with a valid password (5012 ms)\n\n  ● logs in with a valid password\n    thrown: "Exceeded timeout of 5000 ms for a test."',
         },
         error: 'Command exited with code 1',
       }),
@@ -108,12 +113,21 @@ describe('the screenshots in the README', () => {
       at(7.8, {
         event_type: 'post_tool',
         tool_name: 'Read',
-        tool_output: "import { login } from './helpers';\n\nit('logs in with a valid password', async () => {\n  const page = await login('ana', 'correct horse');\n  await page.waitForTimeout(500);\n  expect(await page.cookie('session')).toBeDefined();\n});",
+        tool_output:
+          "import { login } from './helpers';\n\nit('logs in with a valid password', async () => {\n  const page = await login('ana', 'correct horse');\n  await page.waitForTimeout(500);\n  expect(await page.cookie('session')).toBeDefined();\n});",
       }),
       at(7.2, say('assistant', 'The test sleeps for a fixed 500 ms instead of waiting for the cookie, so a slow CI runner loses the race. I will wait for the redirect instead.')),
-      at(7, { event_type: 'pre_tool', tool_name: 'Edit', tool_input: { file_path: '/home/ana/src/webapp/test/login.test.ts', old_string: 'await page.waitForTimeout(500);', new_string: "await page.waitForURL('**/dashboard');" } }),
+      at(7, {
+        event_type: 'pre_tool',
+        tool_name: 'Edit',
+        tool_input: { file_path: '/home/ana/src/webapp/test/login.test.ts', old_string: 'await page.waitForTimeout(500);', new_string: "await page.waitForURL('**/dashboard');" },
+      }),
       at(6.9, { event_type: 'post_tool', tool_name: 'Edit', tool_output: 'The file /home/ana/src/webapp/test/login.test.ts has been updated.' }),
-      at(6.5, { event_type: 'pre_tool', tool_name: 'Bash', tool_input: { command: 'for i in $(seq 20); do npx jest test/login.test.ts -t "logs in" --silent || exit 1; done', description: 'Run it 20 times' } }),
+      at(6.5, {
+        event_type: 'pre_tool',
+        tool_name: 'Bash',
+        tool_input: { command: 'for i in $(seq 20); do npx jest test/login.test.ts -t "logs in" --silent || exit 1; done', description: 'Run it 20 times' },
+      }),
       at(4.2, { event_type: 'post_tool', tool_name: 'Bash', tool_output: { exit_code: 0, stdout: 'Tests: 1 passed, 1 total\n… (20 runs, all passed)' } }),
       at(4, say('assistant', 'Fixed: the login test now waits for the redirect to /dashboard instead of sleeping 500 ms. It passed 20 runs in a row.')),
       at(3.9, { event_type: 'session_stop', exit_code: 0, reason: 'completed' }),
@@ -138,7 +152,11 @@ describe('the screenshots in the README', () => {
     // Open the first tool call's input and the failing run's output, as a reader would.
     await item(page, 'npx jest test/login.test.ts').first().locator('details.tool-input > summary').click();
     await page.evaluate('document.querySelector(".detail-scroll").scrollTop = 0');
-    expect(await items(page).filter({ has: page.locator('.tool-failed') }).count()).toBe(1);
+    expect(
+      await items(page)
+        .filter({ has: page.locator('.tool-failed') })
+        .count(),
+    ).toBe(1);
     await saveScreenshot(page, 'dashboard-session.png');
 
     // For a look at dark mode and a phone (not committed): SCREENSHOT_PREVIEW_DIR=/some/dir.
@@ -180,7 +198,10 @@ describe('the dashboard', () => {
 
   it('loads nothing from anywhere but its own server', async () => {
     const { page, requests, sockets } = await open();
-    await page.locator('.list-summary').filter({ hasText: /session/ }).waitFor();
+    await page
+      .locator('.list-summary')
+      .filter({ hasText: /session/ })
+      .waitFor();
     const origin = new URL(instance.baseUrl);
     for (const url of [...requests, ...sockets]) expect(new URL(url).host).toBe(origin.host);
     expect(sockets).toHaveLength(1);
@@ -355,7 +376,14 @@ describe('the session view', () => {
     await hasText(page.locator('.session-header .meta div').filter({ hasText: 'Agent' }).locator('dd'), 'coder');
 
     await postEvent('view-1', say('assistant', 'Here they are.'));
-    await postEvent('view-1', { event_type: 'message', role: 'assistant', content: [{ type: 'tool_use', name: 'Glob', input: { pattern: '*' } }, { type: 'text', text: 'And more.' }] });
+    await postEvent('view-1', {
+      event_type: 'message',
+      role: 'assistant',
+      content: [
+        { type: 'tool_use', name: 'Glob', input: { pattern: '*' } },
+        { type: 'text', text: 'And more.' },
+      ],
+    });
     await postEvent('view-1', { event_type: 'custom_thing', reason: 'something else' });
     await item(page, 'custom_thing').waitFor();
     expect(await items(page).allInnerTexts()).toEqual([
@@ -562,7 +590,7 @@ describe('the connection', () => {
   it('when the server goes away, then the dashboard says so, resumes with since and shows each event of the gap exactly once', async () => {
     // The page talks to its own instance, which is stopped and started again on the same port; writes
     // during the gap go through the other instance, as they would through another replica.
-    let second = await startInstance(database.url);
+    const second = await startInstance(database.url);
     const port = Number(new URL(second.baseUrl).port);
     await createSession('gap-1', 'Gap session');
     await postEvent('gap-1', say('user', 'before 1'));
@@ -580,7 +608,7 @@ describe('the connection', () => {
     await createSession('gap-2', 'Created during the gap');
 
     const fill = page.waitForResponse((response) => /\/events\?after=[1-9]/.test(response.url()));
-    second = await startInstance(database.url, { port });
+    await startInstance(database.url, { port });
     await connected(page);
     await fill;
     await postEvent('gap-1', say('assistant', 'after'));
@@ -612,7 +640,10 @@ describe('the connection', () => {
     const offline = page.locator('#connection[data-connection="offline"]');
     // Each turn lets the retry that is due fail for real; the fourth failure in a row says offline.
     while (!(await offline.isVisible())) await page.clock.runFor(4000);
-    await page.locator('#connection').filter({ hasText: /Offline · retry in \d+ s/ }).waitFor();
+    await page
+      .locator('#connection')
+      .filter({ hasText: /Offline · retry in \d+ s/ })
+      .waitFor();
     await startInstance(database.url, { port });
     expect(await offline.isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Retry now' }).click();
@@ -714,12 +745,16 @@ describe('activity sparklines', () => {
     for (const event of [at(0, 'first'), at(1, 'second'), at(10, 'third')]) await postEvent('spark-1', event);
     const { page } = await open();
     // 24 slices of 10 s / 24: 0 s in the first, 1 s in the third, the latest in the last.
-    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 2, 23)}"]`)).waitFor();
+    await sparkline(page, 'spark-1')
+      .and(page.locator(`[data-counts="${counts(0, 2, 23)}"]`))
+      .waitFor();
     expect(await sparkline(page, 'spark-1').getAttribute('aria-label')).toMatch(/^Activity: 3 events from .+ to .+, at most 1 in one of 24 slices$/);
     expect(await sparkline(page, 'spark-1').locator('svg rect').count()).toBe(3);
 
     await postEvent('spark-1', at(20, 'fourth'));
-    await sparkline(page, 'spark-1').and(page.locator(`[data-counts="${counts(0, 1, 12, 23)}"]`)).waitFor();
+    await sparkline(page, 'spark-1')
+      .and(page.locator(`[data-counts="${counts(0, 1, 12, 23)}"]`))
+      .waitFor();
     // A session without events has nothing to draw.
     await createSession('spark-empty', 'No events yet');
     await row(page, 'spark-empty').waitFor();

@@ -92,20 +92,37 @@ describe('the screenshots in the README', () => {
     await replay('tool-failure', failedTool, { upTo: 4 }); // …the turn ended: idle
     // Usage as Claude Code's OpenTelemetry logs report it.
     const usage = (input: number, output: number, cacheRead: number, micros: number) => ({
-      input_tokens: String(input), output_tokens: String(output), cache_read_tokens: String(cacheRead), cache_creation_tokens: '0', cost_usd_micros: String(micros),
+      input_tokens: String(input),
+      output_tokens: String(output),
+      cache_read_tokens: String(cacheRead),
+      cache_creation_tokens: '0',
+      cost_usd_micros: String(micros),
     });
-    expect((await api.post('/v1/logs', logsRequest([
-      apiRequest(subagent, hooks[0]!.prompt_id, usage(3120, 412, 18_400, 21_900)),
-      apiRequest(subagent, hooks[0]!.prompt_id, usage(1850, 96, 21_200, 9_800)),
-      apiRequest(subagent, hooks[10]!.prompt_id, usage(2210, 58, 22_900, 8_100)),
-    ]))).status).toBe(200);
+    expect(
+      (
+        await api.post(
+          '/v1/logs',
+          logsRequest([
+            apiRequest(subagent, hooks[0]!.prompt_id, usage(3120, 412, 18_400, 21_900)),
+            apiRequest(subagent, hooks[0]!.prompt_id, usage(1850, 96, 21_200, 9_800)),
+            apiRequest(subagent, hooks[10]!.prompt_id, usage(2210, 58, 22_900, 8_100)),
+          ]),
+        )
+      ).status,
+    ).toBe(200);
     // A session of the original API whose stop failed.
     await createSession('ci-deploy-4471', 'Deploy payments-api to staging', { agent_name: 'release-bot', project_dir: '/home/bob/payments-api' });
     await postEvent('ci-deploy-4471', say('user', 'Deploy the **v2.4.1** tag to staging and run the smoke tests.'));
     await postEvent('ci-deploy-4471', { event_type: 'pre_tool', tool_name: 'Bash', tool_use_id: 'toolu_deploy', tool_input: { command: './deploy.sh staging v2.4.1' } });
     await postEvent('ci-deploy-4471', {
-      event_type: 'post_tool', tool_name: 'Bash', tool_use_id: 'toolu_deploy', duration_ms: 48_210,
-      tool_output: { stdout: 'Building image payments-api:v2.4.1… done\nPushing… done\nMigrating database… done\nSmoke tests: 11 passed, 1 failed\n  ✕ POST /refunds returns 201 (got 500)', stderr: 'error: smoke tests failed' },
+      event_type: 'post_tool',
+      tool_name: 'Bash',
+      tool_use_id: 'toolu_deploy',
+      duration_ms: 48_210,
+      tool_output: {
+        stdout: 'Building image payments-api:v2.4.1… done\nPushing… done\nMigrating database… done\nSmoke tests: 11 passed, 1 failed\n  ✕ POST /refunds returns 201 (got 500)',
+        stderr: 'error: smoke tests failed',
+      },
       exit_code: 1,
     });
     await postEvent('ci-deploy-4471', say('assistant', 'The deploy went out, but the smoke test for `POST /refunds` fails with a 500. I rolled back to **v2.4.0**.'));
@@ -303,13 +320,23 @@ describe('tool calls as one row', () => {
       event_type: 'pre_tool',
       tool_name: 'Edit',
       tool_use_id: 'toolu_edit',
-      tool_input: { file_path: '/src/login.test.ts', old_string: "it('logs in', async () => {\n  await page.waitForTimeout(500);\n});", new_string: "it('logs in', async () => {\n  await page.waitForURL('**/dashboard');\n});" },
+      tool_input: {
+        file_path: '/src/login.test.ts',
+        old_string: "it('logs in', async () => {\n  await page.waitForTimeout(500);\n});",
+        new_string: "it('logs in', async () => {\n  await page.waitForURL('**/dashboard');\n});",
+      },
     });
     await postEvent('tools-diff', { event_type: 'post_tool', tool_name: 'Edit', tool_use_id: 'toolu_edit', tool_output: { filePath: '/src/login.test.ts' }, duration_ms: 4 });
     await postEvent('tools-diff', {
       event_type: 'pre_tool',
       tool_name: 'MultiEdit',
-      tool_input: { file_path: '/src/a.ts', edits: [{ old_string: 'let a = 1;', new_string: 'const a = 1;' }, { old_string: 'var b', new_string: 'let b\nlet c' }] },
+      tool_input: {
+        file_path: '/src/a.ts',
+        edits: [
+          { old_string: 'let a = 1;', new_string: 'const a = 1;' },
+          { old_string: 'var b', new_string: 'let b\nlet c' },
+        ],
+      },
     });
     const { page } = await open(hashFor('tools-diff'));
     const edit = calls(page).nth(0);
@@ -346,10 +373,13 @@ describe('turns and usage', () => {
     expect(await row(page, id).locator('.row-usage').textContent()).toBe('');
 
     // Usage arrives from the OpenTelemetry logs, after the hooks: the session and the turn show it at once.
-    const reply = await api.post('/v1/logs', logsRequest([
-      apiRequest(id, firstPrompt, { input_tokens: '1200', output_tokens: '340', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '12300' }),
-      apiRequest(id, firstPrompt, { input_tokens: '800', output_tokens: '60', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '2700' }),
-    ]));
+    const reply = await api.post(
+      '/v1/logs',
+      logsRequest([
+        apiRequest(id, firstPrompt, { input_tokens: '1200', output_tokens: '340', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '12300' }),
+        apiRequest(id, firstPrompt, { input_tokens: '800', output_tokens: '60', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '2700' }),
+      ]),
+    );
     expect(reply.status).toBe(200);
     await hasText(page.locator('.session-usage'), '2K in · 400 out · $0.015');
     await hasText(row(page, id).locator('.row-usage'), '2K in · 400 out · $0.015');
@@ -361,12 +391,19 @@ describe('turns and usage', () => {
 describe('usage per agent and project', () => {
   it('totals tokens and cost per agent and per project beside the list, and follows new usage and deleted sessions live', async () => {
     const tokens = (input: number, output: number, cacheRead: number, micros: number) => ({
-      input_tokens: String(input), output_tokens: String(output), cache_read_tokens: String(cacheRead), cache_creation_tokens: '0', cost_usd_micros: String(micros),
+      input_tokens: String(input),
+      output_tokens: String(output),
+      cache_read_tokens: String(cacheRead),
+      cache_creation_tokens: '0',
+      cost_usd_micros: String(micros),
     });
     await createSession('totals-1', 'Totals one', { agent_name: 'totals-agent-a', project_dir: '/srv/totals-x' });
     await createSession('totals-2', 'Totals two', { agent_name: 'totals-agent-a', project_dir: '/srv/totals-y' });
     await createSession('totals-3', 'Totals three', { agent_name: 'totals-agent-b', project_dir: '/srv/totals-y' });
-    expect((await api.post('/v1/logs', logsRequest([apiRequest('totals-1', 'tp-1', tokens(1000, 100, 5000, 20_000)), apiRequest('totals-3', 'tp-3', tokens(300, 30, 0, 5_000))]))).status).toBe(200);
+    expect(
+      (await api.post('/v1/logs', logsRequest([apiRequest('totals-1', 'tp-1', tokens(1000, 100, 5000, 20_000)), apiRequest('totals-3', 'tp-3', tokens(300, 30, 0, 5_000))])))
+        .status,
+    ).toBe(200);
 
     const { page } = await open();
     await page.evaluate('window.__notReloaded = true');
@@ -419,7 +456,10 @@ describe('subagents', () => {
     const agentCall = page.locator('.timeline > .event-tool-call').filter({ has: page.locator('.tool-name', { hasText: 'Agent' }) });
     const group = agentCall.locator(`.subagent[data-agent-id="${agentId}"]`);
     await hasText(group.locator('.subagent-type'), 'Subagent · general-purpose');
-    await group.locator('.subagent-stats').filter({ hasText: /^6 events · \d+ ms$/ }).waitFor();
+    await group
+      .locator('.subagent-stats')
+      .filter({ hasText: /^6 events · \d+ ms$/ })
+      .waitFor();
     const nested = group.locator('.subagent-events > .event-tool-call');
     expect(await nested.locator('.tool-summary').allInnerTexts()).toEqual(['echo sub', 'echo sub']);
     await hasText(nested.nth(1).locator('.tool-status'), 'ok');
@@ -495,7 +535,13 @@ describe('find', () => {
 describe('read and share', () => {
   it('renders Markdown in messages without running any HTML, and links only to http(s)', async () => {
     await createSession('md-1', 'Markdown');
-    await postEvent('md-1', say('assistant', '## Done\n\nFixed **two** bugs in `retry.ts`:\n\n- the *loop*\n- the [docs](https://example.com/docs)\n\n```ts\nconst a = 1;\n```\n\n<img src=x onerror="alert(1)"> [bad](javascript:alert(2))'));
+    await postEvent(
+      'md-1',
+      say(
+        'assistant',
+        '## Done\n\nFixed **two** bugs in `retry.ts`:\n\n- the *loop*\n- the [docs](https://example.com/docs)\n\n```ts\nconst a = 1;\n```\n\n<img src=x onerror="alert(1)"> [bad](javascript:alert(2))',
+      ),
+    );
     const { page } = await open(hashFor('md-1'));
     const body = page.locator('.timeline .markdown');
     await hasText(body.locator('strong'), 'two');

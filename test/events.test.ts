@@ -168,9 +168,7 @@ describe('POST /sessions/{id}/events', () => {
     const id = await newSession('retry');
     const event = { event_type: 'message', role: 'user', event_id: 'evt-1', content: [{ type: 'text', text: 'first' }] };
     const first = await api.post(sessionPath(id, '/events'), event);
-    const retries = await Promise.all(
-      Array.from({ length: 5 }, () => api.post(sessionPath(id, '/events'), { ...event, content: [{ type: 'text', text: 'retry' }] })),
-    );
+    const retries = await Promise.all(Array.from({ length: 5 }, () => api.post(sessionPath(id, '/events'), { ...event, content: [{ type: 'text', text: 'retry' }] })));
     expect(first.status).toBe(201);
     for (const retry of retries) expect(retry).toMatchObject({ status: 200, body: { ok: true, event: first.body.event } });
     expect((await api.get(sessionPath(id, '/events'))).body.events).toHaveLength(1);
@@ -178,9 +176,7 @@ describe('POST /sessions/{id}/events', () => {
 
   it('concurrent first attempts of one event_id store it once', async () => {
     const id = await newSession('race');
-    const replies = await Promise.all(
-      Array.from({ length: 10 }, () => api.post(sessionPath(id, '/events'), { event_type: 'message', event_id: 'same' })),
-    );
+    const replies = await Promise.all(Array.from({ length: 10 }, () => api.post(sessionPath(id, '/events'), { event_type: 'message', event_id: 'same' })));
     expect(replies.filter((reply) => reply.status === 201)).toHaveLength(1);
     expect(replies.filter((reply) => reply.status === 200)).toHaveLength(9);
     expect(new Set(replies.map((reply) => reply.body.event.id)).size).toBe(1);

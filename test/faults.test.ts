@@ -25,9 +25,7 @@ function startWriter(instances: TestInstance[], sessionId: string) {
   const done = (async () => {
     while (running) {
       const target = instances[n % instances.length]!;
-      const reply = await target.api
-        .post(`/sessions/${sessionId}/events`, { event_type: 'message', reason: `write ${n}` })
-        .catch(() => ({ status: 0, body: undefined }));
+      const reply = await target.api.post(`/sessions/${sessionId}/events`, { event_type: 'message', reason: `write ${n}` }).catch(() => ({ status: 0, body: undefined }));
       n += 1;
       statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
       if (reply.status === 201) stored.push(reply.body.event.id);
@@ -161,11 +159,19 @@ describe('faults', () => {
   it('a client whose pong came while the server was busy is kept', async () => {
     const instance = await startInstance(database.url, { wsPingIntervalMs: 200 });
     // In a process of its own, so it answers pings while this one is held.
-    const child = spawn(process.execPath, ['-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const socket = new (require('ws'))(process.argv[1]);
       socket.on('ping', () => process.stdout.write('ping\\n'));
       socket.on('close', (code) => { process.stdout.write('closed ' + code + '\\n'); process.exit(0); });
-    `, instance.wsUrl], { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    `,
+        instance.wsUrl,
+      ],
+      { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let output = '';
     child.stdout.on('data', (data) => (output += data));
     try {
@@ -232,7 +238,7 @@ describe('PostgreSQL stopped and started again during writes', () => {
     let output = '';
     return new Promise((resolve, reject) => {
       const onData = (chunk: Buffer) => {
-        output += chunk;
+        output += chunk.toString('utf8');
         const match = /ready (\S+)/.exec(output);
         if (match) resolve(match[1]!);
       };

@@ -10,22 +10,19 @@ describe('group commit', () => {
   it('concurrent single events share transactions, and each request is answered after its commit', async () => {
     const sessions = Array.from({ length: 16 }, (_, i) => `gc-${i}`);
     for (const id of sessions) await api.post('/sessions', { session_id: id, session_name: id });
-    const replies = await Promise.all(
-      Array.from({ length: 400 }, (_, i) => api.post(`/sessions/${sessions[i % 16]}/events`, { event_type: 'message', reason: String(i) })),
-    );
+    const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => api.post(`/sessions/${sessions[i % 16]}/events`, { event_type: 'message', reason: String(i) })));
     expect(replies.every((reply) => reply.status === 201)).toBe(true);
     const ids = replies.map((reply) => reply.body.event.id);
-    const { rows } = await database.query(
-      "select count(*)::int as events, count(distinct tx)::int as transactions from changes where kind = 'event' and event_id = any($1)",
-      [ids],
-    );
+    const { rows } = await database.query("select count(*)::int as events, count(distinct tx)::int as transactions from changes where kind = 'event' and event_id = any($1)", [
+      ids,
+    ]);
     expect(rows[0].events).toBe(400);
     expect(rows[0].transactions).toBeLessThan(400);
     const visible = await database.query('select count(*)::int as n from events where id = any($1)', [ids]);
     expect(visible.rows[0].n).toBe(400);
   });
 
-  it('keeps one session\'s events in the order they were sent', async () => {
+  it("keeps one session's events in the order they were sent", async () => {
     await api.post('/sessions', { session_id: 'gc-order', session_name: 'x' });
     const ids: number[] = [];
     for (let i = 0; i < 20; i++) ids.push((await api.post('/sessions/gc-order/events', { event_type: 'message' })).body.event.id);

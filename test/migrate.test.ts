@@ -18,7 +18,17 @@ describe('migrate', () => {
       const applied = (await database.query('select name from pgmigrations order by id')).rows;
       expect(applied.map((row) => row.name)).toEqual(MIGRATIONS);
       const tables = (await database.query("select tablename from pg_tables where schemaname = 'public' order by tablename")).rows;
-      expect(tables.map((row) => row.tablename)).toEqual(['change_batches', 'change_counter', 'changes', 'events', 'pgmigrations', 'sessions', 'tool_results', 'usage_requests', 'usage_turns']);
+      expect(tables.map((row) => row.tablename)).toEqual([
+        'change_batches',
+        'change_counter',
+        'changes',
+        'events',
+        'pgmigrations',
+        'sessions',
+        'tool_results',
+        'usage_requests',
+        'usage_turns',
+      ]);
       // Running it again is a no-op.
       await migrate(database.url, silent);
       expect((await database.query('select count(*)::int as n from pgmigrations')).rows).toEqual([{ n: MIGRATIONS.length }]);

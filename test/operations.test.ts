@@ -22,12 +22,10 @@ describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
     const store = createStore({ connectionString: database.url, poolSize: 1, readConnections: 1, logger: createLogger('silent') });
-    const routes = createApiRouter({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) })
-      .stack
-      .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
-    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
-      Object.keys(methods).map((method) => `${method} ${path}`),
+    const routes = createApiRouter({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) }).stack.flatMap((layer) =>
+      layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
     );
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method} ${path}`));
     await store.close();
     expect(routes.length).toBeGreaterThan(15);
     expect(documented.filter((op) => op !== 'get /ws').sort()).toEqual([...new Set(routes)].sort());
@@ -138,7 +136,9 @@ describe('graceful shutdown', () => {
     expect(first.statusCode).toBe(201);
     expect(first.headers.connection).toBe('close');
     // The same agent, one socket: had the connection stayed open, this would be served on it.
-    const next = new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/health', agent }, (reply) => resolve(reply.statusCode ?? 0)).on('error', reject));
+    const next = new Promise<number>((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port, path: '/health', agent }, (reply) => resolve(reply.statusCode ?? 0)).on('error', reject),
+    );
     await expect(next).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await shutdown;
     agent.destroy();

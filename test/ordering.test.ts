@@ -40,64 +40,66 @@ async function tail(api: ApiClient, sessionId: string, writing: () => boolean): 
 }
 
 describe('concurrent writers on two instances', () => {
-  it(
-    'when single, batch and deprecated writers race, then a tailer paging with after= misses nothing and every WebSocket client sees each session in id order',
-    async () => {
-      const watchers = await Promise.all(instances.map((instance) => WsClient.connect(instance.wsUrl)));
-      for (const id of SESSIONS) await apis[0]!.post('/sessions', { session_id: id, session_name: id });
+  it('when single, batch and deprecated writers race, then a tailer paging with after= misses nothing and every WebSocket client sees each session in id order', async () => {
+    const watchers = await Promise.all(instances.map((instance) => WsClient.connect(instance.wsUrl)));
+    for (const id of SESSIONS) await apis[0]!.post('/sessions', { session_id: id, session_name: id });
 
-      let writing = true;
-      const tails = SESSIONS.map((id, i) => tail(apis[i % 2]!, id, () => writing));
-      const writers: Promise<void>[] = [];
-      SESSIONS.forEach((id, s) => {
-        for (let w = 0; w < SINGLE_WRITERS; w += 1) {
-          const api = apis[(s + w) % 2]!;
-          writers.push((async () => {
+    let writing = true;
+    const tails = SESSIONS.map((id, i) => tail(apis[i % 2]!, id, () => writing));
+    const writers: Promise<void>[] = [];
+    SESSIONS.forEach((id, s) => {
+      for (let w = 0; w < SINGLE_WRITERS; w += 1) {
+        const api = apis[(s + w) % 2]!;
+        writers.push(
+          (async () => {
             for (let n = 0; n < SINGLES_EACH; n += 1) expect((await api.post(sessionPath(id, '/events'), message(`s${w}-${n}`))).status).toBe(201);
-          })());
-        }
-        for (let w = 0; w < BATCH_WRITERS; w += 1) {
-          const api = apis[(s + w + 1) % 2]!;
-          writers.push((async () => {
+          })(),
+        );
+      }
+      for (let w = 0; w < BATCH_WRITERS; w += 1) {
+        const api = apis[(s + w + 1) % 2]!;
+        writers.push(
+          (async () => {
             for (let n = 0; n < BATCHES_EACH; n += 1) {
               const events = Array.from({ length: BATCH_SIZE }, (_, k) => message(`b${w}-${n}-${k}`));
               expect((await api.post(sessionPath(id, '/events/batch'), { events })).status).toBe(201);
             }
-          })());
-        }
-        const legacy = apis[s % 2]!;
-        writers.push((async () => {
+          })(),
+        );
+      }
+      const legacy = apis[s % 2]!;
+      writers.push(
+        (async () => {
           for (let n = 0; n < LEGACY_EACH; n += 1) expect((await legacy.post('/events', { session_id: id, ...message(`l-${n}`) })).status).toBe(200);
-        })());
-      });
-      await Promise.all(writers);
-      writing = false;
-      const tailed = await Promise.all(tails);
+        })(),
+      );
+    });
+    await Promise.all(writers);
+    writing = false;
+    const tailed = await Promise.all(tails);
 
-      let total = 0;
-      for (const [i, id] of SESSIONS.entries()) {
-        const stored = (await apis[0]!.get(`/events/${id}`)).body.events.map((event: { id: number }) => event.id);
-        expect(stored).toHaveLength(PER_SESSION);
-        // Missed: stored, but never seen by the tailer.
-        const seen = new Set(tailed[i]);
-        expect(stored.filter((eventId: number) => !seen.has(eventId))).toEqual([]);
-        expect(tailed[i]).toEqual(stored);
-        total += stored.length;
-      }
-      expect(total).toBeGreaterThanOrEqual(10_000);
+    let total = 0;
+    for (const [i, id] of SESSIONS.entries()) {
+      const stored = (await apis[0]!.get(`/events/${id}`)).body.events.map((event: { id: number }) => event.id);
+      expect(stored).toHaveLength(PER_SESSION);
+      // Missed: stored, but never seen by the tailer.
+      const seen = new Set(tailed[i]);
+      expect(stored.filter((eventId: number) => !seen.has(eventId))).toEqual([]);
+      expect(tailed[i]).toEqual(stored);
+      total += stored.length;
+    }
+    expect(total).toBeGreaterThanOrEqual(10_000);
 
-      for (const watcher of watchers) {
-        await watcher.waitFor((messages) => messages.filter((m) => m.type === 'event').length === total, 60_000);
-        const last = new Map<string, number>();
-        const backwards: string[] = [];
-        for (const { data } of watcher.live.filter((m) => m.type === 'event')) {
-          if ((last.get(data.session_id) ?? 0) > data.id) backwards.push(`${data.session_id}: ${last.get(data.session_id)} then ${data.id}`);
-          last.set(data.session_id, data.id);
-        }
-        expect(backwards).toEqual([]);
-        watcher.close();
+    for (const watcher of watchers) {
+      await watcher.waitFor((messages) => messages.filter((m) => m.type === 'event').length === total, 60_000);
+      const last = new Map<string, number>();
+      const backwards: string[] = [];
+      for (const { data } of watcher.live.filter((m) => m.type === 'event')) {
+        if ((last.get(data.session_id) ?? 0) > data.id) backwards.push(`${data.session_id}: ${last.get(data.session_id)} then ${data.id}`);
+        last.set(data.session_id, data.id);
       }
-    },
-    180_000,
-  );
+      expect(backwards).toEqual([]);
+      watcher.close();
+    }
+  }, 180_000);
 });

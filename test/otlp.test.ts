@@ -25,15 +25,20 @@ async function post(path: string, body: Buffer | string, headers: Record<string,
   const response = await fetch(baseUrl + path, { method: 'POST', body, headers });
   const bytes = Buffer.from(await response.arrayBuffer());
   const contentType = response.headers.get('content-type');
-  return { status: response.status, contentType, retryAfter: response.headers.get('retry-after'), bytes, json: contentType?.startsWith('application/json') ? JSON.parse(bytes.toString()) : undefined };
+  return {
+    status: response.status,
+    contentType,
+    retryAfter: response.headers.get('retry-after'),
+    bytes,
+    json: contentType?.startsWith('application/json') ? JSON.parse(bytes.toString()) : undefined,
+  };
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const PROTOBUF_TYPE = { 'content-type': 'application/x-protobuf' };
 const postJson = (records: TestRecord[]) => post('/v1/logs', JSON.stringify(logsRequest(records)), JSON_TYPE);
 const postProtobuf = (records: TestRecord[]) => post('/v1/logs', logsRequestProtobuf(records), PROTOBUF_TYPE);
-const decodeLogsResponse = (bytes: Buffer) =>
-  protos.logs.v1.ExportLogsServiceResponse.toObject(protos.logs.v1.ExportLogsServiceResponse.decode(bytes), { longs: Number });
+const decodeLogsResponse = (bytes: Buffer) => protos.logs.v1.ExportLogsServiceResponse.toObject(protos.logs.v1.ExportLogsServiceResponse.decode(bytes), { longs: Number });
 
 async function createSession(id = `otlp-${randomUUID()}`): Promise<string> {
   expect((await api.post('/sessions', { session_id: id, session_name: id })).status).toBe(201);
@@ -47,7 +52,15 @@ describe('POST /v1/logs', () => {
     const id = await createSession();
     const reply = await postJson([
       apiRequest(id, 'p1'),
-      apiRequest(id, 'p1', { model: 'claude-haiku-4-5', input_tokens: '1', output_tokens: '2', cache_read_tokens: '0', cache_creation_tokens: '0', cost_usd_micros: '100', duration_ms: '50' }),
+      apiRequest(id, 'p1', {
+        model: 'claude-haiku-4-5',
+        input_tokens: '1',
+        output_tokens: '2',
+        cache_read_tokens: '0',
+        cache_creation_tokens: '0',
+        cost_usd_micros: '100',
+        duration_ms: '50',
+      }),
       apiRequest(id, 'p2', { input_tokens: '5' }),
     ]);
     expect(reply.status).toBe(200);
@@ -270,9 +283,9 @@ describe('tool results', () => {
 
   it('when the session is deleted, then its usage and tool results go with it', async () => {
     const id = await createSession();
-    expect(
-      (await postJson([apiRequest(id, 'p1'), { body: 'claude_code.tool_result', attributes: { 'session.id': id, tool_use_id: 'toolu_x', success: 'true' } }])).status,
-    ).toBe(200);
+    expect((await postJson([apiRequest(id, 'p1'), { body: 'claude_code.tool_result', attributes: { 'session.id': id, tool_use_id: 'toolu_x', success: 'true' } }])).status).toBe(
+      200,
+    );
     expect((await api.delete(sessionPath(id))).status).toBe(200);
     const pool = database.pool();
     const { rows } = await pool.query(
@@ -366,7 +379,15 @@ describe('POST /v1/metrics', () => {
                   sum: {
                     aggregationTemporality: 1,
                     isMonotonic: true,
-                    dataPoints: [{ asDouble: 100, attributes: [{ key: 'session.id', value: { stringValue: id } }, { key: 'type', value: { stringValue: 'input' } }] }],
+                    dataPoints: [
+                      {
+                        asDouble: 100,
+                        attributes: [
+                          { key: 'session.id', value: { stringValue: id } },
+                          { key: 'type', value: { stringValue: 'input' } },
+                        ],
+                      },
+                    ],
                   },
                 },
               ],

@@ -25,7 +25,10 @@ interface ExportOptions {
 
 /** The export result the SDK reports: code 0 is ExportResultCode.SUCCESS, 1 FAILED. */
 async function exportWithSdk(options: ExportOptions): Promise<{ code: number; error?: string }> {
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(__dirname, 'otlpExportClient.js'), JSON.stringify({ url: server.instance.baseUrl, key: KEY, ...options })]);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    path.join(__dirname, 'otlpExportClient.js'),
+    JSON.stringify({ url: server.instance.baseUrl, key: KEY, ...options }),
+  ]);
   return JSON.parse(stdout);
 }
 

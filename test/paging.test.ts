@@ -71,7 +71,9 @@ describe('GET /sessions/{id}/events paging', () => {
   });
 
   it('reading a late page uses the index, not a scan of the session', async () => {
-    const { rows: [late] } = await sql("select max(id) - 100 as after from events where session_id = 'long'");
+    const {
+      rows: [late],
+    } = await sql("select max(id) - 100 as after from events where session_id = 'long'");
     const sent = await statementsSentDuring(async () => expect((await api.get(`/sessions/long/events?after=${late.after}`)).status).toBe(200));
     // The request's own transaction, replayed statement by statement with its settings, each read of events explained.
     const reads = sent.filter((statement) => /\bfrom events\b/i.test(statement.text));

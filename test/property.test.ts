@@ -20,7 +20,6 @@ beforeAll(async () => {
   canary = { session: (await api.get('/sessions/canary')).body, events: (await api.get('/sessions/canary/events')).body };
 });
 
-
 // Any text a client might send: control characters, U+0000, unpaired surrogates, emoji, long runs.
 const anyText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
@@ -201,7 +200,10 @@ describe('generated bodies', () => {
 
   it('raw bodies: any bytes, any Content-Encoding, any charset', async () => {
     const json = orGarbage(sessionBody).map((body) => Buffer.from(JSON.stringify(body) ?? ''));
-    const bytes = fc.oneof(json, fc.uint8Array({ maxLength: 64 }).map((array) => Buffer.from(array)));
+    const bytes = fc.oneof(
+      json,
+      fc.uint8Array({ maxLength: 64 }).map((array) => Buffer.from(array)),
+    );
     const encoding = fc.constantFrom(undefined, 'identity', 'gzip', 'x-gzip', 'deflate', 'br', 'compress', 'gzip, br', 'GZIP', '');
     const compress = (raw: Buffer, name: string | undefined) =>
       name === 'br' ? zlib.brotliCompressSync(raw) : name === 'deflate' ? zlib.deflateSync(raw) : name?.toLowerCase().includes('gzip') ? zlib.gzipSync(raw) : raw;

@@ -68,11 +68,15 @@ describe('resuming with ?since', () => {
     await writer;
     const last = await WsClient.connect(`${first.wsUrl}?since=${since}`);
     await control.waitForLive(written);
-    await last.waitFor(() => received.length + last.messages.length >= written).catch((err) => {
-      const got = [...received, ...last.messages].map((m) => m.seq);
-      const want = control.live.map((m) => m.seq);
-      throw new Error(`${err.message}; missing ${want.filter((s) => !got.includes(s)).join(',')}; got ${got.length} want ${want.length}; dupes ${got.length - new Set(got).size}`);
-    });
+    await last
+      .waitFor(() => received.length + last.messages.length >= written)
+      .catch((err) => {
+        const got = [...received, ...last.messages].map((m) => m.seq);
+        const want = control.live.map((m) => m.seq);
+        throw new Error(
+          `${err.message}; missing ${want.filter((s) => !got.includes(s)).join(',')}; got ${got.length} want ${want.length}; dupes ${got.length - new Set(got).size}`,
+        );
+      });
     received.push(...last.messages);
     last.close();
     control.close();
@@ -107,7 +111,7 @@ describe('resuming with ?since', () => {
     const [status, body] = await new Promise<[number, string]>((resolve) =>
       socket.on('unexpected-response', (_request, response) => {
         let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk));
+        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
         response.on('end', () => resolve([response.statusCode ?? 0, text]));
       }),
     );
@@ -145,7 +149,7 @@ describe('subscribing with ?session_id', () => {
 });
 
 describe('resuming a subscription far behind', () => {
-  it('finds its session\'s changes past more transactions of other sessions than one replay page holds', async () => {
+  it("finds its session's changes past more transactions of other sessions than one replay page holds", async () => {
     await api.post('/sessions', { session_id: 'sparse-mine', session_name: 'x' });
     await api.post('/sessions', { session_id: 'sparse-other', session_name: 'x' });
     const watcher = await WsClient.connect(first.wsUrl);

@@ -57,11 +57,7 @@ describe('the outcome of a session', () => {
   it('when a batch holds a failed stop then a start, then the last of them decides', async () => {
     await create('outcome-batch');
     const reply = await api.post(sessionPath('outcome-batch', '/events/batch'), {
-      events: [
-        { event_type: 'session_stop', exit_code: 1 },
-        { event_type: 'session_start' },
-        { event_type: 'session_stop', error: 'out of memory' },
-      ],
+      events: [{ event_type: 'session_stop', exit_code: 1 }, { event_type: 'session_start' }, { event_type: 'session_stop', error: 'out of memory' }],
     });
     expect(reply.status).toBe(201);
     expect(await session('outcome-batch')).toMatchObject({ status: 'finished', outcome: 'failed' });

@@ -39,9 +39,7 @@ describe('POST /sessions', () => {
   });
 
   it('when many create the same id at once, then exactly one gets 201 and the rest 409', async () => {
-    const replies = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => api.post('/sessions', { session_id: 'race-1', session_name: `racer ${i}` })),
-    );
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => api.post('/sessions', { session_id: 'race-1', session_name: `racer ${i}` })));
     const statuses = replies.map((reply) => reply.status).sort();
     expect(statuses.filter((status) => status === 201)).toHaveLength(1);
     expect(statuses.filter((status) => status === 409)).toHaveLength(19);
@@ -144,7 +142,11 @@ describe('GET /sessions/{id}/result', () => {
     await api.post('/sessions/result-1/events', {
       event_type: 'message',
       role: 'assistant',
-      content: [{ type: 'tool_use', name: 'x' }, { type: 'text', text: 'Hello' }, { type: 'text', text: 'later block' }],
+      content: [
+        { type: 'tool_use', name: 'x' },
+        { type: 'text', text: 'Hello' },
+        { type: 'text', text: 'later block' },
+      ],
     });
     await api.post('/sessions/result-1/events', message('a question from the user', 'user'));
     await api.post('/sessions/result-1/events', { event_type: 'session_stop' });

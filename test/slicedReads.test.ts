@@ -27,7 +27,7 @@ async function rawBody(instance: TestInstance, path: string): Promise<Buffer> {
 /** Every page from `first` on, following `next` (which reads the continuation out of a page), concatenated. */
 async function walk(instance: TestInstance, first: string, next: (body: any) => string | null): Promise<Buffer> {
   const pages: Buffer[] = [];
-  for (let path: string | null = first; path !== null; ) {
+  for (let path: string | null = first; path !== null;) {
     const body = await rawBody(instance, path);
     pages.push(body);
     path = next(JSON.parse(String(body)));

@@ -75,8 +75,7 @@ describe('a hand-made cursor', () => {
 
 describe('a compressed body', () => {
   const body = (id: string) => Buffer.from(JSON.stringify({ session_id: id, session_name: 'zipped ✓' }));
-  const send = (bytes: Buffer, encoding: string) =>
-    postBytes('/sessions', bytes, { 'content-type': 'application/json', 'content-encoding': encoding });
+  const send = (bytes: Buffer, encoding: string) => postBytes('/sessions', bytes, { 'content-type': 'application/json', 'content-encoding': encoding });
 
   it.each([
     ['gzip', zlib.gzipSync],
@@ -204,10 +203,12 @@ describe("Node's own answers", () => {
     const idle = await startInstance(database.url, { keepAliveTimeoutMs: 7_000 });
     const agent = new http.Agent({ keepAlive: true });
     const keepAlive = await new Promise<unknown>((resolve, reject) => {
-      http.get(`${idle.baseUrl}/health`, { agent }, (response) => {
-        response.resume();
-        resolve(response.headers['keep-alive']);
-      }).on('error', reject);
+      http
+        .get(`${idle.baseUrl}/health`, { agent }, (response) => {
+          response.resume();
+          resolve(response.headers['keep-alive']);
+        })
+        .on('error', reject);
     });
     agent.destroy();
     expect(keepAlive).toBe('timeout=7');
@@ -249,7 +250,10 @@ describe('session text fields', () => {
 
   it.each(fields)('POST /sessions takes a %s of 4096 bytes and refuses one byte more, counted in UTF-8', async (field) => {
     expect((await api.post('/sessions', { session_id: `${field}-max`, session_name: 'n', [field]: 'a'.repeat(KIB4) })).status).toBe(201);
-    for (const [suffix, value] of [['ascii', 'a'.repeat(KIB4 + 1)], ['euro', '€'.repeat(1366)]] as const) {
+    for (const [suffix, value] of [
+      ['ascii', 'a'.repeat(KIB4 + 1)],
+      ['euro', '€'.repeat(1366)],
+    ] as const) {
       const reply = await api.post('/sessions', { session_id: `${field}-${suffix}`, session_name: 'n', [field]: value });
       expect(reply.status).toBe(422);
       expect(reply.body.detail).toEqual([{ loc: ['body', field], msg: 'must be at most 4096 bytes in UTF-8', type: 'text_bytes' }]);

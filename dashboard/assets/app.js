@@ -52,8 +52,6 @@ function parseRoute() {
   }
 }
 
-const routeId = () => parseRoute().id;
-
 function route(userNavigated) {
   const { id, eventId, usage } = parseRoute();
   document.body.dataset.route = id !== null ? 'session' : usage ? 'usage' : 'list';
@@ -244,7 +242,9 @@ function confirmDelete(session) {
   dialog.querySelector('[data-confirm-name]').textContent = session.session_name;
   const count = session.event_count;
   dialog.querySelector('[data-confirm-detail]').textContent =
-    typeof count === 'number' ? `Its ${count === 1 ? 'event' : `${count.toLocaleString()} events`} will be deleted with it. This cannot be undone.` : 'Its events will be deleted with it. This cannot be undone.';
+    typeof count === 'number'
+      ? `Its ${count === 1 ? 'event' : `${count.toLocaleString()} events`} will be deleted with it. This cannot be undone.`
+      : 'Its events will be deleted with it. This cannot be undone.';
   dialog.returnValue = '';
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), { once: true });
@@ -278,10 +278,13 @@ forgetButton.addEventListener('click', () => {
 
 setInterval(() => refreshTimes(), 30_000);
 // Sessions go stale without a message: look again at a pace that notices it within a quarter of the limit.
-setInterval(() => {
-  list.invalidate();
-  view?.renderState();
-}, Math.min(15_000, Math.max(250, STALE_MS / 4)));
+setInterval(
+  () => {
+    list.invalidate();
+    view?.renderState();
+  },
+  Math.min(15_000, Math.max(250, STALE_MS / 4)),
+);
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') refreshTimes();
 });

@@ -139,7 +139,7 @@ export async function copyText(text) {
   document.body.append(area);
   const focused = document.activeElement;
   area.select();
-  let ok = false;
+  let ok;
   try {
     ok = document.execCommand('copy');
   } catch {

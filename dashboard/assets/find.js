@@ -25,7 +25,14 @@ export class FindPanel {
     this.sessionList = sessionList;
     this.project = project;
     this.request = 0;
-    this.input = h('input', { type: 'search', class: 'search find-input', placeholder: 'Search inside events', 'aria-label': 'Search inside events', autocomplete: 'off', spellcheck: 'false' });
+    this.input = h('input', {
+      type: 'search',
+      class: 'search find-input',
+      placeholder: 'Search inside events',
+      'aria-label': 'Search inside events',
+      autocomplete: 'off',
+      spellcheck: 'false',
+    });
     this.kind = h(
       'select',
       { 'aria-label': 'Kind of event' },
@@ -48,7 +55,13 @@ export class FindPanel {
     this.results = h('ol', { class: 'find-results', 'aria-label': 'Events found' });
     this.more = h('button', { type: 'button', class: 'button older', hidden: true, onclick: () => this.run({ more: true }) }, 'More results');
     this.clear = h('button', { type: 'button', class: 'link-button', onclick: () => this.close() }, 'Back to sessions');
-    this.panel = h('section', { class: 'find-panel', hidden: true, 'aria-label': 'Search results' }, h('div', { class: 'find-head' }, this.summary, this.clear), this.results, h('div', { class: 'list-footer' }, this.more));
+    this.panel = h(
+      'section',
+      { class: 'find-panel', hidden: true, 'aria-label': 'Search results' },
+      h('div', { class: 'find-head' }, this.summary, this.clear),
+      this.results,
+      h('div', { class: 'list-footer' }, this.more),
+    );
     holder.append(this.form);
     sessionList.before(this.panel);
   }
@@ -84,8 +97,7 @@ export class FindPanel {
       this.cursor = body.next_cursor ?? null;
       this.more.hidden = this.cursor === null;
       const one = this.count === 1 && !this.cursor;
-      this.summary.textContent =
-        this.count === 0 ? `No event holds “${q}”.` : `${formatNumber(this.count)}${this.cursor ? '+' : ''} ${one ? 'event holds' : 'events hold'} “${q}”`;
+      this.summary.textContent = this.count === 0 ? `No event holds “${q}”.` : `${formatNumber(this.count)}${this.cursor ? '+' : ''} ${one ? 'event holds' : 'events hold'} “${q}”`;
     } catch (err) {
       if (request !== this.request) return;
       this.summary.textContent = `Search failed: ${err instanceof ApiError ? err.detail : err.message}`;
@@ -104,10 +116,15 @@ function renderHit(hit) {
       'a',
       { class: 'find-link', href: eventHref(hit.session_id, hit.id) },
       h('span', { class: 'find-session', text: hit.session_name }),
-      h('span', { class: 'find-type' }, hit.role ? `${type} · ${hit.role}` : type, hit.tool_name ? h('code', { class: 'tool-name', text: hit.tool_name }) : null, hit.failed ? h('span', { class: 'tool-status tool-failed', text: 'failed' }) : null),
+      h(
+        'span',
+        { class: 'find-type' },
+        hit.role ? `${type} · ${hit.role}` : type,
+        hit.tool_name ? h('code', { class: 'tool-name', text: hit.tool_name }) : null,
+        hit.failed ? h('span', { class: 'tool-status tool-failed', text: 'failed' }) : null,
+      ),
     ),
     h('p', { class: 'find-snippet', text: hit.snippet }),
     h('div', { class: 'row-times muted' }, timeEl(hit.timestamp)),
   );
 }
-

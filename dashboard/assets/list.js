@@ -67,12 +67,7 @@ export class SessionList {
     this.agent = h('select', { 'aria-label': 'Filter by agent' }, h('option', { value: '', text: 'All agents' }));
     this.project = h('select', { 'aria-label': 'Filter by project' }, h('option', { value: '', text: 'All projects' }));
     this.projectsKey = '';
-    this.order = h(
-      'select',
-      { 'aria-label': 'Order' },
-      h('option', { value: 'created', text: 'Newest first' }),
-      h('option', { value: 'activity', text: 'Last activity first' }),
-    );
+    this.order = h('select', { 'aria-label': 'Order' }, h('option', { value: 'created', text: 'Newest first' }), h('option', { value: 'activity', text: 'Last activity first' }));
     for (const control of [this.search, this.status, this.agent, this.project, this.order]) control.addEventListener('input', () => this.invalidate());
     this.summary = h('p', { class: 'list-summary muted', 'aria-live': 'polite' });
     this.list = h('ul', { class: 'session-list', 'aria-label': 'Sessions' });
@@ -81,7 +76,14 @@ export class SessionList {
 
     this.findHolder = h('div', { class: 'find-wrap' });
     root.append(
-      h('div', { class: 'filters' }, h('div', { class: 'search-wrap' }, this.search), h('div', { class: 'selects' }, this.status, this.agent, this.project, this.order), this.findHolder, this.summary),
+      h(
+        'div',
+        { class: 'filters' },
+        h('div', { class: 'search-wrap' }, this.search),
+        h('div', { class: 'selects' }, this.status, this.agent, this.project, this.order),
+        this.findHolder,
+        this.summary,
+      ),
       this.list,
       this.empty,
       h('div', { class: 'list-footer' }, this.olderButton),

@@ -99,11 +99,14 @@ export class Sparklines {
     if (this.inFlight || at >= this.due) return;
     clearTimeout(this.timer);
     this.due = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.due = Infinity;
-      this.fetch();
-    }, Math.max(0, at - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.due = Infinity;
+        this.fetch();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
   wanted() {
@@ -160,7 +163,13 @@ export class Sparklines {
     svg.setAttribute('aria-hidden', 'true');
     const base = document.createElementNS(SVG_NS, 'line');
     base.setAttribute('class', 'spark-base');
-    for (const [name, value] of [['x1', 0], ['x2', WIDTH], ['y1', HEIGHT - 0.5], ['y2', HEIGHT - 0.5]]) base.setAttribute(name, String(value));
+    for (const [name, value] of [
+      ['x1', 0],
+      ['x2', WIDTH],
+      ['y1', HEIGHT - 0.5],
+      ['y2', HEIGHT - 0.5],
+    ])
+      base.setAttribute(name, String(value));
     svg.append(base);
     // One bar a slice; a slice with any event at all shows, however busy the busiest.
     counts.forEach((count, i) => {

@@ -56,7 +56,11 @@ function renderNotification(event) {
     const status = tag(text, 'status');
     const result = tag(text, 'result');
     return [
-      head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Task notification'), event, status ? h('span', { class: `badge ${status === 'completed' ? 'badge-ok' : 'badge-error'}`, text: status }) : null),
+      head(
+        h('span', { class: 'kind kind-notification' }, icon('bell'), 'Task notification'),
+        event,
+        status ? h('span', { class: `badge ${status === 'completed' ? 'badge-ok' : 'badge-error'}`, text: status }) : null,
+      ),
       h('p', { class: 'text', text: tag(text, 'summary') || 'A background task reported back.' }),
       result ? h('p', { class: 'text notification-result', text: result }) : null,
       payload(text, { summary: 'As sent', className: 'notification-raw' }),
@@ -154,7 +158,12 @@ function toolName(event) {
 function renderPreTool(event, error) {
   const preview = inputPreview(event.tool_input);
   return [
-    head(h('span', { class: 'kind kind-tool' }, icon('tool'), 'Tool call'), event, toolName(event), preview ? h('span', { class: 'preview', text: truncate(oneLine(preview), 140) }) : null),
+    head(
+      h('span', { class: 'kind kind-tool' }, icon('tool'), 'Tool call'),
+      event,
+      toolName(event),
+      preview ? h('span', { class: 'preview', text: truncate(oneLine(preview), 140) }) : null,
+    ),
     payload(event.tool_input, { summary: 'Input', className: 'tool-input' }),
     error ? errorLine(event) : null,
   ];
@@ -163,16 +172,9 @@ function renderPreTool(event, error) {
 function renderPostTool(event, error) {
   const hasOutput = event.tool_output !== null && event.tool_output !== undefined;
   return [
-    head(
-      h('span', { class: 'kind kind-result' }, icon('result'), 'Tool result'),
-      event,
-      toolName(event),
-      error ? h('span', { class: 'badge badge-error', text: 'error' }) : null,
-    ),
+    head(h('span', { class: 'kind kind-result' }, icon('result'), 'Tool result'), event, toolName(event), error ? h('span', { class: 'badge badge-error', text: 'error' }) : null),
     error ? errorLine(event) : null,
-    hasOutput
-      ? payload(event.tool_output, { summary: 'Output', className: 'tool-output', open: error })
-      : h('p', { class: 'muted empty', text: 'No output' }),
+    hasOutput ? payload(event.tool_output, { summary: 'Output', className: 'tool-output', open: error }) : h('p', { class: 'muted empty', text: 'No output' }),
   ];
 }
 
@@ -269,7 +271,9 @@ export function payload(value, { summary, className = '', open = false }) {
         more.remove();
         pre.focus({ preventScroll: true });
       });
-      details.append(h('div', { class: 'truncated' }, h('span', { class: 'muted', text: `Showing ${formatNumber(shortened.length)} of ${formatNumber(text.length)} characters.` }), more));
+      details.append(
+        h('div', { class: 'truncated' }, h('span', { class: 'muted', text: `Showing ${formatNumber(shortened.length)} of ${formatNumber(text.length)} characters.` }), more),
+      );
     }
   };
   details.addEventListener('toggle', () => {

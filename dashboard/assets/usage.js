@@ -13,7 +13,16 @@ const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumF
 const keyOf = (session) => {
   const usage = session?.usage;
   if (!usage) return '';
-  return JSON.stringify([session.agent_name, session.project_dir, usage.api_requests, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_creation_tokens, usage.cost_usd]);
+  return JSON.stringify([
+    session.agent_name,
+    session.project_dir,
+    usage.api_requests,
+    usage.input_tokens,
+    usage.output_tokens,
+    usage.cache_read_tokens,
+    usage.cache_creation_tokens,
+    usage.cost_usd,
+  ]);
 };
 
 export class UsageTotals {
@@ -65,10 +74,13 @@ export class UsageTotals {
       return;
     }
     if (this.timer !== null) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.load();
-    }, Math.max(0, this.lastRequest + REFRESH_MS - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.load();
+      },
+      Math.max(0, this.lastRequest + REFRESH_MS - Date.now()),
+    );
   }
 
   async load() {
@@ -120,7 +132,10 @@ function table(title, nameHeading, groups, field, none, totalCost) {
     const share = totalCost > 0 ? Math.max(0, Math.min(1, usage.cost_usd / totalCost)) : 0;
     const bar = h('span', { class: 'usage-share', 'aria-hidden': 'true' });
     bar.style.width = `${(share * 100).toFixed(1)}%`;
-    const nameCell = field === 'project_dir' && name ? h('th', { scope: 'row', class: 'usage-name path', title: name }, h('bdi', { dir: 'ltr', text: name })) : h('th', { scope: 'row', class: `usage-name${name ? '' : ' muted'}`, text: name ?? none });
+    const nameCell =
+      field === 'project_dir' && name
+        ? h('th', { scope: 'row', class: 'usage-name path', title: name }, h('bdi', { dir: 'ltr', text: name }))
+        : h('th', { scope: 'row', class: `usage-name${name ? '' : ' muted'}`, text: name ?? none });
     const number = (value, label) => h('td', { class: 'num', title: `${label}: ${formatNumber(value)}`, text: compact.format(value ?? 0) });
     return h(
       'tr',
@@ -144,7 +159,11 @@ function table(title, nameHeading, groups, field, none, totalCost) {
       h(
         'table',
         { class: 'usage-table', 'aria-label': `Usage ${title.toLowerCase()}` },
-        h('thead', null, h('tr', null, ...[nameHeading, 'Cost', 'Input', 'Output', 'Cache', 'Sessions'].map((text, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : null, text })))),
+        h(
+          'thead',
+          null,
+          h('tr', null, ...[nameHeading, 'Cost', 'Input', 'Output', 'Cache', 'Sessions'].map((text, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : null, text }))),
+        ),
         h('tbody', null, rows),
       ),
     ),

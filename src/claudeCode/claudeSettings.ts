@@ -83,7 +83,7 @@ export function effectiveEnv(files: readonly SettingsFile[], shell: NodeJS.Proce
     if (!isObject(file.settings.env)) continue;
     for (const [key, raw] of Object.entries(file.settings.env)) {
       if (raw === undefined || raw === null) continue;
-      const value = String(raw);
+      const value = typeof raw === 'string' ? raw : JSON.stringify(raw);
       if (file.scope !== 'user' && isTelemetryVariable(key)) {
         ignored.push({ key, value, file: file.file });
         continue;

@@ -57,7 +57,12 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   const entries = [...files.flatMap((file) => hookEntries(file.settings.hooks, file.scope, file.file)), ...(plugin?.hooks ?? [])];
   const ours = entries.filter(isOurs);
   if (plugin && plugin.hooks.length === 0) {
-    checks.push({ name: 'plugin', status: 'fail', detail: `${plugin.id} is enabled, but its hooks cannot be found (${plugin.root || 'not installed'})`, fix: `claude plugin install ${plugin.id}` });
+    checks.push({
+      name: 'plugin',
+      status: 'fail',
+      detail: `${plugin.id} is enabled, but its hooks cannot be found (${plugin.root || 'not installed'})`,
+      fix: `claude plugin install ${plugin.id}`,
+    });
   }
   checks.push(...coverageChecks(ours));
 
@@ -114,7 +119,12 @@ function coverageChecks(ours: HookEntry[]): Check[] {
   const mild = missing.filter((event) => !serious.includes(event) && wanted.includes(event));
   const ways = [...new Set(ours.map(wayOf))];
   if (serious.length > 0) {
-    checks.push({ name: 'hooks', status: 'fail', detail: `no hook for ${serious.join(', ')}: those steps of a session go unreported`, fix: `run ${INIT} again (it adds every event), or add them to your settings` });
+    checks.push({
+      name: 'hooks',
+      status: 'fail',
+      detail: `no hook for ${serious.join(', ')}: those steps of a session go unreported`,
+      fix: `run ${INIT} again (it adds every event), or add them to your settings`,
+    });
   } else if (mild.length > 0) {
     checks.push({ name: 'hooks', status: 'warn', detail: `no hook for ${mild.join(', ')}`, fix: `run ${INIT} again (it adds every event)` });
   } else {
@@ -208,11 +218,11 @@ async function targetChecks(target: Target, effective: EffectiveEnv, options: Do
       name: 'key',
       status: 'fail',
       detail: target.apiKey ? `${target.url} refuses the key the hooks send (${status})` : `${target.url} wants a key and the hooks send none`,
-      fix: 'set ASM_API_KEY to one of the server\'s API_KEYS where Claude Code runs (`ASM_API_KEY=… agent-session-manager init-claude` writes it into ~/.claude/settings.json)',
+      fix: "set ASM_API_KEY to one of the server's API_KEYS where Claude Code runs (`ASM_API_KEY=… agent-session-manager init-claude` writes it into ~/.claude/settings.json)",
     });
     return checks;
   }
-  checks.push({ name: 'key', status: 'ok', detail: target.apiKey ? 'the hooks\' key is accepted' : 'the server needs no key' });
+  checks.push({ name: 'key', status: 'ok', detail: target.apiKey ? "the hooks' key is accepted" : 'the server needs no key' });
 
   for (const hook of target.hooks) checks.push(await testHook(hook, target, effective, options, timeoutMs));
   return checks;
@@ -244,7 +254,7 @@ async function testHook(hook: HookEntry, target: Target, effective: EffectiveEnv
     fix:
       hook.type === 'command'
         ? `check that the command runs where Claude Code runs it (node on the PATH, the file there: a moved or unbuilt checkout needs \`npm install\` and ${INIT} again)`
-        : 'check the hook\'s url and headers against docs/claude-code-setup.md',
+        : "check the hook's url and headers against docs/claude-code-setup.md",
   };
 }
 
@@ -283,7 +293,10 @@ function runCommandHook(hook: HookEntry, input: string, effective: EffectiveEnv,
 
 /** The line of a stack-traced stderr that says what went wrong (Node's `Error: Cannot find module …`). */
 function errorLine(stderr: string): string {
-  const lines = stderr.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (lines.find((line) => /^\w*Error\b/.test(line)) ?? lines.at(-1) ?? '').slice(0, 300);
 }
 
@@ -315,10 +328,18 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
       fix: `put them in ~/.claude/settings.json or the shell: ${INIT} does it (and removes the ones it wrote in the project)`,
     });
   } else if (effective.ignored.length > 0) {
-    checks.push({ name: 'telemetry', status: 'warn', detail: `${effective.ignored.map((item) => item.key).join(', ')} also set in a project's settings, where Claude Code ignores them`, fix: 'remove them there' });
+    checks.push({
+      name: 'telemetry',
+      status: 'warn',
+      detail: `${effective.ignored.map((item) => item.key).join(', ')} also set in a project's settings, where Claude Code ignores them`,
+      fix: 'remove them there',
+    });
   }
   const on = env.CLAUDE_CODE_ENABLE_TELEMETRY === '1' || env.CLAUDE_CODE_ENABLE_TELEMETRY === 'true';
-  const logs = (env.OTEL_LOGS_EXPORTER ?? '').split(',').map((value) => value.trim()).includes('otlp');
+  const logs = (env.OTEL_LOGS_EXPORTER ?? '')
+    .split(',')
+    .map((value) => value.trim())
+    .includes('otlp');
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
   const endpoint = env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT || (base ? `${base}/v1/logs` : undefined);
   const protocol = env.OTEL_EXPORTER_OTLP_LOGS_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL;
@@ -329,7 +350,12 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
     return checks;
   }
   if (protocol === 'grpc') {
-    checks.push({ name: 'telemetry', status: 'fail', detail: 'OTEL_EXPORTER_OTLP_PROTOCOL is grpc: the server takes OTLP over HTTP only', fix: 'set OTEL_EXPORTER_OTLP_PROTOCOL=http/json (or http/protobuf) in ~/.claude/settings.json' });
+    checks.push({
+      name: 'telemetry',
+      status: 'fail',
+      detail: 'OTEL_EXPORTER_OTLP_PROTOCOL is grpc: the server takes OTLP over HTTP only',
+      fix: 'set OTEL_EXPORTER_OTLP_PROTOCOL=http/json (or http/protobuf) in ~/.claude/settings.json',
+    });
     return checks;
   }
   const headers = { ...otlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS), ...otlpHeaders(env.OTEL_EXPORTER_OTLP_LOGS_HEADERS) };
@@ -368,18 +394,28 @@ async function telemetryChecks(effective: EffectiveEnv, targets: Target[], timeo
       fix: 'set OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer <key> in ~/.claude/settings.json (`ASM_API_KEY=… agent-session-manager init-claude` writes it)',
     });
   } else if (sent.status !== 200) {
-    checks.push({ name: 'telemetry', status: 'fail', detail: `${endpoint} answered ${sent.status} to a test record: ${sent.text.slice(0, 200)}`, fix: `point OTEL_EXPORTER_OTLP_ENDPOINT at the server: ${INIT_URL}` });
+    checks.push({
+      name: 'telemetry',
+      status: 'fail',
+      detail: `${endpoint} answered ${sent.status} to a test record: ${sent.text.slice(0, 200)}`,
+      fix: `point OTEL_EXPORTER_OTLP_ENDPOINT at the server: ${INIT_URL}`,
+    });
   } else {
     const rejected = Number((JSON.parse(sent.text || '{}') as { partialSuccess?: { rejectedLogRecords?: string | number } }).partialSuccess?.rejectedLogRecords ?? 0);
     checks.push(
       rejected > 0
-        ? { name: 'telemetry', status: 'fail', detail: `${endpoint} rejected the test record`, fix: 'check the server\'s log' }
+        ? { name: 'telemetry', status: 'fail', detail: `${endpoint} rejected the test record`, fix: "check the server's log" }
         : { name: 'telemetry', status: 'ok', detail: `a test record was accepted at ${endpoint} (${from})` },
     );
   }
   const origin = new URL(endpoint).origin;
   if (targets.length > 0 && !targets.some((target) => target.url === origin)) {
-    checks.push({ name: 'telemetry', status: 'warn', detail: `telemetry goes to ${origin}, the hooks to ${targets.map((target) => target.url).join(', ')}`, fix: `one server for both: ${INIT_URL}` });
+    checks.push({
+      name: 'telemetry',
+      status: 'warn',
+      detail: `telemetry goes to ${origin}, the hooks to ${targets.map((target) => target.url).join(', ')}`,
+      fix: `one server for both: ${INIT_URL}`,
+    });
   }
   return checks;
 }
@@ -390,7 +426,11 @@ async function spoolChecks(effective: EffectiveEnv, flush: boolean): Promise<Che
   const target: ServerTarget = serverTarget(effective.env);
   if (flush) {
     const report = await flushNow(spool, { target, settings: deliverySettings(effective.env), log: () => undefined });
-    checks.push({ name: 'flush', status: report.busy ? 'warn' : 'ok', detail: report.busy ? 'another run was sending from the spool' : `sent ${report.delivered} waiting hook(s) to ${target.url}` });
+    checks.push({
+      name: 'flush',
+      status: report.busy ? 'warn' : 'ok',
+      detail: report.busy ? 'another run was sending from the spool' : `sent ${report.delivered} waiting hook(s) to ${target.url}`,
+    });
   }
   const waiting = spool.list().length;
   if (waiting === 0) {

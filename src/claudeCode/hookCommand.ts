@@ -71,9 +71,7 @@ export function deliverySettings(env: NodeJS.ProcessEnv): DeliverySettings {
  * - `waiting`: nothing wrong with the hook (server unreachable, key refused, no hooks route there): retried,
  *   never set aside for it; doctor says what to fix.
  */
-export type Answer =
-  | { kind: 'delivered' }
-  | { kind: 'refused' | 'failed' | 'waiting'; status?: number; message: string };
+export type Answer = { kind: 'delivered' } | { kind: 'refused' | 'failed' | 'waiting'; status?: number; message: string };
 
 /** Posts one captured hook, with its capture id and time; never throws. */
 export function postHook(target: ServerTarget, hook: CapturedHook, timeoutMs: number, { timeoutCounts = false } = {}): Promise<Answer> {
@@ -106,10 +104,13 @@ export function postHook(target: ServerTarget, hook: CapturedHook, timeoutMs: nu
       response.on('end', () => settle(classify(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8').slice(0, 300), target)));
       response.on('error', () => settle({ kind: 'waiting', message: `${target.url}: the answer was cut off` }));
     });
-    const timer = setTimeout(() => {
-      settle({ kind: timeoutCounts ? 'failed' : 'waiting', message: `${target.url} gave no answer within ${timeoutMs} ms` });
-      request.destroy();
-    }, Math.max(1, timeoutMs));
+    const timer = setTimeout(
+      () => {
+        settle({ kind: timeoutCounts ? 'failed' : 'waiting', message: `${target.url} gave no answer within ${timeoutMs} ms` });
+        request.destroy();
+      },
+      Math.max(1, timeoutMs),
+    );
     request.on('error', (err: NodeJS.ErrnoException) => settle({ kind: 'waiting', message: `${target.url} cannot be reached (${err.code ?? err.message})` }));
     request.end(body);
   });

@@ -194,11 +194,18 @@ export function mergeSettings(
     const before = current[key];
     if (before === value) continue;
     if (!ours(key, before)) {
-      lines.push(`kept as you set it: ${show(key, String(before))} (init-claude would write ${show(key, value)})`);
+      lines.push(`kept as you set it: ${show(key, typeof before === 'string' ? before : JSON.stringify(before))} (init-claude would write ${show(key, value)})`);
       continue;
     }
     current[key] = value;
-    lines.push(before === undefined ? `set ${show(key, value)}` : `changed ${key}: ${show(key, String(before)).split('=').slice(1).join('=')} → ${show(key, value).split('=').slice(1).join('=')}`);
+    lines.push(
+      before === undefined
+        ? `set ${show(key, value)}`
+        : `changed ${key}: ${show(key, typeof before === 'string' ? before : JSON.stringify(before))
+            .split('=')
+            .slice(1)
+            .join('=')} → ${show(key, value).split('=').slice(1).join('=')}`,
+    );
   }
   if (scope !== 'user') {
     for (const [key, value] of Object.entries(current)) {
@@ -239,9 +246,14 @@ export function writeSettings(file: string, settings: Json): void {
  */
 export function applyInit(paths: { user: string; project: string }, plan: InitPlan): FileReport[] {
   const hooksFile = plan.hooksScope === 'user' ? paths.user : paths.project;
-  const userEnv: Record<string, string> = plan.telemetry === 'user' ? { ASM_URL: plan.url, ...telemetryEnv(plan.url, plan.apiKey), ...(plan.apiKey ? { ASM_API_KEY: plan.apiKey } : {}) } : {};
+  const userEnv: Record<string, string> =
+    plan.telemetry === 'user' ? { ASM_URL: plan.url, ...telemetryEnv(plan.url, plan.apiKey), ...(plan.apiKey ? { ASM_API_KEY: plan.apiKey } : {}) } : {};
   const updates = new Map<string, { scope: SettingsScope; hookCommand: string | null | undefined; env: Record<string, string> }>();
-  updates.set(paths.user, { scope: 'user', hookCommand: plan.hooksScope === 'user' ? plan.hookCommand : undefined, env: { ...(plan.hooksScope === 'user' ? { ASM_URL: plan.url } : {}), ...userEnv } });
+  updates.set(paths.user, {
+    scope: 'user',
+    hookCommand: plan.hooksScope === 'user' ? plan.hookCommand : undefined,
+    env: { ...(plan.hooksScope === 'user' ? { ASM_URL: plan.url } : {}), ...userEnv },
+  });
   if (plan.hooksScope === 'project') updates.set(paths.project, { scope: 'project', hookCommand: plan.hookCommand, env: { ASM_URL: plan.url } });
 
   const planned = [...updates].map(([file, update]) => {

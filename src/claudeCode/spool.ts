@@ -229,14 +229,17 @@ export class Spool {
       if (Date.now() + pause > giveUpAt) return undefined;
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
-    const touch = setInterval(() => {
-      const now = new Date();
-      try {
-        fs.utimesSync(lock, now, now);
-      } catch {
-        // Taken over meanwhile: nothing to keep fresh.
-      }
-    }, Math.max(1000, staleMs / 4));
+    const touch = setInterval(
+      () => {
+        const now = new Date();
+        try {
+          fs.utimesSync(lock, now, now);
+        } catch {
+          // Taken over meanwhile: nothing to keep fresh.
+        }
+      },
+      Math.max(1000, staleMs / 4),
+    );
     touch.unref();
     try {
       return await work();

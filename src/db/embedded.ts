@@ -64,7 +64,7 @@ export async function startEmbeddedPostgres({ dataDir, logger, port, throwaway =
   try {
     await cluster.start();
   } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start (data in ${clusterDir}): ${err instanceof Error ? err.message : recentLog.join('').slice(-2000)}`);
+    throw new Error(`embedded PostgreSQL did not start (data in ${clusterDir}): ${err instanceof Error ? err.message : recentLog.join('').slice(-2000)}`, { cause: err });
   }
   logger.info('embedded PostgreSQL started', { port: listenPort, dataDir: clusterDir });
   return {

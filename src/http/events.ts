@@ -46,9 +46,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
     const { session_id } = ctx.params;
     const { events } = validate('body', ctx.request.body, EventBatchBody);
     const mismatched: FieldError[] = events.flatMap((event, index) =>
-      event.session_id != null && event.session_id !== session_id
-        ? [{ loc: ['body', 'events', index, 'session_id'], msg: MISMATCH, type: 'session_mismatch' }]
-        : [],
+      event.session_id != null && event.session_id !== session_id ? [{ loc: ['body', 'events', index, 'session_id'], msg: MISMATCH, type: 'session_mismatch' }] : [],
     );
     if (mismatched.length > 0) throw unprocessable(mismatched);
     const stored = await store.events.appendBatch(events.map((event) => ({ sessionId: session_id, event })));

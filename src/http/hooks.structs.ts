@@ -8,9 +8,5 @@ const HOOK_INPUT_DEPTH = MAX_JSON_DEPTH + 2;
  * POST /hooks/claude-code: any Claude Code hook input, as the CLI sends it. Only `session_id` is required;
  * every other field, known or not, is kept.
  */
-export const ClaudeCodeHookBody = refine(
-  type({ session_id: SessionId, hook_event_name: optional(unknown()) }),
-  'json',
-  (value) => jsonProblem(value, HOOK_INPUT_DEPTH) ?? true,
-);
+export const ClaudeCodeHookBody = refine(type({ session_id: SessionId, hook_event_name: optional(unknown()) }), 'json', (value) => jsonProblem(value, HOOK_INPUT_DEPTH) ?? true);
 export type ClaudeCodeHookBody = Infer<typeof ClaudeCodeHookBody>;

@@ -288,8 +288,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/hooks/claude-code',
-    summary:
-      "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
+    summary: "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
     body: ClaudeCodeHookBody,
     responses: {
       200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
@@ -345,7 +344,6 @@ const EVENT_EXAMPLE = {
   content: [{ type: 'text', text: 'Hello' }],
   event_id: 'msg-0001',
 };
-
 
 const USAGE = object({
   input_tokens: { type: 'integer' },
@@ -410,12 +408,15 @@ const COMPONENTS = {
       hook_input: { description: "A Claude Code hook's input, minus the fields stored in other columns; null for other events" },
     }),
     Error: withExample({ detail: 'Session not found' }, { detail: { type: 'string' } }),
-    ValidationError: withExample({ detail: [{ loc: ['body', 'session_name'], msg: 'Field required', type: 'missing' }] }, {
-      detail: {
-        type: 'array',
-        items: object({ loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } }),
+    ValidationError: withExample(
+      { detail: [{ loc: ['body', 'session_name'], msg: 'Field required', type: 'missing' }] },
+      {
+        detail: {
+          type: 'array',
+          items: object({ loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } }),
+        },
       },
-    }),
+    ),
   },
   securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS, when that is set' } },
 };
@@ -476,7 +477,7 @@ export function openApiDocument(): JsonSchema {
       version: '1.0.0',
       description:
         'Sessions and events of AI coding agents, and a live feed of every committed change. Not listed below: ' +
-        'POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code\'s OpenTelemetry export, which ' +
+        "POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code's OpenTelemetry export, which " +
         'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them.',
     },
     components: COMPONENTS,

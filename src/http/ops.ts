@@ -23,7 +23,10 @@ export function opsRoutes({ store, listener, metrics }: OpsRoutesDeps): Router {
 
   /** Readiness: the database answers and this instance is listening for changes to broadcast. */
   router.get('/ready', async (ctx) => {
-    const databaseAnswers = await store.ping(READY_CHECK_TIMEOUT_MS).then(() => true, () => false);
+    const databaseAnswers = await store.ping(READY_CHECK_TIMEOUT_MS).then(
+      () => true,
+      () => false,
+    );
     if (!databaseAnswers) throw serviceUnavailable('Database unavailable');
     if (!listener.listening) throw serviceUnavailable('Not listening for database changes; reconnecting');
     ctx.body = { status: 'ready' };

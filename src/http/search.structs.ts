@@ -11,7 +11,12 @@ export const EventSearchQuery = type({
   event_type: optional(Name),
   tool_name: optional(Name),
   /** `true`: only events that report a failure (an error or a non-zero exit code). */
-  failed: optional(documented(fromString(boolean(), (value) => (value === 'true' ? true : value === 'false' ? false : value)), { type: 'boolean' })),
+  failed: optional(
+    documented(
+      fromString(boolean(), (value) => (value === 'true' ? true : value === 'false' ? false : value)),
+      { type: 'boolean' },
+    ),
+  ),
   project_dir: optional(Text),
   session_id: optional(SessionId),
   limit: optional(QueryInt(1, 200)),

@@ -33,11 +33,7 @@ export const SessionMetadataPatch = type({
 export type SessionMetadataPatch = Infer<typeof SessionMetadataPatch>;
 
 /** A positive integer from a query string, at most `max`. */
-export const QueryInt = (min: number, max: number) =>
-  documented(
-    integerFromText(size(integer(), min, max)),
-    { type: 'integer', minimum: min, maximum: max },
-  );
+export const QueryInt = (min: number, max: number) => documented(integerFromText(size(integer(), min, max)), { type: 'integer', minimum: min, maximum: max });
 
 const Cursor = documented(
   refine(string(), 'cursor', (value) => (decodeCursor(value) ? true : 'is not a cursor this server handed out')),

@@ -25,7 +25,15 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
 
   router.get('/sessions', async (ctx) => {
     const query = validate('query', ctx.query, SessionListQuery);
-    const filter = { status: query.status, outcome: query.outcome, agentName: query.agent_name, projectDir: query.project_dir, nameContains: query.q, maxBytes: pageMaxBytes, sliceBytes: pageSliceBytes };
+    const filter = {
+      status: query.status,
+      outcome: query.outcome,
+      agentName: query.agent_name,
+      projectDir: query.project_dir,
+      nameContains: query.q,
+      maxBytes: pageMaxBytes,
+      sliceBytes: pageSliceBytes,
+    };
     ctx.type = 'json';
     if (query.limit === undefined && query.cursor === undefined) {
       // No paging asked for: the whole list, as the original clients expect, sent as it is read.

@@ -37,7 +37,7 @@ interface LongLike {
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isLong = (value: unknown): value is LongLike =>
-    // A protobuf.js Long; no JSON value has methods.
+  // A protobuf.js Long; no JSON value has methods.
   isObject(value) && typeof value.high === 'number' && typeof value.low === 'number' && typeof value.toNumber === 'function';
 
 function listAt(parent: Json, key: string, where: string): unknown[] {
@@ -142,13 +142,7 @@ export function decodeLogs(body: Buffer, encoding: OtlpEncoding): OtlpLogRecord[
         const body = scalar(record.body, `${recordWhere}.body`);
         const named = attributes.get('event.name');
         const eventName =
-          typeof record.eventName === 'string' && record.eventName !== ''
-            ? record.eventName
-            : typeof named === 'string'
-              ? named
-              : typeof body === 'string'
-                ? body
-                : null;
+          typeof record.eventName === 'string' && record.eventName !== '' ? record.eventName : typeof named === 'string' ? named : typeof body === 'string' ? body : null;
         records.push({
           timeMs: nanosToMs(record.timeUnixNano, `${recordWhere}.timeUnixNano`) ?? nanosToMs(record.observedTimeUnixNano, `${recordWhere}.observedTimeUnixNano`),
           eventName,

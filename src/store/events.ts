@@ -210,11 +210,7 @@ export interface EventPageRequest {
  * does not exist. A page whose first event is larger than `sliceBytes` comes in pieces (JsonPieces: read them
  * to the end, or return them).
  */
-export async function listSessionEvents(
-  pool: Pool,
-  sessionId: string,
-  { after = 0, limit, maxBytes, sliceBytes, filter = {} }: EventPageRequest,
-): Promise<EventPageJson | null> {
+export async function listSessionEvents(pool: Pool, sessionId: string, { after = 0, limit, maxBytes, sliceBytes, filter = {} }: EventPageRequest): Promise<EventPageJson | null> {
   // Only the filters given are in the SQL, so a filtered page reads the partial index of its id.
   const filters = FILTER_COLUMNS.filter((name) => filter[name] !== undefined);
   const filterSql = filters.map((name, index) => ` and ${name} = $${index + 6}`).join('');
@@ -294,10 +290,11 @@ const EXPORT_PAGE = 200;
 export async function* sessionEventJson(db: Queryable, sessionId: string): AsyncGenerator<string> {
   let after = 0;
   for (;;) {
-    const { rows } = await db.query<{ id: string; json: string }>(
-      'select id, asm_event_json(events) as json from events where session_id = $1 and id > $2 order by id limit $3',
-      [sessionId, after, EXPORT_PAGE],
-    );
+    const { rows } = await db.query<{ id: string; json: string }>('select id, asm_event_json(events) as json from events where session_id = $1 and id > $2 order by id limit $3', [
+      sessionId,
+      after,
+      EXPORT_PAGE,
+    ]);
     for (const row of rows) yield row.json;
     if (rows.length < EXPORT_PAGE) return;
     after = Number(rows[rows.length - 1]!.id);

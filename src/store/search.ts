@@ -80,8 +80,12 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
      from ${search.failedOnly ? FAILED_MATCHES : 'events'} e join sessions s on s.session_id = e.session_id
      where e.search_text ilike '%' || $2 || '%'
        and ($3::text is null or e.event_type = $3)
-       and ($4::text is null or e.tool_name = $4)${search.failedOnly ? `
-       and ${FAILED}` : ''}
+       and ($4::text is null or e.tool_name = $4)${
+         search.failedOnly
+           ? `
+       and ${FAILED}`
+           : ''
+       }
        and ($5::text is null or s.project_dir = $5)
        and ($6::text is null or e.session_id = $6)
        and ($7::bigint is null or e.id < $7)

@@ -164,7 +164,7 @@ export async function listSessions(pool: Pool, request: SessionPageRequest): Pro
   let handedOn = false;
   try {
     const page = await readSessionPage(read.client, request);
-    if (page.large === null) return { sessions: page.parts.join(''), nextCursor: page.nextCursor };
+    if (page.large === null) return { sessions: page.json, nextCursor: page.nextCursor };
     handedOn = true;
     return { sessions: jsonPieces(page.parts, read.end), nextCursor: page.nextCursor };
   } finally {
@@ -172,13 +172,12 @@ export async function listSessions(pool: Pool, request: SessionPageRequest): Pro
   }
 }
 
-interface SessionPageParts {
-  /** The page's sessions joined by commas, the large one (if any) in slices. */
-  parts: (string | SlicedText)[];
-  /** The first session, when it is read in slices; valid while the transaction is open. */
-  large: SlicedText | null;
-  nextCursor: string | null;
-}
+/** A page's sessions joined by commas: whole, or with its first session (read in slices) first. */
+type SessionPageParts = { nextCursor: string | null } & (
+  | { json: string; large: null }
+  /** `large`, the first session, is valid while the transaction is open. */
+  | { parts: (string | SlicedText)[]; large: SlicedText }
+);
 
 // One page, read on a client inside a transaction (which the slices of a large first session need).
 async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Promise<SessionPageParts> {
@@ -230,7 +229,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
   const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
   const nextCursor = more && last ? encodeCursor(last.created_at_text, last.session_id) : null;
   const rest = page.slice(large ? 1 : 0).map((row) => row.json!);
-  return { parts: large ? [large, ...rest.map((json) => `,${json}`)] : [rest.join(',')], large, nextCursor };
+  return large ? { parts: [large, ...rest.map((json) => `,${json}`)], large, nextCursor } : { json: rest.join(','), large, nextCursor };
 }
 
 // The page query saw the session in the same snapshot, so it is there.
@@ -278,18 +277,14 @@ export interface SessionSnapshot {
  * the number of the last change it reflects, so that a client given both and then every later change sees
  * each change once. The snapshot is held while `use` runs, which must take the pieces before it resolves.
  */
-export async function withSessionSnapshot<T>(
-  pool: Pool,
-  filter: SessionFilter & ListBudget & { limit?: number },
-  use: (snapshot: SessionSnapshot) => Promise<T>,
-): Promise<T> {
+export async function withSessionSnapshot<T>(pool: Pool, filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T> {
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const seq = await latestSeq(tx);
     // The transaction is this function's: pieces read from it need no ending of their own.
     const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
       const page = await readSessionPage(tx, { ...filter, cursor, limit });
-      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.parts.join(''), nextCursor: page.nextCursor };
+      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.json, nextCursor: page.nextCursor };
     };
     if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
     const page = await readPage(filter.cursor, filter.limit);
@@ -343,11 +338,7 @@ export async function deleteSession(pool: Pool, sessionId: string): Promise<{ ev
   });
 }
 
-export type SessionResult =
-  | { outcome: 'found'; result: string }
-  | { outcome: 'session_not_found' }
-  | { outcome: 'not_finished' }
-  | { outcome: 'no_result' };
+export type SessionResult = { outcome: 'found'; result: string } | { outcome: 'session_not_found' } | { outcome: 'not_finished' } | { outcome: 'no_result' };
 
 const RESULT_SCAN_PAGE = 50;
 

@@ -108,10 +108,7 @@ class Feed {
         if (done(this.messages)) finish();
         else if (this.closed !== undefined) finish(new Failure(`${this.name}: closed (${this.closed}) before ${what}`));
       };
-      const timer = setTimeout(
-        () => finish(new Failure(`${this.name}: no ${what} within ${seconds(timeoutMs)} (${this.messages.length} messages)`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => finish(new Failure(`${this.name}: no ${what} within ${seconds(timeoutMs)} (${this.messages.length} messages)`)), timeoutMs);
       this.waiters.add(probe);
       probe();
     });
@@ -215,7 +212,11 @@ async function main() {
   const lb = `http://127.0.0.1:${env.LB_PORT}`;
   const dc = (...args) => run(compose[0], [...compose.slice(1), ...args], env);
   const scaled = (...args) => dc('--profile', 'scaled', ...args);
-  const idsOf = async (service) => (await scaled('ps', '-q', service)).split('\n').map((id) => id.trim()).filter(Boolean);
+  const idsOf = async (service) =>
+    (await scaled('ps', '-q', service))
+      .split('\n')
+      .map((id) => id.trim())
+      .filter(Boolean);
   const inspect = async (id) => JSON.parse(await run('docker', ['inspect', id]))[0];
   const healthy = async (service, count = 1) => {
     const ids = await idsOf(service);
@@ -232,9 +233,7 @@ async function main() {
     await scaled('down', '-v', '--remove-orphans', '--timeout', '10').catch((err) => log(`down -v failed: ${err.message}`));
   };
   const printContainers = async () => {
-    const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]).catch(() => ''))
-      .split('\n')
-      .filter(Boolean);
+    const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]).catch(() => '')).split('\n').filter(Boolean);
     for (const id of ids) {
       const info = await inspect(id).catch(() => undefined);
       if (!info) continue;
@@ -326,7 +325,9 @@ async function main() {
     log(`scaled profile healthy in ${seconds(figures.scaled)}: ${REPLICAS} replicas, load balancer, app`);
 
     for (const container of [...(await idsOf('postgres')), appId, ...replicaIds, ...(await idsOf('lb'))]) {
-      const bindings = Object.values((await inspect(container)).NetworkSettings.Ports ?? {}).flat().filter(Boolean);
+      const bindings = Object.values((await inspect(container)).NetworkSettings.Ports ?? {})
+        .flat()
+        .filter(Boolean);
       for (const binding of bindings) check(binding.HostIp === '127.0.0.1', `${container} publishes on ${binding.HostIp}:${binding.HostPort}`);
     }
 
@@ -340,9 +341,7 @@ async function main() {
     const second = `smoke-${randomBytes(4).toString('hex')}`;
     await expectStatus(201, lb, 'POST', '/sessions', { session_id: second, session_name: 'through the load balancer' });
     await expectStatus(201, lb, 'POST', `/sessions/${second}/events`, message('fan-out'));
-    await Promise.all(
-      fanOut.map((feed) => feed.waitFor('the write made through the load balancer', (m) => saw('session_created', second)(m) && eventsOf(second)(m).length === 1)),
-    );
+    await Promise.all(fanOut.map((feed) => feed.waitFor('the write made through the load balancer', (m) => saw('session_created', second)(m) && eventsOf(second)(m).length === 1)));
     log(`a write through the load balancer reached all ${fanOut.length} WebSocket clients (app, load balancer, each replica)`);
 
     // The load balancer lets through every body the app accepts (MAX_BODY_BYTES, 8 MiB) and refuses larger
@@ -426,10 +425,7 @@ async function main() {
   }
   ending = true;
   await cleanUp();
-  log(
-    `PASSED — image ${figures.imageMb} MB; stack healthy ${seconds(figures.healthy)} after \`up --build\`; ` +
-      `scaled profile healthy in ${seconds(figures.scaled)}`,
-  );
+  log(`PASSED — image ${figures.imageMb} MB; stack healthy ${seconds(figures.healthy)} after \`up --build\`; ` + `scaled profile healthy in ${seconds(figures.scaled)}`);
 }
 
 void main();

@@ -83,8 +83,7 @@ export async function startMessagesStandIn(script: (request: MessagesRequest) =>
   };
 }
 
-const hasToolResult = (message: MessagesRequest['messages'][number]) =>
-  typeof message.content !== 'string' && message.content.some((block) => block.type === 'tool_result');
+const hasToolResult = (message: MessagesRequest['messages'][number]) => typeof message.content !== 'string' && message.content.some((block) => block.type === 'tool_result');
 
 /**
  * The script of one turn with one tool call: the main conversation (the request that offers the Bash
@@ -102,8 +101,7 @@ export function bashThenText({ command, finalText, toolUseId = 'toolu_standin_1'
 }
 
 const mentions = (message: MessagesRequest['messages'][number] | undefined, marker: string) =>
-  message !== undefined &&
-  (typeof message.content === 'string' ? message.content.includes(marker) : message.content.some((block) => block.text?.includes(marker)));
+  message !== undefined && (typeof message.content === 'string' ? message.content.includes(marker) : message.content.some((block) => block.text?.includes(marker)));
 
 /**
  * The script of a turn that hands work to a subagent (the `Agent` tool, asynchronous in Claude Code 2.1):
@@ -112,7 +110,19 @@ const mentions = (message: MessagesRequest['messages'][number] | undefined, mark
  * answers `launchedText` once the launch is acknowledged, and `finalText` once Claude Code brings it the
  * subagent's <task-notification>.
  */
-export function agentThenText({ command, subagentText, launchedText, finalText, marker = 'SUBTASK' }: { command: string; subagentText: string; launchedText: string; finalText: string; marker?: string }) {
+export function agentThenText({
+  command,
+  subagentText,
+  launchedText,
+  finalText,
+  marker = 'SUBTASK',
+}: {
+  command: string;
+  subagentText: string;
+  launchedText: string;
+  finalText: string;
+  marker?: string;
+}) {
   return (request: MessagesRequest): ScriptedReply => {
     const main = (request.tools ?? []).some((tool) => tool.name === 'Bash');
     if (!main) return { content: [{ type: 'text', text: 'ok' }], stopReason: 'end_turn' };
@@ -124,7 +134,14 @@ export function agentThenText({ command, subagentText, launchedText, finalText, 
     if (request.messages.some((message) => mentions(message, '<task-notification>'))) return { content: [{ type: 'text', text: finalText }], stopReason: 'end_turn' };
     if (toolResultSeen) return { content: [{ type: 'text', text: launchedText }], stopReason: 'end_turn' };
     return {
-      content: [{ type: 'tool_use', id: 'toolu_standin_agent', name: 'Agent', input: { description: 'Check the folder', prompt: `${marker}: run ${command} and report`, subagent_type: 'general-purpose' } }],
+      content: [
+        {
+          type: 'tool_use',
+          id: 'toolu_standin_agent',
+          name: 'Agent',
+          input: { description: 'Check the folder', prompt: `${marker}: run ${command} and report`, subagent_type: 'general-purpose' },
+        },
+      ],
       stopReason: 'tool_use',
     };
   };

@@ -13,7 +13,7 @@ export class WsClient {
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
-      this.messages.push(JSON.parse(String(data)));
+      this.messages.push(JSON.parse((data as Buffer).toString('utf8')));
       this.notify();
     });
     socket.on('close', (code) => {
