@@ -19,6 +19,8 @@ describe('migrate', () => {
       expect(applied.map((row) => row.name)).toEqual(MIGRATIONS);
       const tables = (await database.query("select tablename from pg_tables where schemaname = 'public' order by tablename")).rows;
       expect(tables.map((row) => row.tablename)).toEqual([
+        'api_keys',
+        'audit_log',
         'change_batches',
         'change_counter',
         'changes',

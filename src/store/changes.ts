@@ -16,6 +16,8 @@ export type Change = { seq: number; committedAt: Date | null } & (
   // An event deleted (with its session) after it was stored and before this change was read: its number
   // is still delivered, so a reader can tell it missed nothing.
   | { kind: 'event_gone'; sessionId: string; eventId: number }
+  /** An API key was created, revoked or deleted: each instance reads the keys again. It says nothing about the key. */
+  | { kind: 'keys_changed' }
 );
 
 /**
@@ -49,6 +51,8 @@ export interface ChangeRange {
   maxBytes: number;
   /** Only changes of these sessions; all when absent. */
   sessionIds?: readonly string[];
+  /** Only changes of these kinds; all when absent. */
+  kinds?: readonly Change['kind'][];
 }
 
 /** The change log: what committed, numbered, for the live feed and for clients catching up. */
@@ -108,7 +112,7 @@ interface ChangeRow {
   seq: string | null;
   kind: Change['kind'];
   change_id: string;
-  change_session_id: string;
+  change_session_id: string | null;
   change_event_id: string | null;
   session: Parameters<typeof toSession>[0] | null;
   committed_at: Date | null;
@@ -118,7 +122,7 @@ interface ChangeRow {
 }
 
 // The read itself; with `sliceBytes`, a first change larger than that is left unbuilt (sliced: true).
-async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessionIds }: ChangeRange, sliceBytes: number | null): Promise<ChangeRow[]> {
+async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessionIds, kinds }: ChangeRange, sliceBytes: number | null): Promise<ChangeRow[]> {
   const { rows } = await db.query<ChangeRow>(
     `with batch as (
        -- Ordered by last_seq (the same order as first_seq: the ranges follow each other) so that the
@@ -143,6 +147,7 @@ async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessi
          where changes.tx = batch.tx and changes.position > $1 - batch.first_seq + 1
            and ($2::bigint is null or changes.position <= $2 - batch.first_seq + 1)
            and ($4::text[] is null or changes.session_id = any($4))
+           and ($7::text[] is null or changes.kind = any($7))
          order by changes.position
          limit $3
        ) c
@@ -166,7 +171,7 @@ async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessi
      left join kept on true
      left join lateral (select asm_event_json(events) as json from events where events.id = kept.change_event_id and not kept.sliced offset 0) event on true
      order by kept.seq`,
-    [after, upTo ?? null, limit, sessionIds ?? null, maxBytes, sliceBytes],
+    [after, upTo ?? null, limit, sessionIds ?? null, maxBytes, sliceBytes, kinds ?? null],
   );
   return rows;
 }
@@ -178,10 +183,12 @@ function wholeChange(row: ChangeRow): Change {
     case 'session_updated':
       return { ...numbered, kind: row.kind, session: toSession(row.session!) };
     case 'session_deleted':
-      return { ...numbered, kind: 'session_deleted', sessionId: row.change_session_id };
+      return { ...numbered, kind: 'session_deleted', sessionId: row.change_session_id! };
+    case 'keys_changed':
+      return { ...numbered, kind: 'keys_changed' };
     default:
-      if (row.event_json !== null) return { ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: row.event_json };
-      return { ...numbered, kind: 'event_gone', sessionId: row.change_session_id, eventId: Number(row.change_event_id) };
+      if (row.event_json !== null) return { ...numbered, kind: 'event', sessionId: row.change_session_id!, eventJson: row.event_json };
+      return { ...numbered, kind: 'event_gone', sessionId: row.change_session_id!, eventId: Number(row.change_event_id) };
   }
 }
 
@@ -195,7 +202,7 @@ async function largeChange(tx: PoolClient, row: ChangeRow, sliceBytes: number): 
   const numbered = { seq: Number(row.seq), committedAt: row.committed_at };
   if (row.kind === 'event') {
     const eventJson = await readSliced(tx, { text: 'select asm_event_json(events) as value from events where id = $1', values: [row.change_event_id] }, sliceBytes);
-    return { ...numbered, kind: 'event', sessionId: row.change_session_id, eventJson: seenInSnapshot(eventJson, row) };
+    return { ...numbered, kind: 'event', sessionId: row.change_session_id!, eventJson: seenInSnapshot(eventJson, row) };
   }
   if (row.kind !== 'session_created' && row.kind !== 'session_updated') return wholeChange(row);
   const { rows } = await tx.query<{ session: Parameters<typeof toSession>[0]; large_fields: string[] }>(

@@ -6,6 +6,7 @@ import { SESSION_COLUMNS, toSession } from './records';
 import { latestSeq } from './changes';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
+import { recordAudit } from './audit';
 
 export interface NewSession {
   session_id: string;
@@ -67,8 +68,8 @@ export interface SessionStore {
   pieces(filter: SessionFilter & ListBudget): AsyncGenerator<string>;
   /** As updateSession(). */
   update(sessionId: string, changes: SessionChanges): Promise<Session | null>;
-  /** As deleteSession(). */
-  delete(sessionId: string): Promise<{ eventsCount: number } | null>;
+  /** As deleteSession(); `by` is the name of the key that asks (null when no key is required), for the audit trail. */
+  delete(sessionId: string, by: string | null): Promise<{ eventsCount: number } | null>;
   /** As getSessionResult(). */
   result(sessionId: string): Promise<SessionResult>;
   /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
@@ -82,7 +83,7 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     page: (request) => listSessions(readPool, request),
     pieces: (filter) => sessionPieces(readPool, filter),
     update: (sessionId, changes) => updateSession(pool, sessionId, changes),
-    delete: (sessionId) => deleteSession(pool, sessionId),
+    delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
     withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
   };
@@ -325,16 +326,19 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
 }
 
 /**
- * Deletes the session and, by cascade, its events; `null` if there is no such session. The row lock taken
- * first makes concurrent event inserts wait and then fail, so the count is exactly what was deleted.
+ * Deletes the session and, by cascade, its events, and records it in the audit trail as done by the key
+ * named `by`, in one transaction; `null` if there is no such session. The row lock taken first makes
+ * concurrent event inserts wait and then fail, so the count is exactly what was deleted.
  */
-export async function deleteSession(pool: Pool, sessionId: string): Promise<{ eventsCount: number } | null> {
+export async function deleteSession(pool: Pool, sessionId: string, by: string | null): Promise<{ eventsCount: number } | null> {
   return withTransaction(pool, async (tx) => {
     const locked = await tx.query('select 1 from sessions where session_id = $1 for update', [sessionId]);
     if (locked.rowCount === 0) return null;
     const { rows } = await tx.query('select count(*)::int as events_count from events where session_id = $1', [sessionId]);
     await tx.query('delete from sessions where session_id = $1', [sessionId]);
-    return { eventsCount: rows[0].events_count as number };
+    const eventsCount = rows[0].events_count as number;
+    await recordAudit(tx, { action: 'session.delete', key: by, target: sessionId, details: { events_count: eventsCount } });
+    return { eventsCount };
   });
 }
 

@@ -2,9 +2,11 @@ import { ping } from '../db/ping';
 import { createPool } from '../db/pool';
 import type { Logger } from '../logger';
 import { activityStore, type ActivityStore } from './activity';
+import { auditStore, type AuditStore } from './audit';
 import { changeStore, type ChangeStore } from './changes';
 import { hookStore, type HookStore } from './claudeCode';
 import { eventStore, type EventStore } from './events';
+import { keyStore, type KeyStore } from './keys';
 import { searchStore, type SearchStore } from './search';
 import { sessionStore, type SessionStore } from './sessions';
 import { usageStore, type UsageStore } from './usage';
@@ -21,6 +23,8 @@ export interface Store {
   readonly search: SearchStore;
   readonly activity: ActivityStore;
   readonly changes: ChangeStore;
+  readonly keys: KeyStore;
+  readonly audit: AuditStore;
   /** Resolves once the database answers a trivial query; rejects with its error, or when no answer comes within `ms`. */
   ping(ms: number): Promise<void>;
   /** Closes every connection; what is in flight finishes first. */
@@ -54,6 +58,8 @@ export function createStore({ connectionString, poolSize, readConnections, logge
     search: searchStore({ pool }),
     activity: activityStore({ readPool }),
     changes: changeStore({ pool, readPool }),
+    keys: keyStore({ pool }),
+    audit: auditStore({ pool }),
     ping: (ms) => ping(pool, ms),
     close: () => (closing ??= Promise.all([pool.end(), readPool.end()]).then(() => undefined)),
   };
