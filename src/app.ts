@@ -14,7 +14,9 @@ import { usageRoutes } from './http/usage';
 import { activityRoutes } from './http/activity';
 import { searchRoutes } from './http/search';
 import { exportRoutes } from './http/export';
-import { requireApiKey } from './http/auth';
+import { authenticate } from './http/auth';
+import { keyRoutes } from './http/keys';
+import type { Keyring } from './keys/keyring';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
 import { openApiRoutes } from './http/openapi';
@@ -29,13 +31,15 @@ import type { Store } from './store/store';
 export interface AppDeps {
   store: Store;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'apiKeys' | 'pageMaxBytes' | 'pageSliceBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
   logger: Logger;
   metrics: Metrics;
+  /** The API keys, held in memory: who makes each request. */
+  keyring: Pick<Keyring, 'identify' | 'environmentKeys' | 'required' | 'reload'>;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ store, listener, config, logger, metrics }: AppDeps): Koa {
+export function createApp({ store, listener, config, logger, metrics, keyring }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -44,14 +48,16 @@ export function createApp({ store, listener, config, logger, metrics }: AppDeps)
   app.use(renderErrors(logger));
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
-  app.use(requireApiKey(config.apiKeys));
+  const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes });
+  const api = createApiRouter({ store, listener, metrics, config, keyring });
+  // Before any body is read: each route's scope is checked here, from the route that will answer.
+  app.use(authenticate({ keyring, routers: [otlp, api] }));
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
-  app.use(otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes }).routes());
+  app.use(otlp.routes());
   app.use(requireJsonBodies());
   app.use(hookBodies(config.hookMaxBodyBytes));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
-  const api = createApiRouter({ store, listener, metrics, config });
   app.use(api.routes());
   // Not `throw: true`: the thrown error would lose the Allow header; errorRenderer adds the body instead.
   app.use(api.allowedMethods());
@@ -59,7 +65,7 @@ export function createApp({ store, listener, config, logger, metrics }: AppDeps)
 }
 
 /** The API's one router: the routes of every resource (but OTLP's, which reads its own bodies), matched in one pass. */
-export function createApiRouter({ store, listener, metrics, config }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config'>): Router {
+export function createApiRouter({ store, listener, metrics, config, keyring }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config' | 'keyring'>): Router {
   return mountAll([
     dashboardRoutes(),
     docsRoutes(),
@@ -73,5 +79,6 @@ export function createApiRouter({ store, listener, metrics, config }: Pick<AppDe
     eventRoutes({ store, metrics, config }),
     legacyRoutes({ store, metrics, config }),
     hookRoutes({ store, metrics }),
+    keyRoutes({ store, keyring }),
   ]);
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type * as ClaudeSettingsModule from './claudeCode/claudeSettings';
 import type * as DoctorModule from './claudeCode/doctor';
 import type * as HookMainModule from './claudeCode/hookMain';
+import type * as KeysCommandModule from './keys/keysCommand';
 import type * as SettingsModule from './claudeCode/settings';
 
 const USAGE = `usage: agent-session-manager <command>
@@ -30,6 +31,9 @@ const USAGE = `usage: agent-session-manager <command>
   flush [--retry-dead] [--url URL]
                              send the waiting hooks now (--retry-dead: the dead-letter folder's too)
   http-hooks [--url URL]     print the settings block for http hooks (no command to run; no SessionStart)
+  keys create --name NAME --scope SCOPE [--scope SCOPE …] | keys list | keys revoke NAME
+                             API keys with scopes (ingest, read, decide, admin), through the server at ASM_URL
+                             with the admin key in ASM_API_KEY; \`keys --help\` says more
 
 environment: ASM_URL (default http://127.0.0.1:8765), ASM_API_KEY, ASM_SPOOL_DIR, ASM_HOOK_TIMEOUT_MS (default 3000),
 ASM_HOOK_INLINE_MAX_BYTES (1048576: larger hooks go to the detached sender at once), ASM_HOOK_MAX_ATTEMPTS (5)`;
@@ -49,6 +53,7 @@ const load = {
   settings: () => require('./claudeCode/settings') as typeof SettingsModule,
   claudeSettings: () => require('./claudeCode/claudeSettings') as typeof ClaudeSettingsModule,
   doctor: () => require('./claudeCode/doctor') as typeof DoctorModule,
+  keys: () => require('./keys/keysCommand') as typeof KeysCommandModule,
 };
 
 /** `--name value` or `--name=value`; `undefined` when absent. Throws when the value is missing. */
@@ -70,6 +75,7 @@ const KNOWN_FLAGS: Record<string, string[]> = {
   doctor: ['--project', '--flush'],
   flush: ['--retry-dead', '--url'],
   'http-hooks': ['--url'],
+  keys: ['--name', '--scope', '--url', '--json', '--help'],
 };
 
 /** Runs one command; resolves to the exit code. */
@@ -111,6 +117,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io.out(JSON.stringify(httpHookSettings(serverUrl(option(rest, '--url') ?? io.env.ASM_URL ?? 'http://127.0.0.1:8765')), null, 2));
         return 0;
       }
+
+      case 'keys':
+        return await load.keys().runKeysCommand(rest, io, load.settings().serverUrl);
 
       case 'start':
         // The server's entry: it runs on load and keeps the process until SIGTERM or SIGINT.

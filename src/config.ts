@@ -80,7 +80,7 @@ export interface Config {
   readonly wsPingIntervalMs: number;
   /** How often the LISTEN connection is checked; a half-open link is found within two intervals. */
   readonly listenHeartbeatMs: number;
-  /** Set: every request but /health (and the pages that hold no data) needs one of these keys. */
+  /** Set: every request but /health (and the pages that hold no data) needs one of these keys; each holds every scope. */
   readonly apiKeys: readonly string[];
   /** A client must send a request's headers within this time, else 408. */
   readonly headersTimeoutMs: number;

@@ -1,4 +1,4 @@
-import { loadConfig, LOOPBACK_HOSTS } from './config';
+import { loadConfig } from './config';
 import { openDatabase } from './db/openDatabase';
 import { createLogger } from './logger';
 import { startService } from './service';
@@ -6,11 +6,6 @@ import { startService } from './service';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  if (config.apiKeys.length === 0 && !config.hosts.every((host) => LOOPBACK_HOSTS.includes(host) || host === 'localhost')) {
-    logger.warn('!!! NO AUTHENTICATION: listening beyond loopback without API_KEYS — anyone who can reach this port can read, write and delete every session. Set API_KEYS. !!!', {
-      hosts: config.hosts,
-    });
-  }
   const database = await openDatabase(config, logger);
   let service;
   try {

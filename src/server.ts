@@ -4,14 +4,15 @@ import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import { WebSocketServer } from 'ws';
 import { STATUS_CODES } from 'node:http';
+import type { Caller } from './domain/key';
 import { HttpError } from './errors';
 import type { Logger } from './logger';
 import { openStream, parseStreamRequest, type StreamDeps, type StreamRequest } from './realtime/stream';
 
 export interface ServerOptions {
   app: Koa;
-  /** Whether an upgrade request may open a WebSocket (the API key check). */
-  authorize: (request: http.IncomingMessage, query: URLSearchParams) => boolean;
+  /** Who opens a WebSocket with this upgrade request (the API key check); throws an HttpError to refuse it. */
+  authorize: (request: http.IncomingMessage, query: URLSearchParams) => Caller;
   /** What a WebSocket stream needs: the hub it joins, where it reads init and replays from. */
   streams: StreamDeps;
   hosts: readonly string[];
@@ -66,15 +67,16 @@ export async function serve({ app, authorize, streams, hosts, port, logger, time
   const onUpgrade = (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const { pathname, searchParams } = new URL(request.url ?? '/', 'http://localhost');
     if (pathname !== WS_PATH) return refuseUpgrade(socket, 404, 'Not Found');
-    if (!authorize(request, searchParams)) return refuseUpgrade(socket, 401, 'Not authenticated');
     let streamRequest: StreamRequest;
+    let caller: Caller;
     try {
+      caller = authorize(request, searchParams);
       streamRequest = parseStreamRequest(searchParams);
     } catch (err) {
       if (err instanceof HttpError) return refuseUpgrade(socket, err.status, err.detail);
       throw err;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => void openStream(ws, streamRequest, streams));
+    wss.handleUpgrade(request, socket, head, (ws) => void openStream(ws, { ...streamRequest, keyId: caller.id }, streams));
   };
 
   for (const host of hosts) {

@@ -1,7 +1,8 @@
 import { createApp } from './app';
 import { authorizeUpgrade } from './http/auth';
+import { Keyring } from './keys/keyring';
 import { createMetrics, type Metrics } from './metrics';
-import type { Config } from './config';
+import { LOOPBACK_HOSTS, type Config } from './config';
 import { migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { Hub, type HubOptions } from './realtime/hub';
@@ -15,6 +16,7 @@ export interface Service {
   readonly hub: Hub;
   readonly listener: ChangeListener;
   readonly metrics: Metrics;
+  readonly keyring: Keyring;
   /** Graceful stop: no new connections, requests in flight finish, WebSockets get 1001, database released. */
   close(): Promise<void>;
 }
@@ -25,12 +27,16 @@ export interface ServiceOptions {
   logger: Logger;
   /** Hub settings that are not configuration (tests shorten or lengthen them). */
   hub?: Pick<HubOptions, 'closeGraceMs'>;
+  /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
+  keyUpkeepMs?: number;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+// How often each instance writes when its keys were last used, and reads the keys again in case a change was missed.
+const KEY_UPKEEP_EVERY_MS = 60 * 1000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
-export async function startService({ config, databaseUrl, logger, hub: hubOptions }: ServiceOptions): Promise<Service> {
+export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger });
   const hub: Hub = new Hub({
@@ -41,10 +47,18 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     ...hubOptions,
   });
   const metrics = createMetrics({ websocketClients: () => hub.size });
+  const keyring = new Keyring({ keys: store.keys, environmentKeys: config.apiKeys, logger });
+  const reloadKeys = () => keyring.reload().catch((err) => logger.warn('could not read the API keys; keeping those held', { err }));
+  // A revoked key's WebSockets are closed as soon as this instance knows.
+  keyring.onReload(() => {
+    const closed = hub.closeClientsOfKeys((keyId) => keyring.grants(keyId, 'read'), 'API key revoked');
+    if (closed > 0) logger.info('closed the WebSockets of a revoked key', { closed });
+  });
   const listener = new ChangeListener({
     connectionString: databaseUrl,
     changes: store.changes,
     hub,
+    onKeysChanged: () => void reloadKeys(),
     metrics,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
@@ -52,11 +66,25 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   });
   try {
     await listener.start();
+    // After LISTEN: a key changed from here on is in the log the listener reads; one changed before is read here.
+    await keyring.reload();
   } catch (err) {
+    await listener.stop();
     hub.close();
     await store.close();
     throw err;
   }
+  if (!keyring.required && !config.hosts.every((host) => LOOPBACK_HOSTS.includes(host) || host === 'localhost')) {
+    logger.warn(
+      '!!! NO AUTHENTICATION: listening beyond loopback without API keys — anyone who can reach this port can read, write and delete every session. Create a key (agent-session-manager keys create) or set API_KEYS. !!!',
+      { hosts: config.hosts },
+    );
+  }
+  const keyUpkeep = setInterval(() => {
+    keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));
+    void reloadKeys();
+  }, keyUpkeepMs);
+  keyUpkeep.unref();
 
   const prune = () =>
     store.changes.prune(config.changeRetentionHours).then(
@@ -77,10 +105,10 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
-  const app = createApp({ store, listener, config, logger, metrics });
+  const app = createApp({ store, listener, config, logger, metrics, keyring });
   const server = await serve({
     app,
-    authorize: authorizeUpgrade(config.apiKeys),
+    authorize: authorizeUpgrade(keyring),
     streams: { hub, store, logger, maxBytes: config.pageMaxBytes, sliceBytes: config.pageSliceBytes },
     hosts: config.hosts,
     port: config.port,
@@ -96,11 +124,14 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     hub,
     listener,
     metrics,
+    keyring,
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(keyUpkeep);
         await server.close();
         await listener.stop();
+        await keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));
         await store.close();
       })();
       return closing;

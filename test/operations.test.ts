@@ -22,9 +22,13 @@ describe('OpenAPI', () => {
   it('documents every route the server has, and nothing it does not', async () => {
     const doc = (await api.get('/openapi.json')).body;
     const store = createStore({ connectionString: database.url, poolSize: 1, readConnections: 1, logger: createLogger('silent') });
-    const routes = createApiRouter({ store, listener: { listening: true }, metrics: instance.service.metrics, config: configWith({}) }).stack.flatMap((layer) =>
-      layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
-    );
+    const routes = createApiRouter({
+      store,
+      listener: { listening: true },
+      metrics: instance.service.metrics,
+      config: configWith({}),
+      keyring: instance.service.keyring,
+    }).stack.flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method.toLowerCase()} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`));
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method} ${path}`));
     await store.close();
     expect(routes.length).toBeGreaterThan(15);

@@ -1,23 +1,15 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Middleware } from 'koa';
+import type { Layer, Router } from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Caller, Scope } from '../domain/key';
 import { HttpError } from '../errors';
+import type { Keyring } from '../keys/keyring';
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+/** Who may call a route: anyone (`public`), any valid key (`any`), or a key holding this scope. */
+export type Access = Scope | 'any' | 'public';
 
-/**
- * Checks presented keys against the configured ones in constant time: every key is compared, each as a
- * fixed-length digest, so neither the position of a mismatch nor which key nearly matched shows in timing.
- */
-function createKeyCheck(keys: readonly string[]): (presented: string | undefined) => boolean {
-  const digests = keys.map(digest);
-  return (presented) => {
-    const candidate = digest(presented ?? '');
-    let matched = false;
-    for (const known of digests) matched = timingSafeEqual(candidate, known) || matched;
-    return presented !== undefined && matched;
-  };
-}
+const ACCESS = Symbol('access');
+type Tagged = Middleware & { [ACCESS]?: Access };
 
 /** The key of an `Authorization: Bearer <key>` header, if that is what it holds. */
 function bearerKey(header: string | undefined): string | undefined {
@@ -25,24 +17,82 @@ function bearerKey(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-// Reachable without a key: liveness, and pages that hold no data (the dashboard asks for the key itself).
-const isPublic = (path: string) => path === '/health' || path === '/' || path.startsWith('/assets/') || path === '/docs' || path.startsWith('/docs/') || path === '/openapi.json';
+/** Throws the refusal of `caller` for a route that needs `access`: 401 without a valid key, 403 naming the scope it lacks. */
+function authorize(caller: Caller | undefined, access: Access): void {
+  if (access === 'public') return;
+  if (!caller) throw new HttpError(401, 'Not authenticated');
+  if (access !== 'any' && !caller.scopes.has(access)) throw new HttpError(403, `Missing scope: ${access}`);
+}
 
-/** With API_KEYS set, every request but the public ones needs `Authorization: Bearer <key>`; else 401. */
-export function requireApiKey(keys: readonly string[]): Middleware {
-  const accepts = createKeyCheck(keys);
-  return async function apiKeyRequired(ctx, next) {
-    if (keys.length === 0 || isPublic(ctx.path) || accepts(bearerKey(ctx.get('Authorization') || undefined))) return next();
-    ctx.set('WWW-Authenticate', 'Bearer');
-    throw new HttpError(401, 'Not authenticated');
+function authorizeRequest(ctx: Context, access: Access): void {
+  try {
+    authorize(ctx.state.caller as Caller | undefined, access);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+    throw err;
+  }
+}
+
+/**
+ * Declares who may call a route, where the route is declared: `router.get('/sessions', scope('read'), …)`.
+ * It also checks it, for a router used without authenticate() before it.
+ */
+export function scope(access: Access): Middleware {
+  const check: Tagged = async function scopeRequired(ctx, next) {
+    authorizeRequest(ctx, access);
+    return next();
+  };
+  check[ACCESS] = access;
+  return check;
+}
+
+/** The access a route declared with scope(); undefined for a route that declared none. */
+export function accessOf(layer: Layer): Access | undefined {
+  for (const middleware of layer.stack) {
+    const access = (middleware as Tagged)[ACCESS];
+    if (access) return access;
+  }
+  return undefined;
+}
+
+/** The access of the route that will answer this path and method; undefined when none will (a 404 or 405). */
+function routeAccess(routers: readonly Router[], path: string, method: string): Access | undefined {
+  for (const router of routers) {
+    const route = router.match(path, method).pathAndMethod.find((layer) => layer.methods.length > 0);
+    if (route) return accessOf(route) ?? 'admin';
+  }
+  return undefined;
+}
+
+/** Who made the request, as authenticate() found: undefined when it presented no valid key and one is required. */
+export const callerOf = (ctx: Context): Caller | undefined => ctx.state.caller as Caller | undefined;
+
+/** The name of the key of an authorized request, for the audit trail; null when the server requires no key. */
+export const keyNameOf = (ctx: Context): string | null => callerOf(ctx)?.key ?? null;
+
+/**
+ * Finds who makes the request (`ctx.state.caller`) from its `Authorization: Bearer <key>`, and refuses it (401,
+ * or 403 naming the scope it lacks) when the route that will answer it needs more — before its body is read,
+ * so that nobody without a key makes the server read a large body. A route nobody declared access for needs
+ * `admin`; a path no route answers goes on to its 404 or 405.
+ */
+export function authenticate({ keyring, routers }: { keyring: Pick<Keyring, 'identify'>; routers: readonly Router[] }): Middleware {
+  return async function authenticated(ctx, next) {
+    ctx.state.caller = keyring.identify(bearerKey(ctx.get('Authorization') || undefined));
+    const access = routeAccess(routers, ctx.path, ctx.method);
+    if (access) authorizeRequest(ctx, access);
+    return next();
   };
 }
 
 /**
- * The same rule for a WebSocket upgrade of `/ws`. A browser cannot set headers on a WebSocket, so the key
- * may also come as `?api_key=<key>`.
+ * The same rule for a WebSocket upgrade of `/ws`, which needs `read`: returns the caller, or throws the
+ * refusal. A browser cannot set headers on a WebSocket, so the key may also come as `?api_key=<key>`.
  */
-export function authorizeUpgrade(keys: readonly string[]): (request: IncomingMessage, query: URLSearchParams) => boolean {
-  const accepts = createKeyCheck(keys);
-  return (request, query) => keys.length === 0 || accepts(bearerKey(request.headers.authorization)) || accepts(query.get('api_key') ?? undefined);
+export function authorizeUpgrade(keyring: Pick<Keyring, 'identify'>): (request: IncomingMessage, query: URLSearchParams) => Caller {
+  return (request, query) => {
+    const caller = keyring.identify(bearerKey(request.headers.authorization)) ?? keyring.identify(query.get('api_key') ?? undefined);
+    authorize(caller, 'read');
+    return caller!;
+  };
 }

@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { DASHBOARD_POLICY } from './securityHeaders';
 import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export const DASHBOARD_DIR = path.join(__dirname, '..', '..', 'dashboard');
@@ -39,7 +40,7 @@ export function dashboardRoutes(dir: string = DASHBOARD_DIR): Router {
     if (!file) return next();
     sendStaticFile(ctx, file, DASHBOARD_POLICY);
   };
-  router.get('/', serve);
-  router.get('/assets/:name', serve);
+  router.get('/', scope('public'), serve);
+  router.get('/assets/:name', scope('public'), serve);
   return router;
 }

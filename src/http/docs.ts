@@ -3,6 +3,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { DOCS_POLICY } from './securityHeaders';
 import { sendStaticFile, staticFile, type StaticFile } from './staticFile';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 // Swagger UI's prebuilt files, served from node_modules: the page works offline and loads nothing from elsewhere.
@@ -51,8 +52,8 @@ export function docsRoutes(): Router {
     if (file) cache.set(name, file);
     return file;
   };
-  router.get('/docs', (ctx) => sendStaticFile(ctx, load('')!, DOCS_POLICY));
-  router.get('/docs/:file', (ctx, next) => {
+  router.get('/docs', scope('public'), (ctx) => sendStaticFile(ctx, load('')!, DOCS_POLICY));
+  router.get('/docs/:file', scope('public'), (ctx, next) => {
     const file = load(ctx.params.file!);
     return file ? sendStaticFile(ctx, file, DOCS_POLICY) : next();
   });

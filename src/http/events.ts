@@ -7,6 +7,7 @@ import type { JsonText } from '../store/jsonText';
 import type { Store } from '../store/store';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventBatchBody, EventBody, EventPageQuery } from './events.structs';
+import { scope } from './auth';
 import { createRouter } from './router';
 import { streamedJson } from './streamedJson';
 
@@ -30,7 +31,7 @@ export async function eventPageBody(events: JsonText, nextAfter: number | null):
 export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceBytes } }: EventRoutesDeps): Router {
   const router = createRouter();
 
-  router.post('/sessions/:session_id/events', async (ctx) => {
+  router.post('/sessions/:session_id/events', scope('ingest'), async (ctx) => {
     const { session_id } = ctx.params;
     const event = validate('body', ctx.request.body, EventBody);
     if (event.session_id != null && event.session_id !== session_id) throw badRequest(MISMATCH);
@@ -42,7 +43,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
     ctx.body = { ok: true, event: appended.event };
   });
 
-  router.post('/sessions/:session_id/events/batch', async (ctx) => {
+  router.post('/sessions/:session_id/events/batch', scope('ingest'), async (ctx) => {
     const { session_id } = ctx.params;
     const { events } = validate('body', ctx.request.body, EventBatchBody);
     const mismatched: FieldError[] = events.flatMap((event, index) =>
@@ -56,7 +57,7 @@ export function eventRoutes({ store, metrics, config: { pageMaxBytes, pageSliceB
     ctx.body = { ok: true, events: stored.map((item) => item!.event) };
   });
 
-  router.get('/sessions/:session_id/events', async (ctx) => {
+  router.get('/sessions/:session_id/events', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
     const page = await store.events.page(session_id, {

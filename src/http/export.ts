@@ -4,6 +4,7 @@ import { notFound } from '../errors';
 import type { Store } from '../store/store';
 import { ExportQuery } from './search.structs';
 import { validate } from '../structs/validate';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export interface ExportRoutesDeps {
@@ -17,7 +18,7 @@ export interface ExportRoutesDeps {
 export function exportRoutes({ store }: ExportRoutesDeps): Router {
   const router = createRouter();
 
-  router.get('/sessions/:session_id/export', async (ctx) => {
+  router.get('/sessions/:session_id/export', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const { format = 'json' } = validate('query', ctx.query, ExportQuery);
     const session = await store.sessions.get(session_id);

@@ -8,6 +8,7 @@ import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import type { Store } from '../store/store';
 import { parseJsonBodies } from './body';
 import { ClaudeCodeHookBody } from './hooks.structs';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export const CLAUDE_CODE_HOOKS_PATH = '/hooks/claude-code';
@@ -34,7 +35,7 @@ export function hookBodies(maxBytes: number): Middleware {
 export function hookRoutes({ store, metrics }: HookRoutesDeps): Router {
   const router = createRouter();
 
-  router.post(CLAUDE_CODE_HOOKS_PATH, async (ctx) => {
+  router.post(CLAUDE_CODE_HOOKS_PATH, scope('ingest'), async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
     const { event, effect } = mapHookInput(input);

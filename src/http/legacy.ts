@@ -9,6 +9,7 @@ import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_EVENT_PAGE_LIMIT, EventPageQuery, LegacyEventBody } from './events.structs';
 import { SessionMetadataPatch } from './sessions.structs';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export interface LegacyRoutesDeps {
@@ -24,14 +25,14 @@ export function legacyRoutes({ store, metrics, config: { pageMaxBytes, pageSlice
   // DEPRECATED: agents should create sessions with POST /sessions and post events to
   // POST /sessions/{id}/events. The session_start handling here (creating the session, or setting it
   // running again) is to be removed once no client relies on it.
-  router.post('/events', async (ctx) => {
+  router.post('/events', scope('ingest'), async (ctx) => {
     const event = validate('body', ctx.request.body, LegacyEventBody);
     const stored = await store.events.appendCreatingSession(event.session_id, event);
     if (stored.created) metrics.eventsIngested(1);
     ctx.body = { ok: true };
   });
 
-  router.get('/events/:session_id', async (ctx) => {
+  router.get('/events/:session_id', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const query = validate('query', ctx.query, EventPageQuery);
     ctx.type = 'json';
@@ -49,7 +50,7 @@ export function legacyRoutes({ store, metrics, config: { pageMaxBytes, pageSlice
     ctx.body = await eventPageBody(page?.events ?? '', page?.nextAfter ?? null);
   });
 
-  router.patch('/sessions/:session_id/metadata', async (ctx) => {
+  router.patch('/sessions/:session_id/metadata', scope('ingest'), async (ctx) => {
     const { session_id } = ctx.params;
     const patch = validate('body', ctx.request.body, SessionMetadataPatch);
     const changes = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null)) as SessionChanges;

@@ -7,6 +7,9 @@ import { ActivityQuery } from './activity.structs';
 import { EventSearchQuery, ExportQuery } from './search.structs';
 import { SessionCreate, SessionListQuery, SessionMetadataPatch, SessionPatch, SessionPath } from './sessions.structs';
 import { StreamQuery } from '../structs/streamQuery';
+import { SCOPES } from '../domain/key';
+import { scope as declareScope, type Access } from './auth';
+import { AuditQuery, KeyCreate, KeyPath } from './keys.structs';
 import { createRouter } from './router';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -15,6 +18,8 @@ type Method = 'get' | 'post' | 'patch' | 'delete';
 export interface Operation {
   method: Method;
   path: string;
+  /** Who may call it: the scope its key needs, `any` key, or `public` (no key). The route declares the same. */
+  scope: Access;
   summary: string;
   path_params?: Struct<any, any>;
   query?: Struct<any, any>;
@@ -37,27 +42,30 @@ const timestamp = { type: 'string', format: 'date-time' };
 const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
 
 export const OPERATIONS: Operation[] = [
-  { method: 'get', path: '/health', summary: 'Liveness: 200 while the process lives', responses: { 200: ok(object({ status: { const: 'ok' } })) } },
+  { method: 'get', path: '/health', scope: 'public', summary: 'Liveness: 200 while the process lives', responses: { 200: ok(object({ status: { const: 'ok' } })) } },
   {
     method: 'get',
     path: '/ready',
+    scope: 'read',
     summary: 'Readiness: the database answers and this instance listens for changes',
     responses: { 200: ok(object({ status: { const: 'ready' } })), 503: error('The database or the listener is down.') },
   },
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics of this instance', responses: { 200: { description: 'Prometheus text format' } } },
-  { method: 'get', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
-  { method: 'get', path: '/docs', summary: 'This document, rendered for people (Swagger UI)', responses: { 200: { description: 'HTML' } } },
+  { method: 'get', path: '/metrics', scope: 'read', summary: 'Prometheus metrics of this instance', responses: { 200: { description: 'Prometheus text format' } } },
+  { method: 'get', path: '/openapi.json', scope: 'public', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  { method: 'get', path: '/docs', scope: 'public', summary: 'This document, rendered for people (Swagger UI)', responses: { 200: { description: 'HTML' } } },
   {
     method: 'get',
     path: '/docs/{file}',
+    scope: 'public',
     summary: 'A file of the /docs page (the renderer, its stylesheet, its start-up script)',
     responses: { 200: { description: 'A static file' }, 404: error('No such file.') },
   },
-  { method: 'get', path: '/', summary: 'The live dashboard', responses: { 200: { description: 'HTML' } } },
-  { method: 'get', path: '/assets/{name}', summary: 'A file of the dashboard', responses: { 200: { description: 'A static file' }, 404: error('No such file.') } },
+  { method: 'get', path: '/', scope: 'public', summary: 'The live dashboard', responses: { 200: { description: 'HTML' } } },
+  { method: 'get', path: '/assets/{name}', scope: 'public', summary: 'A file of the dashboard', responses: { 200: { description: 'A static file' }, 404: error('No such file.') } },
   {
     method: 'post',
     path: '/sessions',
+    scope: 'ingest',
     summary: 'Create a session (running)',
     body: SessionCreate,
     example: { session_id: 'test-123', session_name: 'Fix the login test', project_dir: '/home/ana/webapp', agent_name: 'claude-code' },
@@ -66,6 +74,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions',
+    scope: 'read',
     summary: 'Sessions, newest first, a page at a time',
     query: SessionListQuery,
     responses: { 200: ok(object({ sessions: { type: 'array', items: ref('Session') }, next_cursor: { type: ['string', 'null'] } })), 422: invalid },
@@ -73,6 +82,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}',
+    scope: 'read',
     summary: 'One session',
     path_params: SessionPath,
     responses: { 200: ok(object({ session: ref('Session') })), 404: notFound, 422: invalid },
@@ -80,6 +90,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'patch',
     path: '/sessions/{session_id}',
+    scope: 'ingest',
     summary: 'Change metadata; null clears a field; last_resumed_at sets the session running',
     path_params: SessionPath,
     body: SessionPatch,
@@ -89,6 +100,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'delete',
     path: '/sessions/{session_id}',
+    scope: 'admin',
     summary: 'Delete a session and its events',
     path_params: SessionPath,
     responses: {
@@ -100,6 +112,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/status',
+    scope: 'read',
     summary: 'running, finished or not_existent (never 404)',
     path_params: SessionPath,
     responses: { 200: ok(object({ status: { enum: ['running', 'idle', 'finished', 'not_existent'] } })), 422: invalid },
@@ -107,6 +120,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/result',
+    scope: 'read',
     summary: 'The first text block of the latest assistant message of a finished (or idle) session',
     path_params: SessionPath,
     responses: { 200: ok(object({ result: { type: 'string' } })), 400: error('Session not finished'), 404: error('Session not found, or No result found'), 422: invalid },
@@ -114,6 +128,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/sessions/{session_id}/events',
+    scope: 'ingest',
     summary: 'Store an event; session_stop finishes the session, session_start makes it running',
     path_params: SessionPath,
     body: EventBody,
@@ -135,6 +150,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/sessions/{session_id}/events/batch',
+    scope: 'ingest',
     summary: 'Store up to 1000 events in one transaction, in order, or none',
     path_params: SessionPath,
     body: EventBatchBody,
@@ -155,6 +171,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/events',
+    scope: 'read',
     summary: 'Events of a session, oldest first, a page at a time; filtered by tool_use_id, prompt_id, agent_id if given',
     path_params: SessionPath,
     query: EventPageQuery,
@@ -163,6 +180,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/usage',
+    scope: 'read',
     summary: "Model API usage per turn (prompt.id), from Claude Code's OpenTelemetry logs (POST /v1/logs)",
     path_params: SessionPath,
     responses: {
@@ -174,6 +192,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/usage',
+    scope: 'read',
     summary: 'Model API usage summed over every session, per agent and per project (the costliest first); only sessions with usage count',
     responses: {
       200: ok(
@@ -188,6 +207,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/activity',
+    scope: 'read',
     summary: "How each session's events spread over its time, from its first event to its latest, in equal slices (the list's sparklines)",
     query: ActivityQuery,
     responses: {
@@ -207,6 +227,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/tool-results',
+    scope: 'read',
     summary: "How the session's tool calls ended (success, duration), from Claude Code's OpenTelemetry logs, each with its post_tool event",
     path_params: SessionPath,
     responses: { 200: ok(object({ session_id: { type: 'string' }, tool_results: { type: 'array', items: ref('ToolResult') } })), 404: notFound, 422: invalid },
@@ -214,6 +235,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/sessions/{session_id}/export',
+    scope: 'read',
     summary: 'The session as a download: json ({session, events}, the default) or ndjson (one event per line)',
     path_params: SessionPath,
     query: ExportQuery,
@@ -226,6 +248,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/search',
+    scope: 'read',
     summary: 'Events whose text (prompt, messages, tool input and output, errors) holds q, newest first, a page at a time',
     query: EventSearchQuery,
     responses: {
@@ -255,6 +278,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/events',
+    scope: 'ingest',
     summary: 'Store an event, creating its session if needed (deprecated)',
     body: LegacyEventBody,
     deprecated: true,
@@ -263,6 +287,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/events/{session_id}',
+    scope: 'read',
     summary: 'As GET /sessions/{id}/events, but an unknown session has no events (deprecated)',
     path_params: SessionPath,
     query: EventPageQuery,
@@ -272,6 +297,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'patch',
     path: '/sessions/{session_id}/metadata',
+    scope: 'ingest',
     summary: 'As PATCH /sessions/{id}, but null leaves a field unchanged (deprecated)',
     path_params: SessionPath,
     body: SessionMetadataPatch,
@@ -281,19 +307,77 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/ws',
+    scope: 'read',
     summary: 'WebSocket: init (or the changes after `since`), then every committed change, each with its seq',
     query: StreamQuery,
-    responses: { 101: { description: 'Switching to the WebSocket protocol' }, 401: error('Not authenticated'), 422: invalid },
+    responses: {
+      101: { description: 'Switching to the WebSocket protocol' },
+      403: error('Missing scope: read; or Origin not allowed: a page of another origin than CORS_ORIGINS or the server'),
+      421: error('Host not allowed'),
+      422: invalid,
+    },
   },
   {
     method: 'post',
     path: '/hooks/claude-code',
+    scope: 'ingest',
     summary: "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
     body: ClaudeCodeHookBody,
     responses: {
       200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
       400: error('Malformed JSON, not an object, or no session_id'),
     },
+  },
+  {
+    method: 'get',
+    path: '/me',
+    scope: 'any',
+    summary: "What the caller's key may do: its name and scopes (a dashboard shows only what they allow)",
+    responses: {
+      200: ok(
+        object({
+          key: { type: ['string', 'null'], description: 'The key used; null when the server requires no key' },
+          scopes: { type: 'array', items: { enum: [...SCOPES] } },
+          keys_required: { type: 'boolean', description: 'Whether the server requires a key (API_KEYS set, or a key created)' },
+        }),
+      ),
+    },
+  },
+  {
+    method: 'get',
+    path: '/keys',
+    scope: 'admin',
+    summary: 'Every API key: those of API_KEYS (env-1, …), then those created here, revoked ones included; never a secret',
+    responses: { 200: ok(object({ keys: { type: 'array', items: ref('ApiKey') } })) },
+  },
+  {
+    method: 'post',
+    path: '/keys',
+    scope: 'admin',
+    summary: 'Create a key: the answer holds the key itself (asm_…), shown this once and stored nowhere',
+    body: KeyCreate,
+    example: { name: 'laptop-hooks', scopes: ['ingest'] },
+    responses: {
+      201: ok(object({ key: ref('ApiKey'), secret: { type: 'string', description: 'The key: asm_<id>_<secret>. Shown once.' } }), 'Created; broadcast as keys_changed'),
+      409: error('A key not revoked has that name'),
+      422: invalid,
+    },
+  },
+  {
+    method: 'delete',
+    path: '/keys/{name}',
+    scope: 'admin',
+    summary: 'Revoke a key: within a second no instance takes it, and its WebSockets are closed (1008)',
+    path_params: KeyPath,
+    responses: { 200: ok(object({ ok: { const: true }, key: ref('ApiKey') }), 'Revoked; broadcast as keys_changed'), 404: error('Key not found'), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/audit',
+    scope: 'admin',
+    summary: 'The audit trail of admin actions (deletes, key changes, …), newest first, a page at a time',
+    query: AuditQuery,
+    responses: { 200: ok(object({ entries: { type: 'array', items: ref('AuditEntry') }, next_cursor: { type: ['string', 'null'] } })), 422: invalid },
   },
 ];
 
@@ -314,6 +398,7 @@ const PARAMETER_NOTES: Record<string, string> = {
   'query.tool_use_id': 'Only the events of this Claude Code tool call.',
   'query.prompt_id': 'Only the events of this Claude Code turn.',
   'query.agent_id': 'Only the events of this Claude Code subagent.',
+  'path.name': 'The name of the key.',
 };
 
 const SESSION_EXAMPLE = {
@@ -407,6 +492,37 @@ const COMPONENTS = {
       duration_ms: nullable({ type: 'number' }),
       hook_input: { description: "A Claude Code hook's input, minus the fields stored in other columns; null for other events" },
     }),
+    ApiKey: withExample(
+      {
+        name: 'laptop-hooks',
+        scopes: ['ingest'],
+        prefix: 'asm_3f9c2a7b1d4e5f60',
+        source: 'database',
+        created_at: '2024-01-01T00:00:00.000Z',
+        last_used_at: null,
+        revoked_at: null,
+      },
+      {
+        name: { type: 'string' },
+        scopes: { type: 'array', items: { enum: [...SCOPES] } },
+        prefix: nullable({ type: 'string', description: 'The start of the key, asm_<id>, to tell keys apart; null for a key of API_KEYS' }),
+        source: { enum: ['database', 'environment'], description: 'environment: a key of API_KEYS, with every scope; it cannot be revoked here' },
+        created_at: nullable(timestamp),
+        last_used_at: nullable({ ...timestamp, description: 'Written by each instance about once a minute' }),
+        revoked_at: nullable(timestamp),
+      },
+    ),
+    AuditEntry: withExample(
+      { id: 7, at: '2024-01-01T00:00:00.000Z', key: 'ops-admin', action: 'session.delete', target: 'test-123', details: { events_count: 6 } },
+      {
+        id: { type: 'integer' },
+        at: timestamp,
+        key: nullable({ type: 'string', description: 'The name of the key that did it; null when the server required no key' }),
+        action: { type: 'string', description: 'session.delete, key.create, key.revoke, and others as features record them (retention.pass, approval.decide, …)' },
+        target: nullable({ type: 'string', description: 'What it was done to: a session id, a key name' }),
+        details: { type: 'object' },
+      },
+    ),
     Error: withExample({ detail: 'Session not found' }, { detail: { type: 'string' } }),
     ValidationError: withExample(
       { detail: [{ loc: ['body', 'session_name'], msg: 'Field required', type: 'missing' }] },
@@ -418,7 +534,14 @@ const COMPONENTS = {
       },
     ),
   },
-  securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS, when that is set' } },
+  securitySchemes: {
+    apiKey: {
+      type: 'http',
+      scheme: 'bearer',
+      description:
+        'A key created through /keys (asm_…) or one of API_KEYS. Each operation names the scope it needs (ingest, read, decide, admin); none is needed while the server has no key at all.',
+    },
+  },
 };
 
 function parameters(where: 'path' | 'query', struct: Struct<any, any> | undefined) {
@@ -442,6 +565,9 @@ export function openApiDocument(): JsonSchema {
     paths[operation.path] ??= {};
     paths[operation.path]![operation.method] = {
       summary: operation.summary,
+      'x-scope': operation.scope,
+      // No key needed while the server has none at all: hence the empty alternative.
+      security: operation.scope === 'public' ? [] : [{}, { apiKey: operation.scope === 'any' ? [] : [operation.scope] }],
       ...(operation.deprecated ? { deprecated: true } : {}),
       parameters: [...parameters('path', operation.path_params), ...parameters('query', operation.query)],
       ...(operation.body
@@ -462,7 +588,8 @@ export function openApiDocument(): JsonSchema {
                 415: error('Not JSON, or a Content-Encoding other than gzip, deflate or br'),
               }
             : {}),
-          ...(operation.path === '/health' ? {} : { 401: error('Not authenticated') }),
+          ...(operation.scope === 'public' ? {} : { 401: error('Not authenticated: no key, or one unknown or revoked') }),
+          ...(operation.scope === 'public' || operation.scope === 'any' ? {} : { 403: error(`Missing scope: ${operation.scope}`) }),
         }).map(([status, response]) => [
           status,
           { description: response.description, ...(response.schema ? { content: { 'application/json': { schema: response.schema } } } : {}) },
@@ -478,10 +605,11 @@ export function openApiDocument(): JsonSchema {
       description:
         'Sessions and events of AI coding agents, and a live feed of every committed change. Not listed below: ' +
         "POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code's OpenTelemetry export, which " +
-        'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them.',
+        'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them (scope ingest). ' +
+        'Every request but GET /health whose Host is not one of the names the server answers to (loopback names, HOST, ALLOWED_HOSTS) ' +
+        "gets 421; a write sent by a web page of an origin not in CORS_ORIGINS (nor the server's own) gets 403.",
     },
     components: COMPONENTS,
-    security: [{}, { apiKey: [] }],
     paths,
   };
 }
@@ -490,7 +618,7 @@ export function openApiDocument(): JsonSchema {
 export function openApiRoutes(): Router {
   const router = createRouter();
   const document = openApiDocument();
-  router.get('/openapi.json', (ctx) => {
+  router.get('/openapi.json', declareScope('public'), (ctx) => {
     ctx.body = document;
   });
   return router;

@@ -3,6 +3,7 @@ import { serviceUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import type { ChangeListener } from '../realtime/listener';
 import type { Store } from '../store/store';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export interface OpsRoutesDeps {
@@ -17,12 +18,12 @@ export function opsRoutes({ store, listener, metrics }: OpsRoutesDeps): Router {
   const router = createRouter();
 
   /** Liveness: answers while the process lives, whatever the database is doing. */
-  router.get('/health', (ctx) => {
+  router.get('/health', scope('public'), (ctx) => {
     ctx.body = { status: 'ok' };
   });
 
   /** Readiness: the database answers and this instance is listening for changes to broadcast. */
-  router.get('/ready', async (ctx) => {
+  router.get('/ready', scope('read'), async (ctx) => {
     const databaseAnswers = await store.ping(READY_CHECK_TIMEOUT_MS).then(
       () => true,
       () => false,
@@ -32,7 +33,7 @@ export function opsRoutes({ store, listener, metrics }: OpsRoutesDeps): Router {
     ctx.body = { status: 'ready' };
   });
 
-  router.get('/metrics', async (ctx) => {
+  router.get('/metrics', scope('read'), async (ctx) => {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });

@@ -7,6 +7,7 @@ import { claudeCodeRecords } from '../otlp/claudeCode';
 import { decodeLogs, decodeMetrics, OtlpDecodeError, type OtlpEncoding } from '../otlp/decode';
 import { exportResponse, RpcCode, statusResponse, type OtlpAnswer } from '../otlp/response';
 import type { Store } from '../store/store';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export interface OtlpRoutesDeps {
@@ -93,7 +94,7 @@ async function exportRequest(ctx: Context, maxBodyBytes: number, handle: (body: 
 export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
   const router = createRouter();
 
-  router.post('/v1/logs', (ctx) =>
+  router.post('/v1/logs', scope('ingest'), (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
       const found = claudeCodeRecords(decodeLogs(body, encoding));
       await store.usage.record(found.apiRequests, found.toolResults);
@@ -103,7 +104,7 @@ export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
 
   // Claude Code's metrics repeat what its api_request records say (and would count it twice): they are
   // checked and acknowledged, not kept.
-  router.post('/v1/metrics', (ctx) =>
+  router.post('/v1/metrics', scope('ingest'), (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
       decodeMetrics(body, encoding);
       return exportResponse('metrics', encoding);

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Store } from '../store/store';
 import { validate } from '../structs/validate';
 import { DEFAULT_SEARCH_LIMIT, EventSearchQuery } from './search.structs';
+import { scope } from './auth';
 import { createRouter } from './router';
 
 export interface SearchRoutesDeps {
@@ -12,7 +13,7 @@ export interface SearchRoutesDeps {
 export function searchRoutes({ store }: SearchRoutesDeps): Router {
   const router = createRouter();
 
-  router.get('/search', async (ctx) => {
+  router.get('/search', scope('read'), async (ctx) => {
     const query = validate('query', ctx.query, EventSearchQuery);
     const page = await store.search.events({
       q: query.q,

@@ -5,6 +5,7 @@ import type { Store } from '../store/store';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch } from './sessions.structs';
+import { keyNameOf, scope } from './auth';
 import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
@@ -15,7 +16,7 @@ export interface SessionRoutesDeps {
 export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } }: SessionRoutesDeps): Router {
   const router = createRouter();
 
-  router.post('/sessions', async (ctx) => {
+  router.post('/sessions', scope('ingest'), async (ctx) => {
     const input = validate('body', ctx.request.body, SessionCreate);
     const session = await store.sessions.create(input);
     if (!session) throw conflict('Session already exists');
@@ -23,7 +24,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
     ctx.body = { ok: true, session };
   });
 
-  router.get('/sessions', async (ctx) => {
+  router.get('/sessions', scope('read'), async (ctx) => {
     const query = validate('query', ctx.query, SessionListQuery);
     const filter = {
       status: query.status,
@@ -45,7 +46,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
     ctx.body = typeof page.sessions === 'string' ? `${head}${page.sessions}${tail}` : await streamedJson(head, page.sessions, tail);
   });
 
-  router.get('/sessions/:session_id', async (ctx) => {
+  router.get('/sessions/:session_id', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
@@ -53,13 +54,13 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
   });
 
   // Never 404: agents poll this for sessions that may not exist yet or any more.
-  router.get('/sessions/:session_id/status', async (ctx) => {
+  router.get('/sessions/:session_id/status', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     ctx.body = { status: session ? session.status : 'not_existent' };
   });
 
-  router.get('/sessions/:session_id/result', async (ctx) => {
+  router.get('/sessions/:session_id/result', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const found = await store.sessions.result(session_id);
     switch (found.outcome) {
@@ -74,7 +75,7 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
     }
   });
 
-  router.patch('/sessions/:session_id', async (ctx) => {
+  router.patch('/sessions/:session_id', scope('ingest'), async (ctx) => {
     const { session_id } = ctx.params;
     const changes = validate('body', ctx.request.body, SessionPatch);
     const session = await store.sessions.update(session_id, changes);
@@ -82,9 +83,9 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
     ctx.body = { ok: true, session };
   });
 
-  router.delete('/sessions/:session_id', async (ctx) => {
+  router.delete('/sessions/:session_id', scope('admin'), async (ctx) => {
     const { session_id } = ctx.params;
-    const deleted = await store.sessions.delete(session_id);
+    const deleted = await store.sessions.delete(session_id, keyNameOf(ctx));
     if (!deleted) throw notFound('Session not found');
     ctx.body = { ok: true, session_id, deleted: { session: true, events_count: deleted.eventsCount } };
   });

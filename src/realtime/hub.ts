@@ -7,7 +7,8 @@ import { messageFor } from './messages';
 /** A change ready to send: serialised once, to bytes, whatever the number of clients. */
 export interface Frame {
   seq: number;
-  sessionId: string;
+  /** The session it is about; null for a change about none (keys_changed), which only clients following everything get. */
+  sessionId: string | null;
   data: Buffer;
 }
 
@@ -17,7 +18,7 @@ export function frameFor(change: Change): Frame {
     // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
     return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
   }
-  const sessionId = 'sessionId' in change ? change.sessionId : change.session.session_id;
+  const sessionId = 'sessionId' in change ? change.sessionId : 'session' in change ? change.session.session_id : null;
   return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }
 
@@ -25,6 +26,8 @@ export interface HubClient {
   readonly socket: WebSocket;
   /** The sessions it follows; null for all. */
   readonly sessionIds: ReadonlySet<string> | null;
+  /** The key it connected with (a caller's id); null when the server required none. */
+  readonly keyId: string | null;
   /** The number of the last change it has (or that its init reflects); later frames only are sent. */
   position: number;
   /** Frames that arrived while it was catching up (init or replay); null once it is live. */
@@ -85,10 +88,11 @@ export class Hub {
   }
 
   /** Registers a socket. Until goLive() it receives only what is sent with sendDirect(); broadcasts wait. */
-  add(socket: WebSocket, sessionIds: readonly string[] | null): HubClient {
+  add(socket: WebSocket, sessionIds: readonly string[] | null, keyId: string | null = null): HubClient {
     const client: HubClient = {
       socket,
       sessionIds: sessionIds ? new Set(sessionIds) : null,
+      keyId,
       position: 0,
       pending: [],
       pendingBytes: 0,
@@ -171,7 +175,7 @@ export class Hub {
     let sent = 0;
     for (const frame of frames) {
       for (const client of this.everything) sent += this.deliver(client, frame, corked);
-      const followers = this.bySession.get(frame.sessionId);
+      const followers = frame.sessionId === null ? undefined : this.bySession.get(frame.sessionId);
       if (followers) for (const client of followers) sent += this.deliver(client, frame, corked);
     }
     if (corked) for (const socket of corked) socket.uncork();
@@ -185,6 +189,18 @@ export class Hub {
       client.socket.close(code, reason);
       this.remove(client);
     }
+  }
+
+  /** Closes the clients whose key no longer passes `stillValid` (a revoked key), with 1008 and `reason`. */
+  closeClientsOfKeys(stillValid: (keyId: string) => boolean, reason: string): number {
+    let closed = 0;
+    for (const client of [...this.clients()]) {
+      if (client.keyId === null || stillValid(client.keyId)) continue;
+      this.remove(client);
+      client.socket.close(1008, reason);
+      closed += 1;
+    }
+    return closed;
   }
 
   remove(client: HubClient): void {

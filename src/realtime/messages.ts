@@ -13,7 +13,9 @@ export type ServerMessage =
   | { type: 'session_deleted'; seq: number; session_id: string }
   | { type: 'event'; seq: number; data: Event }
   /** A change whose event was deleted (with its session) before this instance read it: nothing to show. */
-  | { type: 'event_gone'; seq: number; session_id: string; id: number };
+  | { type: 'event_gone'; seq: number; session_id: string; id: number }
+  /** The API keys changed (one was created or revoked); it names none. Sent so that every number is delivered. */
+  | { type: 'keys_changed'; seq: number };
 
 /** The message of a change that is not an event (events are sent as the JSON text they were read as). */
 export function messageFor(change: Exclude<Change, { kind: 'event' }>): ServerMessage {
@@ -25,6 +27,8 @@ export function messageFor(change: Exclude<Change, { kind: 'event' }>): ServerMe
       return { type: 'session_deleted', seq: change.seq, session_id: change.sessionId };
     case 'event_gone':
       return { type: 'event_gone', seq: change.seq, session_id: change.sessionId, id: change.eventId };
+    case 'keys_changed':
+      return { type: 'keys_changed', seq: change.seq };
   }
 }
 

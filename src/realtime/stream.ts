@@ -14,6 +14,8 @@ export interface StreamRequest {
   sessionIds?: string[];
   /** Only the newest this many sessions in init; absent: every one. */
   initLimit?: number;
+  /** The key it was opened with (a caller's id): when that key is revoked, the stream is closed. */
+  keyId?: string | null;
 }
 
 const REPLAY_PAGE = 1000;
@@ -52,7 +54,7 @@ export interface StreamDeps {
  */
 export async function openStream(socket: WebSocket, request: StreamRequest, deps: StreamDeps): Promise<void> {
   const { hub, logger } = deps;
-  const client = hub.add(socket, request.sessionIds ?? null);
+  const client = hub.add(socket, request.sessionIds ?? null, request.keyId ?? null);
   try {
     let position: number | null;
     if (request.since !== undefined && (await deps.store.changes.canReplayFrom(request.since))) {
