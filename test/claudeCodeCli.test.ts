@@ -12,7 +12,7 @@ import { compileCli } from './support/compileCli';
 import { freePort, startHookSink, type HookSink } from './support/hookSink';
 import { apiClient, sessionPath } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
-import { useTestDatabase } from './support/testDatabase';
+import { createDatabase, useTestDatabase } from './support/testDatabase';
 import { waitUntil } from './support/waitUntil';
 
 const database = useTestDatabase();
@@ -618,6 +618,32 @@ describe('agent-session-manager doctor', () => {
       expect((await missing.doctor([], { ASM_API_KEY: 'doc-key' })).code).toBe(0);
     } finally {
       await keyed.close();
+    }
+  });
+
+  it('when the hooks carry a key with the ingest scope only, then the checks pass without reading back; a key without ingest fails naming it', async () => {
+    // A database of its own: once a key exists there, the server requires keys.
+    const scoped = await createDatabase();
+    const keyed = await startInstance(scoped.url);
+    try {
+      const admin = (await apiClient(keyed.baseUrl).post('/keys', { name: 'admin', scopes: ['admin'] })).body.secret;
+      const create = async (name: string, scopes: string[]) => (await apiClient(keyed.baseUrl).post('/keys', { name, scopes }, { authorization: `Bearer ${admin}` })).body.secret;
+      const [hooks, reader] = [await create('laptop-hooks', ['ingest']), await create('dashboard', ['read'])];
+      const { doctor } = await setUp(keyed.baseUrl, { telemetry: false });
+      const ingestOnly = await doctor([], { ASM_API_KEY: hooks });
+      expect(ingestOnly.out).toMatch(/ok {4}key: the hooks' key is accepted \(scopes: ingest\)/);
+      expect(ingestOnly.out).toMatch(
+        /ok {4}test hook \(command node .*\): sent and accepted \(session agent-session-manager-doctor; the key may not read, so it was not read back\)/,
+      );
+      expect(ingestOnly.code).toBe(0);
+      const readOnly = await doctor([], { ASM_API_KEY: reader });
+      expect(readOnly.code).toBe(1);
+      expect(readOnly.out).toMatch(
+        /FAIL {2}key: the hooks' key lacks the ingest scope \(it has read\): .* refuses its hooks \(403\)\n {6}fix: give the hooks a key with the ingest scope/,
+      );
+    } finally {
+      await keyed.close();
+      await scoped.drop();
     }
   });
 

@@ -195,6 +195,14 @@ async function request(url: string, init: RequestInit & { timeoutMs: number }): 
   }
 }
 
+function parsedOr<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
 const bearer = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
 
 async function targetChecks(target: Target, effective: EffectiveEnv, options: DoctorOptions, timeoutMs: number): Promise<Check[]> {
@@ -211,25 +219,39 @@ async function targetChecks(target: Target, effective: EffectiveEnv, options: Do
     ];
   }
   const checks: Check[] = [{ name: 'server', status: 'ok', detail: `${target.url} (${target.urlFrom}) answers` }];
-  const listing = await request(`${target.url}/sessions?limit=1`, { headers: bearer(target.apiKey), timeoutMs });
-  const status = 'error' in listing ? 0 : listing.status;
+  // What the key may do (GET /me); a server older than scoped keys has no /me: then any accepted key does all.
+  let probe = await request(`${target.url}/me`, { headers: bearer(target.apiKey), timeoutMs });
+  if (!('error' in probe) && probe.status === 404) probe = await request(`${target.url}/sessions?limit=1`, { headers: bearer(target.apiKey), timeoutMs });
+  const status = 'error' in probe ? 0 : probe.status;
+  const me = 'text' in probe && status === 200 ? parsedOr<{ scopes?: string[]; keys_required?: boolean }>(probe.text, {}) : {};
+  const scopes = me.scopes ?? ['ingest', 'read'];
   if (status === 401 || status === 403) {
     checks.push({
       name: 'key',
       status: 'fail',
       detail: target.apiKey ? `${target.url} refuses the key the hooks send (${status})` : `${target.url} wants a key and the hooks send none`,
-      fix: "set ASM_API_KEY to one of the server's API_KEYS where Claude Code runs (`ASM_API_KEY=… agent-session-manager init-claude` writes it into ~/.claude/settings.json)",
+      fix: 'set ASM_API_KEY to a key of the server with the ingest scope (`agent-session-manager keys create --name <name> --scope ingest`), or one of its API_KEYS, where Claude Code runs (`ASM_API_KEY=… agent-session-manager init-claude` writes it into ~/.claude/settings.json)',
     });
     return checks;
   }
-  checks.push({ name: 'key', status: 'ok', detail: target.apiKey ? "the hooks' key is accepted" : 'the server needs no key' });
+  if (!scopes.includes('ingest')) {
+    checks.push({
+      name: 'key',
+      status: 'fail',
+      detail: `the hooks' key lacks the ingest scope (it has ${scopes.join(', ') || 'none'}): ${target.url} refuses its hooks (403)`,
+      fix: 'give the hooks a key with the ingest scope: `agent-session-manager keys create --name <name> --scope ingest` (with an admin key in ASM_API_KEY)',
+    });
+    return checks;
+  }
+  const keyNeeded = target.apiKey && me.keys_required !== false;
+  checks.push({ name: 'key', status: 'ok', detail: keyNeeded ? `the hooks' key is accepted${me.scopes ? ` (scopes: ${scopes.join(', ')})` : ''}` : 'the server needs no key' });
 
-  for (const hook of target.hooks) checks.push(await testHook(hook, target, effective, options, timeoutMs));
+  for (const hook of target.hooks) checks.push(await testHook(hook, target, effective, options, timeoutMs, scopes.includes('read')));
   return checks;
 }
 
-/** Sends one test hook the way `hook` sends them (its command run, or its http request) and reads it back. */
-async function testHook(hook: HookEntry, target: Target, effective: EffectiveEnv, options: DoctorOptions, timeoutMs: number): Promise<Check> {
+/** Sends one test hook the way `hook` sends them (its command run, or its http request) and reads it back, if the key may read. */
+async function testHook(hook: HookEntry, target: Target, effective: EffectiveEnv, options: DoctorOptions, timeoutMs: number, canRead: boolean): Promise<Check> {
   const runId = randomUUID();
   const input = JSON.stringify({ session_id: DOCTOR_SESSION_ID, hook_event_name: 'SessionEnd', reason: 'doctor', prompt_id: runId, cwd: options.projectDir, doctor_run: runId });
   const name = `test hook (${wayOf(hook)})`;
@@ -241,6 +263,8 @@ async function testHook(hook: HookEntry, target: Target, effective: EffectiveEnv
   } else {
     trouble = await runCommandHook(hook, input, effective, timeoutMs);
   }
+  // An ingest-only key (what hooks should carry) cannot read: that the server took the hook is all there is to see.
+  if (!trouble && !canRead) return { name, status: 'ok', detail: `sent and accepted (session ${DOCTOR_SESSION_ID}; the key may not read, so it was not read back)` };
   if (!trouble) {
     const back = await request(`${target.url}/sessions/${DOCTOR_SESSION_ID}/events?prompt_id=${runId}`, { headers: bearer(target.apiKey), timeoutMs });
     const stored = !('error' in back) && back.status === 200 && (JSON.parse(back.text) as { events?: unknown[] }).events?.length === 1;
