@@ -16,6 +16,7 @@ import { searchRoutes } from './http/search';
 import { exportRoutes } from './http/export';
 import { authenticate } from './http/auth';
 import { keyRoutes } from './http/keys';
+import { sameSiteOnly, siteCheck } from './http/site';
 import type { Keyring } from './keys/keyring';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
@@ -31,7 +32,7 @@ import type { Store } from './store/store';
 export interface AppDeps {
   store: Store;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
   logger: Logger;
   metrics: Metrics;
   /** The API keys, held in memory: who makes each request. */
@@ -46,6 +47,7 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
 
   app.use(requestContext({ logger, metrics }));
   app.use(renderErrors(logger));
+  app.use(sameSiteOnly(siteCheck(config)));
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
   const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes });

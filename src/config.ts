@@ -7,6 +7,11 @@ const DEFAULT_CORS_ORIGINS = ['http://localhost:5173', 'http://localhost:3000', 
 /** The loopback addresses the server binds when HOST is not set: clients say `localhost`, which may be either. */
 export const LOOPBACK_HOSTS = ['127.0.0.1', '::1'];
 
+/** The names of the loopback interface, which a browser on this machine reaches the server by. */
+const LOOPBACK_NAMES = ['localhost', ...LOOPBACK_HOSTS];
+/** Addresses that mean "every interface": a server is never reached by these names. */
+const WILDCARD_HOSTS = ['0.0.0.0', '::', '[::]'];
+
 const Port = integerFromText(min(max(integer(), 65535), 0));
 const PositiveInt = integerFromText(min(integer(), 1));
 const List = coerce(array(string()), string(), (value) =>
@@ -39,6 +44,7 @@ const Environment = object({
   WS_PING_INTERVAL_MS: defaulted(PositiveInt, 30_000),
   LISTEN_HEARTBEAT_MS: defaulted(PositiveInt, 10_000),
   API_KEYS: defaulted(List, []),
+  ALLOWED_HOSTS: defaulted(List, []),
   HTTP_HEADERS_TIMEOUT_MS: defaulted(PositiveInt, 30_000),
   HTTP_REQUEST_TIMEOUT_MS: defaulted(PositiveInt, 120_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: defaulted(PositiveInt, 65_000),
@@ -82,6 +88,11 @@ export interface Config {
   readonly listenHeartbeatMs: number;
   /** Set: every request but /health (and the pages that hold no data) needs one of these keys; each holds every scope. */
   readonly apiKeys: readonly string[];
+  /**
+   * The host names a request may name in `Host` (any port): the loopback names, the bound HOST, and ALLOWED_HOSTS;
+   * `*` among them allows any.
+   */
+  readonly allowedHosts: readonly string[];
   /** A client must send a request's headers within this time, else 408. */
   readonly headersTimeoutMs: number;
   /** ... and the whole request, body included, within this one (never less than headersTimeoutMs). */
@@ -119,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsPingIntervalMs: parsed.WS_PING_INTERVAL_MS,
     listenHeartbeatMs: parsed.LISTEN_HEARTBEAT_MS,
     apiKeys: Object.freeze(parsed.API_KEYS),
+    allowedHosts: Object.freeze([...new Set([...LOOPBACK_NAMES, ...(parsed.HOST && !WILDCARD_HOSTS.includes(parsed.HOST) ? [parsed.HOST] : []), ...parsed.ALLOWED_HOSTS])]),
     headersTimeoutMs: parsed.HTTP_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: parsed.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS,

@@ -6,6 +6,7 @@ import { WebSocketServer } from 'ws';
 import { STATUS_CODES } from 'node:http';
 import type { Caller } from './domain/key';
 import { HttpError } from './errors';
+import { checkUpgradeSite, type SiteCheck } from './http/site';
 import type { Logger } from './logger';
 import { openStream, parseStreamRequest, type StreamDeps, type StreamRequest } from './realtime/stream';
 
@@ -13,6 +14,8 @@ export interface ServerOptions {
   app: Koa;
   /** Who opens a WebSocket with this upgrade request (the API key check); throws an HttpError to refuse it. */
   authorize: (request: http.IncomingMessage, query: URLSearchParams) => Caller;
+  /** Whether the upgrade request names this server in Host and comes from an allowed page (Origin). */
+  site: SiteCheck;
   /** What a WebSocket stream needs: the hub it joins, where it reads init and replays from. */
   streams: StreamDeps;
   hosts: readonly string[];
@@ -33,7 +36,7 @@ const WS_PATH = '/ws';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Listens on every host (all on one port), serving the app and upgrading `/ws` to a WebSocket. */
-export async function serve({ app, authorize, streams, hosts, port, logger, timeouts }: ServerOptions): Promise<RunningServer> {
+export async function serve({ app, authorize, site, streams, hosts, port, logger, timeouts }: ServerOptions): Promise<RunningServer> {
   // Clients' messages are ignored; a small cap keeps a hostile one from making us buffer much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const handler = app.callback();
@@ -70,6 +73,7 @@ export async function serve({ app, authorize, streams, hosts, port, logger, time
     let streamRequest: StreamRequest;
     let caller: Caller;
     try {
+      checkUpgradeSite(site, request);
       caller = authorize(request, searchParams);
       streamRequest = parseStreamRequest(searchParams);
     } catch (err) {

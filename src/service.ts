@@ -1,5 +1,6 @@
 import { createApp } from './app';
 import { authorizeUpgrade } from './http/auth';
+import { siteCheck } from './http/site';
 import { Keyring } from './keys/keyring';
 import { createMetrics, type Metrics } from './metrics';
 import { LOOPBACK_HOSTS, type Config } from './config';
@@ -109,6 +110,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   const server = await serve({
     app,
     authorize: authorizeUpgrade(keyring),
+    site: siteCheck(config),
     streams: { hub, store, logger, maxBytes: config.pageMaxBytes, sliceBytes: config.pageSliceBytes },
     hosts: config.hosts,
     port: config.port,

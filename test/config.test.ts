@@ -30,6 +30,19 @@ describe('loadConfig', () => {
     });
   });
 
+  it('answers to the loopback names, the bound HOST unless it means every interface, and ALLOWED_HOSTS', () => {
+    expect(loadConfig({}).allowedHosts).toEqual(['localhost', '127.0.0.1', '::1']);
+    expect(loadConfig({ HOST: '0.0.0.0' }).allowedHosts).toEqual(['localhost', '127.0.0.1', '::1']);
+    expect(loadConfig({ HOST: 'devbox.lan', ALLOWED_HOSTS: 'asm.example.com, 10.0.0.5' }).allowedHosts).toEqual([
+      'localhost',
+      '127.0.0.1',
+      '::1',
+      'devbox.lan',
+      'asm.example.com',
+      '10.0.0.5',
+    ]);
+  });
+
   it('DEBUG_LOGGING=true still turns on debug logs', () => {
     expect(loadConfig({ DEBUG_LOGGING: 'true' }).logLevel).toBe('debug');
   });

@@ -132,9 +132,10 @@ const eventsOf = (sessionId) => (messages) => messages.filter((m) => m.type === 
 const saw = (type, sessionId) => (messages) => messages.some((m) => m.type === type && m.session?.session_id === sessionId);
 
 /** A WebSocket client in this process, on a port published on 127.0.0.1. */
-function connectFeed(name, url) {
+function connectFeed(name, url, origin) {
   const feed = new Feed(name);
-  const socket = new WebSocket(url);
+  // With an Origin, as a page would open it: the server takes only its own origin (and CORS_ORIGINS).
+  const socket = new WebSocket(url, origin ? { origin } : {});
   socket.on('message', (data) => feed.push(parse(String(data))));
   socket.on('close', (code) => feed.close(`code ${code}`));
   socket.on('error', (err) => feed.close(err.message));
@@ -333,7 +334,8 @@ async function main() {
 
     const fanOut = [
       single,
-      connectFeed('ws through the load balancer', `ws://127.0.0.1:${env.LB_PORT}/ws`),
+      // As the dashboard served through the load balancer opens it: nginx must pass the Host with its port.
+      connectFeed('ws through the load balancer', `ws://127.0.0.1:${env.LB_PORT}/ws`, lb),
       ...replicaIds.map((id, i) => connectFeedInside(`ws inside replica ${i + 1}`, id)),
     ];
     feeds.push(...fanOut.slice(1));

@@ -4,11 +4,21 @@ import { opened } from './openResources';
 /** Debian's Chromium; override with CHROMIUM_PATH. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-/** Headless Chromium, as the dashboard tests drive it. Launch once per file (useBrowser); close in afterAll. */
-export async function launchBrowser(): Promise<Browser> {
+/** Headless Chromium, as the dashboard tests drive it, with `extraArgs` (host resolver rules, say). Launch once per file (useBrowser); close in afterAll. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+      ...extraArgs,
+    ],
   });
   browser.once('disconnected', opened(browser, 'a browser'));
   return browser;
@@ -45,10 +55,10 @@ export async function openPage(browser: Browser, url: string, options: BrowserCo
 }
 
 /** One browser for the test file: launched in beforeAll, closed in afterAll. */
-export function useBrowser(): { readonly browser: Browser } {
+export function useBrowser(extraArgs: readonly string[] = []): { readonly browser: Browser } {
   let browser: Browser | undefined;
   beforeAll(async () => {
-    browser = await launchBrowser();
+    browser = await launchBrowser(extraArgs);
   });
   afterAll(() => browser?.close());
   return {
