@@ -41,7 +41,10 @@ describe('the dashboard with a read key', () => {
       const event = { event_type: 'message', role: 'user', content: [{ type: 'text', text: 'seen by a viewer' }] };
       expect((await api.post(sessionPath('watched', '/events'), event, bearer(keys.writer!))).status).toBe(201);
       await item(page, 'seen by a viewer').waitFor();
-      const me = await page.evaluate(async () => (await fetch('/me', { headers: { authorization: `Bearer ${sessionStorage.getItem('asm.apiKey')}` } })).json());
+      const me = await page.evaluate(async () => {
+        const { sessionStorage } = globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } };
+        return (await fetch('/me', { headers: { authorization: `Bearer ${sessionStorage.getItem('asm.apiKey')}` } })).json();
+      });
       expect(me).toEqual({ key: 'viewer', scopes: ['read'], keys_required: true });
       // Revoked, the key's feed is closed, and the page asks for another key.
       expect((await api.delete('/keys/viewer', bearer(keys.admin!))).status).toBe(200);
