@@ -49,6 +49,8 @@ stop_cleanly() { # log, data dir
   stop_server
   for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$pid" 2>/dev/null && fail "the server did not exit within 30 s of SIGTERM"
+  # npm may exit on the signal before node has finished its own shutdown: wait for node's last line.
+  for _ in $(seq 1 300); do grep -q '"stopped"\|stopped' "$1" && break; sleep 0.1; done
   grep -q '"stopped"\|stopped' "$1" || fail "the server did not log that it stopped (see $1)"
   local cluster="$2/postgres"
   [ -f "$2/postgres-location" ] && cluster="$(cat "$2/postgres-location")"
