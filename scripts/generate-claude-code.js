@@ -79,12 +79,19 @@ function loadSettingsModule() {
 const README = path.join(ROOT, 'README.md');
 const SETUP_DOC = path.join(ROOT, 'docs', 'claude-code-setup.md');
 
+/** Settings as JSON, each hook event's entries on one line, so that a block for every event stays short enough to read. */
+function settingsJson(value) {
+  if (!value.hooks) return JSON.stringify(value, null, 2);
+  const events = Object.entries(value.hooks).map(([event, entries]) => `    ${JSON.stringify(event)}: ${JSON.stringify(entries)}`);
+  return `{\n  "hooks": {\n${events.join(',\n')}\n  }\n}`;
+}
+
 /** The document with each `<!-- GENERATED name -->` … `<!-- END name -->` region holding `blocks[name]` as a json fence. */
 function fillGenerated(text, blocks, file) {
   for (const [name, value] of Object.entries(blocks)) {
     const pattern = new RegExp(`(<!-- GENERATED ${name}[^>]*-->\\n)[\\s\\S]*?(<!-- END ${name} -->)`);
     if (!pattern.test(text)) throw new Error(`${path.relative(ROOT, file)} has no GENERATED ${name} … END ${name} markers`);
-    text = text.replace(pattern, (_, start, end) => `${start}\`\`\`json\n${JSON.stringify(value, null, 2)}\n\`\`\`\n${end}`);
+    text = text.replace(pattern, (_, start, end) => `${start}\`\`\`json\n${settingsJson(value)}\n\`\`\`\n${end}`);
   }
   return text;
 }
