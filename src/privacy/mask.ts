@@ -85,8 +85,7 @@ const hasDigit = (text: string, start: number, end: number): boolean => {
 };
 
 // The fixed prefixes that may start a secret; case-insensitive (each detector checks case where it matters).
-const ANCHORS =
-  /AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|hooks\.slack\.com\/|sk-|eyJ|-----BEGIN |:\/\/|authorization|secret_?access_?key/gi;
+const ANCHORS = /AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|hooks\.slack\.com\/|sk-|eyJ|-----BEGIN |:\/\/|authorization|secret_?access_?key/gi;
 
 // Words that, as a part of a variable's name, say its value is secret. A part is the name split at `_`, `-`
 // and `.`; it says so when it is one of these (or its plural), or one of these after one of PREFIXES
@@ -94,7 +93,38 @@ const ANCHORS =
 const SECRET_WORDS = ['SECRET', 'TOKEN', 'PASSWORD', 'PASSWD', 'PASS', 'KEY', 'CREDENTIAL', 'CREDENTIALS', 'APIKEY', 'PASSPHRASE'];
 const SECRET_PREFIXES = ['API', 'ACCESS', 'SECRET', 'PRIVATE', 'AUTH', 'SESSION', 'REFRESH', 'BEARER', 'DB', 'SIGNING', 'ENCRYPTION', 'MASTER', 'CLIENT', 'APP', 'ID', 'USER'];
 // Parts that make a name about keys or tokens without holding one (PUBLIC_KEY, SORT_KEY, TOKEN_COUNT, MAX_TOKENS).
-const HARMLESS_PARTS = ['PUBLIC', 'SORT', 'PRIMARY', 'FOREIGN', 'PARTITION', 'COUNT', 'COUNTS', 'MAX', 'MIN', 'LIMIT', 'USAGE', 'TYPE', 'NAME', 'PATH', 'FILE', 'ID', 'IDS', 'URL', 'LENGTH', 'SIZE', 'EXPIRES', 'EXPIRY', 'ENDPOINT', 'HOST', 'PORT', 'REGION', 'ARN', 'DIR', 'ALGORITHM', 'FORMAT'];
+const HARMLESS_PARTS = [
+  'PUBLIC',
+  'SORT',
+  'PRIMARY',
+  'FOREIGN',
+  'PARTITION',
+  'COUNT',
+  'COUNTS',
+  'MAX',
+  'MIN',
+  'LIMIT',
+  'USAGE',
+  'TYPE',
+  'NAME',
+  'PATH',
+  'FILE',
+  'ID',
+  'IDS',
+  'URL',
+  'LENGTH',
+  'SIZE',
+  'EXPIRES',
+  'EXPIRY',
+  'ENDPOINT',
+  'HOST',
+  'PORT',
+  'REGION',
+  'ARN',
+  'DIR',
+  'ALGORITHM',
+  'FORMAT',
+];
 
 function isSecretPart(part: string): boolean {
   if (part.length < 3) return false;
@@ -361,7 +391,7 @@ export function compilePatterns(patterns: readonly RedactPattern[]): { kind: str
     try {
       return { kind, regex: RE2JS.compile(pattern) };
     } catch (err) {
-      throw new Error(`REDACT_PATTERNS: cannot compile ${JSON.stringify(pattern)}: ${(err as Error).message}`);
+      throw new Error(`REDACT_PATTERNS: cannot compile ${JSON.stringify(pattern)}: ${(err as Error).message}`, { cause: err });
     }
   });
 }

@@ -362,7 +362,9 @@ export async function deleteSessionIn(tx: Queryable, sessionId: string, conditio
     [sessionId, condition.finishedOnly ?? false, condition.idleSince ?? null],
   );
   if (locked.rowCount === 0) return null;
-  const { rows } = await tx.query('select count(*)::int as events_count, coalesce(sum(asm_event_json_size(e)), 0)::float8 as event_bytes from events e where session_id = $1', [sessionId]);
+  const { rows } = await tx.query('select count(*)::int as events_count, coalesce(sum(asm_event_json_size(e)), 0)::float8 as event_bytes from events e where session_id = $1', [
+    sessionId,
+  ]);
   await tx.query('delete from sessions where session_id = $1', [sessionId]);
   return { eventsCount: rows[0].events_count as number, eventBytes: rows[0].event_bytes as number };
 }
