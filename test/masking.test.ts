@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from '../src/config';
 import { logsRequest } from './otlpRequests';
 import { sessionPath } from './support/http';
 import { startInstance, useInstance } from './support/instance';
@@ -207,5 +208,32 @@ describe('REDACT=off', () => {
     await instance.api.post('/sessions', { session_id: id, session_name: 'plain' });
     await instance.api.post(sessionPath(id, '/events'), { event_type: 'post_tool', tool_output: sent(c) });
     expect((await instance.api.get(sessionPath(id, '/events'))).body.events[0].tool_output).toBe(sent(c));
+  });
+});
+
+describe('configuration', () => {
+  it('masks unless REDACT turns it off by name; a typo is refused rather than read as off', () => {
+    expect(loadConfig({}).redact).toBe(true);
+    expect(loadConfig({ REDACT: 'off' }).redact).toBe(false);
+    expect(loadConfig({ REDACT: 'on' }).redact).toBe(true);
+    expect(() => loadConfig({ REDACT: 'of' })).toThrow(/REDACT/);
+  });
+
+  it('reads REDACT_PATTERNS as a JSON array of RE2 patterns, and names the variable for a bad one', () => {
+    expect(loadConfig({ REDACT_PATTERNS: '["ACME-[0-9]{8}", {"kind": "ticket", "pattern": "T-[a-f0-9]{6}"}]' }).redactPatterns).toEqual([
+      { kind: 'pattern', pattern: 'ACME-[0-9]{8}' },
+      { kind: 'ticket', pattern: 'T-[a-f0-9]{6}' },
+    ]);
+    expect(() => loadConfig({ REDACT_PATTERNS: 'ACME-[0-9]{8}' })).toThrow(/REDACT_PATTERNS/);
+    expect(() => loadConfig({ REDACT_PATTERNS: '["(unclosed"]' })).toThrow(/REDACT_PATTERNS/);
+    // Backreferences cannot run in linear time: RE2 refuses them.
+    expect(() => loadConfig({ REDACT_PATTERNS: '["(a)\\\\1"]' })).toThrow(/REDACT_PATTERNS/);
+    expect(() => loadConfig({ REDACT_PATTERNS: '[{"kind": "Bad Kind", "pattern": "x"}]' })).toThrow(/REDACT_PATTERNS/);
+  });
+
+  it('reads the retention settings, off by default', () => {
+    expect(loadConfig({})).toMatchObject({ retentionDays: undefined, retentionMaxBytes: undefined, retentionIntervalMinutes: 10 });
+    expect(loadConfig({ RETENTION_DAYS: '30', RETENTION_MAX_BYTES: '10000000000' })).toMatchObject({ retentionDays: 30, retentionMaxBytes: 10_000_000_000 });
+    expect(() => loadConfig({ RETENTION_DAYS: '0' })).toThrow(/RETENTION_DAYS/);
   });
 });
