@@ -5,9 +5,9 @@ import { RE2JS } from 're2js';
  *
  * Every detector is a hand-written scan that reads each character a bounded number of times, so masking takes
  * time linear in the text whatever it holds (no regular expression that can backtrack runs over client text).
- * Candidates are found by one search for fixed prefixes (literal alternatives: linear), then each candidate is
- * checked by walking forward over its characters; a detector never walks again over characters it has walked
- * for an earlier candidate. Patterns from configuration (REDACT_PATTERNS) run on RE2JS, an RE2 port that
+ * Candidates are found by searching for fixed prefixes (indexOf per prefix), then each candidate is checked by
+ * walking forward over its characters (each walk bounded); a detector never walks again over characters it has
+ * walked for an earlier candidate, and `NAME=value` is read backwards from each `=` only as far as the name. Patterns from configuration (REDACT_PATTERNS) run on RE2JS, an RE2 port that
  * matches in linear time by construction.
  */
 
