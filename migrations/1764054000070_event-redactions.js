@@ -22,7 +22,8 @@ exports.up = (pgm) => {
     create function tg_events__count_redactions() returns trigger
     language plpgsql as $$
     begin
-      new.redactions := asm_count_redactions(new.session_name) + asm_count_redactions(new.error) + asm_count_redactions(new.reason)
+      -- Not session_name: an event without one takes its session's, whose masks are the session's, not its own.
+      new.redactions := asm_count_redactions(new.error) + asm_count_redactions(new.reason)
                         + asm_count_redactions(new.tool_input::text) + asm_count_redactions(new.tool_output::text)
                         + asm_count_redactions(new.content::text) + asm_count_redactions(new.hook_input::text);
       return new;

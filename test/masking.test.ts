@@ -86,7 +86,7 @@ describe('masking through POST /sessions/{id}/events', () => {
     expect(reply.status).toBe(201);
     const [event] = await eventsOf(id);
     expect(event.content).toEqual([{ type: 'text', text: 'use [redacted:github_token] please' }]);
-    expect(event.tool_input).toEqual({ env: { DB_PASSWORD: '[redacted:secret_field]', PATH: '/usr/bin' }, headers: ['Authorization: Bearer [redacted:authorization]'] });
+    expect(event.tool_input).toEqual({ env: { DB_PASSWORD: '[redacted:secret_field]', PATH: '/usr/bin' }, headers: ['Authorization: Bearer [redacted:jwt]'] });
     expect(event.error).toBe('request with [redacted:jwt] failed');
     expect(event.reason).toBe('token [redacted:github_token]');
     expect(await redactionsOf(id)).toEqual([5]);
@@ -130,6 +130,10 @@ describe('masking through POST /sessions/{id}/events', () => {
     });
     await api.patch(sessionPath(id), { session_name: `again ${key}` });
     expect((await api.get(sessionPath(id))).body.session.session_name).toBe('again [redacted:anthropic_key]');
+    // Its events take the masked name, and do not count its mask as theirs.
+    await api.post(sessionPath(id, '/events'), { event_type: 'message', role: 'user', content: text('hello') });
+    expect((await eventsOf(id))[0].session_name).toBe('again [redacted:anthropic_key]');
+    expect(await redactionsOf(id)).toEqual([0]);
   });
 });
 

@@ -449,6 +449,7 @@ function findSpans(text: string, patterns: readonly { kind: string; regex: RE2JS
     }
   }
   if (spans.length < 2) return spans;
+  // Where two detectors find the same text (a JWT in an Authorization header), the first in LITERALS names it.
   spans.sort((a, b) => a.start - b.start || b.end - a.end);
   const merged: Span[] = [spans[0]!];
   for (let i = 1; i < spans.length; i++) {
