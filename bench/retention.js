@@ -7,7 +7,8 @@
  *    when it was due) for BENCH_SECONDS: the write latency without a pass;
  * 2. a server started with RETENTION_DAYS=30 runs its pass at start, deleting the old half; the same writes go
  *    to it meanwhile (those of its first 2 s, while V8 compiles the write path, not counted), and its resident memory is sampled every 250 ms: the write latency during a pass, and
- *    whether memory stays flat however much is deleted.
+ *    whether memory stays flat however much is deleted;
+ * 3. the same writes to that server once its pass is over: the same process without a pass.
  *
  * `npm run build && node bench/retention.js` (BENCH_DATABASE_URL or TEST_DATABASE_URL, else an embedded
  * PostgreSQL).
@@ -22,7 +23,7 @@ const { migrate } = require('../dist/db/migrate.js');
 const EVENTS = Number(process.env.BENCH_RETENTION_EVENTS ?? 1_000_000);
 const SESSIONS = Number(process.env.BENCH_RETENTION_SESSIONS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const RATE = Number(process.env.BENCH_RETENTION_RATE ?? 200);
+const RATE = Number(process.env.BENCH_RETENTION_RATE ?? 100);
 
 /** Sessions and events written straight into the database, in chunks (the triggers run as for any write). */
 async function fill(client) {
@@ -49,6 +50,8 @@ async function fill(client) {
   );
   await client.query('vacuum analyze events');
   await client.query('vacuum analyze sessions');
+  // The fill's dirty pages written out now, not in the middle of a measured window.
+  await client.query('checkpoint').catch(() => undefined);
 }
 
 /** Single events to running sessions at RATE a second until `until()` (or `seconds`); latencies in ms. */
@@ -100,7 +103,9 @@ async function main() {
     // 1. Writes without a pass.
     const plain = await startServer(database.url);
     await write(plain, running, { seconds: 2 });
+    const plainRss = [rssMegabytes(plain.child.pid)];
     const without = await write(plain, running, { seconds: SECONDS });
+    plainRss.push(rssMegabytes(plain.child.pid));
     await stopProcess(plain.child);
 
     // 2. The same writes while a server's retention pass (at its start) deletes the old half.
@@ -119,6 +124,9 @@ async function main() {
     // The first 2 s are the new process warming up (V8 compiling the write path), not counted.
     const during = await write(retaining, running, { until: () => passDone !== false, skipMs: 2000 });
     await watch;
+    // 3. The same writes to the same process once its pass is over.
+    const after = await write(retaining, running, { seconds: SECONDS });
+    rss.push(rssMegabytes(retaining.child.pid));
     await stopProcess(retaining.child);
     const left = await client.query("select count(*)::int as sessions, (select count(*)::int from events) as events from sessions where status = 'finished'");
     const result = {
@@ -127,10 +135,14 @@ async function main() {
       fill_seconds: fillSeconds,
       event_bytes_before: bytesBefore,
       pass: { seconds: round(passDone.seconds, 1), ...passDone.details, finished_sessions_left: left.rows[0].sessions, events_left: left.rows[0].events },
-      server_rss_mb: { at_start: round(rss[0], 0), max: round(Math.max(...rss), 0), at_end: round(rss[rss.length - 1], 0), samples: rss.length },
+      // The server running the pass: at its start, the most during the pass, and after the writes that followed it;
+      // beside it, the server without retention before and after its own writes.
+      server_rss_mb: { at_start: round(rss[0], 0), max_during_pass: round(Math.max(...rss.slice(0, -1)), 0), after: round(rss[rss.length - 1], 0), samples: rss.length },
+      plain_server_rss_mb: { at_start: round(plainRss[0], 0), after_writes: round(plainRss[1], 0) },
       writes_at_per_s: RATE,
       writes_without_pass: without,
       writes_during_pass: during,
+      writes_after_pass_same_process: after,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {

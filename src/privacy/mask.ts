@@ -461,21 +461,36 @@ function findSpans(text: string, patterns: readonly { kind: string; regex: RE2JS
   return merged;
 }
 
+const MAX_PASSES = 4;
+
 /** A masker with the built-in detectors and these patterns; `enabled: false` (REDACT=off) masks nothing. */
 export function createMasker({ enabled = true, patterns = [] }: { enabled?: boolean; patterns?: readonly RedactPattern[] } = {}): Masker {
   const compiled = compilePatterns(patterns);
-  const maskText = (text: string): MaskedText => {
+  const maskOnce = (text: string, kinds: Set<string>): { text: string; count: number } => {
     const spans = findSpans(text, compiled);
-    if (spans.length === 0) return { text, count: 0, kinds: [] };
+    if (spans.length === 0) return { text, count: 0 };
     let out = '';
     let at = 0;
-    const kinds = new Set<string>();
     for (const { start, end, kind } of spans) {
       out += text.slice(at, start) + marker(kind);
       kinds.add(kind);
       at = end;
     }
-    return { text: out + text.slice(at), count: spans.length, kinds: [...kinds] };
+    return { text: out + text.slice(at), count: spans.length };
+  };
+  // A secret glued to another (AKIA…xoxb-…) stands on a word boundary only once the first is masked: the
+  // masked text is scanned again until nothing more is found (a bounded number of times), so masking what
+  // was masked changes nothing. Text without secrets is scanned once.
+  const maskText = (text: string): MaskedText => {
+    const kinds = new Set<string>();
+    let result = maskOnce(text, kinds);
+    if (result.count === 0) return { text, count: 0, kinds: [] };
+    let count = result.count;
+    for (let pass = 1; pass < MAX_PASSES && result.count > 0; pass++) {
+      result = maskOnce(result.text, kinds);
+      count += result.count;
+    }
+    return { text: result.text, count, kinds: [...kinds] };
   };
 
   const maskJson = <T>(value: T): Masked<T> => {
