@@ -191,7 +191,7 @@ const startsWord = (text: string, at: number, cls: Uint8Array): boolean => at ==
  * Checks the candidate at `at` (where an anchor matched); calls `span` for a secret; returns how far it read,
  * so that the scan skips anchors before that (they would read the same characters again).
  */
-function checkAnchor(text: string, at: number, anchor: string, span: (start: number, end: number, kind: string) => void): number {
+function checkAnchor(text: string, at: number, anchor: string, span: (start: number, end: number, kind: string) => void, ends: EndSearch): number {
   const upper = anchor.toUpperCase();
   if (upper === 'AKIA' || upper === 'ASIA') {
     if (anchor !== upper || !startsWord(text, at, UPPER_DIGIT)) return at + 1;
@@ -246,7 +246,7 @@ function checkAnchor(text: string, at: number, anchor: string, span: (start: num
   }
   if (upper === '-----BEGIN ') {
     if (anchor !== '-----BEGIN ') return at + 1;
-    return checkPrivateKey(text, at, span);
+    return checkPrivateKey(text, at, span, ends);
   }
   if (upper === '://') return checkUrlPassword(text, at, span);
   if (upper === 'AUTHORIZATION') return checkAuthorization(text, at + anchor.length, span);
@@ -279,16 +279,21 @@ function checkJwt(text: string, at: number, span: (start: number, end: number, k
 }
 
 // A private key block, BEGIN to END; one cut off (no END) is masked to the end of the text.
-let endSearch: { text: string; from: number; found: number } | null = null;
-function checkPrivateKey(text: string, at: number, span: (start: number, end: number, kind: string) => void): number {
+/** The last search for `-----END ` in one text: from where, and where it was found (-1: nowhere after `from`). */
+interface EndSearch {
+  from: number;
+  found: number;
+}
+function checkPrivateKey(text: string, at: number, span: (start: number, end: number, kind: string) => void, endSearch: EndSearch): number {
   const labelStart = at + '-----BEGIN '.length;
   const labelEnd = text.indexOf('-----', labelStart);
   if (labelEnd < 0 || labelEnd - labelStart > 40) return labelStart;
   const label = text.slice(labelStart, labelEnd);
   if (!label.endsWith('PRIVATE KEY') && label !== 'PGP PRIVATE KEY BLOCK') return labelEnd;
   // One search for END serves every BEGIN before what it found (or, if none was found, after where it began).
-  if (!endSearch || endSearch.text !== text || (endSearch.found >= 0 && endSearch.found < labelEnd) || (endSearch.found < 0 && endSearch.from > labelEnd)) {
-    endSearch = { text, from: labelEnd, found: text.indexOf('-----END ', labelEnd) };
+  if (endSearch.from < 0 || (endSearch.found >= 0 && endSearch.found < labelEnd) || (endSearch.found < 0 && endSearch.from > labelEnd)) {
+    endSearch.from = labelEnd;
+    endSearch.found = text.indexOf('-----END ', labelEnd);
   }
   const found = endSearch.found;
   if (found < 0) {
@@ -423,7 +428,7 @@ function findSpans(text: string, patterns: readonly { kind: string; regex: RE2JS
   const span = (start: number, end: number, kind: string) => {
     if (end > start) spans.push({ start, end, kind });
   };
-  endSearch = null;
+  const ends: EndSearch = { from: -1, found: -1 };
   for (const { literal, back = 0, first, next } of LITERALS) {
     // How far this detector has read: a candidate inside that is skipped, so no character is read twice by it.
     let readTo = 0;
@@ -434,11 +439,10 @@ function findSpans(text: string, patterns: readonly { kind: string; regex: RE2JS
       let end = found + literal.length;
       if (next !== undefined && !next.every((chars, i) => chars.includes(text[end + i] ?? '\u0000'))) continue;
       if (next !== undefined) end += next.length;
-      readTo = checkAnchor(text, at, text.slice(at, end), span);
+      readTo = checkAnchor(text, at, text.slice(at, end), span, ends);
       if (readTo - 1 > found) found = readTo - 1;
     }
   }
-  endSearch = null;
   if (text.includes('=')) envSpans(text, span);
   for (const { kind, regex } of patterns) {
     const matcher = regex.matcher(text);
