@@ -125,6 +125,17 @@ CREATE FUNCTION public.asm_count_changes(written bigint) RETURNS bigint
     $$;
 
 --
+-- Name: asm_count_redactions(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_count_redactions(t text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+      select case when t is null or strpos(t, '[redacted:') = 0 then 0
+                  else (length(t) - length(replace(t, '[redacted:', ''))) / length('[redacted:') end
+    $$;
+
+--
 -- Name: asm_event_failed(text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -162,7 +173,8 @@ CREATE TABLE public.events (
     agent_id text,
     duration_ms double precision,
     hook_input json,
-    search_text text GENERATED ALWAYS AS (translate(replace(replace(replace(replace(replace(((((((((((COALESCE("left"((content)::text, 2000), ''::text) || ' '::text) || COALESCE("left"(tool_name, 200), ''::text)) || ' '::text) || COALESCE("left"((tool_input)::text, 1000), ''::text)) || ' '::text) || COALESCE("left"((tool_output)::text, 2000), ''::text)) || ' '::text) || COALESCE("left"(error, 500), ''::text)) || ' '::text) || COALESCE("left"(reason, 200), ''::text)), '"type":"text"'::text, ' '::text), '"text":'::text, ' '::text), '\n'::text, ' '::text), '\t'::text, ' '::text), '\r'::text, ' '::text), '"{}[],\'::text, '        '::text)) STORED
+    search_text text GENERATED ALWAYS AS (translate(replace(replace(replace(replace(replace(((((((((((COALESCE("left"((content)::text, 2000), ''::text) || ' '::text) || COALESCE("left"(tool_name, 200), ''::text)) || ' '::text) || COALESCE("left"((tool_input)::text, 1000), ''::text)) || ' '::text) || COALESCE("left"((tool_output)::text, 2000), ''::text)) || ' '::text) || COALESCE("left"(error, 500), ''::text)) || ' '::text) || COALESCE("left"(reason, 200), ''::text)), '"type":"text"'::text, ' '::text), '"text":'::text, ' '::text), '\n'::text, ' '::text), '\t'::text, ' '::text), '\r'::text, ' '::text), '"{}[],\'::text, '        '::text)) STORED,
+    redactions integer DEFAULT 0 NOT NULL
 );
 
 --
@@ -450,6 +462,22 @@ CREATE FUNCTION public.tg_events__apply_to_sessions() RETURNS trigger
         raise foreign_key_violation using message = 'an event names a session that does not exist';
       end if;
       return null;
+    end
+    $$;
+
+--
+-- Name: tg_events__count_redactions(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_events__count_redactions() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    begin
+      -- Not session_name: an event without one takes its session's, whose masks are the session's, not its own.
+      new.redactions := asm_count_redactions(new.error) + asm_count_redactions(new.reason)
+                        + asm_count_redactions(new.tool_input::text) + asm_count_redactions(new.tool_output::text)
+                        + asm_count_redactions(new.content::text) + asm_count_redactions(new.hook_input::text);
+      return new;
     end
     $$;
 
@@ -907,6 +935,12 @@ CREATE INDEX sessions_by_outcome ON public.sessions USING btree (outcome, create
 --
 
 CREATE INDEX sessions_newest_first ON public.sessions USING btree (created_at DESC, session_id);
+
+--
+-- Name: events t0_events__count_redactions; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t0_events__count_redactions BEFORE INSERT ON public.events FOR EACH ROW EXECUTE FUNCTION public.tg_events__count_redactions();
 
 --
 -- Name: api_keys t1_api_keys__log_insert_or_delete; Type: TRIGGER; Schema: public; Owner: -

@@ -10,6 +10,7 @@ import { Hub, type HubOptions } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
 import { serve } from './server';
 import { createStore, type Store } from './store/store';
+import { createMasker } from './privacy/mask';
 
 export interface Service {
   readonly urls: string[];
@@ -39,7 +40,9 @@ const KEY_UPKEEP_EVERY_MS = 60 * 1000;
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
 export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
-  const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger });
+  const masker = createMasker({ enabled: config.redact, patterns: config.redactPatterns });
+  if (!config.redact) logger.warn('REDACT=off: secrets in what agents send are stored, searchable and shown as sent');
+  const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger, masker });
   const hub: Hub = new Hub({
     logger,
     pingIntervalMs: config.wsPingIntervalMs,
@@ -106,6 +109,22 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
+  // Retention (off unless RETENTION_DAYS or RETENTION_MAX_BYTES is set): one pass at a time across instances.
+  let retentionRunning: Promise<unknown> | undefined;
+  let stopping = false;
+  const retain = () =>
+    (retentionRunning ??= store.retention
+      .pass({ days: config.retentionDays, maxBytes: config.retentionMaxBytes }, { stopped: () => stopping })
+      .then(
+        (result) => result.sessionsDeleted > 0 && logger.info('retention pass deleted sessions', { sessions: result.sessionsDeleted, events: result.eventsDeleted }),
+        (err) => logger.warn('retention pass failed', { err }),
+      )
+      .finally(() => (retentionRunning = undefined)));
+  const retentionOn = config.retentionDays !== undefined || config.retentionMaxBytes !== undefined;
+  const retentionTimer = retentionOn ? setInterval(() => void retain(), config.retentionIntervalMinutes * 60_000) : undefined;
+  retentionTimer?.unref();
+  if (retentionOn) void retain();
+
   const app = createApp({ store, listener, config, logger, metrics, keyring });
   const server = await serve({
     app,
@@ -130,6 +149,9 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(retentionTimer);
+        stopping = true;
+        await retentionRunning;
         clearInterval(keyUpkeep);
         await server.close();
         await listener.stop();

@@ -607,7 +607,9 @@ export function openApiDocument(): JsonSchema {
         "POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code's OpenTelemetry export, which " +
         'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them (scope ingest). ' +
         'Every request but GET /health whose Host is not one of the names the server answers to (loopback names, HOST, ALLOWED_HOSTS) ' +
-        "gets 421; a write sent by a web page of an origin not in CORS_ORIGINS (nor the server's own) gets 403.",
+        "gets 421; a write sent by a web page of an origin not in CORS_ORIGINS (nor the server's own) gets 403. " +
+        'Secrets in what is written (events, hook inputs, OTLP tool results, session names) are masked before they are stored, ' +
+        'each as [redacted:<kind>], unless the server runs with REDACT=off; every answer and read carries the masked text.',
     },
     components: COMPONENTS,
     paths,

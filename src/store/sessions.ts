@@ -332,14 +332,41 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
  */
 export async function deleteSession(pool: Pool, sessionId: string, by: string | null): Promise<{ eventsCount: number } | null> {
   return withTransaction(pool, async (tx) => {
-    const locked = await tx.query('select 1 from sessions where session_id = $1 for update', [sessionId]);
-    if (locked.rowCount === 0) return null;
-    const { rows } = await tx.query('select count(*)::int as events_count from events where session_id = $1', [sessionId]);
-    await tx.query('delete from sessions where session_id = $1', [sessionId]);
-    const eventsCount = rows[0].events_count as number;
+    const deleted = await deleteSessionIn(tx, sessionId);
+    if (!deleted) return null;
+    const { eventsCount } = deleted;
     await recordAudit(tx, { action: 'session.delete', key: by, target: sessionId, details: { events_count: eventsCount } });
     return { eventsCount };
   });
+}
+
+/** Which sessions deleteSessionIn() may delete: any, or only finished ones, last active before a time. */
+export interface DeleteCondition {
+  finishedOnly?: boolean;
+  /** Only if its last event (or, without events, its creation) is older than this. */
+  idleSince?: Date;
+}
+
+/**
+ * The delete itself, inside the caller's transaction: locks the session (a concurrent event insert waits, then
+ * fails), counts its events and their bytes as clients get them (asm_event_json_size), and deletes it; the
+ * delete triggers remove its events and usage and log `session_deleted`, which every instance relays. `null` if
+ * there is no such session, or it no longer meets the condition once locked (a finished session resumed
+ * meanwhile is running, and stays).
+ */
+export async function deleteSessionIn(tx: Queryable, sessionId: string, condition: DeleteCondition = {}): Promise<{ eventsCount: number; eventBytes: number } | null> {
+  const locked = await tx.query(
+    `select 1 from sessions
+     where session_id = $1 and (not $2 or status = 'finished') and ($3::timestamptz is null or coalesce(last_event_at, created_at) < $3)
+     for update`,
+    [sessionId, condition.finishedOnly ?? false, condition.idleSince ?? null],
+  );
+  if (locked.rowCount === 0) return null;
+  const { rows } = await tx.query('select count(*)::int as events_count, coalesce(sum(asm_event_json_size(e)), 0)::float8 as event_bytes from events e where session_id = $1', [
+    sessionId,
+  ]);
+  await tx.query('delete from sessions where session_id = $1', [sessionId]);
+  return { eventsCount: rows[0].events_count as number, eventBytes: rows[0].event_bytes as number };
 }
 
 export type SessionResult = { outcome: 'found'; result: string } | { outcome: 'session_not_found' } | { outcome: 'not_finished' } | { outcome: 'no_result' };
