@@ -3,6 +3,7 @@ import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Context, Middleware } from 'koa';
 import { badRequest, HttpError } from '../errors';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../structs/depth';
 
 declare module 'koa' {
   interface Request {
@@ -23,7 +24,7 @@ const OBJECT_OR_ARRAY = /^[\x20\x09\x0a\x0d]*[[{]/;
  * Reads a JSON request body into `ctx.request.body` (`{}` when there is none). Strict about what it
  * stores: the body must be UTF-8 (declared so or not declared, and valid), compressed only with
  * gzip, deflate or br (and really so), within `limit` bytes once decompressed, and a JSON object or
- * array. Anything else is a 4xx with a `detail`: 400 malformed, 413 too large, 415 unknown encoding.
+ * array nested at most MAX_BODY_DEPTH levels. Anything else is a 4xx with a `detail`: 400 malformed, 413 too large, 415 unknown encoding.
  */
 export function parseJsonBodies({ limit }: JsonBodyOptions): Middleware {
   return async function jsonBody(ctx, next) {
@@ -47,6 +48,8 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
   }
   if (text === '') return {};
   if (!OBJECT_OR_ARRAY.test(text)) throw badRequest('Malformed JSON body: only a JSON object or array is accepted');
+  // Before anything recursive (validation and its messages) meets it: hostile nesting is refused here.
+  if (nestsDeeperThan(text, MAX_BODY_DEPTH)) throw badRequest(`Malformed JSON body: nested deeper than ${MAX_BODY_DEPTH} levels`);
   try {
     // JSON.parse makes a "__proto__" key a plain own property; nothing here merges request objects by assignment.
     return JSON.parse(text);

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { validate as check } from 'superstruct';
 import type { Metrics } from '../metrics';
-import { badRequest } from '../errors';
+import { badRequest, unprocessable, type FieldError } from '../errors';
 import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import type { Store } from '../store/store';
@@ -38,6 +38,9 @@ export function hookRoutes({ store, metrics }: HookRoutesDeps): Router {
   router.post(CLAUDE_CODE_HOOKS_PATH, scope('ingest'), async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
+    if (captureId !== undefined && captureId.length > MAX_HOOK_ID_CHARS) {
+      throw unprocessable([{ loc: ['header', CAPTURE_ID_HEADER], msg: `must have at most ${MAX_HOOK_ID_CHARS} characters`, type: 'text_length' }]);
+    }
     const { event, effect } = mapHookInput(input);
     // Hooks of many sessions arrive together: the store writes them in batches, one commit (and notification) each.
     const stored = await store.hooks.record({
@@ -65,5 +68,17 @@ function hookInput(body: unknown): HookInput {
     const field = failure.path.join('.') || 'body';
     throw badRequest(failure.value === undefined ? `${field} is required` : `${field}: ${failure.message}`);
   }
+  const tooLong: FieldError[] = ID_FIELDS.filter((field) => {
+    const value = (body as Record<string, unknown>)[field];
+    return typeof value === 'string' && value.length > MAX_HOOK_ID_CHARS;
+  }).map((field) => ({ loc: ['body', field], msg: `must have at most ${MAX_HOOK_ID_CHARS} characters`, type: 'text_length' }));
+  // A 422 rather than the 400 above: the input is a hook, but an id this long cannot key an event (an index
+  // entry holds about 2.7 KB) and is not one Claude Code makes.
+  if (tooLong.length > 0) throw unprocessable(tooLong);
   return body as HookInput;
 }
+
+/** The longest id a hook may carry (in UTF-16 code units, as session ids are counted). */
+export const MAX_HOOK_ID_CHARS = 256;
+// Fields that become indexed columns or part of the event's key.
+const ID_FIELDS = ['tool_use_id', 'prompt_id', 'agent_id', 'hook_event_name'] as const;

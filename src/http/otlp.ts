@@ -97,8 +97,9 @@ export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
   router.post('/v1/logs', scope('ingest'), (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
       const found = claudeCodeRecords(decodeLogs(body, encoding));
-      await store.usage.record(found.apiRequests, found.toolResults);
-      return exportResponse('logs', encoding, { rejected: found.rejected, message: found.reasons.join('; ') });
+      const recorded = await store.usage.record(found.apiRequests, found.toolResults);
+      const reasons = recorded.reason === null ? found.reasons : [...found.reasons, recorded.reason];
+      return exportResponse('logs', encoding, { rejected: found.rejected + recorded.rejected, message: reasons.join('; ') });
     }),
   );
 

@@ -1,3 +1,4 @@
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../structs/depth';
 import { ExportLogsServiceRequest, ExportMetricsServiceRequest } from './protobuf';
 
 /** The two OTLP/HTTP encodings; an answer is always in the encoding of its request. */
@@ -105,8 +106,10 @@ function nanosToMs(value: unknown, where: string): number | null {
 
 function parseJson(body: Buffer): Json {
   let parsed: unknown;
+  const text = body.toString('utf8');
+  if (nestsDeeperThan(text, MAX_BODY_DEPTH)) throw new OtlpDecodeError(`Malformed JSON: nested deeper than ${MAX_BODY_DEPTH} levels`);
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new OtlpDecodeError(`Malformed JSON: ${(err as Error).message}`);
   }

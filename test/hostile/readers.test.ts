@@ -55,7 +55,7 @@ describe('hostile: readers that do not read', () => {
     expect((await api.get('/health')).status).toBe(200);
     // A client that reads is served as well, with a page.
     const reader = await WsClient.connect(`${server.instance.wsUrl}?init_limit=10`);
-    expect(reader.init().type).toBe('init');
+    expect(reader.init.type).toBe('init');
     reader.close();
   });
 });
