@@ -32,7 +32,10 @@ import type { Store } from './store/store';
 export interface AppDeps {
   store: Store;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
+  config: Pick<
+    Config,
+    'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'hookBodyBudgetBytes' | 'hookAdmissionWaitMs' | 'otlpMaxRecords' | 'pageMaxBytes' | 'pageSliceBytes'
+  >;
   logger: Logger;
   metrics: Metrics;
   /** The API keys, held in memory: who makes each request. */
@@ -50,14 +53,14 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
   app.use(sameSiteOnly(siteCheck(config)));
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
-  const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes });
+  const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes, maxRecords: config.otlpMaxRecords });
   const api = createApiRouter({ store, listener, metrics, config, keyring });
   // Before any body is read: each route's scope is checked here, from the route that will answer.
   app.use(authenticate({ keyring, routers: [otlp, api] }));
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
   app.use(otlp.routes());
   app.use(requireJsonBodies());
-  app.use(hookBodies(config.hookMaxBodyBytes));
+  app.use(hookBodies({ maxBytes: config.hookMaxBodyBytes, budgetBytes: config.hookBodyBudgetBytes, admissionWaitMs: config.hookAdmissionWaitMs }));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
   app.use(api.routes());
