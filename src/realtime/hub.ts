@@ -33,6 +33,11 @@ export interface HubClient {
   /** Frames that arrived while it was catching up (init or replay); null once it is live. */
   pending: Frame[] | null;
   pendingBytes: number;
+  /**
+   * Set when frames that waited passed the backlog limit and were let go: the client catches up on them
+   * from the change log instead (takeOverflow()), at its own pace, rather than being cut off.
+   */
+  overflowed: boolean;
   alive: boolean;
   gone: boolean;
 }
@@ -41,7 +46,7 @@ export interface HubOptions {
   logger: Logger;
   /** How often clients are pinged; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
-  /** Bytes a client may leave unread between bursts (or let pile up while catching up) before it is closed with 1013. */
+  /** Bytes a live client may leave unread between bursts before it is closed with 1013; also what waits for one catching up. */
   maxBacklogBytes: number;
   /** Told how many frames each broadcast sent, for the metrics. */
   onSent?: (count: number) => void;
@@ -96,6 +101,7 @@ export class Hub {
       position: 0,
       pending: [],
       pendingBytes: 0,
+      overflowed: false,
       alive: true,
       gone: false,
     };
@@ -150,6 +156,16 @@ export class Hub {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     return !client.gone;
+  }
+
+  /**
+   * Whether frames that waited for the client while it caught up were let go (too many bytes to hold) since
+   * last asked: it must then read the change log on from where it is before going live.
+   */
+  takeOverflow(client: HubClient): boolean {
+    const overflowed = client.overflowed;
+    client.overflowed = false;
+    return overflowed;
   }
 
   /** Ends catching up: frames that waited and are newer than `position` are sent, then it gets broadcasts. */
@@ -224,7 +240,13 @@ export class Hub {
     if (client.pending) {
       client.pending.push(frame);
       client.pendingBytes += frame.data.length;
-      if (client.pendingBytes > this.maxBacklogBytes) this.cutOff(client);
+      // A client catching up is paced by what it reads: what waits past the limit is let go, to be read from
+      // the change log once it has taken what comes before (see takeOverflow()).
+      if (client.pendingBytes > this.maxBacklogBytes) {
+        client.pending = [];
+        client.pendingBytes = 0;
+        client.overflowed = true;
+      }
       return 0;
     }
     if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return 0;

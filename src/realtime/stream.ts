@@ -63,6 +63,8 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
       if (request.since !== undefined) send(hub, client, { type: 'resync_required' });
       position = await sendInit(client, request, deps);
     }
+    // Changes that came meanwhile and were too many to hold are read from the log, paced by the client.
+    while (position !== null && hub.takeOverflow(client)) position = await replay(client, position, request.sessionIds, deps);
     if (position !== null) hub.goLive(client, position);
   } catch (err) {
     logger.error('could not start a websocket stream', { err });

@@ -85,7 +85,8 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     update: (sessionId, changes) => updateSession(pool, sessionId, changes),
     delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
-    withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
+    // On the page-read connections: a client that reads its init slowly never holds one the writes need.
+    withSnapshot: (filter, use) => withSessionSnapshot(readPool, filter, use),
   };
 }
 
