@@ -17,6 +17,7 @@ import { exportRoutes } from './http/export';
 import { authenticate } from './http/auth';
 import { keyRoutes } from './http/keys';
 import { sameSiteOnly, siteCheck } from './http/site';
+import { noSniff } from './http/securityHeaders';
 import type { Keyring } from './keys/keyring';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
@@ -49,6 +50,7 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
 
   app.use(requestContext({ logger, metrics }));
+  app.use(noSniff());
   app.use(renderErrors(logger));
   app.use(sameSiteOnly(siteCheck(config)));
   // Before the key check: a browser's preflight never carries credentials.
