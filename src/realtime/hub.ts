@@ -57,6 +57,9 @@ export interface HubOptions {
 // Messages are JSON, sent as text frames; handing ws the bytes spares it encoding the string per client.
 const TEXT = { binary: false } as const;
 
+// How long a client catching up may take nothing at all before it is taken for one that does not read.
+const STALL_MS = 10_000;
+
 // The TCP socket under a WebSocket (ws keeps it as `_socket`), to batch a burst's writes with cork().
 const rawSocket = (socket: WebSocket): Socket | undefined => (socket as unknown as { _socket?: Socket })._socket;
 
@@ -148,8 +151,17 @@ export class Hub {
    */
   async drained(client: HubClient, lowWaterBytes = this.maxBacklogBytes, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    // A client that takes nothing at all for STALL_MS is not reading: it is let go sooner than the deadline,
+    // since what it is sent is read on a page-read connection that others wait for meanwhile.
+    let left = client.socket.bufferedAmount;
+    let progressAt = Date.now();
     while (!client.gone && client.socket.bufferedAmount > lowWaterBytes) {
-      if (Date.now() > deadline) {
+      const now = Date.now();
+      if (client.socket.bufferedAmount < left) {
+        left = client.socket.bufferedAmount;
+        progressAt = now;
+      }
+      if (now > deadline || now - progressAt > STALL_MS) {
         this.cutOff(client);
         return false;
       }
