@@ -5,21 +5,37 @@ import type { Change } from '../store/changes';
 import { messageFor } from './messages';
 
 /** A change ready to send: serialised once, to bytes, whatever the number of clients. */
-export interface Frame {
-  seq: number;
+export interface Frame extends ShownBefore {
   /** The session it is about; null for a change about none (keys_changed), which only clients following everything get. */
   sessionId: string | null;
   data: Buffer;
 }
 
+/** What tells whether a client's init already shows a change: its number, and for a session's state its creation time. */
+export interface ShownBefore {
+  seq: number;
+  /** `created_at` (ms) of the session whose state a session_created or session_updated carries; null for any other change. */
+  sessionCreatedMs: number | null;
+}
+
+/** Whether a client's init already shows a change (see sendInit in stream.ts): such a change is not sent to it again. */
+export type AlreadyShown = (change: ShownBefore) => boolean;
+
+/** ShownBefore of a change. */
+export const shownBefore = (change: Change | { seq: number; kind: string; session?: { created_at: string } }): ShownBefore => ({
+  seq: change.seq,
+  sessionCreatedMs:
+    (change.kind === 'session_created' || change.kind === 'session_updated') && 'session' in change && change.session ? Date.parse(change.session.created_at) : null,
+});
+
 /** The message of a change (messages.ts), as the bytes of one text frame. */
 export function frameFor(change: Change): Frame {
   if (change.kind === 'event') {
     // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
-    return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
+    return { seq: change.seq, sessionCreatedMs: null, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
   }
   const sessionId = 'sessionId' in change ? change.sessionId : 'session' in change ? change.session.session_id : null;
-  return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
+  return { ...shownBefore(change), sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }
 
 export interface HubClient {
@@ -38,6 +54,9 @@ export interface HubClient {
    * from the change log instead (takeOverflow()), at its own pace, rather than being cut off.
    */
   overflowed: boolean;
+  /** Changes its init already shows, up to `shownUpTo`: not sent again (null when there are none). */
+  alreadyShown: AlreadyShown | null;
+  shownUpTo: number;
   alive: boolean;
   gone: boolean;
 }
@@ -105,6 +124,8 @@ export class Hub {
       pending: [],
       pendingBytes: 0,
       overflowed: false,
+      alreadyShown: null,
+      shownUpTo: 0,
       alive: true,
       gone: false,
     };
@@ -178,6 +199,25 @@ export class Hub {
     const overflowed = client.overflowed;
     client.overflowed = false;
     return overflowed;
+  }
+
+  /**
+   * Tells the hub which changes up to `upTo` the client's init already shows (read page by page, each page
+   * in a later snapshot): those are never sent to it, whether they come from the log or live.
+   */
+  setAlreadyShown(client: HubClient, alreadyShown: AlreadyShown, upTo: number): void {
+    client.alreadyShown = alreadyShown;
+    client.shownUpTo = upTo;
+  }
+
+  /** Whether the client's init already shows this change. */
+  alreadyShown(client: HubClient, change: ShownBefore): boolean {
+    if (client.alreadyShown === null) return false;
+    if (change.seq > client.shownUpTo) {
+      client.alreadyShown = null;
+      return false;
+    }
+    return client.alreadyShown(change);
   }
 
   /** Ends catching up: frames that waited and are newer than `position` are sent, then it gets broadcasts. */
@@ -263,6 +303,7 @@ export class Hub {
     }
     if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return 0;
     client.position = frame.seq;
+    if (this.alreadyShown(client, frame)) return 0;
     if (corked) {
       const socket = rawSocket(client.socket);
       if (socket && !corked.has(socket)) {

@@ -53,6 +53,14 @@ describe('hostile: readers that do not read', () => {
       expect((await api.post(sessionPath('probe', '/events'), { event_type: 'tick', event_id: `tick-${i}` })).status).toBe(201);
     }
     expect((await api.get('/health')).status).toBe(200);
+    // A client that reads gets its whole init meanwhile: the non-readers hold no page-read connection either
+    // (there are two), since each page of an init is read when its client has taken the one before.
+    const reader = await WsClient.connect(server.instance.wsUrl);
+    expect(reader.init.type).toBe('init');
+    expect((reader.init as any).sessions).toHaveLength(5001);
+    reader.close();
+    // And a whole GET /sessions, read through the same connections.
+    expect((await api.get('/sessions')).body.sessions).toHaveLength(5001);
   });
 });
 
@@ -81,6 +89,41 @@ describe('hostile: replay under heavy writes', () => {
     const seqs = client.messages.filter((m: any) => typeof m.seq === 'number').map((m: any) => m.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
+    client.close();
+  });
+});
+
+describe('hostile: init read page by page while sessions change', () => {
+  it('every session ends as the server has it, and no change is sent twice or before the init that shows it', async () => {
+    await database.query(
+      `insert into sessions (session_id, session_name)
+       select 'paged-' || g, 'paged ' || g from generate_series(1, 2500) g`,
+    );
+    const ids = Array.from({ length: 2500 }, (_, i) => `paged-${i + 1}`).filter((_, i) => i % 97 === 0);
+    let writing = true;
+    const writer = (async () => {
+      for (let round = 0; writing && round < 50; round++) {
+        for (const id of ids) expect((await api.patch(sessionPath(id), { agent_name: `round-${round}` })).status).toBe(200);
+      }
+    })();
+    const client = await WsClient.connect(server.instance.wsUrl);
+    writing = false;
+    await writer;
+    // A last write, to know when the client has everything.
+    expect((await api.patch(sessionPath(ids[0]!), { agent_name: 'last' })).status).toBe(200);
+    await client.waitFor((messages) => messages.some((m: any) => m.type === 'session_updated' && m.session.agent_name === 'last'));
+    const init = client.init as any;
+    const state = new Map<string, any>(init.sessions.map((session: any) => [session.session_id, session]));
+    const seqs: number[] = [];
+    for (const message of client.live as any[]) {
+      seqs.push(message.seq);
+      if (message.type === 'session_updated' || message.type === 'session_created') state.set(message.session.session_id, message.session);
+    }
+    expect(seqs.every((seq, i) => seq > init.seq && (i === 0 || seq > seqs[i - 1]!))).toBe(true);
+    for (const id of ids) {
+      const { session } = (await api.get(sessionPath(id))).body;
+      expect(state.get(id)).toEqual(session);
+    }
     client.close();
   });
 });
