@@ -74,8 +74,6 @@ export interface SessionStore {
   result(sessionId: string): Promise<SessionResult>;
   /** One page of a feed's init on the few connections of pages: as readInitPage(). */
   initPage(request: SessionPageRequest): Promise<InitPage>;
-  /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
-  withSnapshot<T>(filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T>;
 }
 
 export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool }): SessionStore {
@@ -87,8 +85,6 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     update: (sessionId, changes) => updateSession(pool, sessionId, changes),
     delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
-    // On the page-read connections: a client that reads its init slowly never holds one the writes need.
-    withSnapshot: (filter, use) => withSessionSnapshot(readPool, filter, use),
     initPage: (request) => readInitPage(readPool, request),
   };
 }
@@ -297,36 +293,6 @@ export async function readInitPage(pool: Pool, request: SessionPageRequest): Pro
   } finally {
     if (!handedOn) await read.end();
   }
-}
-
-/** A consistent read of the sessions for a client that then follows changes. */
-export interface SessionSnapshot {
-  /** The number of the last change the snapshot reflects. */
-  seq: number;
-  /** The sessions, newest first, as pieces of JSON text that together form the array's contents. */
-  pieces: AsyncIterable<string>;
-  /** Set when `limit` cut the list: the cursor of the page that follows. */
-  nextCursor: string | null;
-}
-
-/**
- * The sessions the filter selects (every one when `limit` is absent), read from one snapshot together with
- * the number of the last change it reflects, so that a client given both and then every later change sees
- * each change once. The snapshot is held while `use` runs, which must take the pieces before it resolves.
- */
-export async function withSessionSnapshot<T>(pool: Pool, filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (tx) => {
-    await tx.query('set transaction isolation level repeatable read, read only');
-    const seq = await latestSeq(tx);
-    // The transaction is this function's: pieces read from it need no ending of their own.
-    const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
-      const page = await readSessionPage(tx, { ...filter, cursor, limit });
-      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.json, nextCursor: page.nextCursor };
-    };
-    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
-    const page = await readPage(filter.cursor, filter.limit);
-    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor });
-  });
 }
 
 /**
