@@ -72,6 +72,26 @@ describe('hostile: the hook spool', () => {
     expect(report.out).toMatch(/dead letters: 1 hook/);
   }, 90_000);
 
+  it('a hook answered 503 (the server says later: budget full, database down) waits in the spool, however often, and is never set aside', async () => {
+    let answers = 0;
+    const sink = await startHookSink(() => (++answers <= 4 ? 503 : 200));
+    sinks.push(sink);
+    const spoolDir = tempDir('spool');
+    const env = {
+      ...process.env,
+      ASM_URL: sink.url,
+      ASM_SPOOL_DIR: spoolDir,
+      ASM_HOOK_MAX_ATTEMPTS: '2',
+      ASM_RETRY_BASE_MS: '50',
+      ASM_RETRY_MAX_MS: '100',
+      ASM_SENDER_MAX_MS: '30000',
+    };
+    expect((await run(JSON.stringify({ session_id: 's', hook_event_name: 'Stop', prompt_id: 'p503' }), env)).status).toBe(0);
+    await settled(spoolDir);
+    expect(sink.delivered).toHaveLength(1);
+    expect(new Spool(spoolDir).listDead()).toEqual([]);
+  }, 90_000);
+
   it('a 20 MB tool output reaches the real server once, is never left in the spool, and the next hook is not held behind it', async () => {
     const id = `spool-${randomUUID()}`;
     const spoolDir = tempDir('spool');
