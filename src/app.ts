@@ -82,7 +82,7 @@ export function createApiRouter({ store, listener, metrics, config, keyring }: P
     usageRoutes({ store }),
     activityRoutes({ store }),
     searchRoutes({ store }),
-    exportRoutes({ store }),
+    exportRoutes({ store, pageMaxBytes: config.pageMaxBytes }),
     eventRoutes({ store, metrics, config }),
     legacyRoutes({ store, metrics, config }),
     hookRoutes({ store, metrics }),

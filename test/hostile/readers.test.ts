@@ -90,6 +90,16 @@ describe('hostile: replay under heavy writes', () => {
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
     client.close();
+
+    // Its export (16 MB of events, read a page of about PAGE_MAX_BYTES at a time) holds every event, in order.
+    const exported = await fetch(`${server.instance.baseUrl}${sessionPath('heavy', '/export?format=ndjson')}`);
+    expect(exported.status).toBe(200);
+    const lines = (await exported.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((event) => event.event_id)).toEqual([...seen, 'after']);
+    expect(lines.every((event, i) => i === 0 || event.id > lines[i - 1].id)).toBe(true);
   });
 });
 
