@@ -37,7 +37,7 @@ export interface HookBodyOptions {
  * command retries; Claude Code reports it as a non-blocking hook error).
  */
 export function hookBodies({ maxBytes, budgetBytes, admissionWaitMs }: HookBodyOptions): Middleware {
-  const parse = parseJsonBodies({ limit: maxBytes });
+  const parse = parseJsonBodies({ limit: maxBytes, deepIsBadRequest: true });
   const budget = new ByteBudget(budgetBytes);
   return async function hookBodyParser(ctx, next) {
     if (ctx.path !== CLAUDE_CODE_HOOKS_PATH || ctx.method !== 'POST') return next();
