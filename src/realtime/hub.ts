@@ -71,13 +71,12 @@ export interface HubOptions {
   onSent?: (count: number) => void;
   /** How long a client closed for its backlog gets to take the close frame before its socket is destroyed. */
   closeGraceMs?: number;
+  /** How long a client catching up may take nothing at all before it is taken for one that does not read. */
+  stallMs?: number;
 }
 
 // Messages are JSON, sent as text frames; handing ws the bytes spares it encoding the string per client.
 const TEXT = { binary: false } as const;
-
-// How long a client catching up may take nothing at all before it is taken for one that does not read.
-const STALL_MS = 10_000;
 
 // The TCP socket under a WebSocket (ws keeps it as `_socket`), to batch a burst's writes with cork().
 const rawSocket = (socket: WebSocket): Socket | undefined => (socket as unknown as { _socket?: Socket })._socket;
@@ -97,10 +96,12 @@ export class Hub {
   private readonly pinger: NodeJS.Timeout;
   private readonly onSent: (count: number) => void;
   private readonly closeGraceMs: number;
+  private readonly stallMs: number;
   private count = 0;
 
-  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined, closeGraceMs = 5_000 }: HubOptions) {
+  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined, closeGraceMs = 5_000, stallMs = 10_000 }: HubOptions) {
     this.logger = logger;
+    this.stallMs = stallMs;
     this.closeGraceMs = closeGraceMs;
     this.onSent = onSent;
     this.maxBacklogBytes = maxBacklogBytes;
@@ -172,7 +173,7 @@ export class Hub {
    */
   async drained(client: HubClient, lowWaterBytes = this.maxBacklogBytes, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    // A client that takes nothing at all for STALL_MS is not reading: it is let go sooner than the deadline,
+    // A client that takes nothing at all for stallMs is not reading: it is let go sooner than the deadline,
     // since what it is sent is read on a page-read connection that others wait for meanwhile.
     let left = client.socket.bufferedAmount;
     let progressAt = Date.now();
@@ -182,7 +183,7 @@ export class Hub {
         left = client.socket.bufferedAmount;
         progressAt = now;
       }
-      if (now > deadline || now - progressAt > STALL_MS) {
+      if (now > deadline || now - progressAt > this.stallMs) {
         this.cutOff(client);
         return false;
       }

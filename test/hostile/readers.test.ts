@@ -8,7 +8,8 @@ import { WsClient } from '../support/wsClient';
 // while their whole init list waited to be taken, so status reads and event writes answered 503; a replay
 // from since=0 while large events were written was cut with 1013 every time.
 const database = useTestDatabase();
-const server = useInstance(database, { poolSize: 4, pageReadConnections: 2, wsMaxBacklogBytes: 1024 * 1024 });
+// A client that stops reading is let go after stallMs: longer here than the pause below lasts on a loaded machine.
+const server = useInstance(database, { poolSize: 4, pageReadConnections: 2, wsMaxBacklogBytes: 1024 * 1024 }, { hub: { stallMs: 60_000 } });
 const api = server.api;
 
 const sockets: net.Socket[] = [];
@@ -75,9 +76,10 @@ describe('hostile: replay under heavy writes', () => {
     // leave unread is written.
     const tcp = (client.socket as unknown as { _socket: net.Socket })._socket;
     tcp.pause();
-    for (let i = 0; i < 40; i++) expect((await api.post(sessionPath('heavy', '/events'), { event_type: 'big', tool_output: big, event_id: `during-${i}` })).status).toBe(201);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const during = (i: number) => api.post(sessionPath('heavy', '/events'), { event_type: 'big', tool_output: big, event_id: `during-${i}` });
+    for (let i = 0; i < 10; i++) expect((await during(i)).status).toBe(201);
     tcp.resume();
+    for (let i = 10; i < 40; i++) expect((await during(i)).status).toBe(201);
     const ids = (messages: any[]) => messages.filter((m) => m.type === 'event').map((m) => m.data.event_id);
     await client.waitFor((messages) => ids(messages).length >= 80 || client.closeCode !== undefined, 60_000);
     expect(client.closeCode).toBeUndefined();
