@@ -17,6 +17,7 @@ import { exportRoutes } from './http/export';
 import { authenticate } from './http/auth';
 import { keyRoutes } from './http/keys';
 import { sameSiteOnly, siteCheck } from './http/site';
+import { noSniff } from './http/securityHeaders';
 import type { Keyring } from './keys/keyring';
 import { parseJsonBodies } from './http/body';
 import { requireJsonBodies } from './http/contentType';
@@ -32,7 +33,10 @@ import type { Store } from './store/store';
 export interface AppDeps {
   store: Store;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
+  config: Pick<
+    Config,
+    'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'hookBodyBudgetBytes' | 'hookAdmissionWaitMs' | 'otlpMaxRecords' | 'pageMaxBytes' | 'pageSliceBytes'
+  >;
   logger: Logger;
   metrics: Metrics;
   /** The API keys, held in memory: who makes each request. */
@@ -46,18 +50,19 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
 
   app.use(requestContext({ logger, metrics }));
+  app.use(noSniff());
   app.use(renderErrors(logger));
   app.use(sameSiteOnly(siteCheck(config)));
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
-  const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes });
+  const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes, maxRecords: config.otlpMaxRecords });
   const api = createApiRouter({ store, listener, metrics, config, keyring });
   // Before any body is read: each route's scope is checked here, from the route that will answer.
   app.use(authenticate({ keyring, routers: [otlp, api] }));
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
   app.use(otlp.routes());
   app.use(requireJsonBodies());
-  app.use(hookBodies(config.hookMaxBodyBytes));
+  app.use(hookBodies({ maxBytes: config.hookMaxBodyBytes, budgetBytes: config.hookBodyBudgetBytes, admissionWaitMs: config.hookAdmissionWaitMs }));
   app.use(parseJsonBodies({ limit: config.maxBodyBytes }));
 
   app.use(api.routes());
@@ -77,7 +82,7 @@ export function createApiRouter({ store, listener, metrics, config, keyring }: P
     usageRoutes({ store }),
     activityRoutes({ store }),
     searchRoutes({ store }),
-    exportRoutes({ store }),
+    exportRoutes({ store, pageMaxBytes: config.pageMaxBytes }),
     eventRoutes({ store, metrics, config }),
     legacyRoutes({ store, metrics, config }),
     hookRoutes({ store, metrics }),

@@ -56,6 +56,9 @@ const Environment = object({
   DEBUG_LOGGING: defaulted(Flag, false),
   MAX_BODY_BYTES: defaulted(PositiveInt, 8 * 1024 * 1024),
   HOOKS_MAX_BODY_BYTES: defaulted(PositiveInt, 64 * 1024 * 1024),
+  HOOKS_BODY_BUDGET_BYTES: defaulted(PositiveInt, 96 * 1024 * 1024),
+  HOOKS_ADMISSION_WAIT_MS: defaulted(PositiveInt, 10_000),
+  OTLP_MAX_RECORDS: defaulted(PositiveInt, 10_000),
   PAGE_MAX_BYTES: defaulted(PositiveInt, 4 * 1024 * 1024),
   PAGE_READ_CONNECTIONS: defaulted(PositiveInt, 4),
   PAGE_SLICE_BYTES: defaulted(PositiveInt, 1024 * 1024),
@@ -88,6 +91,12 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** The body limit of POST /hooks/claude-code, whose bodies carry whole tool outputs. */
   readonly hookMaxBodyBytes: number;
+  /** Bytes of hook bodies taken at once; a hook that does not fit waits, then is a 503 (HOOKS_BODY_BUDGET_BYTES). */
+  readonly hookBodyBudgetBytes: number;
+  /** How long a hook waits for room in that budget (HOOKS_ADMISSION_WAIT_MS). */
+  readonly hookAdmissionWaitMs: number;
+  /** Log records (or metrics) in one OTLP request; more is a 413 (OTLP_MAX_RECORDS). */
+  readonly otlpMaxRecords: number;
   /**
    * The byte budget of one page (events, sessions), one piece of a streamed list, and one read of the change
    * log: a page stops before the item that would take it past this (one item at least).
@@ -161,6 +170,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     maxBodyBytes: parsed.MAX_BODY_BYTES,
     hookMaxBodyBytes: parsed.HOOKS_MAX_BODY_BYTES,
+    hookBodyBudgetBytes: parsed.HOOKS_BODY_BUDGET_BYTES,
+    hookAdmissionWaitMs: parsed.HOOKS_ADMISSION_WAIT_MS,
+    otlpMaxRecords: parsed.OTLP_MAX_RECORDS,
     pageMaxBytes: parsed.PAGE_MAX_BYTES,
     pageReadConnections: parsed.PAGE_READ_CONNECTIONS,
     pageSliceBytes: parsed.PAGE_SLICE_BYTES,

@@ -28,7 +28,7 @@ export interface ServiceOptions {
   databaseUrl: string;
   logger: Logger;
   /** Hub settings that are not configuration (tests shorten or lengthen them). */
-  hub?: Pick<HubOptions, 'closeGraceMs'>;
+  hub?: Pick<HubOptions, 'closeGraceMs' | 'stallMs'>;
   /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
   keyUpkeepMs?: number;
 }

@@ -389,7 +389,8 @@ const definitions = {
         }
         if (status === 404 || status === 405)
             return { kind: 'waiting', status, message: `${target.url} has no hooks route (${status}): is ASM_URL this server?` };
-        if (status === 408 || status === 425 || status === 429)
+        // 503 too: the server is there and says "later" (its database unreachable, or its hook byte budget full).
+        if (status === 408 || status === 425 || status === 429 || status === 503)
             return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
         if (status >= 400 && status < 500)
             return { kind: 'refused', status, message: `the server refused the hook (${status})${said}` };

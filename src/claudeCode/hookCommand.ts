@@ -123,7 +123,8 @@ function classify(status: number, text: string, target: ServerTarget): Answer {
     return { kind: 'waiting', status, message: `${target.url} refused the key (${status}); ${target.apiKey ? 'ASM_API_KEY is not one of its keys' : 'set ASM_API_KEY'}` };
   }
   if (status === 404 || status === 405) return { kind: 'waiting', status, message: `${target.url} has no hooks route (${status}): is ASM_URL this server?` };
-  if (status === 408 || status === 425 || status === 429) return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
+  // 503 too: the server is there and says "later" (its database unreachable, or its hook byte budget full).
+  if (status === 408 || status === 425 || status === 429 || status === 503) return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
   if (status >= 400 && status < 500) return { kind: 'refused', status, message: `the server refused the hook (${status})${said}` };
   if (status >= 500) return { kind: 'failed', status, message: `the server failed on the hook (${status})${said}` };
   return { kind: 'waiting', status, message: `${target.url} answered ${status}` };

@@ -2,7 +2,8 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { validate as check } from 'superstruct';
 import type { Metrics } from '../metrics';
-import { badRequest } from '../errors';
+import { badRequest, HttpError, unprocessable, type FieldError } from '../errors';
+import { ByteBudget } from './admission';
 import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
 import type { Store } from '../store/store';
@@ -18,16 +19,40 @@ export interface HookRoutesDeps {
   metrics: Pick<Metrics, 'eventsIngested'>;
 }
 
+export interface HookBodyOptions {
+  /** Largest hook body, in bytes once decompressed. */
+  maxBytes: number;
+  /** Bytes of hook bodies read and handled at once (HOOKS_BODY_BUDGET_BYTES). */
+  budgetBytes: number;
+  /** How long a hook waits for room in the budget before it is answered 503 (HOOKS_ADMISSION_WAIT_MS). */
+  admissionWaitMs: number;
+}
+
 /**
  * Parses hook bodies with their own limit, before the app's body parser (which then leaves them be):
  * a PostToolUse carries a whole tool output, a file read or a long command's output, and may be larger
- * than any other request.
+ * than any other request. Each hook first takes its size (its Content-Length; the largest hook when the
+ * length is not known beforehand, or the body is compressed) from a byte budget, and holds it until it is
+ * answered: concurrent large hooks wait their turn, and past the wait are a 503 with Retry-After (the hook
+ * command retries; Claude Code reports it as a non-blocking hook error).
  */
-export function hookBodies(maxBytes: number): Middleware {
-  const parse = parseJsonBodies({ limit: maxBytes });
+export function hookBodies({ maxBytes, budgetBytes, admissionWaitMs }: HookBodyOptions): Middleware {
+  const parse = parseJsonBodies({ limit: maxBytes, deepIsBadRequest: true });
+  const budget = new ByteBudget(budgetBytes);
   return async function hookBodyParser(ctx, next) {
     if (ctx.path !== CLAUDE_CODE_HOOKS_PATH || ctx.method !== 'POST') return next();
-    return parse(ctx, next);
+    const declared = ctx.request.length;
+    const encoded = (ctx.get('Content-Encoding') || 'identity').trim().toLowerCase() !== 'identity';
+    const release = await budget.take(declared !== undefined && !encoded ? declared : maxBytes, admissionWaitMs);
+    if (!release) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil(admissionWaitMs / 1000))));
+      throw new HttpError(503, 'Too many large hooks are being taken at once; try again shortly');
+    }
+    try {
+      return await parse(ctx, next);
+    } finally {
+      release();
+    }
   };
 }
 
@@ -38,6 +63,9 @@ export function hookRoutes({ store, metrics }: HookRoutesDeps): Router {
   router.post(CLAUDE_CODE_HOOKS_PATH, scope('ingest'), async (ctx) => {
     const input = hookInput(ctx.request.body);
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
+    if (captureId !== undefined && captureId.length > MAX_HOOK_ID_CHARS) {
+      throw unprocessable([{ loc: ['header', CAPTURE_ID_HEADER], msg: `must have at most ${MAX_HOOK_ID_CHARS} characters`, type: 'text_length' }]);
+    }
     const { event, effect } = mapHookInput(input);
     // Hooks of many sessions arrive together: the store writes them in batches, one commit (and notification) each.
     const stored = await store.hooks.record({
@@ -65,5 +93,17 @@ function hookInput(body: unknown): HookInput {
     const field = failure.path.join('.') || 'body';
     throw badRequest(failure.value === undefined ? `${field} is required` : `${field}: ${failure.message}`);
   }
+  const tooLong: FieldError[] = ID_FIELDS.filter((field) => {
+    const value = (body as Record<string, unknown>)[field];
+    return typeof value === 'string' && value.length > MAX_HOOK_ID_CHARS;
+  }).map((field) => ({ loc: ['body', field], msg: `must have at most ${MAX_HOOK_ID_CHARS} characters`, type: 'text_length' }));
+  // A 422 rather than the 400 above: the input is a hook, but an id this long cannot key an event (an index
+  // entry holds about 2.7 KB) and is not one Claude Code makes.
+  if (tooLong.length > 0) throw unprocessable(tooLong);
   return body as HookInput;
 }
+
+/** The longest id a hook may carry (in UTF-16 code units, as session ids are counted). */
+export const MAX_HOOK_ID_CHARS = 256;
+// Fields that become indexed columns or part of the event's key.
+const ID_FIELDS = ['tool_use_id', 'prompt_id', 'agent_id', 'hook_event_name'] as const;

@@ -325,7 +325,9 @@ export const OPERATIONS: Operation[] = [
     body: ClaudeCodeHookBody,
     responses: {
       200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
-      400: error('Malformed JSON, not an object, or no session_id'),
+      400: error('Malformed JSON, not an object, nested deeper than 72 levels, or no session_id'),
+      422: { ...invalid, description: 'tool_use_id, prompt_id, agent_id, hook_event_name or the X-Capture-Id header longer than 256 characters' },
+      503: error('No room in the hook byte budget (HOOKS_BODY_BUDGET_BYTES) within HOOKS_ADMISSION_WAIT_MS; with Retry-After'),
     },
   },
   {

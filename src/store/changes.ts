@@ -63,6 +63,8 @@ export interface ChangeStore {
   withPage<T>(range: ChangeRange & { sliceBytes: number }, use: (page: ChangePage<Change | LargeChange>) => Promise<T>): Promise<T>;
   /** As canReplayFrom(). */
   canReplayFrom(seq: number): Promise<boolean>;
+  /** As latestSeq(). */
+  latest(): Promise<number>;
   /** As pruneChanges(). */
   prune(retentionHours: number): Promise<number>;
 }
@@ -72,6 +74,7 @@ export function changeStore({ pool, readPool }: { pool: Pool; readPool: Pool }):
     read: (range) => readChanges(pool, range),
     withPage: (range, use) => withChangePage(readPool, range, use),
     canReplayFrom: (seq) => canReplayFrom(pool, seq),
+    latest: () => latestSeq(pool),
     prune: (retentionHours) => pruneChanges(pool, retentionHours),
   };
 }

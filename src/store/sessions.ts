@@ -72,8 +72,8 @@ export interface SessionStore {
   delete(sessionId: string, by: string | null): Promise<{ eventsCount: number } | null>;
   /** As getSessionResult(). */
   result(sessionId: string): Promise<SessionResult>;
-  /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
-  withSnapshot<T>(filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T>;
+  /** One page of a feed's init on the few connections of pages: as readInitPage(). */
+  initPage(request: SessionPageRequest): Promise<InitPage>;
 }
 
 export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool }): SessionStore {
@@ -85,7 +85,7 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     update: (sessionId, changes) => updateSession(pool, sessionId, changes),
     delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
-    withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
+    initPage: (request) => readInitPage(readPool, request),
   };
 }
 
@@ -174,7 +174,7 @@ export async function listSessions(pool: Pool, request: SessionPageRequest): Pro
 }
 
 /** A page's sessions joined by commas: whole, or with its first session (read in slices) first. */
-type SessionPageParts = { nextCursor: string | null } & (
+type SessionPageParts = { nextCursor: string | null; lastCreatedMs: number | null } & (
   | { json: string; large: null }
   /** `large`, the first session, is valid while the transaction is open. */
   | { parts: (string | SlicedText)[]; large: SlicedText }
@@ -185,7 +185,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
   const position = request.cursor ? decodeCursor(request.cursor) : undefined;
   // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built. A first
   // row too large to hold at once is not built here (json null) but read in slices below.
-  const { rows } = await tx.query<{ json: string | null; created_at_text: string; session_id: string; candidates: string; position: string }>(
+  const { rows } = await tx.query<{ json: string | null; created_at_text: string; created_at_iso: string; session_id: string; candidates: string; position: string }>(
     `with candidate as (
        select session_id as candidate_id,
               sum(${SESSION_JSON_SIZE}) over (order by created_at desc, session_id) as bytes_to_here,
@@ -206,7 +206,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
      )
      -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
      select case when position = 1 and bytes_to_here > $11 then null else asm_session_json(s) end as json,
-            created_at::text as created_at_text, session_id, candidates, position
+            created_at::text as created_at_text, asm_iso_time(created_at) as created_at_iso, session_id, candidates, position
      from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
      where bytes_to_here <= $9 or position = 1`,
     [
@@ -230,7 +230,8 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
   const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
   const nextCursor = more && last ? encodeCursor(last.created_at_text, last.session_id) : null;
   const rest = page.slice(large ? 1 : 0).map((row) => row.json!);
-  return large ? { parts: [large, ...rest.map((json) => `,${json}`)], large, nextCursor } : { json: rest.join(','), large, nextCursor };
+  const lastCreatedMs = last ? Date.parse(last.created_at_iso) : null;
+  return large ? { parts: [large, ...rest.map((json) => `,${json}`)], large, nextCursor, lastCreatedMs } : { json: rest.join(','), large, nextCursor, lastCreatedMs };
 }
 
 // The page query saw the session in the same snapshot, so it is there.
@@ -263,34 +264,35 @@ export function sessionPieces(pool: Pool, filter: SessionFilter & ListBudget): A
 
 const WHOLE_LIST_PAGE = 1000;
 
-/** A consistent read of the sessions for a client that then follows changes. */
-export interface SessionSnapshot {
-  /** The number of the last change the snapshot reflects. */
+/** One page of a feed's init, read in a snapshot of its own. */
+export interface InitPage {
+  /** The number of the last change the page reflects. */
   seq: number;
-  /** The sessions, newest first, as pieces of JSON text that together form the array's contents. */
-  pieces: AsyncIterable<string>;
-  /** Set when `limit` cut the list: the cursor of the page that follows. */
+  /** The page's sessions as JSON joined by commas; pieces hold the page's transaction until taken (or returned). */
+  sessions: JsonText;
   nextCursor: string | null;
+  /** `created_at` of the page's last session, in milliseconds; null for an empty page. */
+  lastCreatedMs: number | null;
 }
 
 /**
- * The sessions the filter selects (every one when `limit` is absent), read from one snapshot together with
- * the number of the last change it reflects, so that a client given both and then every later change sees
- * each change once. The snapshot is held while `use` runs, which must take the pieces before it resolves.
+ * One page of init, with the number of the last change it reflects, on a connection held only while the page
+ * is read (and, for a page whose first session is large, until its slices are taken). Pages read one after
+ * another reflect later and later changes: the feed tells its client which changes a page already shows.
  */
-export async function withSessionSnapshot<T>(pool: Pool, filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (tx) => {
-    await tx.query('set transaction isolation level repeatable read, read only');
-    const seq = await latestSeq(tx);
-    // The transaction is this function's: pieces read from it need no ending of their own.
-    const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
-      const page = await readSessionPage(tx, { ...filter, cursor, limit });
-      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.json, nextCursor: page.nextCursor };
-    };
-    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
-    const page = await readPage(filter.cursor, filter.limit);
-    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor });
-  });
+export async function readInitPage(pool: Pool, request: SessionPageRequest): Promise<InitPage> {
+  const read = await beginRead(pool);
+  let handedOn = false;
+  try {
+    const seq = await latestSeq(read.client);
+    const page = await readSessionPage(read.client, request);
+    const common = { seq, nextCursor: page.nextCursor, lastCreatedMs: page.lastCreatedMs };
+    if (page.large === null) return { ...common, sessions: page.json };
+    handedOn = true;
+    return { ...common, sessions: jsonPieces(page.parts, read.end) };
+  } finally {
+    if (!handedOn) await read.end();
+  }
 }
 
 /**
