@@ -25,11 +25,14 @@ export class ApprovalHolds {
    * shutdown). `cancel` ends it early (the connection dropped) without an answer.
    */
   hold(approvalId: number, holdMs: number): { ended: Promise<HoldEnd>; cancel: () => void } {
-    let timer: NodeJS.Timeout | undefined;
     let settleNow!: (end: HoldEnd) => void;
     const ended = new Promise<HoldEnd>((resolve) => (settleNow = resolve));
+    if (this.closed) {
+      settleNow({ undecided: 'shutdown' });
+      return { ended, cancel: () => undefined };
+    }
     const done = () => {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       this.held.delete(approvalId);
     };
     const entry: Held = {
@@ -38,12 +41,8 @@ export class ApprovalHolds {
         settleNow(end);
       },
     };
-    if (this.closed) {
-      settleNow({ undecided: 'shutdown' });
-      return { ended, cancel: () => undefined };
-    }
+    const timer = setTimeout(() => entry.settle({ undecided: 'hold_ended' }), holdMs);
     this.held.set(approvalId, entry);
-    timer = setTimeout(() => entry.settle({ undecided: 'hold_ended' }), holdMs);
     return { ended, cancel: done };
   }
 
