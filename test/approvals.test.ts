@@ -55,6 +55,10 @@ describe('a PermissionRequest held until a person decides', () => {
         decided_at: null,
       });
       expect(approval.permission_suggestions).toEqual(SUGGESTIONS);
+      // A dashboard connecting now finds it in init, beside the sessions.
+      const late = await WsClient.connect(`${b.wsUrl}?session_id=${id}`);
+      late.close();
+      expect(late.init.approvals).toEqual([approval]);
 
       const { session } = (await c.api.get(sessionPath(id))).body;
       expect(session).toMatchObject({ waiting_for: 'approval', waiting_tool: { approval_id: approval.id, tool_name: 'Bash', tool_input: { command: 'echo hi' } } });

@@ -7,7 +7,7 @@ import type { Approval } from '../domain/approval';
 /** Every message the server sends on `/ws`, one JSON text frame each. `seq` is the change's number (see changes.ts). */
 export type ServerMessage =
   /** Sent in pieces (one message, several WebSocket frames); `next_cursor` continues a list cut by `init_limit`. */
-  | { type: 'init'; seq: number; sessions: Session[]; next_cursor: string | null }
+  | { type: 'init'; seq: number; sessions: Session[]; next_cursor: string | null; /** The pending approvals (of the sessions followed), oldest first. */ approvals: Approval[] }
   | { type: 'resync_required' }
   | { type: 'session_created'; seq: number; session: Session }
   | { type: 'session_updated'; seq: number; session: Session }

@@ -75,13 +75,13 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
 // Returns the number init reflects, or null if the client went away meanwhile.
 async function sendInit(client: HubClient, request: StreamRequest, { hub, store, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
   const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes, sliceBytes };
-  return store.sessions.withSnapshot(filter, async ({ seq, pieces, nextCursor }) => {
+  return store.sessions.withSnapshot(filter, async ({ seq, pieces, nextCursor, approvals }) => {
     if (!hub.sendFragment(client, `{"type":"init","seq":${seq},"sessions":[`, false)) return null;
     for await (const piece of pieces) {
       if (!hub.sendFragment(client, piece, false)) return null;
       if (!(await hub.drained(client, maxBytes))) return null;
     }
-    if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)}}`, true)) return null;
+    if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)},"approvals":${approvals}}`, true)) return null;
     return seq;
   });
 }

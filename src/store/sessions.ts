@@ -281,6 +281,8 @@ export interface SessionSnapshot {
   pieces: AsyncIterable<string>;
   /** Set when `limit` cut the list: the cursor of the page that follows. */
   nextCursor: string | null;
+  /** The pending approvals of those sessions (of every session when not filtered), oldest first, as a JSON array's text. */
+  approvals: string;
 }
 
 /**
@@ -292,14 +294,20 @@ export async function withSessionSnapshot<T>(pool: Pool, filter: SessionFilter &
   return withTransaction(pool, async (tx) => {
     await tx.query('set transaction isolation level repeatable read, read only');
     const seq = await latestSeq(tx);
+    const { rows } = await tx.query<{ approvals: string }>(
+      `select coalesce(json_agg(asm_approval_json(a) order by a.requested_at, a.id), '[]')::text as approvals
+       from approvals a where state = 'pending' and ($1::text[] is null or session_id = any($1))`,
+      [filter.sessionIds ?? null],
+    );
+    const approvals = rows[0]!.approvals;
     // The transaction is this function's: pieces read from it need no ending of their own.
     const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
       const page = await readSessionPage(tx, { ...filter, cursor, limit });
       return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.json, nextCursor: page.nextCursor };
     };
-    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
+    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null, approvals });
     const page = await readPage(filter.cursor, filter.limit);
-    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor });
+    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor, approvals });
   });
 }
 
