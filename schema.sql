@@ -61,6 +61,58 @@ CREATE TYPE public.asm_session_state AS (
 	outcome text
 );
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sessions (
+    session_id text NOT NULL,
+    session_name text NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    project_dir text,
+    agent_name text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_resumed_at timestamp with time zone,
+    event_count bigint DEFAULT 0 NOT NULL,
+    last_event_at timestamp with time zone,
+    source text,
+    input_tokens bigint DEFAULT 0 NOT NULL,
+    output_tokens bigint DEFAULT 0 NOT NULL,
+    cache_read_tokens bigint DEFAULT 0 NOT NULL,
+    cache_creation_tokens bigint DEFAULT 0 NOT NULL,
+    cost_usd_micros bigint DEFAULT 0 NOT NULL,
+    api_requests bigint DEFAULT 0 NOT NULL,
+    api_duration_ms bigint DEFAULT 0 NOT NULL,
+    models text[] DEFAULT '{}'::text[] NOT NULL,
+    outcome text,
+    waiting_for text,
+    waiting_since timestamp with time zone,
+    waiting_tool jsonb,
+    input_waiting_since timestamp with time zone,
+    budget_usd numeric(14,6),
+    budget_alerted smallint DEFAULT 0 NOT NULL,
+    CONSTRAINT sessions_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
+    CONSTRAINT sessions_outcome_check CHECK ((outcome = ANY (ARRAY['failed'::text, 'succeeded'::text]))),
+    CONSTRAINT sessions_status_check CHECK ((status = ANY (ARRAY['running'::text, 'idle'::text, 'finished'::text]))),
+    CONSTRAINT sessions_waiting_for_check CHECK ((waiting_for = ANY (ARRAY['approval'::text, 'input'::text])))
+);
+
+--
+-- Name: asm_alert(text, public.sessions, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_alert(kind text, s public.sessions, details jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+      insert into alerts (kind, session_id, payload)
+      values (kind, s.session_id, jsonb_build_object('kind', kind, 'session_id', s.session_id, 'session_name', s.session_name,
+                                                     'project_dir', s.project_dir) || details)
+    $$;
+
 --
 -- Name: asm_append_events(public.asm_event_input[], boolean); Type: FUNCTION; Schema: public; Owner: -
 --
@@ -105,6 +157,41 @@ CREATE FUNCTION public.asm_append_events(items public.asm_event_input[], answer 
     $$;
 
 --
+-- Name: approvals; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.approvals (
+    id bigint NOT NULL,
+    session_id text NOT NULL,
+    tool_name text NOT NULL,
+    tool_input json NOT NULL,
+    tool_use_id text,
+    permission_suggestions json,
+    state text DEFAULT 'pending'::text NOT NULL,
+    scope text,
+    reason text,
+    decided_by text,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    decided_at timestamp with time zone,
+    CONSTRAINT approvals_scope_check CHECK ((scope = ANY (ARRAY['once'::text, 'session'::text]))),
+    CONSTRAINT approvals_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'allowed'::text, 'denied'::text, 'expired'::text, 'answered_in_terminal'::text])))
+);
+
+--
+-- Name: asm_approval_json(public.approvals); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_approval_json(a public.approvals) RETURNS json
+    LANGUAGE sql STABLE
+    AS $$
+      select json_build_object(
+        'id', a.id, 'session_id', a.session_id, 'tool_name', a.tool_name, 'tool_input', a.tool_input,
+        'tool_use_id', a.tool_use_id, 'permission_suggestions', a.permission_suggestions, 'state', a.state,
+        'scope', a.scope, 'reason', a.reason, 'decided_by', a.decided_by,
+        'requested_at', asm_iso_time(a.requested_at), 'decided_at', asm_iso_time(a.decided_at))
+    $$;
+
+--
 -- Name: asm_changes_in_tx(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -144,10 +231,6 @@ CREATE FUNCTION public.asm_event_failed(error text, exit_code integer) RETURNS b
     AS $$
       select error is not null or coalesce(exit_code, 0) <> 0
     $$;
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: events; Type: TABLE; Schema: public; Owner: -
@@ -328,6 +411,28 @@ CREATE FUNCTION public.asm_record_hooks(items public.asm_event_input[], effects 
     $$;
 
 --
+-- Name: asm_refresh_waiting(text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_refresh_waiting(ids text[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+      update sessions s
+      set waiting_for = w.waiting_for, waiting_since = w.waiting_since, waiting_tool = w.waiting_tool
+      from (
+        select s2.session_id,
+               case when a.id is not null then 'approval' when s2.input_waiting_since is not null then 'input' end as waiting_for,
+               case when a.id is not null then a.requested_at else s2.input_waiting_since end as waiting_since,
+               case when a.id is not null then jsonb_build_object('approval_id', a.id, 'tool_name', a.tool_name, 'tool_input', a.tool_input::jsonb) end as waiting_tool
+        from sessions s2
+        left join lateral (select * from approvals where approvals.session_id = s2.session_id and state = 'pending' order by id limit 1) a on true
+        where s2.session_id = any(ids)
+      ) w
+      where s.session_id = w.session_id
+        and (s.waiting_for, s.waiting_since, s.waiting_tool) is distinct from (w.waiting_for, w.waiting_since, w.waiting_tool)
+    $$;
+
+--
 -- Name: asm_session_after(text, text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -345,32 +450,16 @@ CREATE FUNCTION public.asm_session_after(status text, outcome text, effect text,
     $$;
 
 --
--- Name: sessions; Type: TABLE; Schema: public; Owner: -
+-- Name: asm_session_api_json(public.sessions); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE TABLE public.sessions (
-    session_id text NOT NULL,
-    session_name text NOT NULL,
-    status text DEFAULT 'running'::text NOT NULL,
-    project_dir text,
-    agent_name text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_resumed_at timestamp with time zone,
-    event_count bigint DEFAULT 0 NOT NULL,
-    last_event_at timestamp with time zone,
-    source text,
-    input_tokens bigint DEFAULT 0 NOT NULL,
-    output_tokens bigint DEFAULT 0 NOT NULL,
-    cache_read_tokens bigint DEFAULT 0 NOT NULL,
-    cache_creation_tokens bigint DEFAULT 0 NOT NULL,
-    cost_usd_micros bigint DEFAULT 0 NOT NULL,
-    api_requests bigint DEFAULT 0 NOT NULL,
-    api_duration_ms bigint DEFAULT 0 NOT NULL,
-    models text[] DEFAULT '{}'::text[] NOT NULL,
-    outcome text,
-    CONSTRAINT sessions_outcome_check CHECK ((outcome = ANY (ARRAY['failed'::text, 'succeeded'::text]))),
-    CONSTRAINT sessions_status_check CHECK ((status = ANY (ARRAY['running'::text, 'idle'::text, 'finished'::text])))
-);
+CREATE FUNCTION public.asm_session_api_json(s public.sessions) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+      select left(asm_session_json(s), -1) || ',' || substr(json_build_object(
+        'waiting_for', s.waiting_for, 'waiting_since', asm_iso_time(s.waiting_since), 'waiting_tool', s.waiting_tool,
+        'budget_usd', s.budget_usd::float8)::text, 2)
+    $$;
 
 --
 -- Name: asm_session_json(public.sessions); Type: FUNCTION; Schema: public; Owner: -
@@ -399,6 +488,28 @@ CREATE FUNCTION public.tg_api_keys__log_change() RETURNS trigger
     AS $$
     begin
       insert into changes (kind, position) values ('keys_changed', asm_count_changes(1) + 1);
+      return null;
+    end
+    $$;
+
+--
+-- Name: tg_approvals__log_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_approvals__log_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    declare
+      s sessions;
+    begin
+      insert into changes (kind, session_id, approval, position)
+      values (case tg_op when 'INSERT' then 'approval_requested' else 'approval_decided' end, new.session_id,
+              asm_approval_json(new), asm_count_changes(1) + 1);
+      perform asm_refresh_waiting(array[new.session_id]);
+      if tg_op = 'INSERT' then
+        select * into s from sessions where session_id = new.session_id;
+        perform asm_alert('approval_requested', s, jsonb_build_object('approval', asm_approval_json(new)::jsonb));
+      end if;
       return null;
     end
     $$;
@@ -502,6 +613,80 @@ CREATE FUNCTION public.tg_events__log_changes() RETURNS trigger
     $$;
 
 --
+-- Name: tg_events__track_waiting(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_events__track_waiting() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    declare
+      ids text[];
+    begin
+      -- The sessions where this can change anything: a pending approval, waiting for input, or a waiting notification now.
+      -- Looked at once per session of the statement, not per event.
+      select array_agg(i.session_id order by i.session_id) into ids
+      from (select distinct session_id from inserted) i
+      where exists (select 1 from sessions s where s.session_id = i.session_id and s.input_waiting_since is not null)
+         or exists (select 1 from approvals a where a.session_id = i.session_id and a.state = 'pending')
+         or exists (select 1 from inserted j where j.session_id = i.session_id and j.event_type = 'notification'
+                    and j.reason in ('permission_prompt', 'idle_prompt', 'elicitation_dialog'));
+      if ids is null then
+        return null;
+      end if;
+      -- In session_id order, as every writer locks them, so that none deadlocks with another.
+      perform 1 from sessions where session_id = any(ids) order by session_id for no key update;
+      update approvals a set state = 'answered_in_terminal', decided_at = now()
+      where a.state = 'pending' and a.session_id = any(ids)
+        and exists (
+          select 1 from inserted i
+          where i.session_id = a.session_id
+            and (i.event_type in ('message', 'session_stop')
+                 or (i.event_type = 'post_tool' and (a.tool_use_id = i.tool_use_id
+                     or (i.tool_name = a.tool_name and i.tool_input::jsonb = a.tool_input::jsonb)))));
+      update sessions s
+      set input_waiting_since = case when last.waiting then coalesce(s.input_waiting_since, last.timestamp) end
+      from (
+        select distinct on (session_id) session_id, "timestamp",
+               coalesce(event_type = 'notification' and reason in ('permission_prompt', 'idle_prompt', 'elicitation_dialog'), false) as waiting
+        from inserted where session_id = any(ids)
+        order by session_id, id desc
+      ) last
+      where s.session_id = last.session_id
+        and s.input_waiting_since is distinct from (case when last.waiting then coalesce(s.input_waiting_since, last.timestamp) end);
+      perform asm_refresh_waiting(ids);
+      return null;
+    end
+    $$;
+
+--
+-- Name: tg_sessions__alerts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_sessions__alerts() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    declare
+      level smallint := 0;
+      cost numeric := new.cost_usd_micros::numeric / 1e6;
+    begin
+      if new.outcome = 'failed' and old.outcome is distinct from 'failed' then
+        perform asm_alert('session_failed', new, '{}'::jsonb);
+      end if;
+      if new.waiting_for = 'input' and old.waiting_for is distinct from 'input' then
+        perform asm_alert('waiting_for_input', new, jsonb_build_object('waiting_since', asm_iso_time(new.waiting_since)));
+      end if;
+      if new.budget_usd is not null then
+        level := case when cost >= new.budget_usd then 100 when cost >= new.budget_usd * 0.8 then 80 else 0 end;
+      end if;
+      if level > old.budget_alerted then
+        perform asm_alert('budget_' || level, new, jsonb_build_object('cost_usd', cost::float8, 'budget_usd', new.budget_usd::float8, 'percent', level));
+      end if;
+      new.budget_alerted := level;
+      return new;
+    end
+    $$;
+
+--
 -- Name: tg_sessions__apply_pending_usage(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -523,6 +708,21 @@ CREATE FUNCTION public.tg_sessions__apply_pending_usage() RETURNS trigger
       into new.input_tokens, new.output_tokens, new.cache_read_tokens, new.cache_creation_tokens,
            new.cost_usd_micros, new.api_requests, new.api_duration_ms, new.models
       from usage_requests where session_id = new.session_id;
+      return new;
+    end
+    $$;
+
+--
+-- Name: tg_sessions__default_budget(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_sessions__default_budget() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    begin
+      if new.budget_usd is null then
+        new.budget_usd := (select value::numeric from asm_settings where name = 'session_budget_usd');
+      end if;
       return new;
     end
     $$;
@@ -575,6 +775,36 @@ CREATE FUNCTION public.tg_sessions__log_change() RETURNS trigger
     $$;
 
 --
+-- Name: alerts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alerts (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    session_id text,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    delivered_to text[] DEFAULT '{}'::text[] NOT NULL,
+    done_at timestamp with time zone,
+    last_error text
+);
+
+--
+-- Name: alerts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: api_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -590,6 +820,28 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text)),
     CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) > 0) AND (scopes <@ ARRAY['ingest'::text, 'read'::text, 'decide'::text, 'admin'::text]))),
     CONSTRAINT api_keys_secret_sha256_check CHECK ((octet_length(secret_sha256) = 32))
+);
+
+--
+-- Name: approvals_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.approvals ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.approvals_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: asm_settings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.asm_settings (
+    name text NOT NULL,
+    value text
 );
 
 --
@@ -658,7 +910,8 @@ CREATE TABLE public.changes (
     event_id bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     "position" integer NOT NULL,
-    CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['session_created'::text, 'session_updated'::text, 'session_deleted'::text, 'event'::text, 'keys_changed'::text])))
+    approval json,
+    CONSTRAINT changes_kind_check CHECK ((kind = ANY (ARRAY['session_created'::text, 'session_updated'::text, 'session_deleted'::text, 'event'::text, 'keys_changed'::text, 'approval_requested'::text, 'approval_decided'::text])))
 );
 
 --
@@ -775,11 +1028,32 @@ CREATE TABLE public.usage_turns (
 ALTER TABLE ONLY public.pgmigrations ALTER COLUMN id SET DEFAULT nextval('public.pgmigrations_id_seq'::regclass);
 
 --
+-- Name: alerts alerts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+
+--
 -- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+--
+-- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.approvals
+    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
+
+--
+-- Name: asm_settings asm_settings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.asm_settings
+    ADD CONSTRAINT asm_settings_pkey PRIMARY KEY (name);
 
 --
 -- Name: audit_log audit_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -859,16 +1133,46 @@ ALTER TABLE ONLY public.usage_turns
     ADD CONSTRAINT usage_turns_pkey PRIMARY KEY (session_id, prompt_id);
 
 --
+-- Name: alerts_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alerts_due ON public.alerts USING btree (next_attempt_at) WHERE (done_at IS NULL);
+
+--
 -- Name: api_keys_live_name; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX api_keys_live_name ON public.api_keys USING btree (name) WHERE (revoked_at IS NULL);
 
 --
+-- Name: approvals_by_session; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX approvals_by_session ON public.approvals USING btree (session_id, id);
+
+--
+-- Name: approvals_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX approvals_pending ON public.approvals USING btree (session_id, id) WHERE (state = 'pending'::text);
+
+--
+-- Name: approvals_pending_oldest; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX approvals_pending_oldest ON public.approvals USING btree (requested_at, id) WHERE (state = 'pending'::text);
+
+--
 -- Name: change_batches_by_age; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX change_batches_by_age ON public.change_batches USING btree (committed_at);
+
+--
+-- Name: changes_approvals_decided; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX changes_approvals_decided ON public.changes USING btree (tx, "position") WHERE (kind = 'approval_decided'::text);
 
 --
 -- Name: changes_by_tx_position; Type: INDEX; Schema: public; Owner: -
@@ -943,6 +1247,24 @@ CREATE INDEX sessions_newest_first ON public.sessions USING btree (created_at DE
 CREATE TRIGGER t0_events__count_redactions BEFORE INSERT ON public.events FOR EACH ROW EXECUTE FUNCTION public.tg_events__count_redactions();
 
 --
+-- Name: events t0_events__track_waiting; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t0_events__track_waiting AFTER INSERT ON public.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_events__track_waiting();
+
+--
+-- Name: sessions t0_sessions__alerts; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t0_sessions__alerts BEFORE UPDATE ON public.sessions FOR EACH ROW WHEN (((old.outcome IS DISTINCT FROM new.outcome) OR (old.waiting_for IS DISTINCT FROM new.waiting_for) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros) OR (old.budget_usd IS DISTINCT FROM new.budget_usd))) EXECUTE FUNCTION public.tg_sessions__alerts();
+
+--
+-- Name: sessions t0_sessions__default_budget; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t0_sessions__default_budget BEFORE INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION public.tg_sessions__default_budget();
+
+--
 -- Name: api_keys t1_api_keys__log_insert_or_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -953,6 +1275,18 @@ CREATE TRIGGER t1_api_keys__log_insert_or_delete AFTER INSERT OR DELETE ON publi
 --
 
 CREATE TRIGGER t1_api_keys__log_update AFTER UPDATE ON public.api_keys FOR EACH ROW WHEN (((((old.name IS DISTINCT FROM new.name) OR (old.scopes IS DISTINCT FROM new.scopes)) OR (old.secret_sha256 IS DISTINCT FROM new.secret_sha256)) OR (old.revoked_at IS DISTINCT FROM new.revoked_at))) EXECUTE FUNCTION public.tg_api_keys__log_change();
+
+--
+-- Name: approvals t1_approvals__log_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t1_approvals__log_insert AFTER INSERT ON public.approvals FOR EACH ROW EXECUTE FUNCTION public.tg_approvals__log_change();
+
+--
+-- Name: approvals t1_approvals__log_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t1_approvals__log_update AFTER UPDATE ON public.approvals FOR EACH ROW WHEN ((old.state IS DISTINCT FROM new.state)) EXECUTE FUNCTION public.tg_approvals__log_change();
 
 --
 -- Name: changes t1_changes__number_at_commit; Type: TRIGGER; Schema: public; Owner: -
@@ -982,7 +1316,7 @@ CREATE TRIGGER t1_sessions__log_insert_or_delete AFTER INSERT OR DELETE ON publi
 -- Name: sessions t1_sessions__log_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN ((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome))) EXECUTE FUNCTION public.tg_sessions__log_change();
+CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN ((((((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome)) OR (old.waiting_for IS DISTINCT FROM new.waiting_for)) OR (old.waiting_since IS DISTINCT FROM new.waiting_since)) OR (old.waiting_tool IS DISTINCT FROM new.waiting_tool)) OR (old.budget_usd IS DISTINCT FROM new.budget_usd))) EXECUTE FUNCTION public.tg_sessions__log_change();
 
 --
 -- Name: events t2_events__log_changes; Type: TRIGGER; Schema: public; Owner: -
@@ -1001,6 +1335,13 @@ CREATE TRIGGER t2_sessions__delete_usage AFTER DELETE ON public.sessions FOR EAC
 --
 
 CREATE TRIGGER t3_sessions__delete_events AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_sessions__delete_events();
+
+--
+-- Name: approvals approvals_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.approvals
+    ADD CONSTRAINT approvals_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(session_id) ON DELETE CASCADE;
 
 --
 -- PostgreSQL database dump complete

@@ -37,7 +37,7 @@ export function parseStreamRequest(search: URLSearchParams): StreamRequest {
 export interface StreamDeps {
   hub: Hub;
   /** Where init's snapshot and replays are read. */
-  store: Pick<Store, 'sessions' | 'changes'>;
+  store: Pick<Store, 'sessions' | 'changes' | 'approvals'>;
   logger: Logger;
   /** The byte budget of one piece of init and one page of a replay. */
   maxBytes: number;
@@ -102,7 +102,10 @@ async function sendInit(client: HubClient, request: StreamRequest, { hub, store,
     if (page.nextCursor === null) break;
     cursor = page.nextCursor;
   }
-  if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)}}`, true)) return null;
+  // Read after N: an approval decided since then is left out (its approval_decided follows); one requested since
+  // may come twice, here and as approval_requested (clients key approvals by id).
+  const approvals = await store.approvals.pendingJson(request.sessionIds);
+  if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)},"approvals":${approvals}}`, true)) return null;
   hub.setAlreadyShown(client, alreadyShownBy(pages), Math.max(...pages.map((page) => page.seq)));
   return seq;
 }

@@ -2,6 +2,8 @@ import { ping } from '../db/ping';
 import { createPool } from '../db/pool';
 import type { Logger } from '../logger';
 import { activityStore, type ActivityStore } from './activity';
+import { alertStore, type AlertStore } from './alerts';
+import { approvalStore, type ApprovalStore } from './approvals';
 import { auditStore, type AuditStore } from './audit';
 import { changeStore, type ChangeStore } from './changes';
 import { hookStore, type HookStore } from './claudeCode';
@@ -34,6 +36,8 @@ export interface Store {
    * A writer added later masks with it too (maskValue in masking.ts), before its first statement.
    */
   readonly masker: Masker;
+  readonly approvals: ApprovalStore;
+  readonly alerts: AlertStore;
   /** Resolves once the database answers a trivial query; rejects with its error, or when no answer comes within `ms`. */
   ping(ms: number): Promise<void>;
   /** Closes every connection; what is in flight finishes first. */
@@ -73,6 +77,8 @@ export function createStore({ connectionString, poolSize, readConnections, logge
     audit: auditStore({ pool }),
     retention: retentionStore({ pool }),
     masker,
+    approvals: maskedApprovals(approvalStore({ pool }), masker),
+    alerts: alertStore({ pool }),
     ping: (ms) => ping(pool, ms),
     close: () => (closing ??= Promise.all([pool.end(), readPool.end()]).then(() => undefined)),
   };
@@ -82,7 +88,7 @@ export function createStore({ connectionString, poolSize, readConnections, logge
 const maskedSessions = (sessions: SessionStore, masker: Masker): SessionStore => ({
   ...sessions,
   create: (session) => sessions.create(maskNewSession(masker, session)),
-  update: (sessionId, changes) => sessions.update(sessionId, maskSessionChanges(masker, changes)),
+  update: (sessionId, changes, by) => sessions.update(sessionId, maskSessionChanges(masker, changes), by),
 });
 
 const maskedEvents = (events: EventStore, masker: Masker): EventStore => ({
@@ -93,6 +99,16 @@ const maskedEvents = (events: EventStore, masker: Masker): EventStore => ({
 });
 
 const maskedHooks = (hooks: HookStore, masker: Masker): HookStore => ({ ...hooks, record: (hook) => hooks.record(maskHook(masker, hook)) });
+
+// The person approving sees the tool input as stored: masked like the pre_tool event it is matched with.
+const maskedApprovals = (approvals: ApprovalStore, masker: Masker): ApprovalStore => ({
+  ...approvals,
+  create: (request, onCreated) => {
+    const { toolInput, permissionSuggestions } = masker.json({ toolInput: request.toolInput, permissionSuggestions: request.permissionSuggestions }).value;
+    return approvals.create({ ...request, toolInput, permissionSuggestions }, onCreated);
+  },
+  decide: (id, decision, by) => approvals.decide(id, decision.reason == null ? decision : { ...decision, reason: masker.text(decision.reason).text }, by),
+});
 
 const maskedUsage = (usage: UsageStore, masker: Masker): UsageStore => ({
   ...usage,
