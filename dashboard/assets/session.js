@@ -5,7 +5,7 @@
 import { api, ApiError, getApiKey, sessionUrl } from './api.js';
 import { announce, copyButton, formatNumber, h, icon, plural, sessionState, setPageTitle, statusBadge, timeEl, waitingTitle } from './dom.js';
 import { renderEvent } from './timeline.js';
-import { callDuration, formatDuration, ToolCall } from './tools.js';
+import { approvalDecisionText, callDuration, formatDuration, ToolCall } from './tools.js';
 import { formatUsage, Turns, usageTitle } from './turns.js';
 import { renderWaterfall } from './waterfall.js';
 import { renderMarkdown } from './markdown.js';
@@ -38,6 +38,8 @@ export class SessionView {
     this.approvals = new Map();
     this.approvalCalls = new Map();
     this.approvalCards = new Map();
+    /** The timeline's permission_request events, each with the approval it became once known. */
+    this.permissionItems = [];
     this.approvalsRequest = 0;
     this.ticker = setInterval(() => this.tick(), 1000);
     this.events = new Map(); // id → event, every one known (rendered or not yet)
@@ -280,14 +282,44 @@ export class SessionView {
       const before = candidates.filter((c) => !(Date.parse(c.pre.timestamp) > asked + 60_000));
       call = before[before.length - 1] ?? candidates[candidates.length - 1] ?? null;
     }
+    this.showDecision(approval);
     if (!call) return;
     this.approvalCalls.set(id, call);
     call.setApproval(approval);
   }
 
+  /** The permission_request event of an approval (same tool and input, the nearest in time) says what became of it. */
+  showDecision(approval) {
+    const id = approvalKey(approval);
+    let item = this.permissionItems.find((candidate) => candidate.approvalId === id);
+    if (!item) {
+      const input = stableJson(approval.tool_input);
+      const asked = Date.parse(approval.requested_at);
+      let best = Infinity;
+      for (const candidate of this.permissionItems) {
+        if (candidate.approvalId !== null || candidate.event.tool_name !== approval.tool_name || stableJson(candidate.event.tool_input) !== input) continue;
+        const distance = Math.abs(Date.parse(candidate.event.timestamp) - asked);
+        if (!item || distance < best) {
+          item = candidate;
+          best = distance;
+        }
+      }
+      if (!item) return;
+      item.approvalId = id;
+    }
+    const line = item.li.querySelector('.permission-decision');
+    if (!line) return;
+    line.className = `permission-decision approval-${approval.state}`;
+    line.hidden = false;
+    if (approval.state === 'pending') line.replaceChildren('Waiting for a decision');
+    else line.replaceChildren(capitalize(approvalDecisionText(approval)), ...(approval.decided_at ? [' at ', timeEl(approval.decided_at, { relative: false })] : []));
+  }
+
   /** A call came onto the page: an approval that waited for it finds it now. */
   matchCall() {
-    for (const [id, approval] of this.approvals) if (!this.approvalCalls.has(id)) this.matchApproval(approval);
+    for (const [id, approval] of this.approvals) {
+      if (!this.approvalCalls.has(id) || !this.permissionItems.some((item) => item.approvalId === id)) this.matchApproval(approval);
+    }
   }
 
   /** The cards of the approvals still waiting, answerable here too. */
@@ -437,7 +469,12 @@ export class SessionView {
       if (alone.toolUseId && !this.calls.has(alone.toolUseId)) this.calls.set(alone.toolUseId, alone);
       return alone.li;
     }
-    return renderEvent(event);
+    const li = renderEvent(event);
+    if (event.event_type === 'permission_request') {
+      this.permissionItems.push({ event, li, approvalId: null });
+      if (this.approvals.size > 0) this.matchCall();
+    }
+    return li;
   }
 
   insert(event) {
@@ -876,6 +913,8 @@ function turnLabel(turn) {
 function callDurationOf(call) {
   return callDuration(call.pre, call.post);
 }
+
+const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** JSON with the keys of every object sorted: two inputs compare equal however their keys were ordered. */
 function stableJson(value) {
