@@ -315,3 +315,44 @@ describe('browser notifications', () => {
     await page.locator('#notify-toggle[aria-pressed="false"]').waitFor();
   });
 });
+
+// Last in the file: once a key exists, the server requires one.
+describe('with API keys', () => {
+  it('when the page has a key with the decide scope, then Allow is sent with it (decided_by names it); with a read key, the page says the key may not decide', async () => {
+    const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+    const admin = (await api.post('/keys', { name: 'admin', scopes: ['admin'] })).body.secret as string;
+    const approver = (await api.post('/keys', { name: 'approver', scopes: ['read', 'decide'] }, bearer(admin))).body.secret as string;
+    const viewer = (await api.post('/keys', { name: 'viewer', scopes: ['read'] }, bearer(admin))).body.secret as string;
+    const ingest = (await api.post('/keys', { name: 'hooks', scopes: ['ingest', 'read'] }, bearer(admin))).body.secret as string;
+    const withKey = async (key: string) => {
+      const dashboard = await openPage(browser, `${instance.baseUrl}/`);
+      pages.push(dashboard);
+      const { page } = dashboard;
+      await page.locator('#key-dialog').waitFor();
+      await page.getByRole('textbox', { name: 'Key' }).fill(key);
+      await page.locator('#key-dialog').getByRole('button', { name: 'Connect' }).click();
+      await page.locator('#connection[data-connection="connected"]').waitFor();
+      return page;
+    };
+    const keyed = apiClient(instance.baseUrl);
+    const post = (path: string, body: unknown) => keyed.post(path, body, bearer(ingest));
+    expect(
+      (await post('/hooks/claude-code', hook('needs-keyed', 'PreToolUse', { tool_name: 'Bash', tool_input: { command: 'make deploy' }, tool_use_id: 'toolu_keyed' }))).status,
+    ).toBe(200);
+    const answer = post('/hooks/claude-code', hook('needs-keyed', 'PermissionRequest', { tool_name: 'Bash', tool_input: { command: 'make deploy' } }));
+    held.push(answer);
+
+    const viewing = await withKey(viewer);
+    const card = viewing.locator('#needs-you .approval').filter({ hasText: 'make deploy' });
+    await card.getByRole('button', { name: 'Allow', exact: true }).click();
+    await card.locator('.approval-error').filter({ hasText: 'This API key may not decide' }).waitFor();
+
+    const approving = await withKey(approver);
+    await approving.locator('#needs-you .approval').filter({ hasText: 'make deploy' }).getByRole('button', { name: 'Allow', exact: true }).click();
+    expect((await answer).body.hookSpecificOutput.decision.behavior).toBe('allow');
+    const decided = (await keyed.get('/approvals?state=allowed', bearer(approver))).body.approvals.find((a: any) => a.session_id === 'needs-keyed');
+    expect(decided).toMatchObject({ state: 'allowed', decided_by: 'approver' });
+    // The viewer's page sees it go too.
+    await card.waitFor({ state: 'detached' });
+  });
+});
