@@ -7,6 +7,8 @@ import { dashboardRoutes } from './http/dashboard';
 import { docsRoutes } from './http/docs';
 import { eventRoutes } from './http/events';
 import { hookBodies, hookRoutes } from './http/hooks';
+import { approvalRoutes } from './http/approvals';
+import type { ApprovalHolds } from './approvals/holds';
 import { legacyRoutes } from './http/legacy';
 import { opsRoutes } from './http/ops';
 import { sessionRoutes } from './http/sessions';
@@ -32,15 +34,17 @@ import type { Store } from './store/store';
 export interface AppDeps {
   store: Store;
   listener: Pick<ChangeListener, 'listening'>;
-  config: Pick<Config, 'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'>;
+  config: Pick<Config, 'corsOrigins' | 'allowedHosts' | 'maxBodyBytes' | 'hookMaxBodyBytes' | 'pageMaxBytes' | 'pageSliceBytes'> & Partial<Pick<Config, 'approvalHoldSeconds'>>;
   logger: Logger;
   metrics: Metrics;
   /** The API keys, held in memory: who makes each request. */
   keyring: Pick<Keyring, 'identify' | 'environmentKeys' | 'required' | 'reload'>;
+  /** The PermissionRequest hooks this instance holds; absent, they are answered at once. */
+  holds?: ApprovalHolds;
 }
 
 /** The HTTP application: middleware in order, then every router. It never listens; see server.ts. */
-export function createApp({ store, listener, config, logger, metrics, keyring }: AppDeps): Koa {
+export function createApp({ store, listener, config, logger, metrics, keyring, holds }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err, ctx) => (ctx?.state.logger ?? logger).error('request failed', { err, method: ctx?.method, path: ctx?.path }));
@@ -51,7 +55,7 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
   // Before the key check: a browser's preflight never carries credentials.
   app.use(cors(config.corsOrigins));
   const otlp = otlpRoutes({ store, maxBodyBytes: config.maxBodyBytes });
-  const api = createApiRouter({ store, listener, metrics, config, keyring });
+  const api = createApiRouter({ store, listener, metrics, config, keyring, holds, logger });
   // Before any body is read: each route's scope is checked here, from the route that will answer.
   app.use(authenticate({ keyring, routers: [otlp, api] }));
   // The OTLP receiver reads its own bodies (protobuf or JSON, maybe gzipped) and answers as OTLP/HTTP says.
@@ -67,7 +71,15 @@ export function createApp({ store, listener, config, logger, metrics, keyring }:
 }
 
 /** The API's one router: the routes of every resource (but OTLP's, which reads its own bodies), matched in one pass. */
-export function createApiRouter({ store, listener, metrics, config, keyring }: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config' | 'keyring'>): Router {
+export function createApiRouter({
+  store,
+  listener,
+  metrics,
+  config,
+  keyring,
+  holds,
+  logger,
+}: Pick<AppDeps, 'store' | 'listener' | 'metrics' | 'config' | 'keyring'> & Partial<Pick<AppDeps, 'holds' | 'logger'>>): Router {
   return mountAll([
     dashboardRoutes(),
     docsRoutes(),
@@ -80,7 +92,8 @@ export function createApiRouter({ store, listener, metrics, config, keyring }: P
     exportRoutes({ store }),
     eventRoutes({ store, metrics, config }),
     legacyRoutes({ store, metrics, config }),
-    hookRoutes({ store, metrics }),
+    hookRoutes({ store, metrics, holds, holdMs: (config.approvalHoldSeconds ?? 300) * 1000, logger }),
+    approvalRoutes({ store }),
     keyRoutes({ store, keyring }),
   ]);
 }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { array, boolean, coerce, create, defaulted, enums, integer, max, min, object, optional, string } from 'superstruct';
+import { array, boolean, coerce, create, defaulted, enums, integer, max, min, number, object, optional, refine, string } from 'superstruct';
 import { integerFromText } from './structs/integers';
 
 const DEFAULT_CORS_ORIGINS = ['http://localhost:5173', 'http://localhost:3000', 'http://127.0.0.1:5173', 'http://127.0.0.1:3000'];
@@ -20,6 +20,13 @@ const List = coerce(array(string()), string(), (value) =>
     .map((item) => item.trim())
     .filter((item) => item !== ''),
 );
+// A decimal amount, e.g. `5` or `12.50`.
+const Amount = coerce(
+  refine(number(), 'amount', (value) => (Number.isFinite(value) && value >= 0) || 'must be a number of at least 0'),
+  string(),
+  (value) => (/^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN),
+);
+const HttpUrl = refine(string(), 'url', (value) => /^https?:\/\/[^\s]+$/.test(value) || 'must be an http(s) URL');
 const Flag = coerce(boolean(), string(), (value) => ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase()));
 
 export const LogLevel = enums(['debug', 'info', 'warn', 'error', 'silent']);
@@ -48,6 +55,18 @@ const Environment = object({
   HTTP_HEADERS_TIMEOUT_MS: defaulted(PositiveInt, 30_000),
   HTTP_REQUEST_TIMEOUT_MS: defaulted(PositiveInt, 120_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: defaulted(PositiveInt, 65_000),
+  APPROVAL_HOLD_SECONDS: defaulted(PositiveInt, 300),
+  ALERT_WEBHOOK_URLS: defaulted(
+    coerce(array(HttpUrl), string(), (value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    ),
+    [],
+  ),
+  PUBLIC_URL: optional(HttpUrl),
+  SESSION_BUDGET_USD: optional(Amount),
 });
 
 export interface Config {
@@ -99,6 +118,14 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** An idle keep-alive connection is closed after this long. */
   readonly keepAliveTimeoutMs: number;
+  /** How long a PermissionRequest hook is held open for a decision before it answers `{}` (Claude Code then asks in the terminal). */
+  readonly approvalHoldSeconds: number;
+  /** Where alerts are POSTed (JSON with a `text` field): approval requested, waiting for input, session failed, budget reached. */
+  readonly alertWebhookUrls: readonly string[];
+  /** The dashboard's address as people reach it, for links in alerts; unset: no link. */
+  readonly publicUrl: string | undefined;
+  /** The spend cap (USD) a new session takes; unset: none. PATCH /sessions/{id} changes a session's. */
+  readonly sessionBudgetUsd: number | undefined;
 }
 
 const KNOWN_KEYS = Object.keys(Environment.schema);
@@ -134,6 +161,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: parsed.HTTP_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: parsed.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: parsed.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    approvalHoldSeconds: parsed.APPROVAL_HOLD_SECONDS,
+    alertWebhookUrls: Object.freeze(parsed.ALERT_WEBHOOK_URLS),
+    publicUrl: parsed.PUBLIC_URL?.replace(/\/+$/, ''),
+    sessionBudgetUsd: parsed.SESSION_BUDGET_USD,
   });
 }
 

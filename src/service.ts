@@ -8,6 +8,7 @@ import { migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { Hub, type HubOptions } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
+import { ApprovalHolds } from './approvals/holds';
 import { serve } from './server';
 import { createStore, type Store } from './store/store';
 
@@ -18,6 +19,8 @@ export interface Service {
   readonly listener: ChangeListener;
   readonly metrics: Metrics;
   readonly keyring: Keyring;
+  /** The PermissionRequest hooks this instance holds open. */
+  readonly holds: ApprovalHolds;
   /** Graceful stop: no new connections, requests in flight finish, WebSockets get 1001, database released. */
   close(): Promise<void>;
 }
@@ -55,11 +58,13 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     const closed = hub.closeClientsOfKeys((keyId) => keyring.grants(keyId, 'read'), 'API key revoked');
     if (closed > 0) logger.info('closed the WebSockets of a revoked key', { closed });
   });
+  const holds = new ApprovalHolds();
   const listener = new ChangeListener({
     connectionString: databaseUrl,
     changes: store.changes,
     hub,
     onKeysChanged: () => void reloadKeys(),
+    onApprovalDecided: (approval) => holds.decided(approval),
     metrics,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
@@ -69,6 +74,8 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     await listener.start();
     // After LISTEN: a key changed from here on is in the log the listener reads; one changed before is read here.
     await keyring.reload();
+    // The budget new sessions take, for every instance's sessions: set the same SESSION_BUDGET_USD on each.
+    await store.approvals.setDefaultBudget(config.sessionBudgetUsd ?? null);
   } catch (err) {
     await listener.stop();
     hub.close();
@@ -106,7 +113,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
-  const app = createApp({ store, listener, config, logger, metrics, keyring });
+  const app = createApp({ store, listener, config, logger, metrics, keyring, holds });
   const server = await serve({
     app,
     authorize: authorizeUpgrade(keyring),
@@ -127,8 +134,12 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
     listener,
     metrics,
     keyring,
+    holds,
     close() {
       closing ??= (async () => {
+        // Held hooks answer `{}` first (Claude Code then asks in the terminal), their approvals expire.
+        const released = holds.releaseAll();
+        await store.approvals.expireMany(released, 'the server holding the hook shut down').catch((err) => logger.warn('could not expire held approvals', { err }));
         clearInterval(pruneTimer);
         clearInterval(keyUpkeep);
         await server.close();

@@ -21,6 +21,8 @@ export interface SessionChanges {
   project_dir?: string | null;
   agent_name?: string | null;
   last_resumed_at?: string | null;
+  /** The spend cap in USD; null: none. Recorded in the audit trail ('budget.set'). */
+  budget_usd?: number | null;
 }
 
 export interface SessionFilter {
@@ -66,8 +68,8 @@ export interface SessionStore {
   page(request: SessionPageRequest): Promise<SessionPageJson>;
   /** A whole list, a page at a time, on the few connections of pages: as sessionPieces(). */
   pieces(filter: SessionFilter & ListBudget): AsyncGenerator<string>;
-  /** As updateSession(). */
-  update(sessionId: string, changes: SessionChanges): Promise<Session | null>;
+  /** As updateSession(); a change of `budget_usd` is recorded in the audit trail as done by the key named `by`, in the same transaction. */
+  update(sessionId: string, changes: SessionChanges, by?: string | null): Promise<Session | null>;
   /** As deleteSession(); `by` is the name of the key that asks (null when no key is required), for the audit trail. */
   delete(sessionId: string, by: string | null): Promise<{ eventsCount: number } | null>;
   /** As getSessionResult(). */
@@ -82,7 +84,14 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     get: (sessionId) => getSessionById(pool, sessionId),
     page: (request) => listSessions(readPool, request),
     pieces: (filter) => sessionPieces(readPool, filter),
-    update: (sessionId, changes) => updateSession(pool, sessionId, changes),
+    update: (sessionId, changes, by = null) =>
+      changes.budget_usd === undefined
+        ? updateSession(pool, sessionId, changes)
+        : withTransaction(pool, async (tx) => {
+            const session = await updateSession(tx, sessionId, changes);
+            if (session) await recordAudit(tx, { action: 'budget.set', key: by, target: sessionId, details: { budget_usd: changes.budget_usd } });
+            return session;
+          }),
     delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
     withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
@@ -153,7 +162,8 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 // About the bytes a session row takes as JSON, from the lengths PostgreSQL keeps beside its values.
 const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(session_name)
   + coalesce(octet_length(project_dir), 0) + coalesce(octet_length(agent_name), 0)
-  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end)`;
+  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end
+  + 128 + coalesce(octet_length(waiting_tool::text), 0))`;
 
 /**
  * Newest first, filtered, one page within the byte budget. A cursor that is not one of ours reads as the
@@ -205,7 +215,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
        ) s
      )
      -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
-     select case when position = 1 and bytes_to_here > $11 then null else asm_session_json(s) end as json,
+     select case when position = 1 and bytes_to_here > $11 then null else asm_session_api_json(s) end as json,
             created_at::text as created_at_text, session_id, candidates, position
      from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
      where bytes_to_here <= $9 or position = 1`,
@@ -235,7 +245,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
 
 // The page query saw the session in the same snapshot, so it is there.
 async function readLargeSession(tx: PoolClient, sessionId: string, sliceBytes: number): Promise<SlicedText> {
-  const sliced = await readSliced(tx, { text: 'select asm_session_json(sessions) as value from sessions where session_id = $1', values: [sessionId] }, sliceBytes);
+  const sliced = await readSliced(tx, { text: 'select asm_session_api_json(sessions) as value from sessions where session_id = $1', values: [sessionId] }, sliceBytes);
   if (!sliced) throw new Error(`session ${sessionId} is missing from the snapshot that listed it`);
   return sliced;
 }
@@ -307,6 +317,7 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
        project_dir     = case when $4 then $5 else project_dir end,
        agent_name      = case when $6 then $7 else agent_name end,
        last_resumed_at = case when $8 then $9::timestamptz else last_resumed_at end,
+       budget_usd      = case when $10 then $11::numeric else budget_usd end,
        (status, outcome) = row((asm_session_after(status, outcome, case when $9::timestamptz is not null then 'prompt' end, null, null, null)).*)
      where session_id = $1
      returning ${SESSION_COLUMNS}`,
@@ -320,6 +331,8 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
       changes.agent_name ?? null,
       has('last_resumed_at'),
       changes.last_resumed_at ?? null,
+      has('budget_usd'),
+      changes.budget_usd ?? null,
     ],
   );
   return rows[0] ? toSession(rows[0]) : null;
