@@ -94,7 +94,9 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_00
 
 const entry = (page: Page, approval: { id: number | string }) => page.locator(`#needs-you .approval[data-approval-id="${approval.id}"]`);
 const row = (page: Page, id: string) => page.locator(`.session-row[data-session-id=${JSON.stringify(id)}]`);
-const stateOf = async (approval: { id: number | string }) => (await api.get(`/approvals/${approval.id}`)).body.state;
+const approvalNow = async (approval: { id: number | string }) => (await api.get(`/approvals/${approval.id}`)).body.approval;
+const stateOf = async (approval: { id: number | string }) => (await approvalNow(approval)).state;
+const nameOf = async (sessionId: string) => (await api.get(`/sessions/${encodeURIComponent(sessionId)}`)).body.session.session_name as string;
 
 const DOCS_DIR = path.join(__dirname, '..', 'docs');
 /** UPDATE_SCREENSHOTS=1 writes the README's screenshots. */
@@ -109,7 +111,10 @@ describe('the Needs-you queue', () => {
     const card = entry(page, approval);
     await card.filter({ hasText: 'npm run migrate -- --env staging' }).waitFor();
     await card.locator('.tool-name').filter({ hasText: 'Bash' }).waitFor();
-    await card.locator('.approval-session').filter({ hasText: 'needs-allow' }).waitFor();
+    await card
+      .locator('.approval-session')
+      .filter({ hasText: await nameOf('needs-allow') })
+      .waitFor();
     await page.waitForFunction(() => (globalThis as any).document.title.startsWith('(1) '));
     expect(await page.getAttribute('link[rel="icon"]', 'href')).toBe('/assets/favicon-1.svg');
     // The session is waiting: Needs you, not Idle.
@@ -135,12 +140,12 @@ describe('the Needs-you queue', () => {
     await card.getByRole('button', { name: 'Deny' }).click();
     const reply = await answer;
     expect(reply.body.hookSpecificOutput.decision).toMatchObject({ behavior: 'deny', message: 'Not on the shared machine, please' });
-    const decided = (await api.get(`/approvals/${approval.id}`)).body;
+    const decided = await approvalNow(approval);
     expect(decided).toMatchObject({ state: 'denied', reason: 'Not on the shared machine, please' });
     await card.waitFor({ state: 'detached' });
   });
 
-  it('when two wait, then both are listed oldest first with (2) in the title, the keys answer the focused one (s: for this session, d: deny), and one decided elsewhere leaves the page', async () => {
+  it('when three wait, then they are listed oldest first with (3) in the title, the keys answer the focused one (s: for this session, d: deny), and one decided elsewhere leaves the page', async () => {
     const page = await open();
     const first = await askPermission('needs-keys', 'Bash', { command: 'npm ci' });
     const second = await askPermission('needs-keys', 'Write', { file_path: `${cwd}/NOTES.md`, content: '# Notes\n\nshipped on Monday\n' });
@@ -159,7 +164,7 @@ describe('the Needs-you queue', () => {
     await page.keyboard.press('n');
     await page.keyboard.press('s');
     expect((await first.answer).body.hookSpecificOutput.decision).toMatchObject({ behavior: 'allow', updatedPermissions: expect.any(Array) });
-    expect((await api.get(`/approvals/${first.approval.id}`)).body).toMatchObject({ state: 'allowed', scope: 'session' });
+    expect(await approvalNow(first.approval)).toMatchObject({ state: 'allowed', scope: 'session' });
     await entry(page, first.approval).waitFor({ state: 'detached' });
     await page.waitForFunction(() => (globalThis as any).document.activeElement?.classList.contains('approval'));
     await page.keyboard.press('d');
@@ -287,7 +292,7 @@ describe('browser notifications', () => {
     g.document.hasFocus = () => false;
   };
 
-  it('when turned on (the permission asked only on that click), then a failed session and a session waiting for input are notified', async () => {
+  it('when turned on (the permission asked only on that click), then an approval waiting, a failed session and a session waiting for input are notified', async () => {
     const dashboard = await openPage(browser, 'about:blank');
     pages.push(dashboard);
     const { page } = dashboard;
@@ -300,6 +305,11 @@ describe('browser notifications', () => {
     await toggle.click();
     await page.locator('#notify-toggle[aria-pressed="true"]').waitFor();
     expect(await page.evaluate(() => (globalThis as any).__asked)).toBe(1);
+
+    const { approval, answer } = await askPermission('notify-approval', 'Bash', { command: 'docker system prune -af' });
+    await page.waitForFunction(() => (globalThis as any).__shown.some((n: any) => n.title === 'Bash waits for approval' && n.body.includes('docker system prune -af')));
+    expect((await api.post(`/approvals/${approval.id}/decision`, { decision: 'deny' })).status).toBe(200);
+    await answer;
 
     expect((await api.post('/sessions', { session_id: 'notify-failed', session_name: 'Nightly import' })).status).toBe(201);
     expect((await api.post('/sessions/notify-failed/events', { event_type: 'session_stop', exit_code: 2, reason: 'import failed' })).status).toBe(201);
