@@ -58,11 +58,13 @@ async function askPermission(
   sessionId: string,
   toolName: string,
   toolInput: Record<string, unknown>,
-  { prompt }: { prompt?: string } = {},
+  { prompt, dir = cwd }: { prompt?: string; dir?: string } = {},
 ): Promise<{ approval: any; answer: Promise<Reply> }> {
   made += 1;
-  if (prompt) expect((await api.post('/hooks/claude-code', hook(sessionId, 'UserPromptSubmit', { prompt }))).status).toBe(200);
-  expect((await api.post('/hooks/claude-code', hook(sessionId, 'PreToolUse', { tool_name: toolName, tool_input: toolInput, tool_use_id: `toolu_${made}` }))).status).toBe(200);
+  if (prompt) expect((await api.post('/hooks/claude-code', hook(sessionId, 'UserPromptSubmit', { prompt, cwd: dir }))).status).toBe(200);
+  expect((await api.post('/hooks/claude-code', hook(sessionId, 'PreToolUse', { tool_name: toolName, tool_input: toolInput, tool_use_id: `toolu_${made}`, cwd: dir }))).status).toBe(
+    200,
+  );
   const suggestions = [
     {
       type: 'addRules',
@@ -71,7 +73,10 @@ async function askPermission(
       destination: 'session',
     },
   ];
-  const answer = api.post('/hooks/claude-code', hook(sessionId, 'PermissionRequest', { tool_name: toolName, tool_input: toolInput, permission_suggestions: suggestions }));
+  const answer = api.post(
+    '/hooks/claude-code',
+    hook(sessionId, 'PermissionRequest', { tool_name: toolName, tool_input: toolInput, permission_suggestions: suggestions, cwd: dir }),
+  );
   held.push(answer);
   const approval = await waitFor(async () => {
     const reply = await api.get(`/sessions/${encodeURIComponent(sessionId)}/approvals`);
@@ -103,6 +108,90 @@ const DOCS_DIR = path.join(__dirname, '..', 'docs');
 async function saveScreenshot(page: Page, name: string): Promise<void> {
   if (process.env.UPDATE_SCREENSHOTS) await page.screenshot({ path: path.join(DOCS_DIR, name) });
 }
+
+// First in the file, so the list in the screenshots shows only its own sessions.
+describe('the screenshots in the README', () => {
+  it('approvals waiting in three sessions, a session waiting for input, and a session whose tool call waits', async () => {
+    const page = await open('?stale_minutes=600');
+    const ids = ['5f0c1d2e-8a41-4c77-9e0b-2b7d3c4a5e61', '9b2e4f60-1c3d-4e5f-8a7b-6c5d4e3f2a10', 'c3d4e5f6-7a8b-4c9d-8e0f-1a2b3c4d5e6f', 'e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b'];
+    const migrate = await askPermission(
+      ids[0]!,
+      'Bash',
+      { command: 'npm run migrate -- --env staging && psql "$STAGING_URL" -c "select count(*) from refunds"', description: 'Run the migrations on staging and count the refunds' },
+      { prompt: 'Run the new migrations on staging and check the refunds table', dir: '/home/ann/payments-api' },
+    );
+    const edit = await askPermission(
+      ids[1]!,
+      'Edit',
+      {
+        file_path: '/home/bob/web-app/src/invoice/total.ts',
+        old_string: 'export function total(lines: Line[]): number {\n  return lines.reduce((sum, line) => sum + line.price * line.qty, 0);\n}',
+        new_string:
+          'export function total(lines: Line[]): number {\n  const cents = lines.reduce((sum, line) => sum + Math.round(line.price * 100) * line.qty, 0);\n  return cents / 100;\n}',
+      },
+      { prompt: 'Fix the rounding in the invoice totals', dir: '/home/bob/web-app' },
+    );
+    const fetchDocs = await askPermission(
+      ids[2]!,
+      'WebFetch',
+      { url: 'https://docs.stripe.com/api/refunds/create', prompt: 'Which parameters does creating a refund take?' },
+      { prompt: 'Add partial refunds to the checkout', dir: '/home/ann/checkout' },
+    );
+    // Waiting for an answer in its terminal.
+    expect((await api.post('/hooks/claude-code', hook(ids[3]!, 'UserPromptSubmit', { prompt: 'Update the README for v3', cwd: '/home/carl/docs-site' }))).status).toBe(200);
+    expect(
+      (
+        await api.post(
+          '/hooks/claude-code',
+          hook(ids[3]!, 'Notification', { message: 'Claude is waiting for your input', notification_type: 'idle_prompt', cwd: '/home/carl/docs-site' }),
+        )
+      ).status,
+    ).toBe(200);
+    // And one at work, for contrast.
+    const live = 'a7b8c9d0-e1f2-4a3b-9c4d-5e6f7a8b9c0d';
+    for (const [name, extra] of [
+      ['UserPromptSubmit', { prompt: 'Profile the slow search endpoint' }],
+      ['PreToolUse', { tool_name: 'Bash', tool_input: { command: 'npm run bench -- search' }, tool_use_id: 'toolu_bench' }],
+    ] as const) {
+      expect((await api.post('/hooks/claude-code', hook(live, name, { ...extra, cwd: '/home/carl/search-service' }))).status).toBe(200);
+    }
+    await page.waitForFunction(() => (globalThis as any).document.title.startsWith('(3) '));
+    await row(page, ids[3]!).locator('.status').filter({ hasText: 'Needs you' }).waitFor();
+    await entry(page, edit.approval).locator('.diff-add').first().waitFor();
+
+    // The queue beside a session whose tool call waits.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await row(page, ids[0]!).locator('.row-link').click();
+    await page.locator('.event-tool-call .tool-waiting').waitFor();
+    await page.locator('.session-needs-you .approval').waitFor();
+    await page.evaluate(() => {
+      const document = (globalThis as any).document;
+      document.activeElement?.blur();
+      document.getElementById('list-pane').scrollTop = 0;
+      document.getElementById('detail').scrollTop = 0;
+    });
+    await page.waitForTimeout(100);
+    await saveScreenshot(page, 'dashboard-needs-you.png');
+
+    // On a phone: the queue above the list.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${instance.baseUrl}/?stale_minutes=600#/`);
+    await entry(page, edit.approval).locator('.diff-add').first().waitFor();
+    await page.evaluate(() => {
+      const document = (globalThis as any).document;
+      document.activeElement?.blur();
+      document.getElementById('list-pane').scrollTop = 0;
+    });
+    await page.waitForTimeout(100);
+    await saveScreenshot(page, 'dashboard-needs-you-phone.png');
+
+    for (const { approval, answer } of [migrate, edit, fetchDocs]) {
+      expect((await api.post(`/approvals/${approval.id}/decision`, { decision: 'deny' })).status).toBe(200);
+      await answer;
+    }
+    await page.waitForFunction(() => !(globalThis as any).document.title.startsWith('('));
+  });
+});
 
 describe('the Needs-you queue', () => {
   it('when a tool call needs permission, then it appears live with its command and the count in the title, and Allow from the page lets Claude Code run it', async () => {
@@ -190,7 +279,6 @@ describe('the Needs-you queue', () => {
     const card = entry(page, approval);
     await card.waitFor();
     await entry(page, bash.approval).locator('.diff-add').waitFor();
-    await saveScreenshot(page, 'dashboard-needs-you-phone.png');
     expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     for (const name of ['Allow', 'Allow for this session', 'Deny']) {
       const box = (await card.getByRole('button', { name, exact: true }).boundingBox())!;
@@ -224,8 +312,6 @@ describe('a session waiting for approval', () => {
     }, first);
     await page.locator('.session-header .status').filter({ hasText: 'Needs you' }).waitFor();
     await page.locator('.timeline-footer').filter({ hasText: 'Needs you' }).waitFor();
-    await page.evaluate(() => (globalThis as any).document.activeElement?.blur());
-    await saveScreenshot(page, 'dashboard-waiting-session.png');
 
     // Answered in the session's own card.
     await page.locator('.session-needs-you .approval').getByRole('button', { name: 'Allow', exact: true }).click();
