@@ -342,7 +342,7 @@ describe('a session waiting for approval', () => {
     await page.locator('.session-header .status').filter({ hasText: 'Needs you' }).waitFor({ state: 'detached' });
   });
 
-  it('when a call was denied, then its row says denied and the timeline shows the reason, once the page is opened again', async () => {
+  it('when a call was denied, then its row says denied and the timeline shows the request and the decision with the reason, once the page is opened again', async () => {
     const sessionId = 'needs-denied-later';
     const { approval, answer } = await askPermission(sessionId, 'Bash', { command: 'git push --force' });
     expect((await api.post(`/approvals/${approval.id}/decision`, { decision: 'deny', reason: 'Never force-push main' })).status).toBe(200);
@@ -351,6 +351,12 @@ describe('a session waiting for approval', () => {
     const call = page.locator('.event-tool-call').filter({ hasText: 'git push --force' });
     await call.locator('.tool-status').filter({ hasText: 'denied' }).waitFor();
     await call.locator('.approval-line').filter({ hasText: 'denied: “Never force-push main”' }).waitFor();
+    // The request is an event of the timeline too, with its decision: who and when.
+    const asked = page.locator('.timeline > .event-permission-request').filter({ hasText: 'git push --force' });
+    await asked
+      .locator('.permission-decision')
+      .filter({ hasText: /^Denied: “Never force-push main” at / })
+      .waitFor();
   });
 });
 
@@ -405,6 +411,9 @@ describe('browser notifications', () => {
     expect((await api.post('/hooks/claude-code', hook('notify-input', 'UserPromptSubmit', { prompt: 'Tidy the README' }))).status).toBe(200);
     expect((await api.post('/hooks/claude-code', notification)).status).toBe(200);
     await page.waitForFunction(() => (globalThis as any).__shown.some((n: any) => n.title === 'A session waits for you'));
+    const waiting = row(page, 'notify-input').locator('.status');
+    await waiting.filter({ hasText: 'Needs you' }).waitFor();
+    expect(await waiting.getAttribute('title')).toBe('Needs you: the agent waits for an answer');
 
     // Clicked again, it is off.
     await toggle.click();
