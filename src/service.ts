@@ -9,6 +9,7 @@ import type { Logger } from './logger';
 import { Hub, type HubOptions } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
 import { ApprovalHolds } from './approvals/holds';
+import { AlertSender, type AlertSenderOptions } from './alerts/sender';
 import { serve } from './server';
 import { createStore, type Store } from './store/store';
 
@@ -33,6 +34,8 @@ export interface ServiceOptions {
   hub?: Pick<HubOptions, 'closeGraceMs'>;
   /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
   keyUpkeepMs?: number;
+  /** Alert sender timings (tests shorten them). */
+  alerts?: Pick<AlertSenderOptions, 'intervalMs' | 'retryBaseMs' | 'timeoutMs'>;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -40,7 +43,7 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const KEY_UPKEEP_EVERY_MS = 60 * 1000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
-export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS }: ServiceOptions): Promise<Service> {
+export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS, alerts: alertTimings }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger });
   const hub: Hub = new Hub({
@@ -105,13 +108,21 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
       (count) => count > 0 && logger.info('pruned usage of sessions that never appeared', { count }),
       (err) => logger.warn('could not prune pending usage', { err }),
     );
+  // Alerts sent (or given up) are kept a day, for a look at what went out.
+  const pruneAlerts = () => store.alerts.prune(24).catch((err) => logger.warn('could not prune old alerts', { err }));
   void prune();
   void prunePending();
+  void pruneAlerts();
   const pruneTimer = setInterval(() => {
     void prune();
     void prunePending();
+    void pruneAlerts();
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
+
+  const alertSender =
+    config.alertWebhookUrls.length > 0 ? new AlertSender({ alerts: store.alerts, urls: config.alertWebhookUrls, publicUrl: config.publicUrl, logger, ...alertTimings }) : null;
+  alertSender?.start();
 
   const app = createApp({ store, listener, config, logger, metrics, keyring, holds });
   const server = await serve({
@@ -143,6 +154,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
         clearInterval(pruneTimer);
         clearInterval(keyUpkeep);
         await server.close();
+        await alertSender?.stop();
         await listener.stop();
         await keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));
         await store.close();

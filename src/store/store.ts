@@ -2,6 +2,7 @@ import { ping } from '../db/ping';
 import { createPool } from '../db/pool';
 import type { Logger } from '../logger';
 import { activityStore, type ActivityStore } from './activity';
+import { alertStore, type AlertStore } from './alerts';
 import { approvalStore, type ApprovalStore } from './approvals';
 import { auditStore, type AuditStore } from './audit';
 import { changeStore, type ChangeStore } from './changes';
@@ -27,6 +28,7 @@ export interface Store {
   readonly keys: KeyStore;
   readonly audit: AuditStore;
   readonly approvals: ApprovalStore;
+  readonly alerts: AlertStore;
   /** Resolves once the database answers a trivial query; rejects with its error, or when no answer comes within `ms`. */
   ping(ms: number): Promise<void>;
   /** Closes every connection; what is in flight finishes first. */
@@ -63,6 +65,7 @@ export function createStore({ connectionString, poolSize, readConnections, logge
     keys: keyStore({ pool }),
     audit: auditStore({ pool }),
     approvals: approvalStore({ pool }),
+    alerts: alertStore({ pool }),
     ping: (ms) => ping(pool, ms),
     close: () => (closing ??= Promise.all([pool.end(), readPool.end()]).then(() => undefined)),
   };
