@@ -360,6 +360,26 @@ describe('a session waiting for approval', () => {
   });
 });
 
+describe('a session budget', () => {
+  it('when a budget is set in the session header, then the server has it and the header shows it; removed, it is none again', async () => {
+    const sessionId = 'budget-from-page';
+    expect((await api.post('/hooks/claude-code', hook(sessionId, 'UserPromptSubmit', { prompt: 'Refactor the importer' }))).status).toBe(200);
+    const page = await open(`#/sessions/${sessionId}`);
+    const budget = page.locator('.session-budget');
+    await budget.filter({ hasText: 'None' }).waitFor();
+    await budget.getByRole('button', { name: 'Set a budget' }).click();
+    await budget.getByRole('spinbutton', { name: /Budget in USD/ }).fill('2.5');
+    await budget.getByRole('button', { name: 'Save' }).click();
+    await budget.filter({ hasText: '$2.50 · 0 % spent' }).waitFor();
+    expect((await api.get(`/sessions/${sessionId}`)).body.session.budget_usd).toBe(2.5);
+    await budget.getByRole('button', { name: 'Change' }).click();
+    await budget.getByRole('spinbutton', { name: /Budget in USD/ }).fill('');
+    await budget.getByRole('button', { name: 'Save' }).click();
+    await budget.filter({ hasText: 'None' }).waitFor();
+    expect((await api.get(`/sessions/${sessionId}`)).body.session.budget_usd).toBeNull();
+  });
+});
+
 describe('browser notifications', () => {
   // A stand-in for the browser's Notification (headless Chromium shows none): records what the page asks for.
   const stubNotifications = () => {

@@ -84,6 +84,7 @@ export class SessionView {
     this.countEl = h('dd', { class: 'event-count' });
     this.durationEl = h('dd', { class: 'session-duration' });
     this.usageEl = h('dd', { class: 'session-usage' });
+    this.budgetEl = h('dd', { class: 'session-budget' });
     this.deleteButton = h('button', { type: 'button', class: 'button danger', onclick: () => this.remove() }, icon('trash'), 'Delete');
     this.header = h(
       'header',
@@ -100,6 +101,7 @@ export class SessionView {
         h('div', null, h('dt', { text: 'Events' }), this.countEl),
         h('div', null, h('dt', { text: 'Duration' }), this.durationEl),
         h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
+        h('div', { class: 'meta-wide', hidden: true }, h('dt', { text: 'Budget' }), this.budgetEl),
       ),
       h('div', { class: 'actions' }, exportLink(this.id, 'json', 'Export JSON'), exportLink(this.id, 'ndjson', 'Events as NDJSON'), this.deleteButton),
     );
@@ -717,12 +719,80 @@ export class SessionView {
     // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs) have any.
     this.usageEl.parentElement.hidden = !s.usage;
     this.usageEl.title = usageTitle(s.usage);
+    this.renderBudget();
     // Per-turn usage follows the session's totals: asked for again when they change.
     const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
     if (usageKey !== '' && usageKey !== this.usageKey) {
       this.usageKey = usageKey;
       this.loadTurnUsage();
     }
+  }
+
+  /** The session's spend cap (`budget_usd`) and how much of it is spent, with a form to change it (an admin key). */
+  renderBudget() {
+    const s = this.session;
+    // Servers without budgets send no budget_usd at all.
+    this.budgetEl.parentElement.hidden = !s || !Object.hasOwn(s, 'budget_usd');
+    if (!s || this.editingBudget) return;
+    const budget = typeof s.budget_usd === 'number' ? s.budget_usd : null;
+    const spent = typeof s.usage?.cost_usd === 'number' ? s.usage.cost_usd : 0;
+    const share = budget !== null && budget > 0 ? spent / budget : null;
+    const key = `${budget}:${spent}`;
+    if (key === this.budgetKey) return;
+    this.budgetKey = key;
+    const text =
+      budget === null
+        ? 'None'
+        : `${formatBudget(budget)}${share === null ? '' : share >= 1 ? ` · reached (${Math.round(share * 100)} % spent): tool calls are denied` : ` · ${Math.round(share * 100)} % spent`}`;
+    const change = h('button', { type: 'button', class: 'link-button budget-change', text: budget === null ? 'Set a budget' : 'Change' });
+    change.addEventListener('click', () => this.editBudget());
+    this.budgetEl.replaceChildren(h('span', { class: share !== null && share >= 1 ? 'error-text' : '', text }), ' ', change);
+  }
+
+  editBudget() {
+    const s = this.session;
+    if (!s) return;
+    this.editingBudget = true;
+    const input = h('input', { type: 'number', min: '0', step: '0.01', inputmode: 'decimal', class: 'budget-input', 'aria-label': 'Budget in USD (empty: none)' });
+    input.value = typeof s.budget_usd === 'number' ? String(s.budget_usd) : '';
+    const error = h('span', { class: 'error-text budget-error' });
+    const done = () => {
+      this.editingBudget = false;
+      this.budgetKey = null;
+      this.renderBudget();
+    };
+    const form = h(
+      'form',
+      { class: 'budget-form' },
+      h('span', { 'aria-hidden': 'true', text: '$' }),
+      input,
+      h('button', { type: 'submit', class: 'button small primary', text: 'Save' }),
+      h('button', { type: 'button', class: 'button small', text: 'Cancel', onclick: done }),
+      error,
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const raw = input.value.trim();
+      const value = raw === '' ? null : Number(raw);
+      if (value !== null && (!Number.isFinite(value) || value < 0)) {
+        error.textContent = 'A budget is a number of dollars, 0 or more.';
+        return;
+      }
+      try {
+        const body = await api(sessionUrl(this.id), { method: 'PATCH', body: { budget_usd: value } });
+        if (this.closed) return;
+        if (body?.session) this.session = body.session;
+        announce(value === null ? 'Budget removed' : `Budget set to ${formatBudget(value)}`);
+        done();
+      } catch (err) {
+        error.textContent = err instanceof ApiError && err.status === 403 ? 'Only an admin key may set a budget.' : `Could not set the budget: ${err.message}`;
+      }
+    });
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') done();
+    });
+    this.budgetEl.replaceChildren(form);
+    input.focus();
   }
 
   /** The status badge and what depends on it; again when the session may have gone stale. */
@@ -913,6 +983,8 @@ function turnLabel(turn) {
 function callDurationOf(call) {
   return callDuration(call.pre, call.post);
 }
+
+const formatBudget = (usd) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 
 const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
