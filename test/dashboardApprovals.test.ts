@@ -267,6 +267,21 @@ describe('the Needs-you queue', () => {
     await page.waitForFunction(() => (globalThis as any).document.title === 'Agent Sessions');
   });
 
+  it('when the person answers in the terminal first (the tool result arrives), then the entry leaves the queue and the row says so', async () => {
+    const page = await open('#/sessions/needs-terminal');
+    const input = { command: 'npm publish --dry-run' };
+    const { approval, answer } = await askPermission('needs-terminal', 'Bash', input);
+    await entry(page, approval).waitFor();
+    const result = { tool_name: 'Bash', tool_input: input, tool_use_id: approval.tool_use_id ?? 'toolu_x', tool_response: { stdout: 'dry run ok', stderr: '' } };
+    expect((await api.post('/hooks/claude-code', hook('needs-terminal', 'PostToolUse', result))).status).toBe(200);
+    await entry(page, approval).waitFor({ state: 'detached' });
+    expect(await stateOf(approval)).toBe('answered_in_terminal');
+    const call = page.locator('.event-tool-call').filter({ hasText: 'npm publish --dry-run' });
+    await call.locator('.tool-status').filter({ hasText: 'ok' }).waitFor();
+    await call.locator('.approval-line').filter({ hasText: 'answered in the terminal' }).waitFor();
+    await answer;
+  });
+
   it('when the screen is 390 px wide, then the queue fits without scrolling sideways and its buttons are reachable', async () => {
     const page = await open('', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const long = `find . -name '*.log' -mtime +30 -print0 | xargs -0 rm -f && ${'echo cleaned-up-the-old-logs-of-every-service; '.repeat(4)}`;

@@ -167,7 +167,7 @@ export class ToolCall {
       return;
     }
     this.statusEl.className = 'tool-status tool-pending';
-    this.statusEl.textContent = state === 'expired' ? 'not answered here · asked in the terminal' : 'running…';
+    this.statusEl.textContent = state === 'expired' ? 'not answered in time · asked in the terminal' : 'running…';
   }
 
   /** Whether the call waits for a person to allow it. */
