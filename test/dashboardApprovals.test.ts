@@ -208,6 +208,11 @@ describe('the Needs-you queue', () => {
     expect(await page.getAttribute('link[rel="icon"]', 'href')).toBe('/assets/favicon-1.svg');
     // The session is waiting: Needs you, not Idle.
     await row(page, 'needs-allow').locator('.status').filter({ hasText: 'Needs you' }).waitFor();
+    await page.getByLabel('Filter by status').selectOption('waiting');
+    await row(page, 'needs-allow').waitFor();
+    await page.getByLabel('Filter by status').selectOption('idle');
+    await row(page, 'needs-allow').waitFor({ state: 'detached' });
+    await page.getByLabel('Filter by status').selectOption('');
 
     await card.getByRole('button', { name: 'Allow', exact: true }).click();
     const reply = await answer;
