@@ -463,7 +463,7 @@ describe('browser notifications', () => {
 
 // Last in the file: once a key exists, the server requires one.
 describe('with API keys', () => {
-  it('when the page has a key with the decide scope, then Allow is sent with it (decided_by names it); with a read key, the page says the key may not decide', async () => {
+  it('when the page has a key with the decide scope, then Allow is sent with it (decided_by names it); with a read key, the page shows what waits without the buttons, and says why', async () => {
     const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
     const admin = (await api.post('/keys', { name: 'admin', scopes: ['admin'] })).body.secret as string;
     const approver = (await api.post('/keys', { name: 'approver', scopes: ['read', 'decide'] }, bearer(admin))).body.secret as string;
@@ -489,8 +489,23 @@ describe('with API keys', () => {
 
     const viewing = await withKey(viewer);
     const card = viewing.locator('#needs-you .approval').filter({ hasText: 'make deploy' });
-    await card.getByRole('button', { name: 'Allow', exact: true }).click();
-    await card.locator('.approval-error').filter({ hasText: 'This API key may not decide' }).waitFor();
+    // /me says this key may not decide: no buttons, and why.
+    await card.locator('.approval-readonly').filter({ hasText: 'answering needs a key with the decide scope' }).waitFor();
+    expect(await card.getByRole('button', { name: 'Allow', exact: true }).isVisible()).toBe(false);
+    // Were the decision sent anyway, the server refuses it.
+    const refused = await viewing.evaluate(
+      async (id) => {
+        const { sessionStorage, fetch } = globalThis as any;
+        const response = await fetch(`/approvals/${id}/decision`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${sessionStorage.getItem('asm.apiKey')}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ decision: 'allow' }),
+        });
+        return response.status;
+      },
+      await card.getAttribute('data-approval-id'),
+    );
+    expect(refused).toBe(403);
 
     const approving = await withKey(approver);
     await approving.locator('#needs-you .approval').filter({ hasText: 'make deploy' }).getByRole('button', { name: 'Allow', exact: true }).click();

@@ -285,8 +285,23 @@ function renderKeyButton() {
   forgetButton.hidden = !getApiKey();
 }
 
+/**
+ * Whether this page's key may answer approvals (GET /me): a key without the decide scope sees the queue
+ * without its buttons, and says why.
+ */
+async function checkDecide() {
+  try {
+    const me = await api('/me');
+    const mayNot = me?.keys_required === true && Array.isArray(me.scopes) && !me.scopes.includes('decide');
+    document.body.dataset.decide = mayNot ? 'no' : 'yes';
+  } catch {
+    delete document.body.dataset.decide;
+  }
+}
+
 onApiKeyChange(() => {
   renderKeyButton();
+  checkDecide();
   enterKeyButton.hidden = true;
   // The feed and the view may have been refused for want of this key: go again with it now.
   live.reconnectNow();
@@ -328,6 +343,7 @@ async function start() {
   }
   route(false);
   live.start();
+  checkDecide();
 }
 
 start();

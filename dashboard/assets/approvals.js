@@ -112,6 +112,7 @@ export function approvalCard(approval, { sessionName, sessionHref, onDecided }) 
     h('div', { class: 'approval-head' }, h('code', { class: 'tool-name', text: tool }), h('a', { class: 'approval-session', href: sessionHref, title: name, text: name }), wait),
     h('div', { class: 'approval-what' }, approvalWhat(tool, approval.tool_input)),
     h('div', { class: 'approval-actions' }, buttons[0], buttons[1], h('div', { class: 'approval-deny' }, reason, buttons[2])),
+    h('p', { class: 'approval-readonly muted', text: 'This key may only watch: answering needs a key with the decide scope.' }),
     error,
   );
   const requested = Date.parse(approval.requested_at);
@@ -160,7 +161,7 @@ export function approvalCard(approval, { sessionName, sessionHref, onDecided }) 
     }
   });
   li.addEventListener('keydown', (event) => {
-    if (event.target === reason || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target === reason || event.ctrlKey || event.metaKey || event.altKey || document.body.dataset.decide === 'no') return;
     const action = { a: 'allow', s: 'session', d: 'deny' }[event.key];
     if (action) {
       event.preventDefault();
