@@ -1,5 +1,9 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { runHookProcess } from '../src/claudeCode/hookMain';
 import { sessionPath } from './support/http';
 import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -181,5 +185,66 @@ describe('bad input', () => {
     await leaving.close();
     for (const answer of await Promise.all(held)) expect(answer).toMatchObject({ status: 200, body: {} });
     for (const approval of approvals) expect((await a.api.get(`/approvals/${approval.id}`)).body.approval.state).toBe('expired');
+  });
+});
+
+describe('the hook command', () => {
+  const spoolDirs: string[] = [];
+  afterAll(() => spoolDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+  /** Runs `agent-session-manager hook` in this process with `input` on stdin; returns what it printed. */
+  async function hookCommand(input: object): Promise<{ code: number; out: string[] }> {
+    const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-approvals-spool-'));
+    spoolDirs.push(spool);
+    const out: string[] = [];
+    const code = await runHookProcess('hook', [], {
+      env: { ASM_URL: a.baseUrl, ASM_SPOOL_DIR: spool, ASM_SENDER: 'off' },
+      readStdin: async () => JSON.stringify(input),
+      out: (line) => out.push(line),
+      err: () => undefined,
+      senderCommand: ['true'],
+    });
+    return { code, out };
+  }
+
+  it("when a person decides a PermissionRequest it sent, then it prints the server's answer for Claude Code; other hooks print nothing", async () => {
+    const id = randomUUID();
+    expect(await hookCommand(preTool(id, 'toolu_cmd'))).toEqual({ code: 0, out: [] });
+    const run = hookCommand(permissionRequest(id, 'make test'));
+    const approval = await pendingOf(id);
+    await b.api.post(`/approvals/${approval.id}/decision`, { decision: 'deny', reason: 'use the CI' });
+    const { code, out } = await run;
+    expect(code).toBe(0);
+    expect(out.map((line) => JSON.parse(line))).toEqual([{ hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'deny', message: 'use the CI' } } }]);
+  });
+});
+
+describe('waiting for input', () => {
+  it('when the last hook is a Notification that waits for the user, then the session waits for input until the next hook; the feed resumed with since= has every change', async () => {
+    const id = randomUUID();
+    await a.api.post(HOOKS, { session_id: id, hook_event_name: 'UserPromptSubmit', prompt: 'go', prompt_id: 'p1' });
+    const watcher = await WsClient.connect(c.wsUrl);
+    const since = watcher.init.seq as number;
+    watcher.close();
+    await a.api.post(HOOKS, { session_id: id, hook_event_name: 'Notification', notification_type: 'idle_prompt', message: 'Claude is waiting for your input' });
+    const waiting = (await c.api.get(sessionPath(id))).body.session;
+    expect(waiting).toMatchObject({ waiting_for: 'input', waiting_tool: null });
+    expect(waiting.waiting_since).not.toBeNull();
+    // A notification that does not wait changes nothing; a prompt ends the wait.
+    await a.api.post(HOOKS, { session_id: id, hook_event_name: 'Notification', notification_type: 'auth_success', message: 'ok' });
+    expect((await c.api.get(sessionPath(id))).body.session.waiting_for).toBeNull();
+    await a.api.post(HOOKS, { session_id: id, hook_event_name: 'Notification', notification_type: 'permission_prompt', message: 'Claude needs your permission' });
+    expect((await c.api.get(sessionPath(id))).body.session.waiting_for).toBe('input');
+    await a.api.post(HOOKS, { session_id: id, hook_event_name: 'UserPromptSubmit', prompt: 'go on', prompt_id: 'p2' });
+    expect((await c.api.get(sessionPath(id))).body.session).toMatchObject({ waiting_for: null, waiting_since: null });
+
+    const resumed = await WsClient.connect(`${c.wsUrl}?since=${since}`);
+    try {
+      await resumed.waitFor((messages) => messages.filter((m) => m.type === 'session_updated' && m.session.session_id === id && m.session.waiting_for === null).length >= 2);
+      const waits = resumed.messages.filter((m) => m.type === 'session_updated' && m.session.session_id === id).map((m) => m.session.waiting_for);
+      expect(waits).toEqual(expect.arrayContaining(['input', null]));
+    } finally {
+      resumed.close();
+    }
   });
 });

@@ -11,9 +11,14 @@ const database = useTestDatabase();
 const HOOKS = '/hooks/claude-code';
 const PUBLIC_URL = 'https://asm.example.test';
 
+interface Acknowledged {
+  key: string;
+  body: any;
+}
+
 /** A webhook receiver that refuses its first `failFirst` deliveries (500), can go down and come back on the same port, and records what it acknowledged. */
-async function startReceiver(failFirst: number) {
-  const acknowledged: { key: string; body: any }[] = [];
+async function startReceiver(failFirst: number): Promise<Receiver> {
+  const acknowledged: Acknowledged[] = [];
   let refused = 0;
   let port = 0;
   let server: http.Server;
@@ -41,7 +46,7 @@ async function startReceiver(failFirst: number) {
   };
   await listen();
   let up = true;
-  const receiver = {
+  const receiver: Receiver = {
     get url() {
       return `http://127.0.0.1:${port}/hook`;
     },
@@ -65,7 +70,13 @@ async function startReceiver(failFirst: number) {
   return receiver;
 }
 
-type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+interface Receiver {
+  readonly url: string;
+  acknowledged: Acknowledged[];
+  readonly refused: number;
+  down(): Promise<void>;
+  up(): Promise<void>;
+}
 const receivers: Receiver[] = [];
 afterEach(async () => {
   for (const receiver of receivers.splice(0)) await receiver.down();
