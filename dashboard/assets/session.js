@@ -338,9 +338,10 @@ export class SessionView {
         sessionName: this.session?.session_name ?? this.id,
         sessionHref: `#/sessions/${encodeURIComponent(this.id)}`,
         onDecided: (decided) => {
-          const settled = { ...approval, ...decided, state: decided.state === 'pending' ? 'expired' : decided.state };
-          this.onApproval(settled);
-          this.onDecided?.(settled);
+          this.onDecided?.(decided);
+          // Decided elsewhere first (409) or gone (404): what became of it is asked for, not guessed.
+          if (decided.state === 'gone' || decided.state === 'pending') this.loadApprovals();
+          else this.onApproval({ ...approval, ...decided });
         },
       });
       this.approvalCards.set(id, card);
