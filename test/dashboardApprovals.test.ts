@@ -272,6 +272,16 @@ describe('the Needs-you queue', () => {
     await page.waitForFunction(() => (globalThis as any).document.title === 'Agent Sessions');
   });
 
+  it('when another instance decides, then the entry leaves this page and the hook held here answers', async () => {
+    const page = await open();
+    const other = await startInstance(database.url);
+    const { approval, answer } = await askPermission('needs-elsewhere', 'Bash', { command: 'kubectl rollout restart deploy/api' });
+    await entry(page, approval).waitFor();
+    expect((await apiClient(other.baseUrl).post(`/approvals/${approval.id}/decision`, { decision: 'deny', reason: 'Not during the sale' })).status).toBe(200);
+    await entry(page, approval).waitFor({ state: 'detached' });
+    expect((await answer).body.hookSpecificOutput.decision).toMatchObject({ behavior: 'deny', message: 'Not during the sale' });
+  });
+
   it('when the person answers in the terminal first (the tool result arrives), then the entry leaves the queue and the row says so', async () => {
     const page = await open('#/sessions/needs-terminal');
     const input = { command: 'npm publish --dry-run' };
