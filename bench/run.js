@@ -337,6 +337,7 @@ async function main() {
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
     await step('hook_command', () => require('./hookCommand').measureHookCommand({ baseUrl: servers[0].baseUrl, runs: 40 }));
+    await step('approvals', () => require('./approvals').measureApprovals(servers));
     await step('scaleout_10x100', () =>
       measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }),
     );

@@ -10,6 +10,7 @@ import { StreamQuery } from '../structs/streamQuery';
 import { SCOPES } from '../domain/key';
 import { scope as declareScope, type Access } from './auth';
 import { AuditQuery, KeyCreate, KeyPath } from './keys.structs';
+import { ApprovalDecision, ApprovalListQuery, ApprovalPath } from './approvals.structs';
 import { createRouter } from './router';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -91,7 +92,7 @@ export const OPERATIONS: Operation[] = [
     method: 'patch',
     path: '/sessions/{session_id}',
     scope: 'ingest',
-    summary: 'Change metadata; null clears a field; last_resumed_at sets the session running',
+    summary: 'Change metadata; null clears a field; last_resumed_at sets the session running; budget_usd (the spend cap, null: none) needs the admin scope and is audited',
     path_params: SessionPath,
     body: SessionPatch,
     example: { agent_name: 'reviewer', last_resumed_at: '2024-01-01T12:00:00Z' },
@@ -321,12 +322,57 @@ export const OPERATIONS: Operation[] = [
     method: 'post',
     path: '/hooks/claude-code',
     scope: 'ingest',
-    summary: "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
+    summary:
+      "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished). " +
+      'A PermissionRequest is held open until a person decides (POST /approvals/{id}/decision, on any instance) or APPROVAL_HOLD_SECONDS end; a PreToolUse of a session over its budget is denied.',
     body: ClaudeCodeHookBody,
     responses: {
-      200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
-      400: error('Malformed JSON, not an object, or no session_id'),
+      200: ok(
+        { type: 'object' },
+        'Stored (or stored before): `{}`, which asks Claude Code for nothing. For a decided PermissionRequest, `{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"|"deny", "message"?, "updatedPermissions"?}}}`; ' +
+          'for a PreToolUse over budget, `{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"Budget of $… reached …"}}`',
+      ),
+      400: error('Malformed JSON, not an object, no session_id; a PermissionRequest without tool_name or object tool_input'),
     },
+  },
+  {
+    method: 'get',
+    path: '/approvals',
+    scope: 'read',
+    summary: 'Approvals across sessions: with state=pending, the queue of held PermissionRequests, oldest first',
+    query: ApprovalListQuery,
+    responses: { 200: ok(object({ approvals: { type: 'array', items: ref('Approval') } })), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/approvals/{id}',
+    scope: 'read',
+    summary: 'One approval',
+    path_params: ApprovalPath,
+    responses: { 200: ok(object({ approval: ref('Approval') })), 404: error('Approval not found'), 422: invalid },
+  },
+  {
+    method: 'post',
+    path: '/approvals/{id}/decision',
+    scope: 'decide',
+    summary: 'Allow or deny a pending approval: the instance holding the hook answers Claude Code at once. Audited (approval.decide)',
+    path_params: ApprovalPath,
+    body: ApprovalDecision,
+    example: { decision: 'deny', reason: 'Not on the release branch' },
+    responses: {
+      200: ok(object({ approval: ref('Approval') }), 'Decided; broadcast as approval_decided'),
+      404: error('Approval not found'),
+      409: error('Approval is no longer pending (decided, expired or answered in the terminal)'),
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/approvals',
+    scope: 'read',
+    summary: "A session's approvals, oldest first",
+    path_params: SessionPath,
+    responses: { 200: ok(object({ approvals: { type: 'array', items: ref('Approval') } })), 404: notFound, 422: invalid },
   },
   {
     method: 'get',
@@ -459,6 +505,24 @@ const COMPONENTS = {
       last_event_at: nullable(timestamp),
       source: nullable({ enum: ['claude-code'], description: 'claude-code: created by POST /hooks/claude-code; null: the original API' }),
       usage: nullable(ref('Usage')),
+      waiting_for: nullable({ enum: ['approval', 'input'], description: 'approval: a PermissionRequest is pending; input: its last Notification waits for the user' }),
+      waiting_since: nullable(timestamp),
+      waiting_tool: nullable(object({ approval_id: { type: 'integer' }, tool_name: { type: 'string' }, tool_input: {} })),
+      budget_usd: nullable({ type: 'number', description: 'The spend cap in USD (SESSION_BUDGET_USD when created); at it, PreToolUse is denied' }),
+    }),
+    Approval: object({
+      id: { type: 'integer' },
+      session_id: { type: 'string' },
+      tool_name: { type: 'string' },
+      tool_input: {},
+      tool_use_id: nullable({ type: 'string' }),
+      permission_suggestions: nullable({ type: 'array' }),
+      state: { enum: ['pending', 'allowed', 'denied', 'expired', 'answered_in_terminal'] },
+      scope: nullable({ enum: ['once', 'session'] }),
+      reason: nullable({ type: 'string' }),
+      decided_by: nullable({ type: 'string', description: "The deciding key's name, never its secret" }),
+      requested_at: timestamp,
+      decided_at: nullable(timestamp),
     }),
     Usage: USAGE,
     TurnUsage: object({ prompt_id: { type: 'string' }, ...USAGE.properties, first_request_at: timestamp, last_request_at: timestamp }),
