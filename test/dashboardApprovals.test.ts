@@ -372,6 +372,24 @@ describe('a session waiting for approval', () => {
     await page.locator('.session-header .status').filter({ hasText: 'Needs you' }).waitFor({ state: 'detached' });
   });
 
+  it('when nobody answers within the hold, then the entry leaves the queue and the row says the question went back to the terminal', async () => {
+    const short = await startInstance(database.url, { approvalHoldSeconds: 1 });
+    const dashboard = await openPage(browser, `${short.baseUrl}/#/sessions/needs-expired`);
+    pages.push(dashboard);
+    const { page } = dashboard;
+    await page.locator('#connection[data-connection="connected"]').waitFor();
+    const client = apiClient(short.baseUrl);
+    const input = { command: 'make clean' };
+    expect((await client.post('/hooks/claude-code', hook('needs-expired', 'PreToolUse', { tool_name: 'Bash', tool_input: input, tool_use_id: 'toolu_expired' }))).status).toBe(200);
+    const reply = await client.post('/hooks/claude-code', hook('needs-expired', 'PermissionRequest', { tool_name: 'Bash', tool_input: input }));
+    // Undecided: {} (Claude Code asks in its terminal), never an allow.
+    expect(reply.body).toEqual({});
+    const call = page.locator('.event-tool-call').filter({ hasText: 'make clean' });
+    await call.locator('.tool-status').filter({ hasText: 'not answered in time · asked in the terminal' }).waitFor();
+    await call.locator('.approval-line').filter({ hasText: 'expired' }).waitFor();
+    expect(await page.locator('#needs-you .approval').count()).toBe(0);
+  });
+
   it('when a call was denied, then its row says denied and the timeline shows the request and the decision with the reason, once the page is opened again', async () => {
     const sessionId = 'needs-denied-later';
     const { approval, answer } = await askPermission(sessionId, 'Bash', { command: 'git push --force' });
