@@ -317,8 +317,15 @@ describe('the Needs-you queue', () => {
     }
     await card.getByRole('button', { name: 'Allow', exact: true }).tap();
     expect((await answer).body.hookSpecificOutput.decision.behavior).toBe('allow');
-    await entry(page, bash.approval).getByRole('button', { name: 'Deny' }).tap();
+    // The session's own view (the list is not shown on a phone) answers the other one, and fits too.
+    await entry(page, bash.approval).locator('.approval-session').tap();
+    const inView = page.locator('.session-needs-you .approval');
+    await inView.locator('.diff-add').waitFor();
+    await page.locator('.event-tool-call .tool-waiting').waitFor();
+    expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await inView.getByRole('button', { name: 'Deny' }).tap();
     expect((await bash.answer).body.hookSpecificOutput.decision.behavior).toBe('deny');
+    await page.locator('.event-tool-call .tool-status').filter({ hasText: 'denied' }).waitFor();
   });
 });
 
