@@ -175,11 +175,13 @@ exports.up = (pgm) => {
       ids text[];
     begin
       -- The sessions where this can change anything: a pending approval, waiting for input, or a waiting notification now.
-      select array_agg(distinct i.session_id order by i.session_id) into ids
-      from inserted i
-      where (i.event_type = 'notification' and i.reason in ('permission_prompt', 'idle_prompt', 'elicitation_dialog'))
-         or exists (select 1 from sessions s where s.session_id = i.session_id and s.input_waiting_since is not null)
-         or exists (select 1 from approvals a where a.session_id = i.session_id and a.state = 'pending');
+      -- Looked at once per session of the statement, not per event.
+      select array_agg(i.session_id order by i.session_id) into ids
+      from (select distinct session_id from inserted) i
+      where exists (select 1 from sessions s where s.session_id = i.session_id and s.input_waiting_since is not null)
+         or exists (select 1 from approvals a where a.session_id = i.session_id and a.state = 'pending')
+         or exists (select 1 from inserted j where j.session_id = i.session_id and j.event_type = 'notification'
+                    and j.reason in ('permission_prompt', 'idle_prompt', 'elicitation_dialog'));
       if ids is null then
         return null;
       end if;

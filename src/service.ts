@@ -120,6 +120,16 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
+  // Approvals whose instance died holding them (no shutdown answered them) leave the queue: a minute after
+  // the longest hold (every instance is expected to have the same APPROVAL_HOLD_SECONDS).
+  const sweepApprovals = setInterval(() => {
+    store.approvals.expireAbandoned(config.approvalHoldSeconds + 60).then(
+      (count) => count > 0 && logger.info('expired approvals no instance holds', { count }),
+      (err) => logger.warn('could not expire abandoned approvals', { err }),
+    );
+  }, 30_000);
+  sweepApprovals.unref();
+
   const alertSender =
     config.alertWebhookUrls.length > 0 ? new AlertSender({ alerts: store.alerts, urls: config.alertWebhookUrls, publicUrl: config.publicUrl, logger, ...alertTimings }) : null;
   alertSender?.start();
@@ -153,6 +163,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
         await store.approvals.expireMany(released, 'the server holding the hook shut down').catch((err) => logger.warn('could not expire held approvals', { err }));
         clearInterval(pruneTimer);
         clearInterval(keyUpkeep);
+        clearInterval(sweepApprovals);
         await server.close();
         await alertSender?.stop();
         await listener.stop();

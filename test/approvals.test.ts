@@ -188,6 +188,19 @@ describe('bad input', () => {
   });
 });
 
+describe('abandoned approvals', () => {
+  it('when an approval stays pending past the hold (its instance died), then the sweep expires it and it leaves the queue', async () => {
+    const id = randomUUID();
+    const held = a.api.post(HOOKS, permissionRequest(id, 'make clean'));
+    const approval = await pendingOf(id);
+    // As if pending for longer than any hold: swept now.
+    expect(await c.service.store.approvals.expireAbandoned(0)).toBeGreaterThanOrEqual(1);
+    expect((await held).body).toEqual({});
+    expect((await c.api.get(`/approvals/${approval.id}`)).body.approval).toMatchObject({ state: 'expired', reason: 'no instance holds the hook any more' });
+    expect((await c.api.get('/approvals?state=pending')).body.approvals.map((pending: any) => pending.id)).not.toContain(approval.id);
+  });
+});
+
 describe('the hook command', () => {
   const spoolDirs: string[] = [];
   afterAll(() => spoolDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));

@@ -101,7 +101,10 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
       return {};
     }
     if ('approval' in end) return answerOf(end.approval);
-    if (end.undecided === 'shutdown') return {};
+    if (end.undecided === 'shutdown') {
+      await store.approvals.expire(approval.id, 'the server holding the hook shut down').catch(() => undefined);
+      return {};
+    }
     // The hold is over: expired, unless a decision committed just now (then it is answered).
     const final = await store.approvals.expire(approval.id, `no decision within ${Math.round(holdMs / 1000)} s`);
     return final ? answerOf(final) : {};

@@ -34,6 +34,11 @@ export interface ApprovalStore {
   expire(id: number, reason: string): Promise<Approval | null>;
   /** As expireApproval(), for many at once (shutdown). */
   expireMany(ids: readonly number[], reason: string): Promise<void>;
+  /**
+   * Expires the approvals pending for longer than `seconds`: their instance stopped without answering (a crash,
+   * a kill), so nobody holds them any more. Returns how many.
+   */
+  expireAbandoned(seconds: number): Promise<number>;
   /** A session's cost so far and its cap; null for a session that does not exist. */
   spend(sessionId: string): Promise<SessionSpend | null>;
   /** Sets the budget new sessions take (SESSION_BUDGET_USD); null: none. */
@@ -52,6 +57,14 @@ export function approvalStore({ pool }: { pool: Pool }): ApprovalStore {
       if (ids.length > 0) await pool.query(`update approvals set state = 'expired', reason = $2, decided_at = now() where id = any($1) and state = 'pending'`, [ids, reason]);
     },
     spend: (sessionId) => sessionSpend(pool, sessionId),
+    expireAbandoned: async (seconds) => {
+      const { rowCount } = await pool.query(
+        `update approvals set state = 'expired', reason = 'no instance holds the hook any more', decided_at = now()
+         where state = 'pending' and requested_at < now() - make_interval(secs => $1)`,
+        [seconds],
+      );
+      return rowCount ?? 0;
+    },
     setDefaultBudget: async (budgetUsd) => {
       await pool.query(
         `insert into asm_settings (name, value) values ('session_budget_usd', $1)
