@@ -273,12 +273,14 @@ exports.down = (pgm) => {
     drop function tg_sessions__default_budget();
     drop trigger t0_events__track_waiting on events;
     drop function tg_events__track_waiting();
-    drop table approvals;
+    drop trigger t1_approvals__log_insert on approvals;
+    drop trigger t1_approvals__log_update on approvals;
     drop function tg_approvals__log_change();
     drop function asm_refresh_waiting(text[]);
     drop function asm_alert(text, sessions, jsonb);
     drop function asm_session_api_json(sessions);
     drop function asm_approval_json(approvals);
+    drop table approvals;
     alter table changes drop column approval;
     drop table alerts;
     alter table sessions drop column waiting_for, drop column waiting_since, drop column waiting_tool,
