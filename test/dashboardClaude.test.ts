@@ -446,6 +446,33 @@ describe('usage per agent and project', () => {
   });
 });
 
+describe('a deep link', () => {
+  it('when the page reads 404 for a session that is created before the answer arrives, then it shows the session once the feed has it', async () => {
+    const id = 'd0d0e000-0000-4000-8000-0000000000f1';
+    const hooks = recordedHooks('tool-call', id);
+    const { page } = await open();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // The page's first read of the session is answered by the server at once (404: it does not exist yet), but
+    // reaches the page only after the session has been created and the feed has announced it.
+    await page.route(
+      `${instance.baseUrl}/sessions/${id}`,
+      async (route) => {
+        const response = await route.fetch();
+        await released;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    await page.goto(`${instance.baseUrl}/${hashFor(id)}`);
+    expect((await api.post('/hooks/claude-code', hooks[0])).status).toBe(200);
+    await row(page, id).waitFor();
+    release();
+    await page.locator('.timeline > .event').first().waitFor();
+    expect(await page.locator('.session-title').textContent()).not.toBe('Session not found');
+  });
+});
+
 describe('subagents', () => {
   it('when a recorded run starts a subagent, then its events are nested under the Agent call that started it, with its type, count and duration', async () => {
     const id = 'd0d0e000-0000-4000-8000-000000000001';

@@ -63,6 +63,14 @@ function parseRoute() {
   }
 }
 
+/** A deep link that arrived before its session: show the session once the feed knows it. */
+function reopenIfKnown() {
+  if (!view?.missing || !store.sessions.has(view.id)) return;
+  view.destroy();
+  view = null;
+  route(false);
+}
+
 function route(userNavigated) {
   const { id, eventId, usage } = parseRoute();
   document.body.dataset.route = id !== null ? 'session' : usage ? 'usage' : 'list';
@@ -89,7 +97,15 @@ function route(userNavigated) {
   }
   totals?.destroy();
   totals = null;
-  view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete, onDecided: (approval) => queue.update(approval) });
+  view = new SessionView(id, {
+    session: store.sessions.get(id),
+    scroller: detail,
+    jump,
+    confirmDelete,
+    onDecided: (approval) => queue.update(approval),
+    // The 404 may have been read before the session was created, and its session_created heard meanwhile.
+    onMissing: () => setTimeout(reopenIfKnown, 0),
+  });
   detail.replaceChildren(view.el);
   detail.scrollTop = 0;
   const opened = view.open();
@@ -139,7 +155,8 @@ function onMessage(message) {
       else queue.load();
       queue.refreshNames();
       const current = view && store.sessions.get(view.id);
-      if (current) view.onSessionUpdated(current);
+      if (current && view.missing) reopenIfKnown();
+      else if (current) view.onSessionUpdated(current);
       // Whatever changed while the feed was down is in the totals only when asked again.
       totals?.refresh();
       break;
@@ -156,12 +173,8 @@ function onMessage(message) {
       if (before?.session_name !== session.session_name) queue.refreshNames();
       list.invalidate();
       if (view?.id === session.session_id) {
-        if (view.missing) {
-          // A deep link that arrived before its session: show it now that it exists.
-          view.destroy();
-          view = null;
-          route(false);
-        } else view.onSessionUpdated(session);
+        if (view.missing) reopenIfKnown();
+        else view.onSessionUpdated(session);
       }
       break;
     }

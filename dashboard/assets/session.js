@@ -25,15 +25,17 @@ export class SessionView {
    *   session — the session if the list knows it, else it is fetched;
    *   scroller — the element that scrolls the view; jump — the "jump to latest" button;
    *   confirmDelete(session) — resolves true to delete;
-   *   onDecided(approval) — an approval was answered from this view.
+   *   onDecided(approval) — an approval was answered from this view;
+   *   onMissing() — the server said there is no such session (the feed may know better by now).
    */
-  constructor(id, { session, scroller, jump, confirmDelete, onDecided }) {
+  constructor(id, { session, scroller, jump, confirmDelete, onDecided, onMissing }) {
     this.id = id;
     this.session = session ?? null;
     this.scroller = scroller;
     this.jump = jump;
     this.confirmDelete = confirmDelete;
     this.onDecided = onDecided;
+    this.onMissing = onMissing;
     /** The session's approvals by id; the tool calls they belong to; the cards of those still waiting. */
     this.approvals = new Map();
     this.approvalCalls = new Map();
@@ -888,6 +890,7 @@ export class SessionView {
     this.loadedOnce = false;
     this.footerState = 'idle';
     this.footer.replaceChildren();
+    this.onMissing?.();
   }
 
   focus() {
