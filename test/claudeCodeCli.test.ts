@@ -203,7 +203,15 @@ describe('agent-session-manager hook', () => {
     const hooks = ['poison', ...Array.from({ length: 10 }, (_, i) => `hook-${i}`)].map((name) =>
       JSON.stringify({ session_id: 's', hook_event_name: 'Notification', message: name }),
     );
-    for (const hook of hooks) expect(await run(['hook'], { input: hook, env })).toEqual({ status: 0, stdout: '', stderr: '' });
+    // Whichever process makes the last try (a later hook run sends what waits first, or the sender) sets it
+    // aside; a hook run that does says so on stderr, which Claude Code shows only in verbose mode.
+    for (const hook of hooks) {
+      expect(await run(['hook'], { input: hook, env })).toEqual({
+        status: 0,
+        stdout: '',
+        stderr: expect.stringMatching(/^(|agent-session-manager: a hook was set aside in .*\(3 tries\)\n)$/),
+      });
+    }
     await settled(spoolDir);
 
     expect(server.delivered.map((body) => JSON.parse(body).message)).toEqual(hooks.slice(1).map((hook) => JSON.parse(hook).message));
