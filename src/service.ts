@@ -30,6 +30,8 @@ export interface ServiceOptions {
   hub?: Pick<HubOptions, 'closeGraceMs'>;
   /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
   keyUpkeepMs?: number;
+  /** false: no search indexer in this instance (tests run their own, or none to see the unindexed tail). */
+  searchIndexer?: boolean;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -37,7 +39,14 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const KEY_UPKEEP_EVERY_MS = 60 * 1000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
-export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS }: ServiceOptions): Promise<Service> {
+export async function startService({
+  config,
+  databaseUrl,
+  logger,
+  hub: hubOptions,
+  keyUpkeepMs = KEY_UPKEEP_EVERY_MS,
+  searchIndexer: indexSearch = true,
+}: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger });
   const hub: Hub = new Hub({
@@ -106,6 +115,10 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
+  // Search is indexed after commit, by one instance at a time (the others' runs skip); every instance reports the lag.
+  const indexer = store.search.indexer({ logger, onLag: (lag) => metrics.searchIndexLag(lag) });
+  if (indexSearch) indexer.start();
+
   const app = createApp({ store, listener, config, logger, metrics, keyring });
   const server = await serve({
     app,
@@ -132,6 +145,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
         clearInterval(pruneTimer);
         clearInterval(keyUpkeep);
         await server.close();
+        await indexer.stop();
         await listener.stop();
         await keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));
         await store.close();

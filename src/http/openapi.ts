@@ -270,6 +270,10 @@ export const OPERATIONS: Operation[] = [
             }),
           },
           next_cursor: { type: ['string', 'null'] },
+          partial: {
+            type: 'boolean',
+            description: 'Some events in scope hold more text than the search index keeps (4 MiB of text an event): past that, their text was not searched',
+          },
         }),
       ),
       422: invalid,

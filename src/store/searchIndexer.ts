@@ -1,0 +1,274 @@
+import type { Pool, PoolClient, Queryable } from '../db/pool';
+import type { Logger } from '../logger';
+import { DEFAULT_MAX_INDEXED_CHARS, eventChunks, type SearchColumn } from './searchText';
+import { withTransaction } from './tx';
+
+/** How far the index is behind the change log. */
+export interface SearchIndexLag {
+  /** Changes committed and not indexed yet. */
+  changes: number;
+  /** Age of the oldest change not indexed yet; 0 when none. */
+  seconds: number;
+  /** Events stored before search was indexed (the migration) and not indexed yet. */
+  backfillPending: boolean;
+}
+
+export interface IndexRun {
+  /** False when another instance holds the cursor: nothing was done. */
+  locked: boolean;
+  /** Changes read from the log. */
+  changes: number;
+  /** Events (re)indexed, the backfill's included. */
+  events: number;
+  /** More is waiting: run again at once. */
+  more: boolean;
+}
+
+export interface SearchIndexerOptions {
+  pool: Pool;
+  logger: Logger;
+  /** Changes read per run (one transaction). */
+  batchChanges?: number;
+  /** Wait between runs once caught up. */
+  idleMs?: number;
+  /** Characters of an event's text indexed at most. */
+  maxIndexedChars?: number;
+  /** Told after each run how far the index is behind (for /metrics). */
+  onLag?: (lag: SearchIndexLag) => void;
+}
+
+const DEFAULT_BATCH_CHANGES = 1000;
+const DEFAULT_IDLE_MS = 200;
+// Bytes of event text read into memory at once; an event larger than this is read alone.
+const READ_BYTES = 16 * 1024 * 1024;
+
+interface ChangeRow {
+  seq: string;
+  kind: string;
+  session_id: string | null;
+  event_id: string | null;
+}
+
+type EventText = { id: string; session_id: string } & Record<SearchColumn, string | null>;
+
+/**
+ * Indexes events for search after they are committed, following the change log (changes in commit order):
+ * each run, in one transaction, takes the cursor row FOR UPDATE SKIP LOCKED (so one instance indexes at a
+ * time and the others skip), reads the changes after it, replaces the chunks of every event they name
+ * (an edit or a deletion logged with an event id is followed; a deleted event gets none), drops those of
+ * deleted sessions, indexes a batch of the events stored before the index existed (newest first), and moves
+ * the cursor. A restart resumes at the cursor. Searches scan what is past the cursor exactly.
+ */
+export class SearchIndexer {
+  private readonly pool: Pool;
+  private readonly logger: Logger;
+  private readonly batchChanges: number;
+  private readonly idleMs: number;
+  private readonly maxIndexedChars: number;
+  private readonly onLag?: (lag: SearchIndexLag) => void;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor({ pool, logger, batchChanges = DEFAULT_BATCH_CHANGES, idleMs = DEFAULT_IDLE_MS, maxIndexedChars = DEFAULT_MAX_INDEXED_CHARS, onLag }: SearchIndexerOptions) {
+    this.pool = pool;
+    this.logger = logger;
+    this.batchChanges = batchChanges;
+    this.idleMs = idleMs;
+    this.maxIndexedChars = maxIndexedChars;
+    this.onLag = onLag;
+  }
+
+  /** Runs in the background until stop(): at once while there is more, every idleMs once caught up. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops after the run in flight (which commits or rolls back whole). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick().then((more) => {
+        this.running = undefined;
+        this.schedule(more ? 0 : this.idleMs);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<boolean> {
+    let more = false;
+    try {
+      more = (await this.runOnce()).more;
+    } catch (err) {
+      this.logger.warn('search indexing failed; trying again', { err });
+    }
+    if (this.onLag) {
+      try {
+        this.onLag(await searchIndexLag(this.pool));
+      } catch (err) {
+        this.logger.debug('could not read the search index lag', { err });
+      }
+    }
+    return more && !this.stopped;
+  }
+
+  /** One run: what start() repeats. Tests call it to index on demand. */
+  runOnce(): Promise<IndexRun> {
+    return withTransaction(this.pool, async (client) => {
+      const { rows: state } = await client.query<{ indexed_seq: string; backfill_below_id: string }>(
+        'select indexed_seq, backfill_below_id from search_index_state where id = 1 for update skip locked',
+      );
+      if (state.length === 0) return { locked: false, changes: 0, events: 0, more: false };
+      const indexedSeq = Number(state[0]!.indexed_seq);
+      let backfillBelow = Number(state[0]!.backfill_below_id);
+
+      const changes = await readChanges(client, indexedSeq, this.batchChanges);
+      const eventIds = new Set<string>();
+      const deletedSessions = new Set<string>();
+      for (const change of changes) {
+        if (change.event_id !== null) eventIds.add(change.event_id);
+        else if (change.kind === 'session_deleted' && change.session_id !== null) deletedSessions.add(change.session_id);
+      }
+      if (deletedSessions.size > 0) {
+        // Whatever the order of the deletion and the session's later events in this batch: only chunks of
+        // events that are gone go.
+        await client.query('delete from event_search_chunks k where k.session_id = any($1) and not exists (select 1 from events e where e.id = k.event_id)', [
+          [...deletedSessions],
+        ]);
+        await client.query('delete from event_search_cut k where k.session_id = any($1) and not exists (select 1 from events e where e.id = k.event_id)', [[...deletedSessions]]);
+      }
+      let events = await this.index(client, [...eventIds]);
+
+      // Events stored before the index existed, newest first, while the log has little to do.
+      let backfilled = 0;
+      if (backfillBelow > 0 && changes.length < this.batchChanges) {
+        const room = this.batchChanges - changes.length;
+        const { rows } = await client.query<{ id: string }>('select id from events where id < $1 order by id desc limit $2', [backfillBelow, room]);
+        backfilled = rows.length;
+        events += await this.index(
+          client,
+          rows.map((row) => row.id),
+        );
+        backfillBelow = rows.length < room ? 0 : Number(rows[rows.length - 1]!.id);
+      }
+
+      const lastSeq = changes.length > 0 ? Number(changes[changes.length - 1]!.seq) : indexedSeq;
+      await client.query('update search_index_state set indexed_seq = $1, backfill_below_id = $2, updated_at = now() where id = 1', [lastSeq, backfillBelow]);
+      return {
+        locked: true,
+        changes: changes.length,
+        events,
+        more: changes.length >= this.batchChanges || (backfilled > 0 && backfillBelow > 0),
+      };
+    });
+  }
+
+  // Replaces the chunks of these events by their text as it stands; returns how many still exist.
+  private async index(client: PoolClient, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    await client.query('delete from event_search_chunks where event_id = any($1::bigint[])', [ids]);
+    await client.query('delete from event_search_cut where event_id = any($1::bigint[])', [ids]);
+    // Sizes first (from the lengths kept beside each value), so a few large events are not read at once.
+    const { rows: sizes } = await client.query<{ id: string; bytes: string }>(
+      `select id, coalesce(octet_length(content::text), 0) + coalesce(octet_length(tool_input::text), 0)
+                  + coalesce(octet_length(tool_output::text), 0) + coalesce(octet_length(error), 0) as bytes
+       from events where id = any($1::bigint[]) order by id`,
+      [ids],
+    );
+    let found = 0;
+    for (let i = 0; i < sizes.length;) {
+      const group: string[] = [];
+      let bytes = 0;
+      while (i < sizes.length && (group.length === 0 || bytes + Number(sizes[i]!.bytes) <= READ_BYTES)) {
+        bytes += Number(sizes[i]!.bytes);
+        group.push(sizes[i]!.id);
+        i++;
+      }
+      const { rows } = await client.query<EventText>(
+        `select id, session_id, content::text as content, tool_name, tool_input::text as tool_input,
+                tool_output::text as tool_output, error, reason
+         from events where id = any($1::bigint[])`,
+        [group],
+      );
+      found += rows.length;
+      await this.write(client, rows);
+    }
+    return found;
+  }
+
+  private async write(client: Queryable, rows: EventText[]): Promise<void> {
+    const eventIds: string[] = [];
+    const sessionIds: string[] = [];
+    const fields: number[] = [];
+    const numbers: number[] = [];
+    const bodies: string[] = [];
+    const cut: { id: string; session_id: string; text: number; indexed: number }[] = [];
+    for (const row of rows) {
+      const { chunks, textChars, indexedChars } = eventChunks(row, this.maxIndexedChars);
+      for (const chunk of chunks) {
+        eventIds.push(row.id);
+        sessionIds.push(row.session_id);
+        fields.push(chunk.field);
+        numbers.push(chunk.chunk);
+        bodies.push(chunk.body);
+      }
+      if (indexedChars < textChars) cut.push({ id: row.id, session_id: row.session_id, text: textChars, indexed: indexedChars });
+    }
+    if (eventIds.length > 0) {
+      await client.query(
+        `insert into event_search_chunks (event_id, session_id, field, chunk, body)
+         select * from unnest($1::bigint[], $2::text[], $3::smallint[], $4::int[], $5::text[])`,
+        [eventIds, sessionIds, fields, numbers, bodies],
+      );
+    }
+    if (cut.length > 0) {
+      await client.query(
+        `insert into event_search_cut (event_id, session_id, text_chars, indexed_chars)
+         select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])`,
+        [cut.map((c) => c.id), cut.map((c) => c.session_id), cut.map((c) => c.text), cut.map((c) => c.indexed)],
+      );
+    }
+  }
+}
+
+// The changes after `after`, in order, at most `limit`: each batch (one committed transaction) by the index
+// on last_seq, its changes by the index on (tx, position).
+async function readChanges(db: Queryable, after: number, limit: number): Promise<ChangeRow[]> {
+  const { rows } = await db.query<ChangeRow>(
+    `select b.first_seq + c.position - 1 as seq, c.kind, c.session_id, c.event_id
+     from (select first_seq, last_seq, tx from change_batches where last_seq > $1 order by last_seq limit $2) b
+     cross join lateral (
+       select position, kind, session_id, event_id from changes
+       where changes.tx = b.tx and changes.position > $1 - b.first_seq + 1
+       order by position limit $2
+     ) c
+     order by seq
+     limit $2`,
+    [after, limit],
+  );
+  return rows;
+}
+
+/** How far the index is behind the log; any instance can tell. */
+export async function searchIndexLag(db: Queryable): Promise<SearchIndexLag> {
+  const { rows } = await db.query<{ changes: string; seconds: number; backfill_pending: boolean }>(
+    `select greatest(asm_last_seq() - s.indexed_seq, 0) as changes,
+            coalesce(extract(epoch from clock_timestamp() - (
+              select committed_at from change_batches where last_seq > s.indexed_seq order by last_seq limit 1)), 0)::float8 as seconds,
+            s.backfill_below_id > 0 as backfill_pending
+     from search_index_state s where s.id = 1`,
+  );
+  const row = rows[0];
+  return row ? { changes: Number(row.changes), seconds: Math.max(0, row.seconds), backfillPending: row.backfill_pending } : { changes: 0, seconds: 0, backfillPending: false };
+}
