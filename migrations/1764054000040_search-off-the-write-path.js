@@ -5,8 +5,9 @@
  *
  * An indexer (src/search/indexer.ts) follows the change log after commit and writes:
  * - event_search_chunks: each event's searchable text (content, tool name, tool input and output, error,
- *   reason; JSON fields as their decoded strings, so `"`, `\`, tab and newline are themselves), cut into
- *   fixed-size chunks that overlap by more than the longest query, with a trigram index. The index narrows;
+ *   reason, in one text; JSON fields as their decoded strings, so `"`, `\`, tab and newline are themselves),
+ *   cut into fixed-size chunks that overlap by the longest query, with a trigram index: a small event is one
+ *   row. The index narrows;
  *   `ilike` on the chunk's own text decides.
  * - event_search_cut: events whose text was longer than the indexer keeps (a bounded index); a search
  *   says when such an event may have been left out.
@@ -31,11 +32,9 @@ exports.up = (pgm) => {
     create table event_search_chunks (
       event_id bigint not null,
       session_id text not null,
-      -- 1 content, 2 tool_name, 3 tool_input, 4 tool_output, 5 error, 6 reason
-      field smallint not null,
       chunk int not null,
       body text not null,
-      primary key (event_id, field, chunk)
+      primary key (event_id, chunk)
     );
     create index event_search_chunks_trgm on event_search_chunks using gin (body gin_trgm_ops);
     create index event_search_chunks_session on event_search_chunks (session_id);

@@ -127,7 +127,7 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
             coalesce(
               (select substr(k.body, greatest(1, strpos(lower(k.body), lower($1)) - $8), length($1) + 2 * $8)
                from event_search_chunks k where k.event_id = e.id and k.body ilike '%' || $2 || '%'
-               order by k.field, k.chunk limit 1),
+               order by k.chunk limit 1),
               (select substr(t.text, greatest(1, strpos(lower(t.text), lower(t.needle)) - $8), length(t.needle) + 2 * $8)
                from (values (1, e.content::text, $11::text, $10), (2, e.tool_name, $1, $2), (3, e.tool_input::text, $11, $10),
                             (4, e.tool_output::text, $11, $10), (5, e.error, $1, $2), (6, e.reason, $1, $2)) t(n, text, needle, pattern)

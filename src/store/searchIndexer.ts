@@ -41,6 +41,8 @@ const DEFAULT_BATCH_CHANGES = 1000;
 const DEFAULT_IDLE_MS = 200;
 // Bytes of event text read into memory at once; an event larger than this is read alone.
 const READ_BYTES = 16 * 1024 * 1024;
+// Events up to this size are read in the run's first query.
+const SMALL_BYTES = 64 * 1024;
 
 interface ChangeRow {
   seq: string;
@@ -131,7 +133,8 @@ export class SearchIndexer {
       );
       if (state.length === 0) return { locked: false, changes: 0, events: 0, more: false };
       const indexedSeq = Number(state[0]!.indexed_seq);
-      let backfillBelow = Number(state[0]!.backfill_below_id);
+      const backfillFrom = Number(state[0]!.backfill_below_id);
+      let backfillBelow = backfillFrom;
 
       const changes = await readChanges(client, indexedSeq, this.batchChanges);
       const eventIds = new Set<string>();
@@ -164,6 +167,8 @@ export class SearchIndexer {
       }
 
       const lastSeq = changes.length > 0 ? Number(changes[changes.length - 1]!.seq) : indexedSeq;
+      // Nothing new: no write (an idle instance polls a few times a second).
+      if (lastSeq === indexedSeq && backfillBelow === backfillFrom) return { locked: true, changes: 0, events: 0, more: false };
       await client.query('update search_index_state set indexed_seq = $1, backfill_below_id = $2, updated_at = now() where id = 1', [lastSeq, backfillBelow]);
       return {
         locked: true,
@@ -179,38 +184,44 @@ export class SearchIndexer {
     if (ids.length === 0) return 0;
     await client.query('delete from event_search_chunks where event_id = any($1::bigint[])', [ids]);
     await client.query('delete from event_search_cut where event_id = any($1::bigint[])', [ids]);
-    // Sizes first (from the lengths kept beside each value), so a few large events are not read at once.
-    const { rows: sizes } = await client.query<{ id: string; bytes: string }>(
-      `select id, coalesce(octet_length(content::text), 0) + coalesce(octet_length(tool_input::text), 0)
-                  + coalesce(octet_length(tool_output::text), 0) + coalesce(octet_length(error), 0) as bytes
-       from events where id = any($1::bigint[]) order by id`,
-      [ids],
+    // One read for the events of up to SMALL_BYTES (their size from the lengths kept beside each value);
+    // the larger ones are read again a few at a time, so a run never holds many large texts at once.
+    const { rows } = await client.query<EventText & { bytes: string }>(
+      `select id, session_id, tool_name, reason, bytes,
+              case when bytes <= $2 then content::text end as content, case when bytes <= $2 then tool_input::text end as tool_input,
+              case when bytes <= $2 then tool_output::text end as tool_output, case when bytes <= $2 then error end as error
+       from (select *, coalesce(octet_length(content::text), 0) + coalesce(octet_length(tool_input::text), 0)
+                       + coalesce(octet_length(tool_output::text), 0) + coalesce(octet_length(error), 0) as bytes
+             from events where id = any($1::bigint[])) e`,
+      [ids, SMALL_BYTES],
     );
-    let found = 0;
-    for (let i = 0; i < sizes.length;) {
+    const large = rows.filter((row) => Number(row.bytes) > SMALL_BYTES);
+    await this.write(
+      client,
+      rows.filter((row) => Number(row.bytes) <= SMALL_BYTES),
+    );
+    for (let i = 0; i < large.length;) {
       const group: string[] = [];
       let bytes = 0;
-      while (i < sizes.length && (group.length === 0 || bytes + Number(sizes[i]!.bytes) <= READ_BYTES)) {
-        bytes += Number(sizes[i]!.bytes);
-        group.push(sizes[i]!.id);
+      while (i < large.length && (group.length === 0 || bytes + Number(large[i]!.bytes) <= READ_BYTES)) {
+        bytes += Number(large[i]!.bytes);
+        group.push(large[i]!.id);
         i++;
       }
-      const { rows } = await client.query<EventText>(
+      const { rows: whole } = await client.query<EventText>(
         `select id, session_id, content::text as content, tool_name, tool_input::text as tool_input,
                 tool_output::text as tool_output, error, reason
          from events where id = any($1::bigint[])`,
         [group],
       );
-      found += rows.length;
-      await this.write(client, rows);
+      await this.write(client, whole);
     }
-    return found;
+    return rows.length;
   }
 
   private async write(client: Queryable, rows: EventText[]): Promise<void> {
     const eventIds: string[] = [];
     const sessionIds: string[] = [];
-    const fields: number[] = [];
     const numbers: number[] = [];
     const bodies: string[] = [];
     const cut: { id: string; session_id: string; text: number; indexed: number }[] = [];
@@ -219,7 +230,6 @@ export class SearchIndexer {
       for (const chunk of chunks) {
         eventIds.push(row.id);
         sessionIds.push(row.session_id);
-        fields.push(chunk.field);
         numbers.push(chunk.chunk);
         bodies.push(chunk.body);
       }
@@ -227,9 +237,9 @@ export class SearchIndexer {
     }
     if (eventIds.length > 0) {
       await client.query(
-        `insert into event_search_chunks (event_id, session_id, field, chunk, body)
-         select * from unnest($1::bigint[], $2::text[], $3::smallint[], $4::int[], $5::text[])`,
-        [eventIds, sessionIds, fields, numbers, bodies],
+        `insert into event_search_chunks (event_id, session_id, chunk, body)
+         select * from unnest($1::bigint[], $2::text[], $3::int[], $4::text[])`,
+        [eventIds, sessionIds, numbers, bodies],
       );
     }
     if (cut.length > 0) {

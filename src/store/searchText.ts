@@ -5,14 +5,14 @@
  * is itself rather than its JSON escape.
  */
 
-/** The fields searched, with the number each keeps in event_search_chunks.field. */
+/** The fields searched, in the order their text is indexed. */
 export const SEARCH_FIELDS = [
-  { id: 1, column: 'content', json: true },
-  { id: 2, column: 'tool_name', json: false },
-  { id: 3, column: 'tool_input', json: true },
-  { id: 4, column: 'tool_output', json: true },
-  { id: 5, column: 'error', json: false },
-  { id: 6, column: 'reason', json: false },
+  { column: 'content', json: true },
+  { column: 'tool_name', json: false },
+  { column: 'tool_input', json: true },
+  { column: 'tool_output', json: true },
+  { column: 'error', json: false },
+  { column: 'reason', json: false },
 ] as const;
 
 export type SearchColumn = (typeof SEARCH_FIELDS)[number]['column'];
@@ -64,30 +64,24 @@ export function fieldText(value: string | null, json: boolean): string {
 }
 
 export interface Chunk {
-  field: number;
   chunk: number;
   body: string;
 }
 
 /**
- * An event's chunks, at most `maxChars` characters of text in all (fields in SEARCH_FIELDS order), and how
- * many characters the event holds (more than were indexed when it was cut).
+ * An event's chunks: its fields' text (in SEARCH_FIELDS order, PIECE_SEPARATOR between two) cut into
+ * CHUNK_CHARS pieces that overlap by MAX_QUERY_CHARS, at most `maxChars` characters in all; and how many
+ * characters the event holds (more than were indexed when it was cut). A small event is one chunk.
  */
 export function eventChunks(row: Record<SearchColumn, string | null>, maxChars: number = DEFAULT_MAX_INDEXED_CHARS): { chunks: Chunk[]; textChars: number; indexedChars: number } {
+  const text = SEARCH_FIELDS.map((field) => fieldText(row[field.column], field.json))
+    .filter((piece) => piece !== '')
+    .join(PIECE_SEPARATOR);
+  const kept = text.length > maxChars ? text.slice(0, maxChars) : text;
   const chunks: Chunk[] = [];
-  let budget = maxChars;
-  let textChars = 0;
-  let indexedChars = 0;
-  for (const field of SEARCH_FIELDS) {
-    const text = fieldText(row[field.column], field.json);
-    textChars += text.length;
-    const kept = text.length > budget ? text.slice(0, Math.max(0, budget)) : text;
-    budget -= kept.length;
-    indexedChars += kept.length;
-    for (let start = 0, n = 0; start < kept.length; start += CHUNK_STEP, n++) {
-      chunks.push({ field: field.id, chunk: n, body: kept.slice(start, start + CHUNK_CHARS) });
-      if (start + CHUNK_CHARS >= kept.length) break;
-    }
+  for (let start = 0, n = 0; start < kept.length; start += CHUNK_STEP, n++) {
+    chunks.push({ chunk: n, body: kept.slice(start, start + CHUNK_CHARS) });
+    if (start + CHUNK_CHARS >= kept.length) break;
   }
-  return { chunks, textChars, indexedChars };
+  return { chunks, textChars: text.length, indexedChars: kept.length };
 }
