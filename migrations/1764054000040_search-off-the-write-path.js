@@ -3,17 +3,17 @@
  * the generated column search_text and its two GIN indexes (migrations 1764054000007 and 8) are dropped, so
  * an insert writes the event, its change and its session's counters, nothing for search.
  *
- * An indexer (src/search/indexer.ts) follows the change log after commit and writes:
+ * An indexer (src/store/searchIndexer.ts) follows the change log after commit and writes:
  * - event_search_chunks: each event's searchable text (content, tool name, tool input and output, error,
  *   reason, in one text; JSON fields as their decoded strings, so `"`, `\`, tab and newline are themselves),
- *   cut into fixed-size chunks that overlap by the longest query, with a trigram index: a small event is one
- *   row. The index narrows;
- *   `ilike` on the chunk's own text decides.
+ *   with a trigram index. Small events are indexed in runs (consecutive events of a session in one row, so
+ *   the words they share are one index entry); a larger one is cut into fixed-size chunks that overlap by
+ *   the longest query. The index narrows; `ilike` on each event's own text in the row decides.
  * - event_search_cut: events whose text was longer than the indexer keeps (a bounded index); a search
  *   says when such an event may have been left out.
  * - search_index_state: one row, the change number up to which every event is indexed (the indexer's
- *   cursor, locked FOR UPDATE SKIP LOCKED so one instance indexes at a time), and the highest event id of the
- *   events stored before this migration that is not indexed yet (indexed newest first, then 0).
+ *   cursor, locked FOR UPDATE SKIP LOCKED so one instance indexes at a time), and backfill_below_id: the
+ *   events stored before this migration with a smaller id are not indexed yet (indexed newest first; 0 once done).
  *
  * A search reads the index and scans the events not indexed yet (the tail) exactly, in one snapshot: an
  * event is found as soon as it is committed.
@@ -29,15 +29,20 @@ exports.up = (pgm) => {
     drop index if exists events_search_trgm;
     alter table events drop column if exists search_text;
 
+    -- A row holds either a run of small events of one session (event_ids, in id order; their texts joined by
+    -- U+001D in body), or one chunk of a larger event (event_ids one id; chunk its number). A run shares its
+    -- trigrams: repeated words in a session's events make few index entries.
     create table event_search_chunks (
-      event_id bigint not null,
+      id bigserial primary key,
       session_id text not null,
+      first_event_id bigint not null,
+      last_event_id bigint not null,
+      event_ids bigint[] not null,
       chunk int not null,
-      body text not null,
-      primary key (event_id, chunk)
+      body text not null
     );
     create index event_search_chunks_trgm on event_search_chunks using gin (body gin_trgm_ops);
-    create index event_search_chunks_session on event_search_chunks (session_id);
+    create index event_search_chunks_session on event_search_chunks (session_id, last_event_id);
 
     create table event_search_cut (
       event_id bigint primary key,

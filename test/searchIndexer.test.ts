@@ -46,7 +46,7 @@ const found = async (q: string, extra: Record<string, string> = {}) => {
   return (reply.body.results as { id: number }[]).map((hit) => hit.id);
 };
 
-const chunksOf = async (eventId: number) => Number((await database.query('select count(*) from event_search_chunks where event_id = $1', [eventId])).rows[0].count);
+const chunksOf = async (eventId: number) => Number((await database.query('select count(*) from event_search_chunks where $1 = any(event_ids)', [eventId])).rows[0].count);
 const cursor = async () => Number((await database.query('select indexed_seq from search_index_state')).rows[0].indexed_seq);
 const lastSeq = async () => Number((await database.query('select asm_last_seq() as seq')).rows[0].seq);
 
@@ -77,7 +77,7 @@ describe('the search indexer', () => {
     const first = indexer({ logger, batchChanges: 5 });
     expect(await first.runOnce()).toMatchObject({ locked: true, changes: 5, more: true });
     expect(await cursor()).toBe(start + 5);
-    const indexedSoFar = Number((await database.query('select count(distinct event_id) from event_search_chunks where event_id = any($1)', [ids])).rows[0].count);
+    const indexedSoFar = Number((await database.query('select count(distinct eid) from event_search_chunks, unnest(event_ids) eid where eid = any($1)', [ids])).rows[0].count);
     // The first change was the session's creation.
     expect(indexedSoFar).toBe(4);
     // Searching meanwhile finds every event: four from the index, the others from the tail.
@@ -85,7 +85,7 @@ describe('the search indexer', () => {
 
     // "Restarted": another indexer, on the same cursor.
     await indexAll({ logger, batchChanges: 4 });
-    const perEvent = (await database.query('select event_id, count(*)::int as n from event_search_chunks where event_id = any($1) group by event_id', [ids])).rows;
+    const perEvent = (await database.query('select eid, count(*)::int as n from event_search_chunks, unnest(event_ids) eid where eid = any($1) group by eid', [ids])).rows;
     expect(perEvent).toHaveLength(12);
     expect(perEvent.every((row) => row.n === 1)).toBe(true);
     expect((await found('resume-marker', { limit: '50' })).sort((a, b) => a - b)).toEqual(ids);
@@ -182,6 +182,20 @@ describe('the search indexer', () => {
     await check(); // the index
   });
 
+  it('indexes a run of small events of a session in one row, each event matched on its own text', async () => {
+    await create('ix-run');
+    const ids: number[] = [];
+    for (const word of ['alpha-one', 'beta-two', 'gamma-three']) ids.push(await post('ix-run', { event_type: 'post_tool', tool_name: 'Bash', tool_output: word }));
+    await indexAll();
+    expect((await database.query("select event_ids::text[] from event_search_chunks where session_id = 'ix-run'")).rows).toEqual([{ event_ids: ids.map(String) }]);
+    expect(await found('beta-two')).toEqual([ids[1]]);
+    expect((await search('q=beta-two')).results[0].snippet).toBe('Bash beta-two');
+    expect((await found('Bash', { session_id: 'ix-run' })).sort((a, b) => a - b)).toEqual(ids);
+    // Never across two events of the row.
+    expect(await found('one\u001dBash')).toEqual([]);
+    expect(await found('alpha-one Bash beta')).toEqual([]);
+  });
+
   it('misses no committed event under concurrent writes while it indexes, and ends at the last change', async () => {
     await create('ix-w1');
     await create('ix-w2');
@@ -210,7 +224,7 @@ describe('the search indexer', () => {
     } finally {
       await running.stop();
     }
-    const indexed = Number((await database.query("select count(distinct event_id) from event_search_chunks where session_id like 'ix-w%'")).rows[0].count);
+    const indexed = Number((await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid where session_id like 'ix-w%'")).rows[0].count);
     expect(indexed).toBe(45);
     expect((await found('-token', { limit: '200' })).length).toBe(45);
   });
@@ -241,7 +255,7 @@ describe('the search indexer', () => {
     expect(Number((await database.query('select backfill_below_id from search_index_state')).rows[0].backfill_below_id)).toBe(ids[2]);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
     await indexAll();
-    expect(Number((await database.query("select count(distinct event_id) from event_search_chunks where session_id = 'ix-old'")).rows[0].count)).toBe(6);
+    expect(Number((await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid where session_id = 'ix-old'")).rows[0].count)).toBe(6);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
   });
 

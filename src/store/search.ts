@@ -61,6 +61,10 @@ export function searchStore({ pool }: { pool: Pool }): SearchStore {
   };
 }
 
+// A row of event_search_chunks as (event_id, piece): each event of a run with its own text, or a chunk of a
+// larger event.
+const PIECES = `unnest(case when cardinality(k.event_ids) = 1 then array[k.body] else string_to_array(k.body, E'\\x1d') end, k.event_ids) as p(piece, event_id)`;
+
 // The filters every arm of the search applies to an event e ($3 … $7).
 const filters = (failedOnly: boolean | undefined) => `
        and ($3::text is null or e.event_type = $3)
@@ -78,8 +82,9 @@ const EXACT = `(e.content::text ilike '%' || $10 || '%' or e.tool_name ilike '%'
 /**
  * Events whose text holds `q` (case-insensitively, any character), newest first, a page at a time, in one
  * statement (one snapshot) of three parts:
- * - the index (event_search_chunks, written by the indexer after commit): the trigram index narrows, `ilike`
- *   on the chunk's text decides; chunks overlap by the longest q, so a match is never split;
+ * - the index (event_search_chunks, written by the indexer after commit): the trigram index narrows to rows
+ *   (runs of small events, chunks of large ones), `ilike` on each event's own text decides; chunks overlap
+ *   by the longest q, so a match is never split;
  * - the tail: events whose change is past the indexer's cursor, checked exactly on the event itself;
  * - the backfill: events stored before the index existed and not indexed yet, checked the same way.
  * So an event is found from its commit on. `partial` says that events in scope hold more text than the
@@ -109,7 +114,7 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
        where b.last_seq > (select indexed_seq from state) and c.event_id is not null
      ), found as (
        (select e.id from events e
-        where e.id in (select k.event_id from event_search_chunks k where k.body ilike '%' || $2 || '%')${where}
+        where e.id in (select p.event_id from event_search_chunks k cross join lateral ${PIECES} where k.body ilike '%' || $2 || '%' and p.piece ilike '%' || $2 || '%')${where}
         order by e.id desc limit $9)
        union
        (select e.id from events e
@@ -125,8 +130,10 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
      select e.id, e.session_id, s.session_name, s.project_dir, e.event_type, e.tool_name, e.role, e.timestamp,
             ${FAILED} as failed,
             coalesce(
-              (select substr(k.body, greatest(1, strpos(lower(k.body), lower($1)) - $8), length($1) + 2 * $8)
-               from event_search_chunks k where k.event_id = e.id and k.body ilike '%' || $2 || '%'
+              (select substr(p.piece, greatest(1, strpos(lower(p.piece), lower($1)) - $8), length($1) + 2 * $8)
+               from event_search_chunks k cross join lateral ${PIECES}
+               where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
+                 and p.event_id = e.id and p.piece ilike '%' || $2 || '%'
                order by k.chunk limit 1),
               (select substr(t.text, greatest(1, strpos(lower(t.text), lower(t.needle)) - $8), length(t.needle) + 2 * $8)
                from (values (1, e.content::text, $11::text, $10), (2, e.tool_name, $1, $2), (3, e.tool_input::text, $11, $10),

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
 import type { Logger } from '../logger';
-import { DEFAULT_MAX_INDEXED_CHARS, eventChunks, type SearchColumn } from './searchText';
+import { DEFAULT_MAX_INDEXED_CHARS, eventText, indexRows, type SearchColumn } from './searchText';
 import { withTransaction } from './tx';
 
 /** How far the index is behind the change log. */
@@ -137,32 +137,29 @@ export class SearchIndexer {
       let backfillBelow = backfillFrom;
 
       const changes = await readChanges(client, indexedSeq, this.batchChanges);
-      const eventIds = new Set<string>();
+      const eventIds = new Map<string, string>();
       const deletedSessions = new Set<string>();
       for (const change of changes) {
-        if (change.event_id !== null) eventIds.add(change.event_id);
+        if (change.event_id !== null && change.session_id !== null) eventIds.set(change.event_id, change.session_id);
         else if (change.kind === 'session_deleted' && change.session_id !== null) deletedSessions.add(change.session_id);
       }
       if (deletedSessions.size > 0) {
         // Whatever the order of the deletion and the session's later events in this batch: only chunks of
         // events that are gone go.
-        await client.query('delete from event_search_chunks k where k.session_id = any($1) and not exists (select 1 from events e where e.id = k.event_id)', [
+        await client.query('delete from event_search_chunks k where k.session_id = any($1) and not exists (select 1 from events e where e.id = any(k.event_ids))', [
           [...deletedSessions],
         ]);
         await client.query('delete from event_search_cut k where k.session_id = any($1) and not exists (select 1 from events e where e.id = k.event_id)', [[...deletedSessions]]);
       }
-      let events = await this.index(client, [...eventIds]);
+      let events = await this.index(client, eventIds);
 
       // Events stored before the index existed, newest first, while the log has little to do.
       let backfilled = 0;
       if (backfillBelow > 0 && changes.length < this.batchChanges) {
         const room = this.batchChanges - changes.length;
-        const { rows } = await client.query<{ id: string }>('select id from events where id < $1 order by id desc limit $2', [backfillBelow, room]);
+        const { rows } = await client.query<{ id: string; session_id: string }>('select id, session_id from events where id < $1 order by id desc limit $2', [backfillBelow, room]);
         backfilled = rows.length;
-        events += await this.index(
-          client,
-          rows.map((row) => row.id),
-        );
+        events += await this.index(client, new Map(rows.map((row) => [row.id, row.session_id])), false);
         backfillBelow = rows.length < room ? 0 : Number(rows[rows.length - 1]!.id);
       }
 
@@ -179,11 +176,28 @@ export class SearchIndexer {
     });
   }
 
-  // Replaces the chunks of these events by their text as it stands; returns how many still exist.
-  private async index(client: PoolClient, ids: string[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    await client.query('delete from event_search_chunks where event_id = any($1::bigint[])', [ids]);
-    await client.query('delete from event_search_cut where event_id = any($1::bigint[])', [ids]);
+  // Indexes these events (id → session id) as they stand: the rows that held any of them before go, and the
+  // other events of those rows are indexed again with them. Returns how many of the events still exist.
+  // The backfill skips that (`replace` false): its events were stored before the index existed, and one
+  // indexed since (an edit logged) is only indexed twice, as it stands.
+  private async index(client: PoolClient, events: Map<string, string>, replace = true): Promise<number> {
+    if (events.size === 0) return 0;
+    const ids = [...events.keys()];
+    // An event is in a row of its session whose id range holds it: one probe of (session_id, last_event_id)
+    // each, which finds nothing for a new event (a session's ids grow in commit order).
+    const { rows: replaced } = await client.query<{ id: string; session_id: string }>(
+      `with gone as (
+         delete from event_search_chunks k using unnest($1::bigint[], $2::text[]) as e(id, session_id)
+         where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
+         returning k.session_id, k.event_ids
+       )
+       select distinct unnest(event_ids) as id, session_id from gone`,
+      [replace ? ids : [], ids.map((id) => events.get(id))],
+    );
+    const all = new Map(events);
+    for (const row of replaced) all.set(row.id, row.session_id);
+    const allIds = [...all.keys()];
+    await client.query('delete from event_search_cut where event_id = any($1::bigint[])', [allIds]);
     // One read for the events of up to SMALL_BYTES (their size from the lengths kept beside each value);
     // the larger ones are read again a few at a time, so a run never holds many large texts at once.
     const { rows } = await client.query<EventText & { bytes: string }>(
@@ -193,7 +207,7 @@ export class SearchIndexer {
        from (select *, coalesce(octet_length(content::text), 0) + coalesce(octet_length(tool_input::text), 0)
                        + coalesce(octet_length(tool_output::text), 0) + coalesce(octet_length(error), 0) as bytes
              from events where id = any($1::bigint[])) e`,
-      [ids, SMALL_BYTES],
+      [allIds, SMALL_BYTES],
     );
     const large = rows.filter((row) => Number(row.bytes) > SMALL_BYTES);
     await this.write(
@@ -216,30 +230,26 @@ export class SearchIndexer {
       );
       await this.write(client, whole);
     }
-    return rows.length;
+    return rows.filter((row) => events.has(row.id)).length;
   }
 
-  private async write(client: Queryable, rows: EventText[]): Promise<void> {
-    const eventIds: string[] = [];
-    const sessionIds: string[] = [];
-    const numbers: number[] = [];
-    const bodies: string[] = [];
+  private async write(client: Queryable, events: EventText[]): Promise<void> {
+    if (events.length === 0) return;
+    const texts: { id: string; session_id: string; text: string }[] = [];
     const cut: { id: string; session_id: string; text: number; indexed: number }[] = [];
-    for (const row of rows) {
-      const { chunks, textChars, indexedChars } = eventChunks(row, this.maxIndexedChars);
-      for (const chunk of chunks) {
-        eventIds.push(row.id);
-        sessionIds.push(row.session_id);
-        numbers.push(chunk.chunk);
-        bodies.push(chunk.body);
-      }
-      if (indexedChars < textChars) cut.push({ id: row.id, session_id: row.session_id, text: textChars, indexed: indexedChars });
+    for (const event of events) {
+      const { text, textChars } = eventText(event, this.maxIndexedChars);
+      texts.push({ id: event.id, session_id: event.session_id, text });
+      if (text.length < textChars) cut.push({ id: event.id, session_id: event.session_id, text: textChars, indexed: text.length });
     }
-    if (eventIds.length > 0) {
+    const rows = indexRows(texts);
+    if (rows.length > 0) {
       await client.query(
-        `insert into event_search_chunks (event_id, session_id, chunk, body)
-         select * from unnest($1::bigint[], $2::text[], $3::int[], $4::text[])`,
-        [eventIds, sessionIds, numbers, bodies],
+        `insert into event_search_chunks (session_id, first_event_id, last_event_id, event_ids, chunk, body)
+         select row.session_id, ids[1], ids[cardinality(ids)], ids, row.chunk, row.body
+         from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as row(session_id, event_ids, chunk, body)
+         cross join lateral (select row.event_ids::bigint[] as ids) i`,
+        [rows.map((row) => row.session_id), rows.map((row) => `{${row.event_ids.join(',')}}`), rows.map((row) => row.chunk), rows.map((row) => row.body)],
       );
     }
     if (cut.length > 0) {
@@ -252,12 +262,12 @@ export class SearchIndexer {
   }
 }
 
-// The changes after `after`, in order, at most `limit`: each batch (one committed transaction) by the index
-// on last_seq, its changes by the index on (tx, position).
+// The changes after `after`, in order, at most `limit`: each batch (one committed transaction) that starts
+// within the next `limit` numbers by the index on last_seq, its changes by the index on (tx, position).
 async function readChanges(db: Queryable, after: number, limit: number): Promise<ChangeRow[]> {
   const { rows } = await db.query<ChangeRow>(
     `select b.first_seq + c.position - 1 as seq, c.kind, c.session_id, c.event_id
-     from (select first_seq, last_seq, tx from change_batches where last_seq > $1 order by last_seq limit $2) b
+     from (select first_seq, last_seq, tx from change_batches where last_seq > $1 and first_seq <= $1 + $2 order by last_seq limit $2) b
      cross join lateral (
        select position, kind, session_id, event_id from changes
        where changes.tx = b.tx and changes.position > $1 - b.first_seq + 1

@@ -33,8 +33,11 @@ export const DEFAULT_MAX_INDEXED_CHARS = 4 * 1024 * 1024;
  */
 export const PIECE_SEPARATOR = '\u001e';
 
-// PostgreSQL's text cannot hold NUL.
-const withoutNul = (text: string) => (text.includes('\u0000') ? text.replace(/\u0000/g, '\ufffd') : text);
+/** Between two events of a run in one row (event_search_chunks). */
+export const EVENT_SEPARATOR = '\u001d';
+
+// PostgreSQL's text cannot hold NUL; an event's own U+001D would split it in two.
+const withoutNul = (text: string) => (/[\u0000\u001d]/.test(text) ? text.replace(/[\u0000\u001d]/g, '\ufffd') : text);
 
 /** A field's searchable text: a JSON field (given as its JSON text) as its strings, in order. */
 export function fieldText(value: string | null, json: boolean): string {
@@ -63,25 +66,67 @@ export function fieldText(value: string | null, json: boolean): string {
   return withoutNul(pieces.join(PIECE_SEPARATOR));
 }
 
-export interface Chunk {
+/** An event's text, at most `maxChars` characters, and how many it holds (more when it was cut). */
+export function eventText(row: Record<SearchColumn, string | null>, maxChars: number = DEFAULT_MAX_INDEXED_CHARS): { text: string; textChars: number } {
+  const text = SEARCH_FIELDS.map((field) => fieldText(row[field.column], field.json))
+    .filter((piece) => piece !== '')
+    .join(PIECE_SEPARATOR);
+  return { text: text.length > maxChars ? text.slice(0, maxChars) : text, textChars: text.length };
+}
+
+/** A text of more than CHUNK_CHARS in CHUNK_CHARS pieces that overlap by MAX_QUERY_CHARS: any query fits in one. */
+export function chunksOf(text: string): string[] {
+  const chunks: string[] = [];
+  for (let start = 0; start < text.length; start += CHUNK_STEP) {
+    chunks.push(text.slice(start, start + CHUNK_CHARS));
+    if (start + CHUNK_CHARS >= text.length) break;
+  }
+  return chunks;
+}
+
+/** A row of event_search_chunks. */
+export interface IndexRow {
+  session_id: string;
+  event_ids: string[];
   chunk: number;
   body: string;
 }
 
+/** Characters of text a run of small events fills a row with at most. */
+export const RUN_CHARS = 16 * 1024;
+
 /**
- * An event's chunks: its fields' text (in SEARCH_FIELDS order, PIECE_SEPARATOR between two) cut into
- * CHUNK_CHARS pieces that overlap by MAX_QUERY_CHARS, at most `maxChars` characters in all; and how many
- * characters the event holds (more than were indexed when it was cut). A small event is one chunk.
+ * The rows that index these events (each with its text): per session, in id order, runs of events of up to
+ * CHUNK_CHARS each packed into rows of up to RUN_CHARS (EVENT_SEPARATOR between two), and each larger event
+ * in chunks of its own. An event without text gets none.
  */
-export function eventChunks(row: Record<SearchColumn, string | null>, maxChars: number = DEFAULT_MAX_INDEXED_CHARS): { chunks: Chunk[]; textChars: number; indexedChars: number } {
-  const text = SEARCH_FIELDS.map((field) => fieldText(row[field.column], field.json))
-    .filter((piece) => piece !== '')
-    .join(PIECE_SEPARATOR);
-  const kept = text.length > maxChars ? text.slice(0, maxChars) : text;
-  const chunks: Chunk[] = [];
-  for (let start = 0, n = 0; start < kept.length; start += CHUNK_STEP, n++) {
-    chunks.push({ chunk: n, body: kept.slice(start, start + CHUNK_CHARS) });
-    if (start + CHUNK_CHARS >= kept.length) break;
+export function indexRows(events: { id: string; session_id: string; text: string }[]): IndexRow[] {
+  const rows: IndexRow[] = [];
+  const bySession = new Map<string, { id: string; session_id: string; text: string }[]>();
+  for (const event of events) {
+    if (event.text === '') continue;
+    const list = bySession.get(event.session_id) ?? [];
+    list.push(event);
+    bySession.set(event.session_id, list);
   }
-  return { chunks, textChars: text.length, indexedChars: kept.length };
+  for (const [sessionId, list] of bySession) {
+    list.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    let run: { ids: string[]; texts: string[]; chars: number } = { ids: [], texts: [], chars: 0 };
+    const close = () => {
+      if (run.ids.length > 0) rows.push({ session_id: sessionId, event_ids: run.ids, chunk: 0, body: run.texts.join(EVENT_SEPARATOR) });
+      run = { ids: [], texts: [], chars: 0 };
+    };
+    for (const event of list) {
+      if (event.text.length > CHUNK_CHARS) {
+        chunksOf(event.text).forEach((body, chunk) => rows.push({ session_id: sessionId, event_ids: [event.id], chunk, body }));
+        continue;
+      }
+      if (run.chars + event.text.length + 1 > RUN_CHARS) close();
+      run.ids.push(event.id);
+      run.texts.push(event.text);
+      run.chars += event.text.length + 1;
+    }
+    close();
+  }
+  return rows;
 }
