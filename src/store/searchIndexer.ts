@@ -186,13 +186,19 @@ export class SearchIndexer {
     // An event is in a row of its session whose id range holds it: one probe of (session_id, last_event_id)
     // each, which finds nothing for a new event (a session's ids grow in commit order).
     const { rows: replaced } = await client.query<{ id: string; session_id: string }>(
-      `with gone as (
-         delete from event_search_chunks k using unnest($1::bigint[], $2::text[]) as e(id, session_id)
-         where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
-         returning k.session_id, k.event_ids
+      `with held as (
+         -- Per event, by the index on (session_id, last_event_id), whatever the planner thinks of the table's size.
+         select distinct h.id from unnest($1::bigint[], $2::text[]) as e(id, session_id)
+         cross join lateral (
+           select k.id from event_search_chunks k
+           where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
+           offset 0
+         ) h
+       ), gone as (
+         delete from event_search_chunks k using held where k.id = held.id returning k.session_id, k.event_ids
        )
        select distinct unnest(event_ids) as id, session_id from gone`,
-      [replace ? ids : [], ids.map((id) => events.get(id))],
+      replace ? [ids, ids.map((id) => events.get(id))] : [[], []],
     );
     const all = new Map(events);
     for (const row of replaced) all.set(row.id, row.session_id);
