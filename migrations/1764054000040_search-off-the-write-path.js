@@ -6,8 +6,8 @@
  * An indexer (src/store/searchIndexer.ts) follows the change log after commit and writes:
  * - event_search_chunks: each event's searchable text (content, tool name, tool input and output, error,
  *   reason, in one text; JSON fields as their decoded strings, so `"`, `\`, tab and newline are themselves),
- *   with a trigram index. Small events are indexed in runs (consecutive events of a session in one row, so
- *   the words they share are one index entry); a larger one is cut into fixed-size chunks that overlap by
+ *   with a trigram index. Small events are indexed in runs (consecutive events in one row, so the words
+ *   they share are one index entry); a larger one is cut into fixed-size chunks that overlap by
  *   the longest query. The index narrows; `ilike` on each event's own text in the row decides.
  * - event_search_cut: events whose text was longer than the indexer keeps (a bounded index); a search
  *   says when such an event may have been left out.
@@ -29,12 +29,12 @@ exports.up = (pgm) => {
     drop index if exists events_search_trgm;
     alter table events drop column if exists search_text;
 
-    -- A row holds either a run of small events of one session (event_ids, in id order; their texts joined by
-    -- U+001D in body), or one chunk of a larger event (event_ids one id; chunk its number). A run shares its
-    -- trigrams: repeated words in a session's events make few index entries.
+    -- A row holds either a run of small events (event_ids, in id order, whatever their sessions; their texts
+    -- joined by U+001D in body), or one chunk of a larger event (event_ids one id; chunk its number). A run
+    -- shares its trigrams: the words that events repeat make few index entries.
     create table event_search_chunks (
       id bigserial primary key,
-      session_id text not null,
+      session_ids text[] not null,
       first_event_id bigint not null,
       last_event_id bigint not null,
       event_ids bigint[] not null,
@@ -42,7 +42,8 @@ exports.up = (pgm) => {
       body text not null
     );
     create index event_search_chunks_trgm on event_search_chunks using gin (body gin_trgm_ops);
-    create index event_search_chunks_session on event_search_chunks (session_id, last_event_id);
+    create index event_search_chunks_sessions on event_search_chunks using gin (session_ids);
+    create index event_search_chunks_last_event on event_search_chunks (last_event_id, id);
 
     create table event_search_cut (
       event_id bigint primary key,

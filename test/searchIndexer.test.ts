@@ -187,13 +187,34 @@ describe('the search indexer', () => {
     const ids: number[] = [];
     for (const word of ['alpha-one', 'beta-two', 'gamma-three']) ids.push(await post('ix-run', { event_type: 'post_tool', tool_name: 'Bash', tool_output: word }));
     await indexAll();
-    expect((await database.query("select event_ids::text[] from event_search_chunks where session_id = 'ix-run'")).rows).toEqual([{ event_ids: ids.map(String) }]);
+    expect((await database.query("select event_ids::text[] from event_search_chunks where 'ix-run' = any(session_ids)")).rows).toEqual([{ event_ids: ids.map(String) }]);
     expect(await found('beta-two')).toEqual([ids[1]]);
     expect((await search('q=beta-two')).results[0].snippet).toBe('Bash beta-two');
     expect((await found('Bash', { session_id: 'ix-run' })).sort((a, b) => a - b)).toEqual(ids);
     // Never across two events of the row.
     expect(await found('one\u001dBash')).toEqual([]);
     expect(await found('alpha-one Bash beta')).toEqual([]);
+  });
+
+  it('pages a word found in hundreds of index rows newest first, each event once, whatever part is indexed', async () => {
+    await create('ix-many');
+    const long = (i: number) => ({ event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: `${'x'.repeat(2100)} wildebeest ${i}` } });
+    const reply = await api.post(sessionPath('ix-many', '/events/batch'), { events: Array.from({ length: 230 }, (_, i) => long(i)) });
+    expect(reply.status).toBe(201);
+    const ids: number[] = reply.body.events.map((event: { id: number }) => event.id);
+    // Half indexed, half in the tail.
+    await indexer({ logger, batchChanges: 115 }).runOnce();
+    const all: number[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const page = await search(`q=wildebeest&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      all.push(...page.results.map((hit) => hit.id));
+      cursor = page.next_cursor;
+    }
+    expect(all).toEqual([...ids].sort((a, b) => b - a));
+    await indexAll();
+    const again = await search('q=wildebeest&limit=200');
+    expect(again.results.map((hit) => hit.id)).toEqual([...ids].sort((a, b) => b - a).slice(0, 200));
+    expect(again.results[0].snippet).toContain('wildebeest 229');
   });
 
   it('misses no committed event under concurrent writes while it indexes, and ends at the last change', async () => {
@@ -224,7 +245,10 @@ describe('the search indexer', () => {
     } finally {
       await running.stop();
     }
-    const indexed = Number((await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid where session_id like 'ix-w%'")).rows[0].count);
+    const indexed = Number(
+      (await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid join events e on e.id = eid where e.session_id like 'ix-w%'")).rows[0]
+        .count,
+    );
     expect(indexed).toBe(45);
     expect((await found('-token', { limit: '200' })).length).toBe(45);
   });
@@ -248,14 +272,19 @@ describe('the search indexer', () => {
     for (let i = 0; i < 6; i++) ids.push(await post('ix-old', { event_type: 'message', role: 'user', content: [{ type: 'text', text: `ancient-${i}` }] }));
     await indexAll();
     // As the migration leaves an existing database: nothing indexed, every event below backfill_below_id.
-    await database.query("delete from event_search_chunks where session_id = 'ix-old'");
+    await database.query("delete from event_search_chunks where 'ix-old' = any(session_ids)");
     await database.query('update search_index_state set backfill_below_id = $1', [Math.max(...ids) + 1]);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
     await indexer({ logger, batchChanges: 4 }).runOnce();
     expect(Number((await database.query('select backfill_below_id from search_index_state')).rows[0].backfill_below_id)).toBe(ids[2]);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
     await indexAll();
-    expect(Number((await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid where session_id = 'ix-old'")).rows[0].count)).toBe(6);
+    expect(
+      Number(
+        (await database.query("select count(distinct eid) from event_search_chunks, unnest(event_ids) eid join events e on e.id = eid where e.session_id = 'ix-old'")).rows[0]
+          .count,
+      ),
+    ).toBe(6);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
   });
 

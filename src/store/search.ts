@@ -1,4 +1,5 @@
 import type { Pool, Queryable } from '../db/pool';
+import { beginRead } from './tx';
 import { SearchIndexer, searchIndexLag, type SearchIndexerOptions, type SearchIndexLag } from './searchIndexer';
 
 export interface EventSearch {
@@ -65,33 +66,111 @@ export function searchStore({ pool }: { pool: Pool }): SearchStore {
 // larger event.
 const PIECES = `unnest(case when cardinality(k.event_ids) = 1 then array[k.body] else string_to_array(k.body, E'\\x1d') end, k.event_ids) as p(piece, event_id)`;
 
-// The filters every arm of the search applies to an event e ($3 … $7).
-const filters = (failedOnly: boolean | undefined) => `
-       and ($3::text is null or e.event_type = $3)
-       and ($4::text is null or e.tool_name = $4)${failedOnly ? `\n       and ${FAILED}` : ''}
-       and ($5::text is null or exists (select 1 from sessions s where s.session_id = e.session_id and s.project_dir = $5))
-       and ($6::text is null or e.session_id = $6)
-       and ($7::bigint is null or e.id < $7)`;
+// The filters an event e must pass, its parameters numbered from `n`: event type, tool, project, session, before.
+const filters = (failedOnly: boolean | undefined, n: number) => `
+       and ($${n}::text is null or e.event_type = $${n})
+       and ($${n + 1}::text is null or e.tool_name = $${n + 1})${failedOnly ? `\n       and ${FAILED}` : ''}
+       and ($${n + 2}::text is null or exists (select 1 from sessions s where s.session_id = e.session_id and s.project_dir = $${n + 2}))
+       and ($${n + 3}::text is null or e.session_id = $${n + 3})
+       and ($${n + 4}::bigint is null or e.id < $${n + 4})`;
+const filterValues = (search: EventSearch) => [search.eventType ?? null, search.toolName ?? null, search.projectDir ?? null, search.sessionId ?? null, search.before ?? null];
 
-// The exact check on an event itself, for the events not indexed yet: text columns against the pattern $2,
-// JSON columns (their stored text, as JSON.stringify wrote it) against the pattern of q's JSON escape, $10.
-const EXACT = `(e.content::text ilike '%' || $10 || '%' or e.tool_name ilike '%' || $2 || '%'
-        or e.tool_input::text ilike '%' || $10 || '%' or e.tool_output::text ilike '%' || $10 || '%'
-        or e.error ilike '%' || $2 || '%' or e.reason ilike '%' || $2 || '%')`;
+// The exact check on an event itself, for the events not indexed yet: text columns against the LIKE pattern
+// `text`, JSON columns (their stored text, as JSON.stringify wrote it) against the pattern of q's JSON escape.
+const exact = (text: string, json: string) => `(e.content::text ilike '%' || ${json} || '%' or e.tool_name ilike '%' || ${text} || '%'
+        or e.tool_input::text ilike '%' || ${json} || '%' or e.tool_output::text ilike '%' || ${json} || '%'
+        or e.error ilike '%' || ${text} || '%' or e.reason ilike '%' || ${text} || '%')`;
+
+interface IndexRowKey {
+  id: string;
+  last_event_id: string;
+}
+
+// Rows of the index read at a time, newest first.
+const ROWS_AT_ONCE = 200;
+
+// q as it stands inside a JSON string that JSON.stringify wrote.
+const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
 
 /**
- * Events whose text holds `q` (case-insensitively, any character), newest first, a page at a time, in one
- * statement (one snapshot) of three parts:
+ * Events whose text holds `q` (case-insensitively, any character), newest first, a page at a time, read in
+ * one snapshot (a repeatable-read transaction) from three parts:
  * - the index (event_search_chunks, written by the indexer after commit): the trigram index narrows to rows
  *   (runs of small events, chunks of large ones), `ilike` on each event's own text decides; chunks overlap
- *   by the longest q, so a match is never split;
+ *   by the longest q, so a match is never split. Rows are read newest first (by the last event each holds),
+ *   a few hundred at a time, until the page is sure: every event newer than the last row read is found;
  * - the tail: events whose change is past the indexer's cursor, checked exactly on the event itself;
  * - the backfill: events stored before the index existed and not indexed yet, checked the same way.
  * So an event is found from its commit on. `partial` says that events in scope hold more text than the
  * index keeps (DEFAULT_MAX_INDEXED_CHARS), the rest of which was not searched.
  */
-export async function searchEvents(db: Queryable, search: EventSearch): Promise<EventSearchPage> {
-  const where = filters(search.failedOnly);
+export async function searchEvents(pool: Pool, search: EventSearch): Promise<EventSearchPage> {
+  const read = await beginRead(pool);
+  try {
+    return await searchIn(read.client, search);
+  } finally {
+    await read.end();
+  }
+}
+
+async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearchPage> {
+  const want = search.limit + 1;
+  const pattern = escapeLike(search.q);
+  const jsonPattern = escapeLike(jsonEscaped(search.q));
+
+  // The events not indexed yet: past the cursor, or left to the backfill.
+  const { rows: tail } = await db.query<{ id: string }>(
+    `with state as materialized (
+       select indexed_seq, backfill_below_id from search_index_state where id = 1
+     ), tail as materialized (
+       select c.event_id as id
+       from change_batches b
+       join changes c on c.tx = b.tx and c.position > (select indexed_seq from state) - b.first_seq + 1
+       where b.last_seq > (select indexed_seq from state) and c.event_id is not null
+     )
+     (select e.id from events e
+      where e.id in (select id from tail) and ${exact('$1', '$2')}${filters(search.failedOnly, 4)}
+      order by e.id desc limit $3)
+     union
+     (select e.id from events e
+      where e.id < (select backfill_below_id from state) and ${exact('$1', '$2')}${filters(search.failedOnly, 4)}
+      order by e.id desc limit $3)`,
+    [pattern, jsonPattern, want, ...filterValues(search)],
+  );
+
+  // The index, newest rows first, until every event newer than the last row read is known.
+  const indexed = new Map<number, string>();
+  let after: { last: string; id: string } | null = null;
+  let boundary = -Infinity;
+  for (;;) {
+    const { rows: batch }: { rows: IndexRowKey[] } = await db.query<IndexRowKey>(
+      `select k.id, k.last_event_id from event_search_chunks k
+       where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
+         and ($4::bigint is null or k.first_event_id < $4)
+       order by k.last_event_id desc, k.id desc limit $5`,
+      [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE],
+    );
+    if (batch.length > 0) {
+      const { rows: hits } = await db.query<{ id: string; snippet: string }>(
+        `select p.event_id as id, substr(p.piece, greatest(1, strpos(lower(p.piece), lower($2)) - $4), length($2) + 2 * $4) as snippet
+         from event_search_chunks k cross join lateral ${PIECES} join events e on e.id = p.event_id
+         where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'${filters(search.failedOnly, 5)}`,
+        [batch.map((row) => row.id), search.q, pattern, SNIPPET_CONTEXT, ...filterValues(search)],
+      );
+      for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
+    }
+    if (batch.length < ROWS_AT_ONCE) {
+      boundary = -Infinity;
+      break;
+    }
+    const last: IndexRowKey = batch[batch.length - 1]!;
+    after = { last: last.last_event_id, id: last.id };
+    // Every event above the last row's last event is in a row read already (a row holds no event above its last).
+    boundary = Number(last.last_event_id);
+    if ([...indexed.keys()].filter((id) => id > boundary).length >= want) break;
+  }
+
+  const ids = [...new Set([...[...indexed.keys()].filter((id) => id > boundary), ...tail.map((row) => Number(row.id))])].sort((a, b) => b - a).slice(0, want);
   const { rows } = await db.query<{
     id: string;
     session_id: string;
@@ -105,56 +184,19 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
     snippet: string | null;
     partial: boolean;
   }>(
-    `with state as materialized (
-       select indexed_seq, backfill_below_id from search_index_state where id = 1
-     ), tail as materialized (
-       select c.event_id as id
-       from change_batches b
-       join changes c on c.tx = b.tx and c.position > (select indexed_seq from state) - b.first_seq + 1
-       where b.last_seq > (select indexed_seq from state) and c.event_id is not null
-     ), found as (
-       (select e.id from events e
-        where e.id in (select p.event_id from event_search_chunks k cross join lateral ${PIECES} where k.body ilike '%' || $2 || '%' and p.piece ilike '%' || $2 || '%')${where}
-        order by e.id desc limit $9)
-       union
-       (select e.id from events e
-        where e.id in (select id from tail) and ${EXACT}${where}
-        order by e.id desc limit $9)
-       union
-       (select e.id from events e
-        where e.id < (select backfill_below_id from state) and ${EXACT}${where}
-        order by e.id desc limit $9)
-     ), page as (
-       select id from found order by id desc limit $9
-     )
-     select e.id, e.session_id, s.session_name, s.project_dir, e.event_type, e.tool_name, e.role, e.timestamp,
+    `select e.id, e.session_id, s.session_name, s.project_dir, e.event_type, e.tool_name, e.role, e.timestamp,
             ${FAILED} as failed,
             coalesce(
-              (select substr(p.piece, greatest(1, strpos(lower(p.piece), lower($1)) - $8), length($1) + 2 * $8)
-               from event_search_chunks k cross join lateral ${PIECES}
-               where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
-                 and p.event_id = e.id and p.piece ilike '%' || $2 || '%'
-               order by k.chunk limit 1),
-              (select substr(t.text, greatest(1, strpos(lower(t.text), lower(t.needle)) - $8), length(t.needle) + 2 * $8)
-               from (values (1, e.content::text, $11::text, $10), (2, e.tool_name, $1, $2), (3, e.tool_input::text, $11, $10),
-                            (4, e.tool_output::text, $11, $10), (5, e.error, $1, $2), (6, e.reason, $1, $2)) t(n, text, needle, pattern)
+              page.snippet,
+              (select substr(t.text, greatest(1, strpos(lower(t.text), lower(t.needle)) - $7), length(t.needle) + 2 * $7)
+               from (values (1, e.content::text, $6::text, $5::text), (2, e.tool_name, $3, $4), (3, e.tool_input::text, $6, $5),
+                            (4, e.tool_output::text, $6, $5), (5, e.error, $3, $4), (6, e.reason, $3, $4)) t(n, text, needle, pattern)
                where t.text ilike '%' || t.pattern || '%' order by t.n limit 1)) as snippet,
-            exists (select 1 from event_search_cut cut where $6::text is null or cut.session_id = $6) as partial
-     from page join events e on e.id = page.id join sessions s on s.session_id = e.session_id
+            exists (select 1 from event_search_cut cut where $8::text is null or cut.session_id = $8) as partial
+     from unnest($1::bigint[], $2::text[]) as page(id, snippet)
+     join events e on e.id = page.id join sessions s on s.session_id = e.session_id
      order by e.id desc`,
-    [
-      search.q,
-      escapeLike(search.q),
-      search.eventType ?? null,
-      search.toolName ?? null,
-      search.projectDir ?? null,
-      search.sessionId ?? null,
-      search.before ?? null,
-      SNIPPET_CONTEXT,
-      search.limit + 1,
-      escapeLike(jsonEscaped(search.q)),
-      jsonEscaped(search.q),
-    ],
+    [ids, ids.map((id) => indexed.get(id) ?? null), search.q, pattern, jsonPattern, jsonEscaped(search.q), SNIPPET_CONTEXT, search.sessionId ?? null],
   );
   const page = rows.slice(0, search.limit);
   const partial = rows.length > 0 ? rows[0]!.partial : await anyCut(db, search.sessionId);
@@ -175,9 +217,6 @@ export async function searchEvents(db: Queryable, search: EventSearch): Promise<
     partial,
   };
 }
-
-// q as it stands inside a JSON string that JSON.stringify wrote.
-const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
 
 async function anyCut(db: Queryable, sessionId: string | undefined): Promise<boolean> {
   const { rows } = await db.query<{ cut: boolean }>('select exists (select 1 from event_search_cut where $1::text is null or session_id = $1) as cut', [sessionId ?? null]);

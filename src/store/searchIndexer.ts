@@ -137,29 +137,28 @@ export class SearchIndexer {
       let backfillBelow = backfillFrom;
 
       const changes = await readChanges(client, indexedSeq, this.batchChanges);
-      const eventIds = new Map<string, string>();
+      const eventIds = new Set<string>();
       const deletedSessions = new Set<string>();
       for (const change of changes) {
-        if (change.event_id !== null && change.session_id !== null) eventIds.set(change.event_id, change.session_id);
+        if (change.event_id !== null) eventIds.add(change.event_id);
         else if (change.kind === 'session_deleted' && change.session_id !== null) deletedSessions.add(change.session_id);
       }
       if (deletedSessions.size > 0) {
-        // Whatever the order of the deletion and the session's later events in this batch: only chunks of
-        // events that are gone go.
-        await client.query('delete from event_search_chunks k where k.session_id = any($1) and not exists (select 1 from events e where e.id = any(k.event_ids))', [
-          [...deletedSessions],
-        ]);
         await client.query('delete from event_search_cut k where k.session_id = any($1) and not exists (select 1 from events e where e.id = k.event_id)', [[...deletedSessions]]);
       }
-      let events = await this.index(client, eventIds);
+      let events = await this.index(client, [...eventIds], { replace: true, deletedSessions: [...deletedSessions] });
 
       // Events stored before the index existed, newest first, while the log has little to do.
       let backfilled = 0;
       if (backfillBelow > 0 && changes.length < this.batchChanges) {
         const room = this.batchChanges - changes.length;
-        const { rows } = await client.query<{ id: string; session_id: string }>('select id, session_id from events where id < $1 order by id desc limit $2', [backfillBelow, room]);
+        const { rows } = await client.query<{ id: string }>('select id from events where id < $1 order by id desc limit $2', [backfillBelow, room]);
         backfilled = rows.length;
-        events += await this.index(client, new Map(rows.map((row) => [row.id, row.session_id])), false);
+        events += await this.index(
+          client,
+          rows.map((row) => row.id),
+          { replace: false, deletedSessions: [] },
+        );
         backfillBelow = rows.length < room ? 0 : Number(rows[rows.length - 1]!.id);
       }
 
@@ -176,33 +175,33 @@ export class SearchIndexer {
     });
   }
 
-  // Indexes these events (id → session id) as they stand: the rows that held any of them before go, and the
-  // other events of those rows are indexed again with them. Returns how many of the events still exist.
-  // The backfill skips that (`replace` false): its events were stored before the index existed, and one
-  // indexed since (an edit logged) is only indexed twice, as it stands.
-  private async index(client: PoolClient, events: Map<string, string>, replace = true): Promise<number> {
-    if (events.size === 0) return 0;
-    const ids = [...events.keys()];
-    // An event is in a row of its session whose id range holds it: one probe of (session_id, last_event_id)
-    // each, which finds nothing for a new event (a session's ids grow in commit order).
-    const { rows: replaced } = await client.query<{ id: string; session_id: string }>(
+  // Indexes these events as they stand. The rows that held any of them, or events of the deleted sessions,
+  // go, and the other events of those rows still stored are indexed again with them. Returns how many of the
+  // events still exist. The backfill does not look for such rows (`replace` false): its events were stored
+  // before the index existed, and one indexed since (an edit logged) is only indexed twice, as it stands.
+  private async index(client: PoolClient, ids: string[], { replace, deletedSessions }: { replace: boolean; deletedSessions: string[] }): Promise<number> {
+    if (ids.length === 0 && deletedSessions.length === 0) return 0;
+    // An event is in a row whose id range holds it: a probe of the index on last_event_id each, which finds
+    // next to nothing for a new event (ids grow about in commit order).
+    const { rows: replaced } = await client.query<{ id: string }>(
       `with held as (
-         -- Per event, by the index on (session_id, last_event_id), whatever the planner thinks of the table's size.
-         select distinct h.id from unnest($1::bigint[], $2::text[]) as e(id, session_id)
+         select h.id from unnest($1::bigint[]) as e(id)
          cross join lateral (
            select k.id from event_search_chunks k
-           where k.session_id = e.session_id and k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
+           where k.last_event_id >= e.id and k.first_event_id <= e.id and e.id = any(k.event_ids)
            offset 0
          ) h
+         union
+         select k.id from event_search_chunks k where k.session_ids && $2::text[]
        ), gone as (
-         delete from event_search_chunks k using held where k.id = held.id returning k.session_id, k.event_ids
+         delete from event_search_chunks k using held where k.id = held.id returning k.event_ids
        )
-       select distinct unnest(event_ids) as id, session_id from gone`,
-      replace ? [ids, ids.map((id) => events.get(id))] : [[], []],
+       select distinct unnest(event_ids) as id from gone`,
+      [replace ? ids : [], deletedSessions],
     );
-    const all = new Map(events);
-    for (const row of replaced) all.set(row.id, row.session_id);
-    const allIds = [...all.keys()];
+    const wanted = new Set(ids);
+    const allIds = [...new Set([...ids, ...replaced.map((row) => row.id)])];
+    if (allIds.length === 0) return 0;
     await client.query('delete from event_search_cut where event_id = any($1::bigint[])', [allIds]);
     // One read for the events of up to SMALL_BYTES (their size from the lengths kept beside each value);
     // the larger ones are read again a few at a time, so a run never holds many large texts at once.
@@ -236,7 +235,7 @@ export class SearchIndexer {
       );
       await this.write(client, whole);
     }
-    return rows.filter((row) => events.has(row.id)).length;
+    return rows.filter((row) => wanted.has(row.id)).length;
   }
 
   private async write(client: Queryable, events: EventText[]): Promise<void> {
@@ -251,11 +250,11 @@ export class SearchIndexer {
     const rows = indexRows(texts);
     if (rows.length > 0) {
       await client.query(
-        `insert into event_search_chunks (session_id, first_event_id, last_event_id, event_ids, chunk, body)
-         select row.session_id, ids[1], ids[cardinality(ids)], ids, row.chunk, row.body
-         from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as row(session_id, event_ids, chunk, body)
+        `insert into event_search_chunks (session_ids, first_event_id, last_event_id, event_ids, chunk, body)
+         select row.session_ids::text[], ids[1], ids[cardinality(ids)], ids, row.chunk, row.body
+         from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as row(session_ids, event_ids, chunk, body)
          cross join lateral (select row.event_ids::bigint[] as ids) i`,
-        [rows.map((row) => row.session_id), rows.map((row) => `{${row.event_ids.join(',')}}`), rows.map((row) => row.chunk), rows.map((row) => row.body)],
+        [rows.map((row) => pgArray(row.session_ids)), rows.map((row) => `{${row.event_ids.join(',')}}`), rows.map((row) => row.chunk), rows.map((row) => row.body)],
       );
     }
     if (cut.length > 0) {
@@ -267,6 +266,9 @@ export class SearchIndexer {
     }
   }
 }
+
+// A text[] literal (any text: quoted and escaped).
+const pgArray = (values: string[]) => `{${values.map((value) => `"${value.replace(/[\\"]/g, (char) => `\\${char}`)}"`).join(',')}}`;
 
 // The changes after `after`, in order, at most `limit`: each batch (one committed transaction) that starts
 // within the next `limit` numbers by the index on last_seq, its changes by the index on (tx, position).

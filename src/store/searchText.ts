@@ -86,7 +86,7 @@ export function chunksOf(text: string): string[] {
 
 /** A row of event_search_chunks. */
 export interface IndexRow {
-  session_id: string;
+  session_ids: string[];
   event_ids: string[];
   chunk: number;
   body: string;
@@ -96,37 +96,29 @@ export interface IndexRow {
 export const RUN_CHARS = 16 * 1024;
 
 /**
- * The rows that index these events (each with its text): per session, in id order, runs of events of up to
- * CHUNK_CHARS each packed into rows of up to RUN_CHARS (EVENT_SEPARATOR between two), and each larger event
- * in chunks of its own. An event without text gets none.
+ * The rows that index these events (each with its text): in id order, runs of events of up to CHUNK_CHARS
+ * each packed into rows of up to RUN_CHARS (EVENT_SEPARATOR between two), and each larger event in chunks
+ * of its own. An event without text gets none.
  */
 export function indexRows(events: { id: string; session_id: string; text: string }[]): IndexRow[] {
   const rows: IndexRow[] = [];
-  const bySession = new Map<string, { id: string; session_id: string; text: string }[]>();
-  for (const event of events) {
-    if (event.text === '') continue;
-    const list = bySession.get(event.session_id) ?? [];
-    list.push(event);
-    bySession.set(event.session_id, list);
-  }
-  for (const [sessionId, list] of bySession) {
-    list.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
-    let run: { ids: string[]; texts: string[]; chars: number } = { ids: [], texts: [], chars: 0 };
-    const close = () => {
-      if (run.ids.length > 0) rows.push({ session_id: sessionId, event_ids: run.ids, chunk: 0, body: run.texts.join(EVENT_SEPARATOR) });
-      run = { ids: [], texts: [], chars: 0 };
-    };
-    for (const event of list) {
-      if (event.text.length > CHUNK_CHARS) {
-        chunksOf(event.text).forEach((body, chunk) => rows.push({ session_id: sessionId, event_ids: [event.id], chunk, body }));
-        continue;
-      }
-      if (run.chars + event.text.length + 1 > RUN_CHARS) close();
-      run.ids.push(event.id);
-      run.texts.push(event.text);
-      run.chars += event.text.length + 1;
+  const list = events.filter((event) => event.text !== '').sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  let run: { ids: string[]; sessions: Set<string>; texts: string[]; chars: number } = { ids: [], sessions: new Set(), texts: [], chars: 0 };
+  const close = () => {
+    if (run.ids.length > 0) rows.push({ session_ids: [...run.sessions], event_ids: run.ids, chunk: 0, body: run.texts.join(EVENT_SEPARATOR) });
+    run = { ids: [], sessions: new Set(), texts: [], chars: 0 };
+  };
+  for (const event of list) {
+    if (event.text.length > CHUNK_CHARS) {
+      chunksOf(event.text).forEach((body, chunk) => rows.push({ session_ids: [event.session_id], event_ids: [event.id], chunk, body }));
+      continue;
     }
-    close();
+    if (run.chars + event.text.length + 1 > RUN_CHARS) close();
+    run.ids.push(event.id);
+    run.sessions.add(event.session_id);
+    run.texts.push(event.text);
+    run.chars += event.text.length + 1;
   }
+  close();
   return rows;
 }
