@@ -86,8 +86,10 @@ interface IndexRowKey {
   last_event_id: string;
 }
 
-// Rows of the index read at a time, newest first.
+// Rows of the index read at a time, newest first, through the trigram index.
 const ROWS_AT_ONCE = 200;
+// The newest rows, walked first whatever they hold (about 100 small events each).
+const NEWEST_ROWS = 100;
 
 // q as it stands inside a JSON string that JSON.stringify wrote.
 const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
@@ -142,7 +144,36 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
   const indexed = new Map<number, string>();
   let after: { last: string; id: string } | null = null;
   let boundary = -Infinity;
-  for (;;) {
+  const readHits = async (rowIds: string[]) => {
+    if (rowIds.length === 0) return;
+    const { rows: hits } = await db.query<{ id: string; snippet: string }>(
+      `select p.event_id as id, substr(p.piece, greatest(1, strpos(lower(p.piece), lower($2)) - $4), length($2) + 2 * $4) as snippet
+       from event_search_chunks k cross join lateral ${PIECES} join events e on e.id = p.event_id
+       where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'${filters(search.failedOnly, 5)}`,
+      [rowIds, search.q, pattern, SNIPPET_CONTEXT, ...filterValues(search)],
+    );
+    for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
+  };
+  const enough = () => [...indexed.keys()].filter((id) => id > boundary).length >= want;
+
+  // First the newest rows, walked in order whatever matches (a common word fills the page from them; the
+  // planner, left to choose, may read every match through the trigram index first).
+  const { rows: newest } = await db.query<IndexRowKey & { hit: boolean }>(
+    `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
+     from (select id, last_event_id, body from event_search_chunks where ($2::bigint is null or first_event_id < $2)
+           order by last_event_id desc, id desc limit $3) k`,
+    [pattern, search.before ?? null, NEWEST_ROWS],
+  );
+  await readHits(newest.filter((row) => row.hit).map((row) => row.id));
+  let done = newest.length < NEWEST_ROWS;
+  if (!done) {
+    const last = newest[newest.length - 1]!;
+    after = { last: last.last_event_id, id: last.id };
+    boundary = Number(last.last_event_id);
+    done = enough();
+  }
+  // Then the older rows that match, through the trigram index, a few hundred at a time.
+  while (!done) {
     const { rows: batch }: { rows: IndexRowKey[] } = await db.query<IndexRowKey>(
       `select k.id, k.last_event_id from event_search_chunks k
        where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
@@ -150,25 +181,15 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
        order by k.last_event_id desc, k.id desc limit $5`,
       [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE],
     );
-    if (batch.length > 0) {
-      const { rows: hits } = await db.query<{ id: string; snippet: string }>(
-        `select p.event_id as id, substr(p.piece, greatest(1, strpos(lower(p.piece), lower($2)) - $4), length($2) + 2 * $4) as snippet
-         from event_search_chunks k cross join lateral ${PIECES} join events e on e.id = p.event_id
-         where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'${filters(search.failedOnly, 5)}`,
-        [batch.map((row) => row.id), search.q, pattern, SNIPPET_CONTEXT, ...filterValues(search)],
-      );
-      for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
-    }
-    if (batch.length < ROWS_AT_ONCE) {
-      boundary = -Infinity;
-      break;
-    }
+    await readHits(batch.map((row) => row.id));
+    if (batch.length < ROWS_AT_ONCE) break;
     const last: IndexRowKey = batch[batch.length - 1]!;
     after = { last: last.last_event_id, id: last.id };
     // Every event above the last row's last event is in a row read already (a row holds no event above its last).
     boundary = Number(last.last_event_id);
-    if ([...indexed.keys()].filter((id) => id > boundary).length >= want) break;
+    done = enough();
   }
+  if (!done) boundary = -Infinity;
 
   const ids = [...new Set([...[...indexed.keys()].filter((id) => id > boundary), ...tail.map((row) => Number(row.id))])].sort((a, b) => b - a).slice(0, want);
   const { rows } = await db.query<{
