@@ -17,7 +17,7 @@ const { quiet, stats, round, openDatabase, startServer } = require('./support');
 const EVENTS = Number(process.env.SEARCH_EVENTS ?? 1_000_000);
 const BIG_EVENTS = Number(process.env.SEARCH_BIG_EVENTS ?? 10);
 const BATCH = 50_000;
-const RUNS = 30;
+const RUNS = Number(process.env.SEARCH_RUNS ?? 30);
 
 // Rows numbered from..to: a prompt, a tool call, its output, an answer, in turn; every 100,000th has the rare word.
 const insertEvents = (from, to) => `

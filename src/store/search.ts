@@ -88,8 +88,10 @@ interface IndexRowKey {
 
 // Rows of the index read at a time, newest first, through the trigram index.
 const ROWS_AT_ONCE = 200;
-// The newest rows, walked first whatever they hold (about 100 small events each).
-const NEWEST_ROWS = 100;
+// The newest rows, walked first whatever they hold (about 100 small events each, or 2 KB of a large one), a
+// few pages of them at most.
+const NEWEST_ROWS = 500;
+const NEWEST_PAGES = 3;
 
 // q as it stands inside a JSON string that JSON.stringify wrote.
 const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
@@ -158,19 +160,25 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
 
   // First the newest rows, walked in order whatever matches (a common word fills the page from them; the
   // planner, left to choose, may read every match through the trigram index first).
-  const { rows: newest } = await db.query<IndexRowKey & { hit: boolean }>(
-    `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
-     from (select id, last_event_id, body from event_search_chunks where ($2::bigint is null or first_event_id < $2)
-           order by last_event_id desc, id desc limit $3) k`,
-    [pattern, search.before ?? null, NEWEST_ROWS],
-  );
-  await readHits(newest.filter((row) => row.hit).map((row) => row.id));
-  let done = newest.length < NEWEST_ROWS;
-  if (!done) {
-    const last = newest[newest.length - 1]!;
-    after = { last: last.last_event_id, id: last.id };
-    boundary = Number(last.last_event_id);
-    done = enough();
+  let done = false;
+  for (let page = 0; page < NEWEST_PAGES && !done; page++) {
+    const { rows: newest }: { rows: (IndexRowKey & { hit: boolean })[] } = await db.query<IndexRowKey & { hit: boolean }>(
+      `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
+       from (select id, last_event_id, body from event_search_chunks
+             where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
+             order by last_event_id desc, id desc limit $5) k`,
+      [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, NEWEST_ROWS],
+    );
+    await readHits(newest.filter((row) => row.hit).map((row) => row.id));
+    if (newest.length < NEWEST_ROWS) {
+      boundary = -Infinity;
+      done = true;
+    } else {
+      const last: IndexRowKey = newest[newest.length - 1]!;
+      after = { last: last.last_event_id, id: last.id };
+      boundary = Number(last.last_event_id);
+      done = enough();
+    }
   }
   // Then the older rows that match, through the trigram index, a few hundred at a time.
   while (!done) {
