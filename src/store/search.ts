@@ -91,7 +91,9 @@ const ROWS_AT_ONCE = 200;
 // The newest rows, walked first whatever they hold (about 100 small events each, or 2 KB of a large one), a
 // few pages of them at most.
 const NEWEST_ROWS = 500;
-const NEWEST_PAGES = 3;
+const NEWEST_PAGES = 1;
+// How long the trigram index may take for a page of rows before the rows are walked instead.
+const TRIGRAM_BUDGET_MS = 250;
 
 // q as it stands inside a JSON string that JSON.stringify wrote.
 const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
@@ -182,13 +184,7 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
   }
   // Then the older rows that match, through the trigram index, a few hundred at a time.
   while (!done) {
-    const { rows: batch }: { rows: IndexRowKey[] } = await db.query<IndexRowKey>(
-      `select k.id, k.last_event_id from event_search_chunks k
-       where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
-         and ($4::bigint is null or k.first_event_id < $4)
-       order by k.last_event_id desc, k.id desc limit $5`,
-      [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE],
-    );
+    const batch = await matchingRows(db, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE]);
     await readHits(batch.map((row) => row.id));
     if (batch.length < ROWS_AT_ONCE) break;
     const last: IndexRowKey = batch[batch.length - 1]!;
@@ -245,6 +241,32 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
     nextCursor: rows.length > search.limit ? String(page[page.length - 1]!.id) : null,
     partial,
   };
+}
+
+// The next rows that match, newest first. Through the trigram index when that answers within
+// TRIGRAM_BUDGET_MS (a rare word); else (a common word, which the trigram index would make it read every row
+// of) by walking the rows newest first, which finds a page of a common word at once. PostgreSQL cannot
+// estimate how common a word is in texts this long (it keeps no statistics of values over 1 KB).
+async function matchingRows(db: Queryable, values: unknown[]): Promise<IndexRowKey[]> {
+  const sql = `select k.id, k.last_event_id from event_search_chunks k
+     where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
+       and ($4::bigint is null or k.first_event_id < $4)
+     order by k.last_event_id desc, k.id desc limit $5`;
+  await db.query('savepoint asm_search');
+  try {
+    await db.query(`set local statement_timeout = ${TRIGRAM_BUDGET_MS}`);
+    const { rows } = await db.query<IndexRowKey>(sql, values);
+    await db.query('release savepoint asm_search');
+    await db.query('set local statement_timeout to default');
+    return rows;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '57014') throw err;
+    await db.query('rollback to savepoint asm_search');
+    await db.query('set local statement_timeout to default; set local enable_bitmapscan = off');
+    const { rows } = await db.query<IndexRowKey>(sql, values);
+    await db.query('set local enable_bitmapscan to default');
+    return rows;
+  }
 }
 
 async function anyCut(db: Queryable, sessionId: string | undefined): Promise<boolean> {
