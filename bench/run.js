@@ -418,7 +418,9 @@ async function main() {
     await step('reads', () => measureReads(servers[0], database.url, meter));
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
+    await step('masking', () => require('./masking').measureMasking({ databaseUrl: database.url, on: servers[0] }));
     await step('hook_command', () => require('./hookCommand').measureHookCommand({ baseUrl: servers[0].baseUrl, runs: 40 }));
+    await step('approvals', () => require('./approvals').measureApprovals(servers));
     await step('scaleout_10x100', () =>
       measureScaleOut({ databaseUrl: database.url, meter: meterBase, instances: 10, clients: 1000, rate: 1000, serverEnv: SCALE_OUT_SERVER_ENV, control: true }),
     );
@@ -530,6 +532,18 @@ function table(r) {
       (x) => `protobuf ${x.protobuf.records_per_s}/s, JSON ${x.json.records_per_s}/s, ${x.protobuf.errors + x.json.errors} errors`,
       '≥ 20,000 records/s',
       r.otlp && ['server', 'postgres'].map((group) => (r.otlp.protobuf.cpu ? `${cpuCell(r.otlp.protobuf, group).replace(/ ms.*/, '')} pb / ${cpuCell(r.otlp.json, group)}` : '—')),
+    ),
+    row(
+      'masking',
+      'masking secrets: ~3 KB events, on vs off (REDACT=off), alternating rounds',
+      (x) =>
+        `masker ${x.masker.realistic_output.us_per_kb_at_4mb} µs/KB realistic, ${x.masker.prose.us_per_kb_at_4mb} prose, worst ${Math.max(
+          ...Object.entries(x.masker)
+            .filter(([k]) => k.startsWith('worst'))
+            .map(([, v]) => v.us_per_kb_at_4mb),
+        )}; ingest on ${x.ingest_on.events_per_s}/s vs off ${x.ingest_off.events_per_s}/s, server CPU ${x.cpu_on_over_off}× off`,
+      'on within 10 % of off',
+      ['—', '—'],
     ),
     row(
       'hook_command',

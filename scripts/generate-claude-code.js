@@ -5,8 +5,9 @@
 //   the plugin folder into its cache and runs it from there. The CLI's `hook` runs the same modules.
 // - plugin/hooks/hooks.json, every hook event to that script (pluginHooks() of src/claudeCode/settings.ts).
 // - plugin/.claude-plugin/plugin.json's version, which follows package.json's.
-// - the settings blocks of docs/claude-code-setup.md between their GENERATED markers (httpHookSettings()
-//   and telemetrySettings() of src/claudeCode/settings.ts).
+// - the settings blocks between GENERATED markers: the http hooks and the telemetry in README.md, the
+//   telemetry in docs/claude-code-setup.md (httpHookSettings() and telemetrySettings() of
+//   src/claudeCode/settings.ts).
 //
 //   node scripts/generate-claude-code.js           writes them (npm run generate:claude-code)
 //   node scripts/generate-claude-code.js --check   exits 1 if a committed file is not what this generates
@@ -75,14 +76,22 @@ function loadSettingsModule() {
   return module.exports;
 }
 
+const README = path.join(ROOT, 'README.md');
 const SETUP_DOC = path.join(ROOT, 'docs', 'claude-code-setup.md');
 
+/** Settings as JSON, each hook event's entries on one line, so that a block for every event stays short enough to read. */
+function settingsJson(value) {
+  if (!value.hooks) return JSON.stringify(value, null, 2);
+  const events = Object.entries(value.hooks).map(([event, entries]) => `    ${JSON.stringify(event)}: ${JSON.stringify(entries)}`);
+  return `{\n  "hooks": {\n${events.join(',\n')}\n  }\n}`;
+}
+
 /** The document with each `<!-- GENERATED name -->` … `<!-- END name -->` region holding `blocks[name]` as a json fence. */
-function fillGenerated(text, blocks) {
+function fillGenerated(text, blocks, file) {
   for (const [name, value] of Object.entries(blocks)) {
     const pattern = new RegExp(`(<!-- GENERATED ${name}[^>]*-->\\n)[\\s\\S]*?(<!-- END ${name} -->)`);
-    if (!pattern.test(text)) throw new Error(`docs/claude-code-setup.md has no GENERATED ${name} … END ${name} markers`);
-    text = text.replace(pattern, (_, start, end) => `${start}\`\`\`json\n${JSON.stringify(value, null, 2)}\n\`\`\`\n${end}`);
+    if (!pattern.test(text)) throw new Error(`${path.relative(ROOT, file)} has no GENERATED ${name} … END ${name} markers`);
+    text = text.replace(pattern, (_, start, end) => `${start}\`\`\`json\n${settingsJson(value)}\n\`\`\`\n${end}`);
   }
   return text;
 }
@@ -97,7 +106,8 @@ function generatePluginFiles() {
     [path.join(PLUGIN, 'scripts', 'asm-hook.js')]: generateHookScript(),
     [path.join(PLUGIN, 'hooks', 'hooks.json')]: `${JSON.stringify(pluginHooks(), null, 2)}\n`,
     [manifestFile]: `${JSON.stringify({ ...manifest, version }, null, 2)}\n`,
-    [SETUP_DOC]: fillGenerated(fs.readFileSync(SETUP_DOC, 'utf8'), { 'http-hooks': httpHookSettings(), 'telemetry-env': telemetrySettings() }),
+    [README]: fillGenerated(fs.readFileSync(README, 'utf8'), { 'http-hooks': httpHookSettings(), 'telemetry-env': telemetrySettings() }, README),
+    [SETUP_DOC]: fillGenerated(fs.readFileSync(SETUP_DOC, 'utf8'), { 'telemetry-env': telemetrySettings() }, SETUP_DOC),
   };
 }
 

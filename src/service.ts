@@ -8,8 +8,11 @@ import { migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { Hub, type HubOptions } from './realtime/hub';
 import { ChangeListener } from './realtime/listener';
+import { ApprovalHolds } from './approvals/holds';
+import { AlertSender, type AlertSenderOptions } from './alerts/sender';
 import { serve } from './server';
 import { createStore, type Store } from './store/store';
+import { createMasker } from './privacy/mask';
 
 export interface Service {
   readonly urls: string[];
@@ -18,6 +21,8 @@ export interface Service {
   readonly listener: ChangeListener;
   readonly metrics: Metrics;
   readonly keyring: Keyring;
+  /** The PermissionRequest hooks this instance holds open. */
+  readonly holds: ApprovalHolds;
   /** Graceful stop: no new connections, requests in flight finish, WebSockets get 1001, database released. */
   close(): Promise<void>;
 }
@@ -27,11 +32,13 @@ export interface ServiceOptions {
   databaseUrl: string;
   logger: Logger;
   /** Hub settings that are not configuration (tests shorten or lengthen them). */
-  hub?: Pick<HubOptions, 'closeGraceMs'>;
+  hub?: Pick<HubOptions, 'closeGraceMs' | 'stallMs'>;
   /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
   keyUpkeepMs?: number;
   /** false: no search indexer in this instance (tests run their own, or none to see the unindexed tail). */
   searchIndexer?: boolean;
+  /** Alert sender timings (tests shorten them). */
+  alerts?: Pick<AlertSenderOptions, 'intervalMs' | 'retryBaseMs' | 'timeoutMs'>;
 }
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -46,9 +53,12 @@ export async function startService({
   hub: hubOptions,
   keyUpkeepMs = KEY_UPKEEP_EVERY_MS,
   searchIndexer: indexSearch = true,
+  alerts: alertTimings,
 }: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
-  const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger });
+  const masker = createMasker({ enabled: config.redact, patterns: config.redactPatterns });
+  if (!config.redact) logger.warn('REDACT=off: secrets in what agents send are stored, searchable and shown as sent');
+  const store = createStore({ connectionString: databaseUrl, poolSize: config.poolSize, readConnections: config.pageReadConnections, logger, masker });
   const hub: Hub = new Hub({
     logger,
     pingIntervalMs: config.wsPingIntervalMs,
@@ -64,11 +74,13 @@ export async function startService({
     const closed = hub.closeClientsOfKeys((keyId) => keyring.grants(keyId, 'read'), 'API key revoked');
     if (closed > 0) logger.info('closed the WebSockets of a revoked key', { closed });
   });
+  const holds = new ApprovalHolds();
   const listener = new ChangeListener({
     connectionString: databaseUrl,
     changes: store.changes,
     hub,
     onKeysChanged: () => void reloadKeys(),
+    onApprovalDecided: (approval) => holds.decided(approval),
     metrics,
     logger,
     heartbeatMs: config.listenHeartbeatMs,
@@ -78,6 +90,8 @@ export async function startService({
     await listener.start();
     // After LISTEN: a key changed from here on is in the log the listener reads; one changed before is read here.
     await keyring.reload();
+    // The budget new sessions take, for every instance's sessions: set the same SESSION_BUDGET_USD on each.
+    await store.approvals.setDefaultBudget(config.sessionBudgetUsd ?? null);
   } catch (err) {
     await listener.stop();
     hub.close();
@@ -107,11 +121,15 @@ export async function startService({
       (count) => count > 0 && logger.info('pruned usage of sessions that never appeared', { count }),
       (err) => logger.warn('could not prune pending usage', { err }),
     );
+  // Alerts sent (or given up) are kept a day, for a look at what went out.
+  const pruneAlerts = () => store.alerts.prune(24).catch((err) => logger.warn('could not prune old alerts', { err }));
   void prune();
   void prunePending();
+  void pruneAlerts();
   const pruneTimer = setInterval(() => {
     void prune();
     void prunePending();
+    void pruneAlerts();
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
@@ -119,7 +137,37 @@ export async function startService({
   const indexer = store.search.indexer({ logger, onLag: (lag) => metrics.searchIndexLag(lag) });
   if (indexSearch) indexer.start();
 
-  const app = createApp({ store, listener, config, logger, metrics, keyring });
+  // Retention (off unless RETENTION_DAYS or RETENTION_MAX_BYTES is set): one pass at a time across instances.
+  let retentionRunning: Promise<unknown> | undefined;
+  let stopping = false;
+  const retain = () =>
+    (retentionRunning ??= store.retention
+      .pass({ days: config.retentionDays, maxBytes: config.retentionMaxBytes }, { stopped: () => stopping })
+      .then(
+        (result) => result.sessionsDeleted > 0 && logger.info('retention pass deleted sessions', { sessions: result.sessionsDeleted, events: result.eventsDeleted }),
+        (err) => logger.warn('retention pass failed', { err }),
+      )
+      .finally(() => (retentionRunning = undefined)));
+  const retentionOn = config.retentionDays !== undefined || config.retentionMaxBytes !== undefined;
+  const retentionTimer = retentionOn ? setInterval(() => void retain(), config.retentionIntervalMinutes * 60_000) : undefined;
+  retentionTimer?.unref();
+  if (retentionOn) void retain();
+
+  // Approvals whose instance died holding them (no shutdown answered them) leave the queue: a minute after
+  // the longest hold (every instance is expected to have the same APPROVAL_HOLD_SECONDS).
+  const sweepApprovals = setInterval(() => {
+    store.approvals.expireAbandoned(config.approvalHoldSeconds + 60).then(
+      (count) => count > 0 && logger.info('expired approvals no instance holds', { count }),
+      (err) => logger.warn('could not expire abandoned approvals', { err }),
+    );
+  }, 30_000);
+  sweepApprovals.unref();
+
+  const alertSender =
+    config.alertWebhookUrls.length > 0 ? new AlertSender({ alerts: store.alerts, urls: config.alertWebhookUrls, publicUrl: config.publicUrl, logger, ...alertTimings }) : null;
+  alertSender?.start();
+
+  const app = createApp({ store, listener, config, logger, metrics, keyring, holds });
   const server = await serve({
     app,
     authorize: authorizeUpgrade(keyring),
@@ -140,12 +188,21 @@ export async function startService({
     listener,
     metrics,
     keyring,
+    holds,
     close() {
       closing ??= (async () => {
+        // Held hooks answer `{}` first (Claude Code then asks in the terminal), their approvals expire.
+        const released = holds.releaseAll();
+        await store.approvals.expireMany(released, 'the server holding the hook shut down').catch((err) => logger.warn('could not expire held approvals', { err }));
         clearInterval(pruneTimer);
+        clearInterval(retentionTimer);
+        stopping = true;
+        await retentionRunning;
         clearInterval(keyUpkeep);
+        clearInterval(sweepApprovals);
         await server.close();
         await indexer.stop();
+        await alertSender?.stop();
         await listener.stop();
         await keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));
         await store.close();

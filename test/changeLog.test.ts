@@ -103,11 +103,11 @@ describe('migration 1764054000008 (cheaper event writes)', () => {
       await scratch.query("insert into sessions (session_id, session_name) values ('m-1', 'x')");
       await scratch.query(`insert into events (session_id, event_type, tool_output) values ('m-1', 'post_tool', '{"stdout":"line one\\nZANZIBAR"}')`);
       const searchText = async () => (await scratch.query("select search_text from events where session_id = 'm-1'")).rows[0].search_text.replace(/\s+/g, ' ').trim();
-      // The column is gone since 1764054000040 (search off the write path); its down brings it back.
-      await scratch.withClient((client) => migrateFrom(client, '1764054000040', 'down'));
+      // The column is gone since 1764054000080 (search off the write path); its down brings it back.
+      await scratch.withClient((client) => migrateFrom(client, '1764054000080', 'down'));
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');
 
-      await scratch.withClient((client) => migrateFrom(client, '1764054000008', 'down', '1764054000040'));
+      await scratch.withClient((client) => migrateFrom(client, '1764054000008', 'down', '1764054000080'));
       const constraints = await scratch.query("select conname from pg_constraint where conname = 'events_session_id_fkey'");
       expect(constraints.rowCount).toBe(1);
       expect(await searchText()).toBe('stdout : line one ZANZIBAR');

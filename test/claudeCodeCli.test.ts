@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCli, type CliIo } from '../src/cli';
 import { CAPTURED_AT_HEADER, CAPTURE_ID_HEADER } from '../src/claudeCode/hookCommand';
-import { HOOK_EVENTS } from '../src/claudeCode/settings';
+import { HOOK_EVENTS, hookTimeoutFor } from '../src/claudeCode/settings';
 import { Spool } from '../src/claudeCode/spool';
 import { recordedHooks } from './support/claudeCodeFixtures';
 import { compileCli } from './support/compileCli';
@@ -395,7 +395,10 @@ describe('agent-session-manager init-claude', () => {
     expect(result.code).toBe(0);
     const project = f.projectSettings();
     expect(project.permissions).toEqual(mine.permissions);
-    expect(project.hooks.PreToolUse).toEqual([mine.hooks.PreToolUse[0], { matcher: '', hooks: [{ type: 'command', command: 'node /opt/asm/dist/cli.js hook', timeout: 10 }] }]);
+    expect(project.hooks.PreToolUse).toEqual([
+      mine.hooks.PreToolUse[0],
+      { matcher: '', hooks: [{ type: 'command', command: 'node /opt/asm/dist/cli.js hook', timeout: hookTimeoutFor('PreToolUse', 10) }] },
+    ]);
     expect(Object.keys(project.hooks).sort()).toEqual([...HOOK_EVENTS].sort());
     // Claude Code ignores telemetry variables in a project's settings: none there, all in the user's.
     expect(project.env).toEqual({ ASM_URL: 'http://asm.example:8765' });
@@ -451,7 +454,9 @@ describe('agent-session-manager init-claude', () => {
     const result = await cli(['init-claude'], { cwd: f.project, env: { HOME: f.home }, self: '/new place/dist/cli.js' });
     expect(result.out).toMatch(/hooks updated to node '\/new place\/dist\/cli\.js' hook for every event \(14\)/);
     for (const event of HOOK_EVENTS)
-      expect(f.projectSettings().hooks[event]).toEqual([{ matcher: '', hooks: [{ type: 'command', command: "node '/new place/dist/cli.js' hook", timeout: 10 }] }]);
+      expect(f.projectSettings().hooks[event]).toEqual([
+        { matcher: '', hooks: [{ type: 'command', command: "node '/new place/dist/cli.js' hook", timeout: hookTimeoutFor(event, 10) }] },
+      ]);
   });
 
   it('when a project holds the telemetry the old init-claude wrote there, then it is moved to the user settings; telemetry set by hand stays, with a warning', async () => {
@@ -471,7 +476,9 @@ describe('agent-session-manager init-claude', () => {
     expect(result.code).toBe(0);
     expect(fs.existsSync(f.projectFile)).toBe(false);
     expect(f.user()).toEqual({
-      hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [{ type: 'command', command: 'node /opt/asm/dist/cli.js hook', timeout: 10 }] }]])),
+      hooks: Object.fromEntries(
+        HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [{ type: 'command', command: 'node /opt/asm/dist/cli.js hook', timeout: hookTimeoutFor(event, 10) }] }]]),
+      ),
       env: { ASM_URL: 'http://127.0.0.1:19200', ...TELEMETRY('http://127.0.0.1:19200') },
     });
   });

@@ -16,22 +16,34 @@ function generatedBlock(document: string, name: string): unknown {
   return JSON.parse(match[1]!);
 }
 
-describe('docs/claude-code-setup.md', () => {
-  const document = read('docs/claude-code-setup.md');
+describe('README.md', () => {
+  const readme = read('README.md');
 
   it('shows the http-hook block the code generates: every event but SessionStart, each to the hooks route with the key', () => {
-    const block = generatedBlock(document, 'http-hooks');
+    const block = generatedBlock(readme, 'http-hooks');
     expect(block).toEqual(httpHookSettings());
     expect(Object.keys((block as { hooks: object }).hooks)).toEqual([...HTTP_HOOK_EVENTS]);
   });
+
+  it('shows the telemetry block the code generates, and the plugin as the first way to connect', () => {
+    expect(generatedBlock(readme, 'telemetry-env')).toEqual(telemetrySettings());
+    const connect = readme.slice(readme.indexOf('## Connect Claude Code'));
+    expect(connect.indexOf('/plugin install')).toBeGreaterThan(0);
+    expect(connect.indexOf('/plugin install')).toBeLessThan(connect.indexOf('init-claude  '));
+  });
+});
+
+describe('docs/claude-code-setup.md', () => {
+  const document = read('docs/claude-code-setup.md');
 
   it('shows the telemetry block the code generates', () => {
     expect(generatedBlock(document, 'telemetry-env')).toEqual(telemetrySettings());
   });
 
-  it('never sends anyone to npx, and names no word it must not', () => {
-    expect(document).not.toMatch(/npx agent-session-manager/);
-    expect(document.toLowerCase()).not.toContain('observ' + 'ability');
+  it.each(['README.md', 'docs/claude-code-setup.md'])('%s never sends anyone to npx, and names no word it must not', (file) => {
+    const text = read(file);
+    expect(text).not.toMatch(/npx agent-session-manager/);
+    expect(text.toLowerCase()).not.toContain('observ' + 'ability');
   });
 });
 

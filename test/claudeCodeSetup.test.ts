@@ -76,15 +76,15 @@ async function runAndRead(cwd: string, env: NodeJS.ProcessEnv, extra: string[] =
 const EXPECTED = ['session_start', 'message:user', 'pre_tool', 'post_tool', 'message:assistant', 'session_stop'];
 const shape = (events: any[]) => events.map((e) => `${e.event_type}${e.role ? `:${e.role}` : ''}`);
 
-/** The JSON fenced between `<!-- GENERATED name … -->` and `<!-- END name -->` of docs/claude-code-setup.md, for `url`. */
+/** The JSON fenced between `<!-- GENERATED name … -->` and `<!-- END name -->` of the README, for `url`. */
 function documentBlock(name: string, url: string): any {
-  const document = fs.readFileSync(path.join(ROOT, 'docs', 'claude-code-setup.md'), 'utf8');
+  const document = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const match = new RegExp(`<!-- GENERATED ${name}[^>]*-->\\n\`\`\`json\\n([\\s\\S]*?)\\n\`\`\`\\n<!-- END ${name} -->`).exec(document);
   if (!match) throw new Error(`no GENERATED ${name} block`);
   return JSON.parse(match[1]!.replaceAll('http://127.0.0.1:8765', url));
 }
 
-describeReal('the settings blocks of docs/claude-code-setup.md, used by the real CLI', () => {
+describeReal("the README's settings blocks, used by the real CLI", () => {
   it('when the http block is in the project and the telemetry block in the user settings, then every hook and the usage arrive', async () => {
     const project = folder('project');
     fs.mkdirSync(path.join(project, '.claude'));

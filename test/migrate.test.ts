@@ -19,7 +19,10 @@ describe('migrate', () => {
       expect(applied.map((row) => row.name)).toEqual(MIGRATIONS);
       const tables = (await database.query("select tablename from pg_tables where schemaname = 'public' order by tablename")).rows;
       expect(tables.map((row) => row.tablename)).toEqual([
+        'alerts',
         'api_keys',
+        'approvals',
+        'asm_settings',
         'audit_log',
         'change_batches',
         'change_counter',

@@ -29,7 +29,7 @@ describe('WS /ws', () => {
   it('sends init with the sessions as GET /sessions lists them', async () => {
     await api.post('/sessions', { session_id: 'init-1', session_name: 'x' });
     const client = await connect(first);
-    expect(client.init).toEqual({ type: 'init', seq: expect.any(Number), sessions: (await api.get('/sessions')).body.sessions, next_cursor: null });
+    expect(client.init).toEqual({ type: 'init', seq: expect.any(Number), sessions: (await api.get('/sessions')).body.sessions, next_cursor: null, approvals: [] });
   });
 
   it('broadcasts every change with the same payload REST answered, in commit order', async () => {

@@ -25,6 +25,10 @@ describe('POST /sessions', () => {
         last_event_at: null,
         source: null,
         usage: null,
+        waiting_for: null,
+        waiting_since: null,
+        waiting_tool: null,
+        budget_usd: null,
       },
     });
     expect(Math.abs(Date.parse(reply.body.session.created_at) - Date.now())).toBeLessThan(60_000);
@@ -97,7 +101,24 @@ describe('GET /sessions', () => {
     expect(ids.indexOf('order-b')).toBeLessThan(ids.indexOf('order-a'));
     for (const session of reply.body.sessions) {
       expect(Object.keys(session).sort()).toEqual(
-        ['agent_name', 'created_at', 'last_resumed_at', 'project_dir', 'session_id', 'session_name', 'status', 'event_count', 'last_event_at', 'source', 'usage', 'outcome'].sort(),
+        [
+          'agent_name',
+          'created_at',
+          'last_resumed_at',
+          'project_dir',
+          'session_id',
+          'session_name',
+          'status',
+          'event_count',
+          'last_event_at',
+          'source',
+          'usage',
+          'outcome',
+          'waiting_for',
+          'waiting_since',
+          'waiting_tool',
+          'budget_usd',
+        ].sort(),
       );
     }
   });

@@ -46,6 +46,10 @@ const SESSION_FIELDS = [
   'last_event_at',
   'source',
   'usage',
+  'waiting_for',
+  'waiting_since',
+  'waiting_tool',
+  'budget_usd',
 ];
 const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'api_requests', 'api_duration_ms', 'models'];
 

@@ -4,9 +4,11 @@
 //   #/sessions/<id>       one session; the id percent-encoded
 
 import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
-import { announce, h, icon, refreshTimes, STALE_MS } from './dom.js';
+import { announce, h, icon, refreshTimes, setAttentionCount, setPageTitle, STALE_MS } from './dom.js';
+import { ApprovalQueue } from './approvals.js';
 import { LiveFeed } from './live.js';
-import { SessionList } from './list.js';
+import { SessionList, sessionHref } from './list.js';
+import { Notifier } from './notify.js';
 import { SessionView } from './session.js';
 import { UsageTotals } from './usage.js';
 
@@ -33,6 +35,15 @@ const jump = h('button', { type: 'button', class: 'jump', hidden: true }, icon('
 detail.parentElement.append(jump);
 
 const list = new SessionList(listPane, { store, onOlder: loadOlder });
+const sessionName = (id) => store.sessions.get(id)?.session_name ?? null;
+// Above the list: what waits for a person. Its count goes into the title and the favicon.
+const queue = new ApprovalQueue(listPane, { sessionName, sessionHref, onCount: setAttentionCount });
+const notifier = new Notifier(document.querySelector('.topbar-right'), {
+  sessionName,
+  open: (id) => {
+    window.location.hash = sessionHref(id);
+  },
+});
 let view = null;
 /** The usage totals, while the detail pane shows them. */
 let totals = null;
@@ -64,7 +75,7 @@ function route(userNavigated) {
   view?.destroy();
   view = null;
   if (id === null) {
-    document.title = usage ? 'Usage · Agent Sessions' : 'Agent Sessions';
+    setPageTitle(usage ? 'Usage · Agent Sessions' : 'Agent Sessions');
     // The same totals on both routes; the list route (beside the list on a wide screen) says how to open a session.
     const hint = usage ? null : 'No session selected: pick one from the list to follow its events live.';
     if (!totals || totals.hint !== hint) {
@@ -78,7 +89,7 @@ function route(userNavigated) {
   }
   totals?.destroy();
   totals = null;
-  view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete });
+  view = new SessionView(id, { session: store.sessions.get(id), scroller: detail, jump, confirmDelete, onDecided: (approval) => queue.update(approval) });
   detail.replaceChildren(view.el);
   detail.scrollTop = 0;
   const opened = view.open();
@@ -123,6 +134,10 @@ function onMessage(message) {
       store.olderCursor = typeof message.next_cursor === 'string' ? message.next_cursor : null;
       store.mayHaveOlder = store.olderCursor !== null;
       list.invalidate();
+      // The approvals waiting: in init where the server sends them, else asked for.
+      if (Array.isArray(message.approvals)) queue.reset(message.approvals.filter((approval) => approval?.state === 'pending'));
+      else queue.load();
+      queue.refreshNames();
       const current = view && store.sessions.get(view.id);
       if (current) view.onSessionUpdated(current);
       // Whatever changed while the feed was down is in the totals only when asked again.
@@ -137,6 +152,8 @@ function onMessage(message) {
       countAhead(before, session);
       store.sessions.set(session.session_id, session);
       totals?.onSessionChange(before, session);
+      notifier.sessionChanged(before, session);
+      if (before?.session_name !== session.session_name) queue.refreshNames();
       list.invalidate();
       if (view?.id === session.session_id) {
         if (view.missing) {
@@ -151,6 +168,7 @@ function onMessage(message) {
     case 'session_deleted': {
       totals?.onSessionChange(store.sessions.get(message.session_id), null);
       store.sessions.delete(message.session_id);
+      queue.dropSession(message.session_id);
       list.invalidate();
       if (view?.id === message.session_id) view.onDeleted();
       break;
@@ -166,6 +184,16 @@ function onMessage(message) {
         list.invalidate();
       }
       if (view?.id === event.session_id) view.onEvent(event, updated);
+      break;
+    }
+    case 'approval_requested':
+    case 'approval_decided': {
+      const approval = message.approval;
+      if (!approval || typeof approval.session_id !== 'string') return;
+      queue.update(approval);
+      if (approval.state === 'pending') notifier.approvalRequested(approval);
+      else notifier.approvalDecided(approval);
+      if (view?.id === approval.session_id) view.onApproval(approval);
       break;
     }
     default:
@@ -257,8 +285,23 @@ function renderKeyButton() {
   forgetButton.hidden = !getApiKey();
 }
 
+/**
+ * Whether this page's key may answer approvals (GET /me): a key without the decide scope sees the queue
+ * without its buttons, and says why.
+ */
+async function checkDecide() {
+  try {
+    const me = await api('/me');
+    const mayNot = me?.keys_required === true && Array.isArray(me.scopes) && !me.scopes.includes('decide');
+    document.body.dataset.decide = mayNot ? 'no' : 'yes';
+  } catch {
+    delete document.body.dataset.decide;
+  }
+}
+
 onApiKeyChange(() => {
   renderKeyButton();
+  checkDecide();
   enterKeyButton.hidden = true;
   // The feed and the view may have been refused for want of this key: go again with it now.
   live.reconnectNow();
@@ -300,6 +343,7 @@ async function start() {
   }
   route(false);
   live.start();
+  checkDecide();
 }
 
 start();

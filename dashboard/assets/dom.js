@@ -64,6 +64,7 @@ const ICONS = {
   search: ['M7 12a5 5 0 110-10 5 5 0 010 10z', 'M10.7 10.7L14 14'],
   agent: ['M8 2.5a2.5 2.5 0 110 5 2.5 2.5 0 010-5z', 'M3 13.5c0-2.5 2.2-4 5-4s5 1.5 5 4'],
   bell: ['M4 11.5V7a4 4 0 018 0v4.5l1 1H3z', 'M6.5 14h3'],
+  hand: ['M5.5 8V3.5a1 1 0 012 0V7', 'M7.5 7V2.5a1 1 0 012 0V7', 'M9.5 7V3.5a1 1 0 012 0V9c0 3-1.5 5-4.5 5S3 12.5 2.5 10.5L2 9a1 1 0 011.8-.8l1.7 1.8'],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -224,13 +225,46 @@ export const STALE_MS = (() => {
   return (given !== null && given !== '' && Number.isFinite(minutes) && minutes > 0 ? minutes : 10) * 60_000;
 })();
 
+/** "38 s", "4 min 05 s", "2 h 10 min": how long something has been waiting, for a text that ticks every second. */
+export function formatWaiting(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${String(seconds % 60).padStart(2, '0')} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The page's title and icon: "(2) …" and a badge while approvals wait
+
+let titleBase = document.title;
+let attention = 0;
+
+/** Sets the page title; the number of approvals waiting, when there are any, goes before it. */
+export function setPageTitle(text) {
+  titleBase = text;
+  document.title = attention > 0 ? `(${attention}) ${titleBase}` : titleBase;
+}
+
+/** How many approvals wait: in the title and, as a badge, in the favicon (favicon-1.svg … favicon-9plus.svg). */
+export function setAttentionCount(count) {
+  if (count === attention) return;
+  attention = count;
+  setPageTitle(titleBase);
+  const link = document.querySelector('link[rel="icon"]');
+  if (link) link.setAttribute('href', count > 0 ? `/assets/favicon-${count > 9 ? '9plus' : count}.svg` : '/assets/favicon.svg');
+}
+
 /**
- * What a session shows as: `failed` (finished, its stop failed), `finished`, `stale` (running or idle, but no
- * event for STALE_MS), `idle` (a Claude Code session waiting for its user), `running`.
+ * What a session shows as: `failed` (finished, its stop failed), `finished`, `waiting` (it needs its person:
+ * an approval or an answer; shown as "Needs you"), `stale` (running or idle, but no event for STALE_MS),
+ * `idle` (a Claude Code session waiting for its user), `running`.
  */
 export function sessionState(session, now = Date.now()) {
   if (!session) return 'unknown';
   if (session.status === 'finished') return session.outcome === 'failed' ? 'failed' : 'finished';
+  // Waiting comes before stale: a person asked for is needed however long ago it was.
+  if (session.waiting_for === 'approval' || session.waiting_for === 'input') return 'waiting';
   if (session.status === 'running' || session.status === 'idle') {
     const last = Date.parse(session.last_event_at ?? session.created_at ?? '');
     if (Number.isFinite(last) && now - last > STALE_MS) return 'stale';
@@ -242,6 +276,7 @@ export function sessionState(session, now = Date.now()) {
 const STATE_LABELS = {
   running: ['Live', 'Running: events are arriving'],
   idle: ['Idle', 'Idle: the agent waits for its user'],
+  waiting: ['Needs you', 'Needs you: the agent waits for an answer'],
   stale: ['Stale', 'Stale: no event for a while, and no stop'],
   finished: ['Finished', 'Finished'],
   failed: ['Failed', 'Failed: its stop had a non-zero exit code or an error'],
@@ -252,5 +287,19 @@ export function statusBadge(session, state = sessionState(session)) {
   const known = STATE_LABELS[state];
   if (!known) return h('span', { class: 'status status-other', text: typeof session?.status === 'string' ? session.status : 'unknown' });
   const [label, title] = known;
-  return h('span', { class: `status status-${state}`, title, dataset: { state } }, state === 'running' ? h('span', { class: 'pulse', 'aria-hidden': 'true' }) : null, label);
+  return h(
+    'span',
+    { class: `status status-${state}`, title: state === 'waiting' ? waitingTitle(session) : title, dataset: { state } },
+    state === 'running' ? h('span', { class: 'pulse', 'aria-hidden': 'true' }) : null,
+    label,
+  );
+}
+
+/** What a waiting session waits for, in words: "Needs you: Bash waits for approval". */
+export function waitingTitle(session) {
+  if (session?.waiting_for === 'approval') {
+    const tool = typeof session.waiting_tool?.tool_name === 'string' ? session.waiting_tool.tool_name : 'a tool';
+    return `Needs you: ${tool} waits for approval`;
+  }
+  return 'Needs you: the agent waits for an answer';
 }

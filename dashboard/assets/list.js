@@ -3,7 +3,7 @@
 // A long list is windowed: only the WINDOW rows around what is on screen are in the page, and padding stands
 // in for the rest, so filtering or reordering 10,000 sessions moves a few hundred rows, not 10,000.
 
-import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl } from './dom.js';
+import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl, waitingTitle } from './dom.js';
 import { formatUsage, usageTitle } from './turns.js';
 import { FindPanel } from './find.js';
 import { Sparklines } from './sparkline.js';
@@ -58,6 +58,7 @@ export class SessionList {
       'select',
       { 'aria-label': 'Filter by status' },
       h('option', { value: '', text: 'All statuses' }),
+      h('option', { value: 'waiting', text: 'Needs you' }),
       h('option', { value: 'running', text: 'Running' }),
       h('option', { value: 'idle', text: 'Idle' }),
       h('option', { value: 'stale', text: 'Stale' }),
@@ -310,8 +311,10 @@ export class SessionList {
   /** The badge, when the state changed (a session goes stale without any message). */
   updateState(row) {
     const state = sessionState(row.session);
-    if (row.state === state) return;
-    row.state = state;
+    // A waiting session's badge names what it waits for, which may change while it stays waiting.
+    const key = state === 'waiting' ? `${state}:${waitingTitle(row.session)}` : state;
+    if (row.state === key) return;
+    row.state = key;
     row.badge.replaceChildren(statusBadge(row.session, state));
     row.li.dataset.state = state;
   }

@@ -3,12 +3,13 @@
 // id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
 
 import { api, ApiError, getApiKey, sessionUrl } from './api.js';
-import { announce, copyButton, formatNumber, h, icon, plural, sessionState, statusBadge, timeEl } from './dom.js';
+import { announce, copyButton, formatNumber, h, icon, plural, sessionState, setPageTitle, statusBadge, timeEl, waitingTitle } from './dom.js';
 import { renderEvent } from './timeline.js';
-import { callDuration, formatDuration, ToolCall } from './tools.js';
+import { approvalDecisionText, callDuration, formatDuration, ToolCall } from './tools.js';
 import { formatUsage, Turns, usageTitle } from './turns.js';
 import { renderWaterfall } from './waterfall.js';
 import { renderMarkdown } from './markdown.js';
+import { approvalCard, approvalKey } from './approvals.js';
 
 const PAGE_SIZE = 500;
 /** Events drawn at once when a page comes; the rest of it follows LATER_CHUNK at a time, between frames. */
@@ -23,14 +24,24 @@ export class SessionView {
    * @param {object} options
    *   session — the session if the list knows it, else it is fetched;
    *   scroller — the element that scrolls the view; jump — the "jump to latest" button;
-   *   confirmDelete(session) — resolves true to delete.
+   *   confirmDelete(session) — resolves true to delete;
+   *   onDecided(approval) — an approval was answered from this view.
    */
-  constructor(id, { session, scroller, jump, confirmDelete }) {
+  constructor(id, { session, scroller, jump, confirmDelete, onDecided }) {
     this.id = id;
     this.session = session ?? null;
     this.scroller = scroller;
     this.jump = jump;
     this.confirmDelete = confirmDelete;
+    this.onDecided = onDecided;
+    /** The session's approvals by id; the tool calls they belong to; the cards of those still waiting. */
+    this.approvals = new Map();
+    this.approvalCalls = new Map();
+    this.approvalCards = new Map();
+    /** The timeline's permission_request events, each with the approval it became once known. */
+    this.permissionItems = [];
+    this.approvalsRequest = 0;
+    this.ticker = setInterval(() => this.tick(), 1000);
     this.events = new Map(); // id → event, every one known (rendered or not yet)
     this.rendered = new Set();
     /** Tool calls on the page: by tool_use_id, and those without one waiting for their result, in order. */
@@ -73,6 +84,7 @@ export class SessionView {
     this.countEl = h('dd', { class: 'event-count' });
     this.durationEl = h('dd', { class: 'session-duration' });
     this.usageEl = h('dd', { class: 'session-usage' });
+    this.budgetEl = h('dd', { class: 'session-budget' });
     this.deleteButton = h('button', { type: 'button', class: 'button danger', onclick: () => this.remove() }, icon('trash'), 'Delete');
     this.header = h(
       'header',
@@ -89,10 +101,18 @@ export class SessionView {
         h('div', null, h('dt', { text: 'Events' }), this.countEl),
         h('div', null, h('dt', { text: 'Duration' }), this.durationEl),
         h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
+        h('div', { class: 'meta-wide', hidden: true }, h('dt', { text: 'Budget' }), this.budgetEl),
       ),
       h('div', { class: 'actions' }, exportLink(this.id, 'json', 'Export JSON'), exportLink(this.id, 'ndjson', 'Events as NDJSON'), this.deleteButton),
     );
     this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
+    this.needsList = h('ol', { class: 'approval-list', 'aria-label': 'Approvals waiting in this session' });
+    this.needs = h(
+      'section',
+      { class: 'session-needs-you', 'aria-label': 'Needs you', hidden: true },
+      h('h3', null, icon('hand'), h('span', { text: 'Needs you' })),
+      this.needsList,
+    );
     this.resultText = h('div', { class: 'result-text' });
     this.resultHeading = h('span', { text: 'Result' });
     this.result = h('section', { class: 'result', 'aria-label': 'Result', hidden: true }, h('h3', null, icon('result'), this.resultHeading), this.resultText);
@@ -110,6 +130,7 @@ export class SessionView {
       h('a', { class: 'back-link', href: '#/' }, icon('back'), 'All sessions'),
       this.header,
       this.notice,
+      this.needs,
       this.result,
       this.axis,
       h('section', { class: 'events' }, this.timeline, this.footer),
@@ -141,6 +162,7 @@ export class SessionView {
         this.opening = false;
       }
     }
+    this.loadApprovals();
     await this.loadMore();
     if (this.closed) return;
     if (this.session.status === 'finished') this.loadResult();
@@ -218,6 +240,120 @@ export class SessionView {
     if (!this.session) this.open();
     else if (!this.loadedOnce || this.loadError) this.loadMore();
     else this.fillGap();
+    if (this.session) this.loadApprovals();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Approvals: the permissions Claude Code asked for in this session
+
+  async loadApprovals() {
+    const request = ++this.approvalsRequest;
+    try {
+      const body = await api(sessionUrl(this.id, '/approvals'));
+      if (this.closed || request !== this.approvalsRequest) return;
+      const approvals = Array.isArray(body?.approvals) ? body.approvals : Array.isArray(body) ? body : [];
+      approvals.sort((a, b) => (Date.parse(a.requested_at) || 0) - (Date.parse(b.requested_at) || 0));
+      for (const approval of approvals) this.onApproval(approval, { fromList: true });
+    } catch {
+      // A server without approvals, or a key that may not read them: the calls show as before.
+    }
+  }
+
+  /** An approval of this session, as the server has it now (from the list, the feed, or a decision made here). */
+  onApproval(approval, { fromList = false } = {}) {
+    if (this.closed || !approval || approval.session_id !== this.id) return;
+    const id = approvalKey(approval);
+    const known = this.approvals.get(id);
+    // The list may be older than a message already received: a decided approval never goes back to pending.
+    if (fromList && known && known.state !== 'pending' && approval.state === 'pending') return;
+    this.approvals.set(id, approval);
+    this.matchApproval(approval);
+    this.renderNeeds();
+  }
+
+  /** The tool call an approval is for: by tool_use_id, else the latest call of that tool and input without one. */
+  matchApproval(approval) {
+    const id = approvalKey(approval);
+    let call = this.approvalCalls.get(id) ?? null;
+    if (!call && typeof approval.tool_use_id === 'string') call = this.calls.get(approval.tool_use_id) ?? null;
+    if (!call) {
+      const input = stableJson(approval.tool_input);
+      const asked = Date.parse(approval.requested_at);
+      const candidates = this.allCalls.filter((c) => !c.approval && c.pre && c.toolName === approval.tool_name && stableJson(c.input) === input);
+      // Its call came just before it (the agent's clock may be a little off the server's).
+      const before = candidates.filter((c) => !(Date.parse(c.pre.timestamp) > asked + 60_000));
+      call = before[before.length - 1] ?? candidates[candidates.length - 1] ?? null;
+    }
+    this.showDecision(approval);
+    if (!call) return;
+    this.approvalCalls.set(id, call);
+    call.setApproval(approval);
+  }
+
+  /** The permission_request event of an approval (same tool and input, the nearest in time) says what became of it. */
+  showDecision(approval) {
+    const id = approvalKey(approval);
+    let item = this.permissionItems.find((candidate) => candidate.approvalId === id);
+    if (!item) {
+      const input = stableJson(approval.tool_input);
+      const asked = Date.parse(approval.requested_at);
+      let best = Infinity;
+      for (const candidate of this.permissionItems) {
+        if (candidate.approvalId !== null || candidate.event.tool_name !== approval.tool_name || stableJson(candidate.event.tool_input) !== input) continue;
+        const distance = Math.abs(Date.parse(candidate.event.timestamp) - asked);
+        if (!item || distance < best) {
+          item = candidate;
+          best = distance;
+        }
+      }
+      if (!item) return;
+      item.approvalId = id;
+    }
+    const line = item.li.querySelector('.permission-decision');
+    if (!line) return;
+    line.className = `permission-decision approval-${approval.state}`;
+    line.hidden = false;
+    if (approval.state === 'pending') line.replaceChildren('Waiting for a decision');
+    else line.replaceChildren(capitalize(approvalDecisionText(approval)), ...(approval.decided_at ? [' at ', timeEl(approval.decided_at, { relative: false })] : []));
+  }
+
+  /** A call came onto the page: an approval that waited for it finds it now. */
+  matchCall() {
+    for (const [id, approval] of this.approvals) {
+      if (!this.approvalCalls.has(id) || !this.permissionItems.some((item) => item.approvalId === id)) this.matchApproval(approval);
+    }
+  }
+
+  /** The cards of the approvals still waiting, answerable here too. */
+  renderNeeds() {
+    for (const [id, card] of this.approvalCards) {
+      if (this.approvals.get(id)?.state !== 'pending') {
+        card.li.remove();
+        this.approvalCards.delete(id);
+      }
+    }
+    for (const [id, approval] of this.approvals) {
+      if (approval.state !== 'pending' || this.approvalCards.has(id)) continue;
+      const card = approvalCard(approval, {
+        sessionName: this.session?.session_name ?? this.id,
+        sessionHref: `#/sessions/${encodeURIComponent(this.id)}`,
+        onDecided: (decided) => {
+          this.onDecided?.(decided);
+          // Decided elsewhere first (409) or gone (404): what became of it is asked for, not guessed.
+          if (decided.state === 'gone' || decided.state === 'pending') this.loadApprovals();
+          else this.onApproval({ ...approval, ...decided });
+        },
+      });
+      this.approvalCards.set(id, card);
+      this.needsList.append(card.li);
+    }
+    this.needs.hidden = this.approvalCards.size === 0;
+  }
+
+  tick() {
+    const now = Date.now();
+    for (const call of this.approvalCalls.values()) call.tick(now);
+    for (const card of this.approvalCards.values()) card.tick(now);
   }
 
   /** Renders every known event up to loadedThrough that is not on the page yet; returns how many. */
@@ -318,6 +454,7 @@ export class SessionView {
       if (call.toolUseId) {
         if (!this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
       } else this.openCalls.push(call);
+      if (this.approvals.size > 0) this.matchCall();
       return call.li;
     }
     if (event.event_type === 'post_tool') {
@@ -335,7 +472,12 @@ export class SessionView {
       if (alone.toolUseId && !this.calls.has(alone.toolUseId)) this.calls.set(alone.toolUseId, alone);
       return alone.li;
     }
-    return renderEvent(event);
+    const li = renderEvent(event);
+    if (event.event_type === 'permission_request') {
+      this.permissionItems.push({ event, li, approvalId: null });
+      if (this.approvals.size > 0) this.matchCall();
+    }
+    return li;
   }
 
   insert(event) {
@@ -564,7 +706,7 @@ export class SessionView {
     const s = this.session;
     if (!s) return;
     this.heading.textContent = s.session_name;
-    document.title = `${s.session_name} · Agent Sessions`;
+    setPageTitle(`${s.session_name} · Agent Sessions`);
     this.renderState();
     setText(this.agentEl, s.agent_name);
     setText(this.projectEl, s.project_dir, { isolate: true });
@@ -578,6 +720,7 @@ export class SessionView {
     // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs) have any.
     this.usageEl.parentElement.hidden = !s.usage;
     this.usageEl.title = usageTitle(s.usage);
+    this.renderBudget();
     // Per-turn usage follows the session's totals: asked for again when they change.
     const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
     if (usageKey !== '' && usageKey !== this.usageKey) {
@@ -586,12 +729,81 @@ export class SessionView {
     }
   }
 
+  /** The session's spend cap (`budget_usd`) and how much of it is spent, with a form to change it (an admin key). */
+  renderBudget() {
+    const s = this.session;
+    // Servers without budgets send no budget_usd at all.
+    this.budgetEl.parentElement.hidden = !s || !Object.hasOwn(s, 'budget_usd');
+    if (!s || this.editingBudget) return;
+    const budget = typeof s.budget_usd === 'number' ? s.budget_usd : null;
+    const spent = typeof s.usage?.cost_usd === 'number' ? s.usage.cost_usd : 0;
+    const share = budget !== null && budget > 0 ? spent / budget : null;
+    const key = `${budget}:${spent}`;
+    if (key === this.budgetKey) return;
+    this.budgetKey = key;
+    const text =
+      budget === null
+        ? 'None'
+        : `${formatBudget(budget)}${share === null ? '' : share >= 1 ? ` · reached (${Math.round(share * 100)} % spent): tool calls are denied` : ` · ${Math.round(share * 100)} % spent`}`;
+    const change = h('button', { type: 'button', class: 'link-button budget-change', text: budget === null ? 'Set a budget' : 'Change' });
+    change.addEventListener('click', () => this.editBudget());
+    this.budgetEl.replaceChildren(h('span', { class: share !== null && share >= 1 ? 'error-text' : '', text }), ' ', change);
+  }
+
+  editBudget() {
+    const s = this.session;
+    if (!s) return;
+    this.editingBudget = true;
+    const input = h('input', { type: 'number', min: '0', step: '0.01', inputmode: 'decimal', class: 'budget-input', 'aria-label': 'Budget in USD (empty: none)' });
+    input.value = typeof s.budget_usd === 'number' ? String(s.budget_usd) : '';
+    const error = h('span', { class: 'error-text budget-error' });
+    const done = () => {
+      this.editingBudget = false;
+      this.budgetKey = null;
+      this.renderBudget();
+    };
+    const form = h(
+      'form',
+      { class: 'budget-form' },
+      h('span', { 'aria-hidden': 'true', text: '$' }),
+      input,
+      h('button', { type: 'submit', class: 'button small primary', text: 'Save' }),
+      h('button', { type: 'button', class: 'button small', text: 'Cancel', onclick: done }),
+      error,
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const raw = input.value.trim();
+      const value = raw === '' ? null : Number(raw);
+      if (value !== null && (!Number.isFinite(value) || value < 0)) {
+        error.textContent = 'A budget is a number of dollars, 0 or more.';
+        return;
+      }
+      try {
+        const body = await api(sessionUrl(this.id), { method: 'PATCH', body: { budget_usd: value } });
+        if (this.closed) return;
+        if (body?.session) this.session = body.session;
+        announce(value === null ? 'Budget removed' : `Budget set to ${formatBudget(value)}`);
+        done();
+      } catch (err) {
+        error.textContent = err instanceof ApiError && err.status === 403 ? 'Only an admin key may set a budget.' : `Could not set the budget: ${err.message}`;
+      }
+    });
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') done();
+    });
+    this.budgetEl.replaceChildren(form);
+    input.focus();
+  }
+
   /** The status badge and what depends on it; again when the session may have gone stale. */
   renderState() {
     const s = this.session;
     if (!s || this.deleted) return;
     const state = sessionState(s);
-    if (state === this.state) return;
+    const key = state === 'waiting' ? `${state}:${waitingTitle(s)}` : state;
+    if (key === this.stateKey) return;
+    this.stateKey = key;
     this.state = state;
     this.badge.replaceChildren(statusBadge(s, state));
     this.el.dataset.state = state;
@@ -605,7 +817,10 @@ export class SessionView {
     if (this.loading && !this.loadedOnce) state = 'loading';
     else if (this.loadedOnce && this.loadedThrough !== Infinity && !this.loadError) state = 'more';
     else if (this.loadError) state = 'error';
-    else if (this.loadedOnce) state = this.deleted ? 'deleted' : this.rendered.size === 0 ? `empty-${this.session?.status}` : `end-${this.session?.status}`;
+    else if (this.loadedOnce) {
+      const status = this.session?.status !== 'finished' && this.session?.waiting_for ? `waiting-${this.session.waiting_for}` : this.session?.status;
+      state = this.deleted ? 'deleted' : this.rendered.size === 0 ? `empty-${status}` : `end-${status}`;
+    }
     if (state !== this.footerState) {
       this.footerState = state;
       this.footer.replaceChildren(...this.footerParts(state));
@@ -643,6 +858,12 @@ export class SessionView {
       case 'empty-idle':
       case 'end-idle':
         return [h('p', { class: 'muted live-tail', text: 'Idle: waiting for the user; new events appear here' })];
+      case 'empty-waiting-approval':
+      case 'end-waiting-approval':
+        return [h('p', { class: 'muted live-tail waiting-tail', text: 'Needs you: a tool call waits for approval (above)' })];
+      case 'empty-waiting-input':
+      case 'end-waiting-input':
+        return [h('p', { class: 'muted live-tail waiting-tail', text: 'Needs you: Claude Code waits for an answer in its terminal' })];
       case 'idle':
         return [];
       default:
@@ -658,7 +879,7 @@ export class SessionView {
 
   showMissing() {
     this.heading.textContent = 'Session not found';
-    document.title = 'Session not found · Agent Sessions';
+    setPageTitle('Session not found · Agent Sessions');
     this.header.querySelector('.meta').hidden = true;
     this.deleteButton.hidden = true;
     this.deleted = true;
@@ -675,6 +896,7 @@ export class SessionView {
 
   destroy() {
     this.closed = true;
+    clearInterval(this.ticker);
     this.scroller.removeEventListener('scroll', this.onScroll);
     this.jump.removeEventListener('click', this.onJump);
     this.jump.hidden = true;
@@ -761,6 +983,29 @@ function turnLabel(turn) {
 
 function callDurationOf(call) {
   return callDuration(call.pre, call.post);
+}
+
+const formatBudget = (usd) => `$${usd.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+
+const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** JSON with the keys of every object sorted: two inputs compare equal however their keys were ordered. */
+function stableJson(value) {
+  const sorted = (v) => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((key) => [key, sorted(v[key])]),
+      );
+    return v;
+  };
+  try {
+    return JSON.stringify(sorted(value ?? null));
+  } catch {
+    return '';
+  }
 }
 
 function setText(el, value, { isolate = false } = {}) {

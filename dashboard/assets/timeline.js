@@ -34,6 +34,7 @@ const KINDS = {
   session_start: renderSessionStart,
   session_stop: renderSessionStop,
   notification: renderNotification,
+  permission_request: renderPermissionRequest,
 };
 
 const TASK_NOTIFICATION = /^\s*<task-notification>/;
@@ -166,6 +167,20 @@ function renderPreTool(event, error) {
     ),
     payload(event.tool_input, { summary: 'Input', className: 'tool-input' }),
     error ? errorLine(event) : null,
+  ];
+}
+
+/** Claude Code asked its person for permission (a PermissionRequest hook); the view adds what became of it. */
+function renderPermissionRequest(event) {
+  const preview = inputPreview(event.tool_input);
+  return [
+    head(
+      h('span', { class: 'kind kind-permission' }, icon('hand'), 'Permission asked'),
+      event,
+      toolName(event),
+      preview ? h('span', { class: 'preview', text: truncate(oneLine(preview), 140) }) : null,
+    ),
+    h('p', { class: 'permission-decision muted', hidden: true }),
   ];
 }
 

@@ -2,7 +2,7 @@
 // one-line summary of what it did, its duration and whether it worked, its output as text with a short
 // preview, and an Edit or MultiEdit as a diff. Everything reaches the page as text (see dom.js).
 
-import { copyButton, formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { copyButton, formatNumber, formatWaiting, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
 import { countLines, eventLink, formatValue, payload } from './timeline.js';
 
 /** Lines of output shown before the reader expands it. */
@@ -116,8 +116,11 @@ export class ToolCall {
       this.body,
     );
     this.renderInput();
+    /** The permission asked for this call (an approval), and what became of it. */
+    this.approval = null;
+    this.approvalEl = h('p', { class: 'approval-line', hidden: true });
     this.outputEl = h('div', { class: 'tool-output-holder' });
-    this.body.append(this.outputEl);
+    this.body.append(this.approvalEl, this.outputEl);
     if (post) this.complete(post);
     else this.renderPending();
   }
@@ -150,8 +153,79 @@ export class ToolCall {
   }
 
   renderPending() {
+    const state = this.approval?.state;
+    this.li.dataset.approval = state ?? '';
+    if (state === 'pending') {
+      this.statusEl.className = 'tool-status tool-waiting';
+      this.tick();
+      return;
+    }
+    if (state === 'denied') {
+      this.statusEl.className = 'tool-status tool-denied';
+      this.statusEl.textContent = 'denied';
+      this.durationEl.textContent = '';
+      return;
+    }
     this.statusEl.className = 'tool-status tool-pending';
-    this.statusEl.textContent = 'running…';
+    this.statusEl.textContent = state === 'expired' ? 'not answered in time · asked in the terminal' : 'running…';
+  }
+
+  /** Whether the call waits for a person to allow it. */
+  get waiting() {
+    return !this.post && this.approval?.state === 'pending';
+  }
+
+  /** "waiting for approval · 38 s", kept current (the view calls this every second while it waits). */
+  tick(now = Date.now()) {
+    if (!this.waiting) return;
+    const since = Date.parse(this.approval.requested_at);
+    const text = Number.isFinite(since) ? `waiting for approval · ${formatWaiting(now - since)}` : 'waiting for approval';
+    if (this.statusEl.textContent !== text) this.statusEl.textContent = text;
+  }
+
+  /** The approval asked for this call, as it is now: the status while it waits, then who decided and when. */
+  setApproval(approval) {
+    this.approval = approval;
+    const asked = Date.parse(approval.requested_at);
+    const parts = [h('span', { class: 'approval-asked' }, icon('hand'), 'Permission asked ', timeEl(approval.requested_at, { relative: false }))];
+    if (approval.state === 'pending') parts.push(h('span', { class: 'approval-state', text: ' · waiting for a person' }));
+    else {
+      const decided = approval.decided_at ? [' at ', timeEl(approval.decided_at, { relative: false })] : [];
+      parts.push(h('span', { class: `approval-state approval-${approval.state}` }, ' · ', approvalDecisionText(approval), ...decided));
+      const waited = Date.parse(approval.decided_at) - asked;
+      if (Number.isFinite(waited) && waited >= 0) parts.push(h('span', { class: 'muted', text: ` (waited ${formatWaiting(waited)})` }));
+    }
+    this.approvalEl.replaceChildren(...parts);
+    this.approvalEl.hidden = false;
+    if (this.post) this.renderDuration();
+    else this.renderPending();
+  }
+
+  /**
+   * The duration: with an approval decided, the time the tool ran (its own duration_ms, else from the decision
+   * to the result) apart from the time it waited for the decision.
+   */
+  renderDuration() {
+    const post = this.post;
+    const approval = this.approval;
+    const decidedAt = Date.parse(approval?.decided_at);
+    const askedAt = Date.parse(approval?.requested_at);
+    let duration = callDuration(this.pre, post);
+    let waited = null;
+    if (approval && approval.state === 'allowed' && Number.isFinite(decidedAt) && Number.isFinite(askedAt)) {
+      waited = Math.max(0, decidedAt - askedAt);
+      if (typeof post.duration_ms !== 'number') {
+        const ran = Date.parse(post.timestamp) - decidedAt;
+        duration = Number.isFinite(ran) ? Math.max(0, ran) : null;
+      }
+    }
+    this.durationEl.textContent = [duration === null ? '' : formatDuration(duration), waited === null ? '' : `waited ${formatWaiting(waited)}`].filter(Boolean).join(' · ');
+    this.durationEl.title = [
+      duration === null ? '' : `Ran ${formatNumber(Math.round(duration))} ms`,
+      waited === null ? '' : `waited ${formatNumber(Math.round(waited))} ms for approval`,
+    ]
+      .filter(Boolean)
+      .join(', ');
   }
 
   /** The result has come: status, duration and output. */
@@ -164,9 +238,7 @@ export class ToolCall {
     this.li.dataset.outcome = failed ? 'failed' : 'succeeded';
     this.statusEl.className = `tool-status ${failed ? 'tool-failed' : 'tool-ok'}`;
     this.statusEl.textContent = failed ? 'failed' : 'ok';
-    const duration = callDuration(this.pre, post);
-    this.durationEl.textContent = duration === null ? '' : formatDuration(duration);
-    if (duration !== null) this.durationEl.title = `${formatNumber(Math.round(duration))} ms`;
+    this.renderDuration();
     if (this.input === null || this.input === undefined) {
       if (post.tool_input !== null && post.tool_input !== undefined) {
         this.input = post.tool_input;
@@ -192,6 +264,17 @@ export class ToolCall {
   attachSubagent(el) {
     this.body.append(el);
   }
+}
+
+const DECISION_TEXT = { allowed: 'allowed', denied: 'denied', expired: 'expired, nobody answered in time', answered_in_terminal: 'answered in the terminal' };
+
+/** "allowed by alice for this session", "denied by bob: not now". */
+export function approvalDecisionText(approval) {
+  let text = DECISION_TEXT[approval.state] ?? String(approval.state);
+  if (typeof approval.decided_by === 'string' && approval.decided_by !== '' && (approval.state === 'allowed' || approval.state === 'denied')) text += ` by ${approval.decided_by}`;
+  if (approval.state === 'allowed' && approval.scope === 'session') text += ' for this session';
+  if (approval.state === 'denied' && typeof approval.reason === 'string' && approval.reason !== '') text += `: “${approval.reason}”`;
+  return text;
 }
 
 /** Output with its true line count and, until it is opened, its first lines as a preview. */

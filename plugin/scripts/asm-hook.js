@@ -291,7 +291,7 @@ const definitions = {
         return (mod && mod.__esModule) ? mod : { "default": mod };
     };
     Object.defineProperty(exports, "__esModule", { value: true });
-    exports.CAPTURED_AT_HEADER = exports.CAPTURE_ID_HEADER = exports.HOOKS_PATH = exports.DEFAULT_SERVER_URL = void 0;
+    exports.DECIDING_HOOKS = exports.CAPTURED_AT_HEADER = exports.CAPTURE_ID_HEADER = exports.HOOKS_PATH = exports.DEFAULT_SERVER_URL = void 0;
     exports.captureId = captureId;
     exports.serverTarget = serverTarget;
     exports.deliverySettings = deliverySettings;
@@ -334,6 +334,7 @@ const definitions = {
             retryBaseMs: positive(env.ASM_RETRY_BASE_MS, 500),
             retryMaxMs: positive(env.ASM_RETRY_MAX_MS, 15_000),
             senderMaxMs: positive(env.ASM_SENDER_MAX_MS, 10 * 60_000),
+            decisionTimeoutMs: positive(env.ASM_DECISION_TIMEOUT_MS, 330_000),
         };
     }
     /** Posts one captured hook, with its capture id and time; never throws. */
@@ -365,11 +366,15 @@ const definitions = {
                 const chunks = [];
                 let size = 0;
                 response.on('data', (chunk) => {
-                    if (size < 2048)
+                    if (size < ANSWER_MAX_BYTES)
                         chunks.push(chunk);
                     size += chunk.length;
                 });
-                response.on('end', () => settle(classify(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8').slice(0, 300), target)));
+                response.on('end', () => {
+                    const text = Buffer.concat(chunks).toString('utf8');
+                    const answer = classify(response.statusCode ?? 0, text.slice(0, 300), target);
+                    settle(answer.kind === 'delivered' && size <= ANSWER_MAX_BYTES ? { kind: 'delivered', body: text } : answer);
+                });
                 response.on('error', () => settle({ kind: 'waiting', message: `${target.url}: the answer was cut off` }));
             });
             const timer = setTimeout(() => {
@@ -380,6 +385,8 @@ const definitions = {
             request.end(body);
         });
     }
+    // The most of a server's answer kept: a decision is a few hundred bytes.
+    const ANSWER_MAX_BYTES = 64 * 1024;
     function classify(status, text, target) {
         if (status >= 200 && status < 300)
             return { kind: 'delivered' };
@@ -389,7 +396,8 @@ const definitions = {
         }
         if (status === 404 || status === 405)
             return { kind: 'waiting', status, message: `${target.url} has no hooks route (${status}): is ASM_URL this server?` };
-        if (status === 408 || status === 425 || status === 429)
+        // 503 too: the server is there and says "later" (its database unreachable, or its hook byte budget full).
+        if (status === 408 || status === 425 || status === 429 || status === 503)
             return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
         if (status >= 400 && status < 500)
             return { kind: 'refused', status, message: `the server refused the hook (${status})${said}` };
@@ -462,6 +470,17 @@ const definitions = {
             lastError: { at: new Date().toISOString(), message: answer.message, status: answer.status },
         };
     }
+    /** Hooks whose answer the command prints, as Claude Code reads a command hook's output: the server may decide on them. */
+    exports.DECIDING_HOOKS = ['PermissionRequest', 'PreToolUse'];
+    const hookEventName = (input) => {
+        try {
+            const name = JSON.parse(input).hook_event_name;
+            return typeof name === 'string' ? name : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
     /**
      * One run of `agent-session-manager hook`: the spooled hooks first, oldest first, then this one, all within
      * the budget. A hook that cannot go now is spooled and a detached sender started, so order is kept and
@@ -471,7 +490,9 @@ const definitions = {
     async function runHookCommand(input, options) {
         const { spool, settings, log } = options;
         const started = Date.now();
-        const deadline = started + settings.timeoutMs;
+        // A PermissionRequest waits for a person's decision (the server answers `{}` once its hold ends).
+        const deadline = started + (hookEventName(input) === 'PermissionRequest' ? Math.max(settings.timeoutMs, settings.decisionTimeoutMs) : settings.timeoutMs);
+        let answerText;
         const hook = { captureId: captureId(), capturedAt: options.capturedAt ?? new Date(started).toISOString(), body: input };
         let outcome = 'spooled';
         let flushed = 0;
@@ -496,6 +517,7 @@ const definitions = {
                     const answer = await postHook(options.target, hook, deadline - Date.now());
                     if (answer.kind === 'delivered') {
                         outcome = 'delivered';
+                        answerText = answer.body;
                     }
                     else if (answer.kind === 'refused') {
                         spool.deadLetterHook(hook, { reason: answer.message, status: answer.status, at: new Date().toISOString(), attempts: 1 });
@@ -526,7 +548,7 @@ const definitions = {
                 log(`agent-session-manager: could not start the sender: ${err.message}`);
             }
         }
-        return { outcome, flushed, waiting };
+        return { outcome, flushed, waiting, ...(answerText === undefined ? {} : { answer: answerText }) };
     }
     const safeCount = (spool) => {
         try {
@@ -641,13 +663,17 @@ const definitions = {
         const settings = (0, hookCommand_1.deliverySettings)(io.env);
         switch (command) {
             case 'hook': {
-                // Whatever happens, the agent is never held up or blocked: exit 0, nothing on stdout.
+                // Whatever happens, exit 0: nothing on stdout but, for a hook the server decides on (a PermissionRequest a
+                // person answered, a PreToolUse over budget), the server's answer, which Claude Code reads as the hook's output.
                 try {
                     const input = await io.readStdin();
                     const capturedAt = new Date().toISOString();
                     if (input.trim() === '')
                         return 0;
-                    await (0, hookCommand_1.runHookCommand)(input, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
+                    const report = await (0, hookCommand_1.runHookCommand)(input, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
+                    const decision = report.answer === undefined ? undefined : decisionOf(input, report.answer);
+                    if (decision)
+                        io.out(decision);
                 }
                 catch (err) {
                     io.err(`agent-session-manager: ${err.message}`);
@@ -665,6 +691,21 @@ const definitions = {
             default:
                 io.err(`usage: asm-hook.js [${exports.HOOK_SCRIPT_COMMANDS.join(' | ')}]   (flush --retry-dead: the dead-letter folder too)`);
                 return 2;
+        }
+    }
+    /** The server's answer to print for a deciding hook: a JSON object with something in it; else nothing. */
+    function decisionOf(input, answer) {
+        try {
+            const name = JSON.parse(input).hook_event_name;
+            if (typeof name !== 'string' || !hookCommand_1.DECIDING_HOOKS.includes(name))
+                return undefined;
+            const parsed = JSON.parse(answer);
+            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0)
+                return undefined;
+            return JSON.stringify(parsed);
+        }
+        catch {
+            return undefined;
         }
     }
     /** One paragraph on what `flush` did, and what still waits and why. */

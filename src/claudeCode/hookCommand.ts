@@ -48,6 +48,11 @@ export interface DeliverySettings {
   retryMaxMs: number;
   /** How long a detached sender keeps trying before it leaves the rest for later (ASM_SENDER_MAX_MS). */
   senderMaxMs: number;
+  /**
+   * A PermissionRequest's run waits up to this for the server's answer, which a person's decision may hold
+   * (ASM_DECISION_TIMEOUT_MS; above the server's APPROVAL_HOLD_SECONDS, below the hook's own timeout).
+   */
+  decisionTimeoutMs: number;
 }
 
 const positive = (value: string | undefined, fallback: number) => (Number(value) > 0 ? Number(value) : fallback);
@@ -60,6 +65,7 @@ export function deliverySettings(env: NodeJS.ProcessEnv): DeliverySettings {
     retryBaseMs: positive(env.ASM_RETRY_BASE_MS, 500),
     retryMaxMs: positive(env.ASM_RETRY_MAX_MS, 15_000),
     senderMaxMs: positive(env.ASM_SENDER_MAX_MS, 10 * 60_000),
+    decisionTimeoutMs: positive(env.ASM_DECISION_TIMEOUT_MS, 330_000),
   };
 }
 
@@ -71,7 +77,9 @@ export function deliverySettings(env: NodeJS.ProcessEnv): DeliverySettings {
  * - `waiting`: nothing wrong with the hook (server unreachable, key refused, no hooks route there): retried,
  *   never set aside for it; doctor says what to fix.
  */
-export type Answer = { kind: 'delivered' } | { kind: 'refused' | 'failed' | 'waiting'; status?: number; message: string };
+export type Answer =
+  | { kind: 'delivered'; /** The server's answer (the hook's output), when it fits in 64 KB. */ body?: string }
+  | { kind: 'refused' | 'failed' | 'waiting'; status?: number; message: string };
 
 /** Posts one captured hook, with its capture id and time; never throws. */
 export function postHook(target: ServerTarget, hook: CapturedHook, timeoutMs: number, { timeoutCounts = false } = {}): Promise<Answer> {
@@ -98,10 +106,14 @@ export function postHook(target: ServerTarget, hook: CapturedHook, timeoutMs: nu
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {
-        if (size < 2048) chunks.push(chunk);
+        if (size < ANSWER_MAX_BYTES) chunks.push(chunk);
         size += chunk.length;
       });
-      response.on('end', () => settle(classify(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8').slice(0, 300), target)));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const answer = classify(response.statusCode ?? 0, text.slice(0, 300), target);
+        settle(answer.kind === 'delivered' && size <= ANSWER_MAX_BYTES ? { kind: 'delivered', body: text } : answer);
+      });
       response.on('error', () => settle({ kind: 'waiting', message: `${target.url}: the answer was cut off` }));
     });
     const timer = setTimeout(
@@ -116,6 +128,9 @@ export function postHook(target: ServerTarget, hook: CapturedHook, timeoutMs: nu
   });
 }
 
+// The most of a server's answer kept: a decision is a few hundred bytes.
+const ANSWER_MAX_BYTES = 64 * 1024;
+
 function classify(status: number, text: string, target: ServerTarget): Answer {
   if (status >= 200 && status < 300) return { kind: 'delivered' };
   const said = text ? `: ${text.replace(/\s+/g, ' ')}` : '';
@@ -123,7 +138,8 @@ function classify(status: number, text: string, target: ServerTarget): Answer {
     return { kind: 'waiting', status, message: `${target.url} refused the key (${status}); ${target.apiKey ? 'ASM_API_KEY is not one of its keys' : 'set ASM_API_KEY'}` };
   }
   if (status === 404 || status === 405) return { kind: 'waiting', status, message: `${target.url} has no hooks route (${status}): is ASM_URL this server?` };
-  if (status === 408 || status === 425 || status === 429) return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
+  // 503 too: the server is there and says "later" (its database unreachable, or its hook byte budget full).
+  if (status === 408 || status === 425 || status === 429 || status === 503) return { kind: 'waiting', status, message: `${target.url} asked to come back later (${status})` };
   if (status >= 400 && status < 500) return { kind: 'refused', status, message: `the server refused the hook (${status})${said}` };
   if (status >= 500) return { kind: 'failed', status, message: `the server failed on the hook (${status})${said}` };
   return { kind: 'waiting', status, message: `${target.url} answered ${status}` };
@@ -233,7 +249,21 @@ export interface HookRunReport {
   flushed: number;
   /** Hooks waiting in the spool afterwards. */
   waiting: number;
+  /** What the server answered this hook (when delivered): the hook's output, for the hooks that decide. */
+  answer?: string;
 }
+
+/** Hooks whose answer the command prints, as Claude Code reads a command hook's output: the server may decide on them. */
+export const DECIDING_HOOKS = ['PermissionRequest', 'PreToolUse'];
+
+const hookEventName = (input: string): string | undefined => {
+  try {
+    const name = (JSON.parse(input) as { hook_event_name?: unknown }).hook_event_name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /**
  * One run of `agent-session-manager hook`: the spooled hooks first, oldest first, then this one, all within
@@ -244,7 +274,9 @@ export interface HookRunReport {
 export async function runHookCommand(input: string, options: HookCommandOptions): Promise<HookRunReport> {
   const { spool, settings, log } = options;
   const started = Date.now();
-  const deadline = started + settings.timeoutMs;
+  // A PermissionRequest waits for a person's decision (the server answers `{}` once its hold ends).
+  const deadline = started + (hookEventName(input) === 'PermissionRequest' ? Math.max(settings.timeoutMs, settings.decisionTimeoutMs) : settings.timeoutMs);
+  let answerText: string | undefined;
   const hook: CapturedHook = { captureId: captureId(), capturedAt: options.capturedAt ?? new Date(started).toISOString(), body: input };
   let outcome: HookRunReport['outcome'] = 'spooled';
   let flushed = 0;
@@ -268,6 +300,7 @@ export async function runHookCommand(input: string, options: HookCommandOptions)
           const answer = await postHook(options.target, hook, deadline - Date.now());
           if (answer.kind === 'delivered') {
             outcome = 'delivered';
+            answerText = answer.body;
           } else if (answer.kind === 'refused') {
             spool.deadLetterHook(hook, { reason: answer.message, status: answer.status, at: new Date().toISOString(), attempts: 1 });
             log(`agent-session-manager: a hook was set aside in ${spool.deadDir}: ${answer.message}`);
@@ -294,7 +327,7 @@ export async function runHookCommand(input: string, options: HookCommandOptions)
       log(`agent-session-manager: could not start the sender: ${(err as Error).message}`);
     }
   }
-  return { outcome, flushed, waiting };
+  return { outcome, flushed, waiting, ...(answerText === undefined ? {} : { answer: answerText }) };
 }
 
 const safeCount = (spool: Spool) => {

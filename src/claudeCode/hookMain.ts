@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { deliverySettings, flushNow, runHookCommand, runSender, serverTarget } from './hookCommand';
+import { DECIDING_HOOKS, deliverySettings, flushNow, runHookCommand, runSender, serverTarget } from './hookCommand';
 import { defaultSpoolDir, Spool } from './spool';
 
 // Node builtins only: with spool.ts and hookCommand.ts, the whole of the hook script the plugin ships
@@ -35,12 +35,15 @@ export async function runHookProcess(command: string, args: readonly string[], i
   const settings = deliverySettings(io.env);
   switch (command) {
     case 'hook': {
-      // Whatever happens, the agent is never held up or blocked: exit 0, nothing on stdout.
+      // Whatever happens, exit 0: nothing on stdout but, for a hook the server decides on (a PermissionRequest a
+      // person answered, a PreToolUse over budget), the server's answer, which Claude Code reads as the hook's output.
       try {
         const input = await io.readStdin();
         const capturedAt = new Date().toISOString();
         if (input.trim() === '') return 0;
-        await runHookCommand(input, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
+        const report = await runHookCommand(input, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
+        const decision = report.answer === undefined ? undefined : decisionOf(input, report.answer);
+        if (decision) io.out(decision);
       } catch (err) {
         io.err(`agent-session-manager: ${(err as Error).message}`);
       }
@@ -57,6 +60,19 @@ export async function runHookProcess(command: string, args: readonly string[], i
     default:
       io.err(`usage: asm-hook.js [${HOOK_SCRIPT_COMMANDS.join(' | ')}]   (flush --retry-dead: the dead-letter folder too)`);
       return 2;
+  }
+}
+
+/** The server's answer to print for a deciding hook: a JSON object with something in it; else nothing. */
+function decisionOf(input: string, answer: string): string | undefined {
+  try {
+    const name = (JSON.parse(input) as { hook_event_name?: unknown }).hook_event_name;
+    if (typeof name !== 'string' || !DECIDING_HOOKS.includes(name)) return undefined;
+    const parsed: unknown = JSON.parse(answer);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) return undefined;
+    return JSON.stringify(parsed);
+  } catch {
+    return undefined;
   }
 }
 

@@ -29,6 +29,16 @@ export const HTTP_HOOK_EVENTS: readonly HookEvent[] = HOOK_EVENTS.filter((event)
 export const COMMAND_HOOK_TIMEOUT_SECONDS = 10;
 export const HTTP_HOOK_TIMEOUT_SECONDS = 10;
 
+/**
+ * Seconds Claude Code waits for the hooks the server may decide on: a PermissionRequest is held for a person
+ * up to APPROVAL_HOLD_SECONDS (300 s by default; the hook command waits up to ASM_DECISION_TIMEOUT_MS, 330 s),
+ * and a PreToolUse may be denied by a spend cap. Above both, so a hold never outlives Claude Code's patience.
+ */
+export const DECIDING_HOOK_TIMEOUT_SECONDS = 360;
+
+/** The `timeout` of the hook of `event`: longer for the hooks the server may hold or decide on. */
+export const hookTimeoutFor = (event: HookEvent, base: number): number => (event === 'PermissionRequest' || event === 'PreToolUse' ? DECIDING_HOOK_TIMEOUT_SECONDS : base);
+
 /** `node "/abs/path/dist/cli.js" hook`, quoted for the shell Claude Code runs hook commands in. */
 export function hookCommandLine(cliPath: string): string {
   return `node ${shellQuote(path.resolve(cliPath))} hook`;
@@ -77,14 +87,14 @@ export function telemetryEnv(url: string, apiKey?: string): Record<string, strin
  * the server, with the key from ASM_API_KEY. What docs/claude-code-setup.md shows, generated.
  */
 export function httpHookSettings(url: string = DEFAULT_SERVER_URL): { hooks: Record<string, unknown[]> } {
-  const hook = {
+  const hook = (event: HookEvent) => ({
     type: 'http',
     url: `${url}${HOOKS_PATH}`,
     headers: { Authorization: 'Bearer $ASM_API_KEY' },
     allowedEnvVars: ['ASM_API_KEY'],
-    timeout: HTTP_HOOK_TIMEOUT_SECONDS,
-  };
-  return { hooks: Object.fromEntries(HTTP_HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) };
+    timeout: hookTimeoutFor(event, HTTP_HOOK_TIMEOUT_SECONDS),
+  });
+  return { hooks: Object.fromEntries(HTTP_HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook(event)] }]])) };
 }
 
 /** The user-settings block that turns on the telemetry export to the server (`$ASM_API_KEY` spelled out where a key is needed). */
@@ -160,7 +170,10 @@ export function mergeSettings(
         }
       }
       if (hookCommand !== null) {
-        kept.splice(at < 0 ? kept.length : at, 0, { matcher: '', hooks: [{ type: 'command', command: hookCommand, timeout: COMMAND_HOOK_TIMEOUT_SECONDS }] });
+        kept.splice(at < 0 ? kept.length : at, 0, {
+          matcher: '',
+          hooks: [{ type: 'command', command: hookCommand, timeout: hookTimeoutFor(event, COMMAND_HOOK_TIMEOUT_SECONDS) }],
+        });
         if (previous === undefined) added.push(event);
         else if (previous !== hookCommand) updated.push(event);
       } else if (previous !== undefined) {
@@ -273,9 +286,13 @@ export function applyInit(paths: { user: string; project: string }, plan: InitPl
 
 /** The plugin's hooks file: every event to the hook script shipped beside it, which takes ASM_URL and ASM_API_KEY from the environment. */
 export function pluginHooks(): { description: string; hooks: Record<string, unknown[]> } {
-  const hook = { type: 'command', command: 'node "${CLAUDE_PLUGIN_ROOT}/scripts/asm-hook.js" hook', timeout: COMMAND_HOOK_TIMEOUT_SECONDS };
+  const hook = (event: HookEvent) => ({
+    type: 'command',
+    command: 'node "${CLAUDE_PLUGIN_ROOT}/scripts/asm-hook.js" hook',
+    timeout: hookTimeoutFor(event, COMMAND_HOOK_TIMEOUT_SECONDS),
+  });
   return {
     description: 'Every Claude Code hook event to agent-session-manager ($ASM_URL, default http://127.0.0.1:8765; key $ASM_API_KEY)',
-    hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])),
+    hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook(event)] }]])),
   };
 }

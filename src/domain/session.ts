@@ -18,6 +18,26 @@ export interface Session {
   source: string | null;
   /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
   usage: Usage | null;
+  /**
+   * What the session waits for, if anything: `approval` (a PermissionRequest is pending: `waiting_tool` says
+   * which), `input` (its last Notification waits for the user and nothing came after it); null otherwise.
+   * Beside `status`, which keeps its values: such a session is usually `idle` or `running`.
+   */
+  waiting_for: WaitingFor;
+  /** Since when it waits; null when it does not. */
+  waiting_since: string | null;
+  /** For `approval`: the oldest pending approval, its tool and input. */
+  waiting_tool: WaitingTool | null;
+  /** The session's spend cap in USD (null: none); set from SESSION_BUDGET_USD when it was created. */
+  budget_usd: number | null;
+}
+
+export type WaitingFor = 'approval' | 'input' | null;
+
+export interface WaitingTool {
+  approval_id: number;
+  tool_name: string;
+  tool_input: unknown;
 }
 
 export type SessionStatus = 'running' | 'idle' | 'finished';

@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Context, Middleware } from 'koa';
-import { badRequest, HttpError } from '../errors';
+import { badRequest, HttpError, unprocessable } from '../errors';
+import { MAX_BODY_DEPTH, tooDeep } from '../structs/depth';
+import { MAX_JSON_DEPTH } from '../structs/fields';
 
 declare module 'koa' {
   interface Request {
@@ -13,6 +15,11 @@ declare module 'koa' {
 export interface JsonBodyOptions {
   /** Largest body accepted, in bytes after decompression. */
   limit: number;
+  /**
+   * A body nested too deep is a 422 naming the member of the top-level object that is (as validation would
+   * name it), unless this is set: then a 400, as the hooks route answers every body it cannot take.
+   */
+  deepIsBadRequest?: boolean;
 }
 
 const UTF8 = new Set(['utf-8', 'utf8']);
@@ -23,18 +30,18 @@ const OBJECT_OR_ARRAY = /^[\x20\x09\x0a\x0d]*[[{]/;
  * Reads a JSON request body into `ctx.request.body` (`{}` when there is none). Strict about what it
  * stores: the body must be UTF-8 (declared so or not declared, and valid), compressed only with
  * gzip, deflate or br (and really so), within `limit` bytes once decompressed, and a JSON object or
- * array. Anything else is a 4xx with a `detail`: 400 malformed, 413 too large, 415 unknown encoding.
+ * array nested at most MAX_BODY_DEPTH levels. Anything else is a 4xx with a `detail`: 400 malformed, 413 too large, 415 unknown encoding.
  */
-export function parseJsonBodies({ limit }: JsonBodyOptions): Middleware {
+export function parseJsonBodies({ limit, deepIsBadRequest = false }: JsonBodyOptions): Middleware {
   return async function jsonBody(ctx, next) {
-    if (ctx.request.body === undefined) ctx.request.body = hasBody(ctx) ? await readJson(ctx, limit) : {};
+    if (ctx.request.body === undefined) ctx.request.body = hasBody(ctx) ? await readJson(ctx, limit, deepIsBadRequest) : {};
     return next();
   };
 }
 
 const hasBody = (ctx: Context) => ctx.req.headers['transfer-encoding'] !== undefined || (ctx.request.length ?? 0) > 0;
 
-async function readJson(ctx: Context, limit: number): Promise<unknown> {
+async function readJson(ctx: Context, limit: number, deepIsBadRequest: boolean): Promise<unknown> {
   const charset = ctx.request.charset.toLowerCase();
   if (charset !== '' && !UTF8.has(charset)) throw badRequest(`Only UTF-8 bodies are accepted; the Content-Type declares charset=${charset}`);
   const bytes = await readBytes(ctx, limit);
@@ -47,6 +54,12 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
   }
   if (text === '') return {};
   if (!OBJECT_OR_ARRAY.test(text)) throw badRequest('Malformed JSON body: only a JSON object or array is accepted');
+  // Before anything recursive (validation and its messages) meets it: hostile nesting is refused here.
+  const deep = tooDeep(text, MAX_BODY_DEPTH);
+  if (deep && deep.member !== null && !deepIsBadRequest) {
+    throw unprocessable([{ loc: ['body', deep.member], msg: `must not nest deeper than ${MAX_JSON_DEPTH} levels`, type: 'json' }]);
+  }
+  if (deep) throw badRequest(`Malformed JSON body: nested deeper than ${MAX_BODY_DEPTH} levels`);
   try {
     // JSON.parse makes a "__proto__" key a plain own property; nothing here merges request objects by assignment.
     return JSON.parse(text);

@@ -9,13 +9,15 @@ import { createRouter } from './router';
 
 export interface ExportRoutesDeps {
   store: Pick<Store, 'sessions' | 'events'>;
+  /** About the most bytes of events read at once (PAGE_MAX_BYTES). */
+  pageMaxBytes: number;
 }
 
 /**
  * A session to keep or share: `json` (the default) is `{session, events}`, `ndjson` one event per line.
  * Sent as it is read, as a download. Events stored while the export runs may or may not be in it.
  */
-export function exportRoutes({ store }: ExportRoutesDeps): Router {
+export function exportRoutes({ store, pageMaxBytes }: ExportRoutesDeps): Router {
   const router = createRouter();
 
   router.get('/sessions/:session_id/export', scope('read'), async (ctx) => {
@@ -23,7 +25,7 @@ export function exportRoutes({ store }: ExportRoutesDeps): Router {
     const { format = 'json' } = validate('query', ctx.query, ExportQuery);
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
-    const events = store.events.exported(session_id);
+    const events = store.events.exported(session_id, pageMaxBytes);
     const fileName = `session-${session_id.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100)}.${format}`;
     ctx.set('content-disposition', `attachment; filename="${fileName}"`);
     if (format === 'ndjson') {

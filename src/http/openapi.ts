@@ -10,6 +10,7 @@ import { StreamQuery } from '../structs/streamQuery';
 import { SCOPES } from '../domain/key';
 import { scope as declareScope, type Access } from './auth';
 import { AuditQuery, KeyCreate, KeyPath } from './keys.structs';
+import { ApprovalDecision, ApprovalListQuery, ApprovalPath } from './approvals.structs';
 import { createRouter } from './router';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -91,7 +92,7 @@ export const OPERATIONS: Operation[] = [
     method: 'patch',
     path: '/sessions/{session_id}',
     scope: 'ingest',
-    summary: 'Change metadata; null clears a field; last_resumed_at sets the session running',
+    summary: 'Change metadata; null clears a field; last_resumed_at sets the session running; budget_usd (the spend cap, null: none) needs the admin scope and is audited',
     path_params: SessionPath,
     body: SessionPatch,
     example: { agent_name: 'reviewer', last_resumed_at: '2024-01-01T12:00:00Z' },
@@ -325,12 +326,59 @@ export const OPERATIONS: Operation[] = [
     method: 'post',
     path: '/hooks/claude-code',
     scope: 'ingest',
-    summary: "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished)",
+    summary:
+      "A Claude Code hook's input, as its http hooks send it: creates the session on its first event, stores the event (once), sets the status (running, idle, finished). " +
+      'A PermissionRequest is held open until a person decides (POST /approvals/{id}/decision, on any instance) or APPROVAL_HOLD_SECONDS end; a PreToolUse of a session over its budget is denied.',
     body: ClaudeCodeHookBody,
     responses: {
-      200: ok({ type: 'object', additionalProperties: false }, 'Stored (or stored before): `{}`, which asks Claude Code for nothing'),
-      400: error('Malformed JSON, not an object, or no session_id'),
+      200: ok(
+        { type: 'object' },
+        'Stored (or stored before): `{}`, which asks Claude Code for nothing. For a decided PermissionRequest, `{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"|"deny", "message"?, "updatedPermissions"?}}}`; ' +
+          'for a PreToolUse over budget, `{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"Budget of $… reached …"}}`',
+      ),
+      400: error('Malformed JSON, not an object, nested deeper than 72 levels, or no session_id; a PermissionRequest without tool_name or object tool_input'),
+      422: { ...invalid, description: 'tool_use_id, prompt_id, agent_id, hook_event_name or the X-Capture-Id header longer than 256 characters' },
+      503: error('No room in the hook byte budget (HOOKS_BODY_BUDGET_BYTES) within HOOKS_ADMISSION_WAIT_MS; with Retry-After'),
     },
+  },
+  {
+    method: 'get',
+    path: '/approvals',
+    scope: 'read',
+    summary: 'Approvals across sessions: with state=pending, the queue of held PermissionRequests, oldest first',
+    query: ApprovalListQuery,
+    responses: { 200: ok(object({ approvals: { type: 'array', items: ref('Approval') } })), 422: invalid },
+  },
+  {
+    method: 'get',
+    path: '/approvals/{id}',
+    scope: 'read',
+    summary: 'One approval',
+    path_params: ApprovalPath,
+    responses: { 200: ok(object({ approval: ref('Approval') })), 404: error('Approval not found'), 422: invalid },
+  },
+  {
+    method: 'post',
+    path: '/approvals/{id}/decision',
+    scope: 'decide',
+    summary: 'Allow or deny a pending approval: the instance holding the hook answers Claude Code at once. Audited (approval.decide)',
+    path_params: ApprovalPath,
+    body: ApprovalDecision,
+    example: { decision: 'deny', reason: 'Not on the release branch' },
+    responses: {
+      200: ok(object({ approval: ref('Approval') }), 'Decided; broadcast as approval_decided'),
+      404: error('Approval not found'),
+      409: error('Approval is no longer pending (decided, expired or answered in the terminal)'),
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
+    path: '/sessions/{session_id}/approvals',
+    scope: 'read',
+    summary: "A session's approvals, oldest first",
+    path_params: SessionPath,
+    responses: { 200: ok(object({ approvals: { type: 'array', items: ref('Approval') } })), 404: notFound, 422: invalid },
   },
   {
     method: 'get',
@@ -463,6 +511,24 @@ const COMPONENTS = {
       last_event_at: nullable(timestamp),
       source: nullable({ enum: ['claude-code'], description: 'claude-code: created by POST /hooks/claude-code; null: the original API' }),
       usage: nullable(ref('Usage')),
+      waiting_for: nullable({ enum: ['approval', 'input'], description: 'approval: a PermissionRequest is pending; input: its last Notification waits for the user' }),
+      waiting_since: nullable(timestamp),
+      waiting_tool: nullable(object({ approval_id: { type: 'integer' }, tool_name: { type: 'string' }, tool_input: {} })),
+      budget_usd: nullable({ type: 'number', description: 'The spend cap in USD (SESSION_BUDGET_USD when created); at it, PreToolUse is denied' }),
+    }),
+    Approval: object({
+      id: { type: 'integer' },
+      session_id: { type: 'string' },
+      tool_name: { type: 'string' },
+      tool_input: {},
+      tool_use_id: nullable({ type: 'string' }),
+      permission_suggestions: nullable({ type: 'array' }),
+      state: { enum: ['pending', 'allowed', 'denied', 'expired', 'answered_in_terminal'] },
+      scope: nullable({ enum: ['once', 'session'] }),
+      reason: nullable({ type: 'string' }),
+      decided_by: nullable({ type: 'string', description: "The deciding key's name, never its secret" }),
+      requested_at: timestamp,
+      decided_at: nullable(timestamp),
     }),
     Usage: USAGE,
     TurnUsage: object({ prompt_id: { type: 'string' }, ...USAGE.properties, first_request_at: timestamp, last_request_at: timestamp }),
@@ -611,7 +677,9 @@ export function openApiDocument(): JsonSchema {
         "POST /v1/logs and POST /v1/metrics, the OTLP/HTTP receiver for Claude Code's OpenTelemetry export, which " +
         'takes and answers OTLP protobuf or JSON as the OpenTelemetry protocol specification describes them (scope ingest). ' +
         'Every request but GET /health whose Host is not one of the names the server answers to (loopback names, HOST, ALLOWED_HOSTS) ' +
-        "gets 421; a write sent by a web page of an origin not in CORS_ORIGINS (nor the server's own) gets 403.",
+        "gets 421; a write sent by a web page of an origin not in CORS_ORIGINS (nor the server's own) gets 403. " +
+        'Secrets in what is written (events, hook inputs, OTLP tool results, session names) are masked before they are stored, ' +
+        'each as [redacted:<kind>], unless the server runs with REDACT=off; every answer and read carries the masked text.',
     },
     components: COMPONENTS,
     paths,

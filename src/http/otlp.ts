@@ -3,8 +3,8 @@ import { gunzip } from 'node:zlib';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { isDatabaseUnavailable } from '../errors';
-import { claudeCodeRecords } from '../otlp/claudeCode';
-import { decodeLogs, decodeMetrics, OtlpDecodeError, type OtlpEncoding } from '../otlp/decode';
+import { claudeCodeRecords, type ClaudeCodeRecords } from '../otlp/claudeCode';
+import { decodeLogs, decodeMetrics, OtlpDecodeError, OtlpTooManyRecords, type OtlpEncoding, type OtlpLogRecord } from '../otlp/decode';
 import { exportResponse, RpcCode, statusResponse, type OtlpAnswer } from '../otlp/response';
 import type { Store } from '../store/store';
 import { scope } from './auth';
@@ -12,8 +12,28 @@ import { createRouter } from './router';
 
 export interface OtlpRoutesDeps {
   store: Pick<Store, 'usage'>;
-  /** Largest body taken, compressed or not. */
+  /** Largest body taken, compressed or not (the limit applies to the decompressed bytes too). */
   maxBodyBytes: number;
+  /** Most log records (or metrics) in one request; more is a 413. */
+  maxRecords: number;
+}
+
+// Records mapped between two turns of the event loop: a request never holds the instance for long.
+const RECORDS_PER_TURN = 1000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** claudeCodeRecords() over every record, a slice at a time, yielding to other requests between slices. */
+async function claudeCodeRecordsYielding(records: readonly OtlpLogRecord[]): Promise<ClaudeCodeRecords> {
+  const found: ClaudeCodeRecords = { apiRequests: [], toolResults: [], rejected: 0, reasons: [] };
+  for (let start = 0; start < records.length; start += RECORDS_PER_TURN) {
+    if (start > 0) await nextTurn();
+    const part = claudeCodeRecords(records.slice(start, start + RECORDS_PER_TURN));
+    found.apiRequests.push(...part.apiRequests);
+    found.toolResults.push(...part.toolResults);
+    found.rejected += part.rejected;
+    found.reasons.push(...part.reasons.slice(0, Math.max(0, 5 - found.reasons.length)));
+  }
+  return found;
 }
 
 const gunzipAsync = promisify(gunzip);
@@ -77,6 +97,7 @@ async function exportRequest(ctx: Context, maxBodyBytes: number, handle: (body: 
     const answerIn = encoding ?? 'json';
     if (err instanceof OtlpRefusal) return send(ctx, err.status, statusResponse(answerIn, err.code, err.message));
     if (err instanceof OtlpDecodeError) return send(ctx, 400, statusResponse(answerIn, RpcCode.INVALID_ARGUMENT, err.message));
+    if (err instanceof OtlpTooManyRecords) return send(ctx, 413, statusResponse(answerIn, RpcCode.RESOURCE_EXHAUSTED, err.message));
     if (isDatabaseUnavailable(err)) {
       ctx.set('Retry-After', '1');
       return send(ctx, 503, statusResponse(answerIn, RpcCode.UNAVAILABLE, 'Database unavailable, try again shortly'));
@@ -91,14 +112,18 @@ async function exportRequest(ctx: Context, maxBodyBytes: number, handle: (body: 
  * `OTEL_EXPORTER_OTLP_ENDPOINT=<this server>` reaches it. Protobuf or JSON, gzipped or not. Claude Code's
  * API requests and tool results are kept (see claudeCode.ts); everything else is accepted and dropped.
  */
-export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
+export function otlpRoutes({ store, maxBodyBytes, maxRecords }: OtlpRoutesDeps): Router {
   const router = createRouter();
 
   router.post('/v1/logs', scope('ingest'), (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
-      const found = claudeCodeRecords(decodeLogs(body, encoding));
-      await store.usage.record(found.apiRequests, found.toolResults);
-      return exportResponse('logs', encoding, { rejected: found.rejected, message: found.reasons.join('; ') });
+      // Decoding is one call (bounded by the body and record limits); the mapping yields between slices.
+      const records = decodeLogs(body, encoding, maxRecords);
+      await nextTurn();
+      const found = await claudeCodeRecordsYielding(records);
+      const recorded = await store.usage.record(found.apiRequests, found.toolResults);
+      const reasons = recorded.reason === null ? found.reasons : [...found.reasons, recorded.reason];
+      return exportResponse('logs', encoding, { rejected: found.rejected + recorded.rejected, message: reasons.join('; ') });
     }),
   );
 
@@ -106,7 +131,7 @@ export function otlpRoutes({ store, maxBodyBytes }: OtlpRoutesDeps): Router {
   // checked and acknowledged, not kept.
   router.post('/v1/metrics', scope('ingest'), (ctx) =>
     exportRequest(ctx, maxBodyBytes, async (body, encoding) => {
-      decodeMetrics(body, encoding);
+      decodeMetrics(body, encoding, maxRecords);
       return exportResponse('metrics', encoding);
     }),
   );

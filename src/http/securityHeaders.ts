@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 
 /**
  * The dashboard's policy: scripts, styles, images, fonts and connections (the WebSocket included) from
@@ -30,4 +30,15 @@ export function setPageHeaders(ctx: Context, policy: string): void {
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('X-Frame-Options', 'DENY');
+}
+
+/**
+ * `X-Content-Type-Options: nosniff` on every answer, API and errors included: a browser never reads a JSON
+ * (or OTLP) answer as anything but its declared type. Pages add their own headers (setPageHeaders).
+ */
+export function noSniff(): Middleware {
+  return async function noSniffHeader(ctx, next) {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    return next();
+  };
 }

@@ -1,4 +1,4 @@
-import { enums, integer, nullable, optional, refine, size, string, type, type Infer } from 'superstruct';
+import { enums, integer, max, min, nullable, number, optional, refine, size, string, type, type Infer } from 'superstruct';
 import { decodeCursor } from '../store/sessions';
 import { documented } from '../structs/schema';
 import { SessionId, SessionName, SessionText, Text, Timestamp } from '../structs/fields';
@@ -20,6 +20,8 @@ export const SessionPatch = type({
   project_dir: optional(nullable(SessionText)),
   agent_name: optional(nullable(SessionText)),
   last_resumed_at: optional(nullable(Timestamp)),
+  /** The session's spend cap in USD; null: none. Needs the `admin` scope. */
+  budget_usd: optional(nullable(max(min(number(), 0), 100_000_000))),
 });
 export type SessionPatch = Infer<typeof SessionPatch>;
 

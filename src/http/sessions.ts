@@ -5,7 +5,7 @@ import type { Store } from '../store/store';
 import { streamedJson } from './streamedJson';
 import { validate } from '../structs/validate';
 import { DEFAULT_SESSION_LIST_LIMIT, SessionCreate, SessionListQuery, SessionPatch } from './sessions.structs';
-import { keyNameOf, scope } from './auth';
+import { authorizeRequest, keyNameOf, scope } from './auth';
 import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
@@ -78,7 +78,9 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
   router.patch('/sessions/:session_id', scope('ingest'), async (ctx) => {
     const { session_id } = ctx.params;
     const changes = validate('body', ctx.request.body, SessionPatch);
-    const session = await store.sessions.update(session_id, changes);
+    // A budget is a spend cap: only an admin key sets it (and it is audited).
+    if (changes.budget_usd !== undefined) authorizeRequest(ctx, 'admin');
+    const session = await store.sessions.update(session_id, changes, keyNameOf(ctx));
     if (!session) throw notFound('Session not found');
     ctx.body = { ok: true, session };
   });

@@ -76,8 +76,16 @@ function count(record: OtlpLogRecord, key: string, fallback: number | null, inte
   return number;
 }
 
+// The range of a JavaScript Date (and within PostgreSQL's timestamptz): ±100,000,000 days from 1970.
+const MAX_TIME_MS = 8.64e15;
+/** Ids become keys of indexed rows: longer ones are refused (a record with one is skipped). */
+export const MAX_OTLP_ID_CHARS = 256;
+
 function occurredAt(record: OtlpLogRecord): Date {
-  if (record.timeMs !== null) return new Date(record.timeMs);
+  if (record.timeMs !== null) {
+    if (!(record.timeMs <= MAX_TIME_MS)) throw new Rejected(`timeUnixNano is out of range: ${record.timeMs * 1e6} ns`);
+    return new Date(record.timeMs);
+  }
   const stamp = attribute(record, 'event.timestamp');
   const parsed = typeof stamp === 'string' ? new Date(stamp) : undefined;
   return parsed && !Number.isNaN(parsed.getTime()) ? parsed : new Date();
@@ -87,6 +95,14 @@ function sessionIdOf(record: OtlpLogRecord): string {
   const value = attribute(record, 'session.id');
   if (typeof value !== 'string' || value === '') throw new Rejected('no session.id attribute');
   if (value.includes('\u0000')) throw new Rejected('session.id holds U+0000');
+  if (value.length > MAX_OTLP_ID_CHARS) throw new Rejected(`session.id is longer than ${MAX_OTLP_ID_CHARS} characters`);
+  return value;
+}
+
+/** An id attribute: as text(), refused past MAX_OTLP_ID_CHARS. */
+function idText(record: OtlpLogRecord, key: string): string | null {
+  const value = text(record, key);
+  if (value !== null && value.length > MAX_OTLP_ID_CHARS) throw new Rejected(`${key} is longer than ${MAX_OTLP_ID_CHARS} characters`);
   return value;
 }
 
@@ -103,7 +119,7 @@ function apiRequest(record: OtlpLogRecord): ApiRequestRecord {
   return {
     sessionId: sessionIdOf(record),
     recordKey: recordKey(record),
-    promptId: text(record, 'prompt.id'),
+    promptId: idText(record, 'prompt.id'),
     model: text(record, 'model'),
     inputTokens: count(record, 'input_tokens', 0, true)!,
     outputTokens: count(record, 'output_tokens', 0, true)!,
@@ -142,7 +158,7 @@ export function claudeCodeRecords(records: readonly OtlpLogRecord[]): ClaudeCode
         found.apiRequests.push(apiRequest(record));
       } else if (kind === TOOL_RESULT) {
         // Without the id there is no tool call to join it to.
-        const toolUseId = text(record, 'tool_use_id');
+        const toolUseId = idText(record, 'tool_use_id');
         if (toolUseId !== null) found.toolResults.push(toolResult(record, toolUseId));
       }
     } catch (err) {

@@ -1,3 +1,4 @@
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../structs/depth';
 import { ExportLogsServiceRequest, ExportMetricsServiceRequest } from './protobuf';
 
 /** The two OTLP/HTTP encodings; an answer is always in the encoding of its request. */
@@ -105,8 +106,10 @@ function nanosToMs(value: unknown, where: string): number | null {
 
 function parseJson(body: Buffer): Json {
   let parsed: unknown;
+  const text = body.toString('utf8');
+  if (nestsDeeperThan(text, MAX_BODY_DEPTH)) throw new OtlpDecodeError(`Malformed JSON: nested deeper than ${MAX_BODY_DEPTH} levels`);
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new OtlpDecodeError(`Malformed JSON: ${(err as Error).message}`);
   }
@@ -123,8 +126,10 @@ function decodeProtobuf(type: { decode(bytes: Uint8Array): unknown }, body: Buff
 }
 
 /** The log records of an ExportLogsServiceRequest, flattened across resources and scopes. */
-export function decodeLogs(body: Buffer, encoding: OtlpEncoding): OtlpLogRecord[] {
+export function decodeLogs(body: Buffer, encoding: OtlpEncoding, maxRecords = Number.MAX_SAFE_INTEGER): OtlpLogRecord[] {
+  if (encoding === 'protobuf') checkProtobufRecordCount(body, maxRecords);
   const request = encoding === 'json' ? parseJson(body) : decodeProtobuf(ExportLogsServiceRequest, body);
+  if (encoding === 'json') checkJsonRecordCount(request, maxRecords, 'logs');
   const records: OtlpLogRecord[] = [];
   const resourceLogs = listAt(request, 'resourceLogs', 'request');
   for (let r = 0; r < resourceLogs.length; r++) {
@@ -157,8 +162,10 @@ export function decodeLogs(body: Buffer, encoding: OtlpEncoding): OtlpLogRecord[
 }
 
 /** Checks that a body is an ExportMetricsServiceRequest and counts its data points. */
-export function decodeMetrics(body: Buffer, encoding: OtlpEncoding): { dataPoints: number } {
+export function decodeMetrics(body: Buffer, encoding: OtlpEncoding, maxRecords = Number.MAX_SAFE_INTEGER): { dataPoints: number } {
+  if (encoding === 'protobuf') checkProtobufRecordCount(body, maxRecords);
   const request = encoding === 'json' ? parseJson(body) : decodeProtobuf(ExportMetricsServiceRequest, body);
+  if (encoding === 'json') checkJsonRecordCount(request, maxRecords, 'metrics');
   let dataPoints = 0;
   const resourceMetrics = listAt(request, 'resourceMetrics', 'request');
   for (let r = 0; r < resourceMetrics.length; r++) {
@@ -177,4 +184,82 @@ export function decodeMetrics(body: Buffer, encoding: OtlpEncoding): { dataPoint
     }
   }
   return { dataPoints };
+}
+
+/** A request holding more records than the receiver takes in one request: the spec's 413 (not retried). */
+export class OtlpTooManyRecords extends Error {
+  override name = 'OtlpTooManyRecords';
+}
+
+// Field numbers down to the repeated message counted: ExportLogsServiceRequest.resource_logs (1) →
+// ResourceLogs.scope_logs (2) → ScopeLogs.log_records (2); the same for metrics (resource_metrics,
+// scope_metrics, metrics).
+const RECORD_PATH = [1, 2, 2] as const;
+
+/**
+ * Throws OtlpTooManyRecords when a protobuf export request holds more than `limit` log records (or
+ * metrics), counted on the wire format without decoding anything: a few KB of gzip can hold millions of
+ * empty records, each of which decoding would turn into an object. Malformed input is left to the decoder.
+ */
+export function checkProtobufRecordCount(body: Uint8Array, limit: number): void {
+  let count = 0;
+  const walk = (start: number, end: number, level: number): boolean => {
+    let at = start;
+    while (at < end) {
+      const [tag, afterTag] = varint(body, at, end);
+      if (afterTag < 0) return false;
+      at = afterTag;
+      const wireType = tag & 7;
+      if (wireType === 0) {
+        const [, next] = varint(body, at, end);
+        if (next < 0) return false;
+        at = next;
+      } else if (wireType === 1) {
+        at += 8;
+      } else if (wireType === 5) {
+        at += 4;
+      } else if (wireType === 2) {
+        const [length, next] = varint(body, at, end);
+        if (next < 0 || next + length > end) return false;
+        at = next + length;
+        if (Math.floor(tag / 8) === RECORD_PATH[level]) {
+          if (level === RECORD_PATH.length - 1) {
+            if (++count > limit) throw new OtlpTooManyRecords(`More than ${limit} records in one request: send them in smaller batches`);
+          } else if (!walk(next, next + length, level + 1)) {
+            return false;
+          }
+        }
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  walk(0, body.length, 0);
+}
+
+/** A varint at `at` (below 2^53) and where it ends; -1 when it runs past `end`. */
+function varint(bytes: Uint8Array, at: number, end: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < end && i < at + 10; i++) {
+    const byte = bytes[i]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [value, i + 1];
+    scale *= 128;
+  }
+  return [0, -1];
+}
+
+/** Throws OtlpTooManyRecords when a decoded JSON request holds more than `limit` records (or metrics). */
+export function checkJsonRecordCount(request: unknown, limit: number, kind: 'logs' | 'metrics'): void {
+  const [outer, middle, inner] = kind === 'logs' ? ['resourceLogs', 'scopeLogs', 'logRecords'] : ['resourceMetrics', 'scopeMetrics', 'metrics'];
+  let count = 0;
+  const items = (value: unknown, key: string): unknown[] => (isObject(value) && Array.isArray(value[key]) ? (value[key] as unknown[]) : []);
+  for (const resource of items(request, outer!)) {
+    for (const scope of items(resource, middle!)) {
+      count += items(scope, inner!).length;
+      if (count > limit) throw new OtlpTooManyRecords(`More than ${limit} records in one request: send them in smaller batches`);
+    }
+  }
 }

@@ -5,21 +5,37 @@ import type { Change } from '../store/changes';
 import { messageFor } from './messages';
 
 /** A change ready to send: serialised once, to bytes, whatever the number of clients. */
-export interface Frame {
-  seq: number;
+export interface Frame extends ShownBefore {
   /** The session it is about; null for a change about none (keys_changed), which only clients following everything get. */
   sessionId: string | null;
   data: Buffer;
 }
 
+/** What tells whether a client's init already shows a change: its number, and for a session's state its creation time. */
+export interface ShownBefore {
+  seq: number;
+  /** `created_at` (ms) of the session whose state a session_created or session_updated carries; null for any other change. */
+  sessionCreatedMs: number | null;
+}
+
+/** Whether a client's init already shows a change (see sendInit in stream.ts): such a change is not sent to it again. */
+export type AlreadyShown = (change: ShownBefore) => boolean;
+
+/** ShownBefore of a change. */
+export const shownBefore = (change: Change | { seq: number; kind: string; session?: { created_at: string } }): ShownBefore => ({
+  seq: change.seq,
+  sessionCreatedMs:
+    (change.kind === 'session_created' || change.kind === 'session_updated') && 'session' in change && change.session ? Date.parse(change.session.created_at) : null,
+});
+
 /** The message of a change (messages.ts), as the bytes of one text frame. */
 export function frameFor(change: Change): Frame {
   if (change.kind === 'event') {
     // The event's JSON as PostgreSQL built it, wrapped: `{"type":"event","seq":…,"data":<event>}`.
-    return { seq: change.seq, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
+    return { seq: change.seq, sessionCreatedMs: null, sessionId: change.sessionId, data: Buffer.from(`{"type":"event","seq":${change.seq},"data":${change.eventJson}}`) };
   }
   const sessionId = 'sessionId' in change ? change.sessionId : 'session' in change ? change.session.session_id : null;
-  return { seq: change.seq, sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
+  return { ...shownBefore(change), sessionId, data: Buffer.from(JSON.stringify(messageFor(change))) };
 }
 
 export interface HubClient {
@@ -33,6 +49,14 @@ export interface HubClient {
   /** Frames that arrived while it was catching up (init or replay); null once it is live. */
   pending: Frame[] | null;
   pendingBytes: number;
+  /**
+   * Set when frames that waited passed the backlog limit and were let go: the client catches up on them
+   * from the change log instead (takeOverflow()), at its own pace, rather than being cut off.
+   */
+  overflowed: boolean;
+  /** Changes its init already shows, up to `shownUpTo`: not sent again (null when there are none). */
+  alreadyShown: AlreadyShown | null;
+  shownUpTo: number;
   alive: boolean;
   gone: boolean;
 }
@@ -41,12 +65,14 @@ export interface HubOptions {
   logger: Logger;
   /** How often clients are pinged; one that has not answered the previous ping is dropped. */
   pingIntervalMs: number;
-  /** Bytes a client may leave unread between bursts (or let pile up while catching up) before it is closed with 1013. */
+  /** Bytes a live client may leave unread between bursts before it is closed with 1013; also what waits for one catching up. */
   maxBacklogBytes: number;
   /** Told how many frames each broadcast sent, for the metrics. */
   onSent?: (count: number) => void;
   /** How long a client closed for its backlog gets to take the close frame before its socket is destroyed. */
   closeGraceMs?: number;
+  /** How long a client catching up may take nothing at all before it is taken for one that does not read. */
+  stallMs?: number;
 }
 
 // Messages are JSON, sent as text frames; handing ws the bytes spares it encoding the string per client.
@@ -70,10 +96,12 @@ export class Hub {
   private readonly pinger: NodeJS.Timeout;
   private readonly onSent: (count: number) => void;
   private readonly closeGraceMs: number;
+  private readonly stallMs: number;
   private count = 0;
 
-  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined, closeGraceMs = 5_000 }: HubOptions) {
+  constructor({ logger, pingIntervalMs, maxBacklogBytes, onSent = () => undefined, closeGraceMs = 5_000, stallMs = 10_000 }: HubOptions) {
     this.logger = logger;
+    this.stallMs = stallMs;
     this.closeGraceMs = closeGraceMs;
     this.onSent = onSent;
     this.maxBacklogBytes = maxBacklogBytes;
@@ -96,6 +124,9 @@ export class Hub {
       position: 0,
       pending: [],
       pendingBytes: 0,
+      overflowed: false,
+      alreadyShown: null,
+      shownUpTo: 0,
       alive: true,
       gone: false,
     };
@@ -142,14 +173,52 @@ export class Hub {
    */
   async drained(client: HubClient, lowWaterBytes = this.maxBacklogBytes, timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    // A client that takes nothing at all for stallMs is not reading: it is let go sooner than the deadline,
+    // since what it is sent is read on a page-read connection that others wait for meanwhile.
+    let left = client.socket.bufferedAmount;
+    let progressAt = Date.now();
     while (!client.gone && client.socket.bufferedAmount > lowWaterBytes) {
-      if (Date.now() > deadline) {
+      const now = Date.now();
+      if (client.socket.bufferedAmount < left) {
+        left = client.socket.bufferedAmount;
+        progressAt = now;
+      }
+      if (now > deadline || now - progressAt > this.stallMs) {
         this.cutOff(client);
         return false;
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     return !client.gone;
+  }
+
+  /**
+   * Whether frames that waited for the client while it caught up were let go (too many bytes to hold) since
+   * last asked: it must then read the change log on from where it is before going live.
+   */
+  takeOverflow(client: HubClient): boolean {
+    const overflowed = client.overflowed;
+    client.overflowed = false;
+    return overflowed;
+  }
+
+  /**
+   * Tells the hub which changes up to `upTo` the client's init already shows (read page by page, each page
+   * in a later snapshot): those are never sent to it, whether they come from the log or live.
+   */
+  setAlreadyShown(client: HubClient, alreadyShown: AlreadyShown, upTo: number): void {
+    client.alreadyShown = alreadyShown;
+    client.shownUpTo = upTo;
+  }
+
+  /** Whether the client's init already shows this change. */
+  alreadyShown(client: HubClient, change: ShownBefore): boolean {
+    if (client.alreadyShown === null) return false;
+    if (change.seq > client.shownUpTo) {
+      client.alreadyShown = null;
+      return false;
+    }
+    return client.alreadyShown(change);
   }
 
   /** Ends catching up: frames that waited and are newer than `position` are sent, then it gets broadcasts. */
@@ -224,11 +293,18 @@ export class Hub {
     if (client.pending) {
       client.pending.push(frame);
       client.pendingBytes += frame.data.length;
-      if (client.pendingBytes > this.maxBacklogBytes) this.cutOff(client);
+      // A client catching up is paced by what it reads: what waits past the limit is let go, to be read from
+      // the change log once it has taken what comes before (see takeOverflow()).
+      if (client.pendingBytes > this.maxBacklogBytes) {
+        client.pending = [];
+        client.pendingBytes = 0;
+        client.overflowed = true;
+      }
       return 0;
     }
     if (frame.seq <= client.position || client.socket.readyState !== WebSocket.OPEN) return 0;
     client.position = frame.seq;
+    if (this.alreadyShown(client, frame)) return 0;
     if (corked) {
       const socket = rawSocket(client.socket);
       if (socket && !corked.has(socket)) {

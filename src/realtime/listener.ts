@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics';
 import { CHANGES_CHANNEL, latestSeq, type Change, type ChangeStore } from '../store/changes';
 import { parseInteger } from '../structs/integers';
 import type { Hub } from './hub';
+import type { Approval } from '../domain/approval';
 
 export interface ChangeListenerOptions {
   connectionString: string;
@@ -14,6 +15,8 @@ export interface ChangeListenerOptions {
   hub: Pick<Hub, 'size' | 'broadcast'>;
   /** Told when the API keys changed (a keys_changed change), so that this instance reads them again. */
   onKeysChanged?: () => void;
+  /** Told of every approval that left `pending`, whether or not there are WebSocket clients (a held hook waits for it). */
+  onApprovalDecided?: (approval: Approval) => void;
   metrics: Pick<Metrics, 'deliveryLag'>;
   logger: Logger;
   /** The byte budget of one read of the change log. */
@@ -149,11 +152,12 @@ export class ChangeListener {
     await new Promise((resolve) => setImmediate(resolve));
     while (this.committed > this.relayed && !this.stopped) {
       try {
-        // Without clients, only the key changes matter here (a probe per transaction into a small index).
-        const kinds = this.options.hub.size === 0 ? (['keys_changed'] as const) : undefined;
+        // Without clients, only the key changes and decisions matter here (a probe per transaction into small indexes).
+        const kinds = this.options.hub.size === 0 ? (['keys_changed', 'approval_decided'] as const) : undefined;
         const page = await this.options.changes.read({ after: this.relayed, upTo: this.committed, limit: READ_PAGE, maxBytes: this.options.maxBytes, kinds });
         if (page.changes.length > 0 && !kinds) this.relay(page.changes);
         if (page.changes.some((change) => change.kind === 'keys_changed')) this.options.onKeysChanged?.();
+        for (const change of page.changes) if (change.kind === 'approval_decided') this.options.onApprovalDecided?.(change.approval);
         this.relayed = page.lastSeq;
       } catch (err) {
         this.options.logger.error('could not read changes to broadcast; retrying', { err, after: this.relayed });

@@ -3,7 +3,8 @@ import { validate } from '../structs/validate';
 import type { Logger } from '../logger';
 import type { Change, LargeChange } from '../store/changes';
 import type { Store } from '../store/store';
-import { frameFor, type Hub, type HubClient } from './hub';
+import { frameFor, shownBefore, type AlreadyShown, type Hub, type HubClient } from './hub';
+import { piecesOf } from '../store/jsonText';
 import { largeMessageParts, type ServerMessage } from './messages';
 import { StreamQuery } from '../structs/streamQuery';
 
@@ -36,7 +37,7 @@ export function parseStreamRequest(search: URLSearchParams): StreamRequest {
 export interface StreamDeps {
   hub: Hub;
   /** Where init's snapshot and replays are read. */
-  store: Pick<Store, 'sessions' | 'changes'>;
+  store: Pick<Store, 'sessions' | 'changes' | 'approvals'>;
   logger: Logger;
   /** The byte budget of one piece of init and one page of a replay. */
   maxBytes: number;
@@ -63,6 +64,8 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
       if (request.since !== undefined) send(hub, client, { type: 'resync_required' });
       position = await sendInit(client, request, deps);
     }
+    // Changes that came meanwhile and were too many to hold are read from the log, paced by the client.
+    while (position !== null && hub.takeOverflow(client)) position = await replay(client, position, request.sessionIds, deps);
     if (position !== null) hub.goLive(client, position);
   } catch (err) {
     logger.error('could not start a websocket stream', { err });
@@ -72,18 +75,64 @@ export async function openStream(socket: WebSocket, request: StreamRequest, deps
 }
 
 // One message in several frames: `{"type":"init","seq":N,"sessions":[` + the sessions, a piece a frame + `]…}`.
-// Returns the number init reflects, or null if the client went away meanwhile.
+// N is the last change before the first page was read. Each page is read in a snapshot of its own, on a
+// page-read connection held only while the page is read (and while a large session's slices are taken), when
+// the client has taken the previous one: a client that does not read holds no connection for long. A later
+// page may show a session as later changes left it; those changes are then not sent again (alreadyShownBy).
+// Returns N, or null if the client went away meanwhile.
 async function sendInit(client: HubClient, request: StreamRequest, { hub, store, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
-  const filter = { sessionIds: request.sessionIds, limit: request.initLimit, maxBytes, sliceBytes };
-  return store.sessions.withSnapshot(filter, async ({ seq, pieces, nextCursor }) => {
-    if (!hub.sendFragment(client, `{"type":"init","seq":${seq},"sessions":[`, false)) return null;
-    for await (const piece of pieces) {
+  const seq = await store.changes.latest();
+  if (!hub.sendFragment(client, `{"type":"init","seq":${seq},"sessions":[`, false)) return null;
+  const pages: PageShown[] = [];
+  let cursor: string | undefined;
+  let nextCursor: string | null = null;
+  let first = true;
+  for (;;) {
+    const page = await store.sessions.initPage({ sessionIds: request.sessionIds, cursor, limit: request.initLimit ?? INIT_PAGE, maxBytes, sliceBytes });
+    pages.push({ seq: page.seq, lastCreatedMs: page.lastCreatedMs });
+    for await (const piece of piecesOf(page.sessions, first || page.sessions === '' ? '' : ',')) {
       if (!hub.sendFragment(client, piece, false)) return null;
       if (!(await hub.drained(client, maxBytes))) return null;
     }
-    if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)}}`, true)) return null;
-    return seq;
-  });
+    if (page.sessions !== '') first = false;
+    if (request.initLimit !== undefined) {
+      nextCursor = page.nextCursor;
+      break;
+    }
+    if (page.nextCursor === null) break;
+    cursor = page.nextCursor;
+  }
+  // Read after N: an approval decided since then is left out (its approval_decided follows); one requested since
+  // may come twice, here and as approval_requested (clients key approvals by id).
+  const approvals = await store.approvals.pendingJson(request.sessionIds);
+  if (!hub.sendFragment(client, `],"next_cursor":${JSON.stringify(nextCursor)},"approvals":${approvals}}`, true)) return null;
+  hub.setAlreadyShown(client, alreadyShownBy(pages), Math.max(...pages.map((page) => page.seq)));
+  return seq;
+}
+
+const INIT_PAGE = 1000;
+
+interface PageShown {
+  seq: number;
+  lastCreatedMs: number | null;
+}
+
+/**
+ * Which changes after init's number the pages already show: a session's state (session_created or
+ * session_updated) numbered no later than the snapshot of the page the session was listed on. The page is
+ * found by the session's creation time (pages run newest first); one on the boundary of two pages (the same
+ * millisecond) counts as the earlier page's, whose snapshot is the older: at worst a change is sent that the
+ * init already showed, never is one withheld. Events and deletions are always sent.
+ */
+function alreadyShownBy(pages: readonly PageShown[]): AlreadyShown {
+  return (change) => {
+    if (change.sessionCreatedMs === null) return false;
+    for (const page of pages) {
+      if (page.lastCreatedMs !== null && change.sessionCreatedMs >= page.lastCreatedMs) return change.seq <= page.seq;
+    }
+    // Older than every listed session: not in the init (created and gone, or past init_limit).
+    return false;
+  };
 }
 
 async function replay(client: HubClient, since: number, sessionIds: string[] | undefined, { hub, store, maxBytes, sliceBytes }: StreamDeps): Promise<number | null> {
@@ -92,6 +141,7 @@ async function replay(client: HubClient, since: number, sessionIds: string[] | u
     // A large change is sent while the page's transaction is open (its slices are read from it); the others at once.
     const page = await store.changes.withPage({ after, limit: REPLAY_PAGE, maxBytes, sliceBytes, sessionIds }, async (page) => {
       for (const change of page.changes) {
+        if (hub.alreadyShown(client, shownBefore(change))) continue;
         const sent = isLarge(change) ? await sendLarge(hub, client, change, sliceBytes) : hub.sendDirect(client, frameFor(change).data);
         if (!sent) return null;
       }

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, Queryable } from '../db/pool';
+import type { Approval } from '../domain/approval';
 import type { Session } from '../domain/session';
 import { toSession } from './records';
 import { readSliced, type SlicedText } from './slicedText';
@@ -18,6 +19,8 @@ export type Change = { seq: number; committedAt: Date | null } & (
   | { kind: 'event_gone'; sessionId: string; eventId: number }
   /** An API key was created, revoked or deleted: each instance reads the keys again. It says nothing about the key. */
   | { kind: 'keys_changed' }
+  /** An approval created (pending), or its state changed (decided, expired, answered in the terminal): the row as written. */
+  | { kind: 'approval_requested' | 'approval_decided'; sessionId: string; approval: Approval }
 );
 
 /**
@@ -63,6 +66,8 @@ export interface ChangeStore {
   withPage<T>(range: ChangeRange & { sliceBytes: number }, use: (page: ChangePage<Change | LargeChange>) => Promise<T>): Promise<T>;
   /** As canReplayFrom(). */
   canReplayFrom(seq: number): Promise<boolean>;
+  /** As latestSeq(). */
+  latest(): Promise<number>;
   /** As pruneChanges(). */
   prune(retentionHours: number): Promise<number>;
 }
@@ -72,6 +77,7 @@ export function changeStore({ pool, readPool }: { pool: Pool; readPool: Pool }):
     read: (range) => readChanges(pool, range),
     withPage: (range, use) => withChangePage(readPool, range, use),
     canReplayFrom: (seq) => canReplayFrom(pool, seq),
+    latest: () => latestSeq(pool),
     prune: (retentionHours) => pruneChanges(pool, retentionHours),
   };
 }
@@ -115,6 +121,7 @@ interface ChangeRow {
   change_session_id: string | null;
   change_event_id: string | null;
   session: Parameters<typeof toSession>[0] | null;
+  approval: Approval | null;
   committed_at: Date | null;
   page_rows: string;
   event_json: string | null;
@@ -138,9 +145,9 @@ async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessi
        -- each transaction's changes and each change's event are fetched by index, however small the planner
        -- thinks the tables are.
        select batch.first_seq + c.position - 1 as seq, batch.committed_at, c.id as change_id, c.kind,
-              c.session_id as change_session_id, c.event_id as change_event_id, c.session,
+              c.session_id as change_session_id, c.event_id as change_event_id, c.session, c.approval,
               -- Sizes from the lengths PostgreSQL keeps beside each value: the changes past the budget are never read.
-              coalesce(e.bytes, 128 + coalesce(octet_length(c.session::text), 0)) as bytes
+              coalesce(e.bytes, 128 + coalesce(octet_length(c.session::text), 0) + coalesce(octet_length(c.approval::text), 0)) as bytes
        from batch
        cross join lateral (
          select * from changes
@@ -165,7 +172,7 @@ async function queryChanges(db: Queryable, { after, upTo, limit, maxBytes, sessi
      -- An event leaves as JSON text built here, so the feed never parses and serialises it again; one deleted
      -- since has none.
      select coverage.batches, coverage.covered_to, kept.seq, kept.kind, kept.change_id, kept.change_session_id, kept.change_event_id,
-            case when not kept.sliced then kept.session end as session, kept.committed_at, kept.page_rows,
+            case when not kept.sliced then kept.session end as session, kept.approval, kept.committed_at, kept.page_rows,
             event.json as event_json, kept.sliced
      from (select count(*)::int as batches, max(last_seq) as covered_to from batch) coverage
      left join kept on true
@@ -186,6 +193,9 @@ function wholeChange(row: ChangeRow): Change {
       return { ...numbered, kind: 'session_deleted', sessionId: row.change_session_id! };
     case 'keys_changed':
       return { ...numbered, kind: 'keys_changed' };
+    case 'approval_requested':
+    case 'approval_decided':
+      return { ...numbered, kind: row.kind, sessionId: row.change_session_id!, approval: row.approval! };
     default:
       if (row.event_json !== null) return { ...numbered, kind: 'event', sessionId: row.change_session_id!, eventJson: row.event_json };
       return { ...numbered, kind: 'event_gone', sessionId: row.change_session_id!, eventId: Number(row.change_event_id) };

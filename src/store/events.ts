@@ -34,7 +34,7 @@ export interface EventStore {
   /** Every event of a session, a page at a time: as sessionEventPieces(). */
   pieces(sessionId: string, budget: { maxBytes: number; sliceBytes: number }): AsyncGenerator<string>;
   /** Every event of a session, one JSON text each, for an export: as sessionEventJson(). */
-  exported(sessionId: string): AsyncGenerator<string>;
+  exported(sessionId: string, maxBytes: number): AsyncGenerator<string>;
 }
 
 export function eventStore({ pool, readPool, logger }: { pool: Pool; readPool: Pool; logger: Logger }): EventStore {
@@ -45,7 +45,7 @@ export function eventStore({ pool, readPool, logger }: { pool: Pool; readPool: P
     appendCreatingSession: (sessionId, event) => recordEventCreatingSession(pool, sessionId, event),
     page: (sessionId, request) => listSessionEvents(readPool, sessionId, request),
     pieces: (sessionId, budget) => sessionEventPieces(readPool, sessionId, budget),
-    exported: (sessionId) => sessionEventJson(pool, sessionId),
+    exported: (sessionId, maxBytes) => sessionEventJson(readPool, sessionId, maxBytes),
   };
 }
 
@@ -285,18 +285,25 @@ const EXPORT_PAGE = 200;
 
 /**
  * Every event of a session in id order, as JSON text, one event per item, read a page at a time when the
- * previous page has been taken (for exports: memory holds a page). Nothing if the session has no events.
+ * previous page has been taken, on the page-read connections. A page holds at most `maxBytes` of events (by
+ * the size each would take, known before it is built), one event at least: memory holds about a page, not
+ * 200 events of however many megabytes. Nothing if the session has no events.
  */
-export async function* sessionEventJson(db: Queryable, sessionId: string): AsyncGenerator<string> {
+export async function* sessionEventJson(db: Queryable, sessionId: string, maxBytes: number): AsyncGenerator<string> {
   let after = 0;
   for (;;) {
-    const { rows } = await db.query<{ id: string; json: string }>('select id, asm_event_json(events) as json from events where session_id = $1 and id > $2 order by id limit $3', [
-      sessionId,
-      after,
-      EXPORT_PAGE,
-    ]);
+    const { rows: sizes } = await db.query<{ id: string; bytes: string }>(
+      'select id, asm_event_json_size(events) as bytes from events where session_id = $1 and id > $2 order by id limit $3',
+      [sessionId, after, EXPORT_PAGE],
+    );
+    if (sizes.length === 0) return;
+    let bytes = 0;
+    let taken = 0;
+    while (taken < sizes.length && (taken === 0 || bytes + Number(sizes[taken]!.bytes) <= maxBytes)) bytes += Number(sizes[taken++]!.bytes);
+    const ids = sizes.slice(0, taken).map((row) => row.id);
+    const { rows } = await db.query<{ id: string; json: string }>('select id, asm_event_json(events) as json from events where id = any($1::bigint[]) order by id', [ids]);
     for (const row of rows) yield row.json;
-    if (rows.length < EXPORT_PAGE) return;
-    after = Number(rows[rows.length - 1]!.id);
+    if (sizes.length < EXPORT_PAGE && taken === sizes.length) return;
+    after = Number(ids[ids.length - 1]);
   }
 }

@@ -1,8 +1,8 @@
-import type { Outcome, Session, Usage } from '../domain/session';
+import type { Outcome, Session, Usage, WaitingFor, WaitingTool } from '../domain/session';
 
 export const USAGE_COLUMNS = 'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}`;
+export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -23,7 +23,10 @@ export interface UsageRow {
   models?: string[];
 }
 
-type SessionRow = Omit<Session, 'outcome' | 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage'> &
+type SessionRow = Omit<
+  Session,
+  'outcome' | 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage' | 'waiting_for' | 'waiting_since' | 'waiting_tool' | 'budget_usd'
+> &
   UsageRow & {
     /** Absent from snapshots written before the column existed. */
     outcome?: Outcome;
@@ -32,6 +35,12 @@ type SessionRow = Omit<Session, 'outcome' | 'created_at' | 'last_resumed_at' | '
     last_resumed_at: Date | string | null;
     event_count?: BigintColumn;
     last_event_at?: Date | string | null;
+    /** Absent from snapshots written before migration 1764054000020. */
+    waiting_for?: WaitingFor;
+    waiting_since?: Date | string | null;
+    waiting_tool?: WaitingTool | null;
+    /** numeric: text from a query, a number from a json snapshot. */
+    budget_usd?: string | number | null;
   };
 
 /** Usage totals from their columns; null while no request was counted. */
@@ -66,5 +75,9 @@ export function toSession(row: SessionRow): Session {
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
     source: row.source ?? null,
     usage: toUsage(row),
+    waiting_for: row.waiting_for ?? null,
+    waiting_since: isoTimestampOrNull(row.waiting_since ?? null),
+    waiting_tool: row.waiting_tool ?? null,
+    budget_usd: row.budget_usd === null || row.budget_usd === undefined ? null : Number(row.budget_usd),
   };
 }

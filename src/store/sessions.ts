@@ -21,6 +21,8 @@ export interface SessionChanges {
   project_dir?: string | null;
   agent_name?: string | null;
   last_resumed_at?: string | null;
+  /** The spend cap in USD; null: none. Recorded in the audit trail ('budget.set'). */
+  budget_usd?: number | null;
 }
 
 export interface SessionFilter {
@@ -66,14 +68,14 @@ export interface SessionStore {
   page(request: SessionPageRequest): Promise<SessionPageJson>;
   /** A whole list, a page at a time, on the few connections of pages: as sessionPieces(). */
   pieces(filter: SessionFilter & ListBudget): AsyncGenerator<string>;
-  /** As updateSession(). */
-  update(sessionId: string, changes: SessionChanges): Promise<Session | null>;
+  /** As updateSession(); a change of `budget_usd` is recorded in the audit trail as done by the key named `by`, in the same transaction. */
+  update(sessionId: string, changes: SessionChanges, by?: string | null): Promise<Session | null>;
   /** As deleteSession(); `by` is the name of the key that asks (null when no key is required), for the audit trail. */
   delete(sessionId: string, by: string | null): Promise<{ eventsCount: number } | null>;
   /** As getSessionResult(). */
   result(sessionId: string): Promise<SessionResult>;
-  /** The sessions and the change number they reflect, from one snapshot: as withSessionSnapshot(). */
-  withSnapshot<T>(filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T>;
+  /** One page of a feed's init on the few connections of pages: as readInitPage(). */
+  initPage(request: SessionPageRequest): Promise<InitPage>;
 }
 
 export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool }): SessionStore {
@@ -82,10 +84,17 @@ export function sessionStore({ pool, readPool }: { pool: Pool; readPool: Pool })
     get: (sessionId) => getSessionById(pool, sessionId),
     page: (request) => listSessions(readPool, request),
     pieces: (filter) => sessionPieces(readPool, filter),
-    update: (sessionId, changes) => updateSession(pool, sessionId, changes),
+    update: (sessionId, changes, by = null) =>
+      changes.budget_usd === undefined
+        ? updateSession(pool, sessionId, changes)
+        : withTransaction(pool, async (tx) => {
+            const session = await updateSession(tx, sessionId, changes);
+            if (session) await recordAudit(tx, { action: 'budget.set', key: by, target: sessionId, details: { budget_usd: changes.budget_usd } });
+            return session;
+          }),
     delete: (sessionId, by) => deleteSession(pool, sessionId, by),
     result: (sessionId) => getSessionResult(pool, sessionId),
-    withSnapshot: (filter, use) => withSessionSnapshot(pool, filter, use),
+    initPage: (request) => readInitPage(readPool, request),
   };
 }
 
@@ -153,7 +162,8 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 // About the bytes a session row takes as JSON, from the lengths PostgreSQL keeps beside its values.
 const SESSION_JSON_SIZE = `(256 + octet_length(session_id) + octet_length(session_name)
   + coalesce(octet_length(project_dir), 0) + coalesce(octet_length(agent_name), 0)
-  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end)`;
+  + case when api_requests = 0 then 0 else 256 + octet_length(array_to_string(models, ',')) end
+  + 128 + coalesce(octet_length(waiting_tool::text), 0))`;
 
 /**
  * Newest first, filtered, one page within the byte budget. A cursor that is not one of ours reads as the
@@ -174,7 +184,7 @@ export async function listSessions(pool: Pool, request: SessionPageRequest): Pro
 }
 
 /** A page's sessions joined by commas: whole, or with its first session (read in slices) first. */
-type SessionPageParts = { nextCursor: string | null } & (
+type SessionPageParts = { nextCursor: string | null; lastCreatedMs: number | null } & (
   | { json: string; large: null }
   /** `large`, the first session, is valid while the transaction is open. */
   | { parts: (string | SlicedText)[]; large: SlicedText }
@@ -185,7 +195,7 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
   const position = request.cursor ? decodeCursor(request.cursor) : undefined;
   // The rows that may fit are chosen by their sizes, which cost nothing to read; only those are built. A first
   // row too large to hold at once is not built here (json null) but read in slices below.
-  const { rows } = await tx.query<{ json: string | null; created_at_text: string; session_id: string; candidates: string; position: string }>(
+  const { rows } = await tx.query<{ json: string | null; created_at_text: string; created_at_iso: string; session_id: string; candidates: string; position: string }>(
     `with candidate as (
        select session_id as candidate_id,
               sum(${SESSION_JSON_SIZE}) over (order by created_at desc, session_id) as bytes_to_here,
@@ -205,8 +215,8 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
        ) s
      )
      -- Each row that fits is fetched by its id (offset 0 keeps the lookup a lookup), sorted below.
-     select case when position = 1 and bytes_to_here > $11 then null else asm_session_json(s) end as json,
-            created_at::text as created_at_text, session_id, candidates, position
+     select case when position = 1 and bytes_to_here > $11 then null else asm_session_api_json(s) end as json,
+            created_at::text as created_at_text, asm_iso_time(created_at) as created_at_iso, session_id, candidates, position
      from candidate cross join lateral (select * from sessions where sessions.session_id = candidate.candidate_id offset 0) s
      where bytes_to_here <= $9 or position = 1`,
     [
@@ -230,12 +240,13 @@ async function readSessionPage(tx: PoolClient, request: SessionPageRequest): Pro
   const more = rows.length > 0 && page.length < Number(rows[0]!.candidates);
   const nextCursor = more && last ? encodeCursor(last.created_at_text, last.session_id) : null;
   const rest = page.slice(large ? 1 : 0).map((row) => row.json!);
-  return large ? { parts: [large, ...rest.map((json) => `,${json}`)], large, nextCursor } : { json: rest.join(','), large, nextCursor };
+  const lastCreatedMs = last ? Date.parse(last.created_at_iso) : null;
+  return large ? { parts: [large, ...rest.map((json) => `,${json}`)], large, nextCursor, lastCreatedMs } : { json: rest.join(','), large, nextCursor, lastCreatedMs };
 }
 
 // The page query saw the session in the same snapshot, so it is there.
 async function readLargeSession(tx: PoolClient, sessionId: string, sliceBytes: number): Promise<SlicedText> {
-  const sliced = await readSliced(tx, { text: 'select asm_session_json(sessions) as value from sessions where session_id = $1', values: [sessionId] }, sliceBytes);
+  const sliced = await readSliced(tx, { text: 'select asm_session_api_json(sessions) as value from sessions where session_id = $1', values: [sessionId] }, sliceBytes);
   if (!sliced) throw new Error(`session ${sessionId} is missing from the snapshot that listed it`);
   return sliced;
 }
@@ -263,34 +274,35 @@ export function sessionPieces(pool: Pool, filter: SessionFilter & ListBudget): A
 
 const WHOLE_LIST_PAGE = 1000;
 
-/** A consistent read of the sessions for a client that then follows changes. */
-export interface SessionSnapshot {
-  /** The number of the last change the snapshot reflects. */
+/** One page of a feed's init, read in a snapshot of its own. */
+export interface InitPage {
+  /** The number of the last change the page reflects. */
   seq: number;
-  /** The sessions, newest first, as pieces of JSON text that together form the array's contents. */
-  pieces: AsyncIterable<string>;
-  /** Set when `limit` cut the list: the cursor of the page that follows. */
+  /** The page's sessions as JSON joined by commas; pieces hold the page's transaction until taken (or returned). */
+  sessions: JsonText;
   nextCursor: string | null;
+  /** `created_at` of the page's last session, in milliseconds; null for an empty page. */
+  lastCreatedMs: number | null;
 }
 
 /**
- * The sessions the filter selects (every one when `limit` is absent), read from one snapshot together with
- * the number of the last change it reflects, so that a client given both and then every later change sees
- * each change once. The snapshot is held while `use` runs, which must take the pieces before it resolves.
+ * One page of init, with the number of the last change it reflects, on a connection held only while the page
+ * is read (and, for a page whose first session is large, until its slices are taken). Pages read one after
+ * another reflect later and later changes: the feed tells its client which changes a page already shows.
  */
-export async function withSessionSnapshot<T>(pool: Pool, filter: SessionFilter & ListBudget & { limit?: number }, use: (snapshot: SessionSnapshot) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (tx) => {
-    await tx.query('set transaction isolation level repeatable read, read only');
-    const seq = await latestSeq(tx);
-    // The transaction is this function's: pieces read from it need no ending of their own.
-    const readPage = async (cursor: string | undefined, limit: number): Promise<SessionPageJson> => {
-      const page = await readSessionPage(tx, { ...filter, cursor, limit });
-      return { sessions: page.large ? jsonPieces(page.parts, async () => undefined) : page.json, nextCursor: page.nextCursor };
-    };
-    if (filter.limit === undefined) return use({ seq, pieces: wholeList((cursor) => readPage(cursor, WHOLE_LIST_PAGE), filter.cursor), nextCursor: null });
-    const page = await readPage(filter.cursor, filter.limit);
-    return use({ seq, pieces: piecesOf(page.sessions), nextCursor: page.nextCursor });
-  });
+export async function readInitPage(pool: Pool, request: SessionPageRequest): Promise<InitPage> {
+  const read = await beginRead(pool);
+  let handedOn = false;
+  try {
+    const seq = await latestSeq(read.client);
+    const page = await readSessionPage(read.client, request);
+    const common = { seq, nextCursor: page.nextCursor, lastCreatedMs: page.lastCreatedMs };
+    if (page.large === null) return { ...common, sessions: page.json };
+    handedOn = true;
+    return { ...common, sessions: jsonPieces(page.parts, read.end) };
+  } finally {
+    if (!handedOn) await read.end();
+  }
 }
 
 /**
@@ -307,6 +319,7 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
        project_dir     = case when $4 then $5 else project_dir end,
        agent_name      = case when $6 then $7 else agent_name end,
        last_resumed_at = case when $8 then $9::timestamptz else last_resumed_at end,
+       budget_usd      = case when $10 then $11::numeric else budget_usd end,
        (status, outcome) = row((asm_session_after(status, outcome, case when $9::timestamptz is not null then 'prompt' end, null, null, null)).*)
      where session_id = $1
      returning ${SESSION_COLUMNS}`,
@@ -320,6 +333,8 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
       changes.agent_name ?? null,
       has('last_resumed_at'),
       changes.last_resumed_at ?? null,
+      has('budget_usd'),
+      changes.budget_usd ?? null,
     ],
   );
   return rows[0] ? toSession(rows[0]) : null;
@@ -332,14 +347,41 @@ export async function updateSession(db: Queryable, sessionId: string, changes: S
  */
 export async function deleteSession(pool: Pool, sessionId: string, by: string | null): Promise<{ eventsCount: number } | null> {
   return withTransaction(pool, async (tx) => {
-    const locked = await tx.query('select 1 from sessions where session_id = $1 for update', [sessionId]);
-    if (locked.rowCount === 0) return null;
-    const { rows } = await tx.query('select count(*)::int as events_count from events where session_id = $1', [sessionId]);
-    await tx.query('delete from sessions where session_id = $1', [sessionId]);
-    const eventsCount = rows[0].events_count as number;
+    const deleted = await deleteSessionIn(tx, sessionId);
+    if (!deleted) return null;
+    const { eventsCount } = deleted;
     await recordAudit(tx, { action: 'session.delete', key: by, target: sessionId, details: { events_count: eventsCount } });
     return { eventsCount };
   });
+}
+
+/** Which sessions deleteSessionIn() may delete: any, or only finished ones, last active before a time. */
+export interface DeleteCondition {
+  finishedOnly?: boolean;
+  /** Only if its last event (or, without events, its creation) is older than this. */
+  idleSince?: Date;
+}
+
+/**
+ * The delete itself, inside the caller's transaction: locks the session (a concurrent event insert waits, then
+ * fails), counts its events and their bytes as clients get them (asm_event_json_size), and deletes it; the
+ * delete triggers remove its events and usage and log `session_deleted`, which every instance relays. `null` if
+ * there is no such session, or it no longer meets the condition once locked (a finished session resumed
+ * meanwhile is running, and stays).
+ */
+export async function deleteSessionIn(tx: Queryable, sessionId: string, condition: DeleteCondition = {}): Promise<{ eventsCount: number; eventBytes: number } | null> {
+  const locked = await tx.query(
+    `select 1 from sessions
+     where session_id = $1 and (not $2 or status = 'finished') and ($3::timestamptz is null or coalesce(last_event_at, created_at) < $3)
+     for update`,
+    [sessionId, condition.finishedOnly ?? false, condition.idleSince ?? null],
+  );
+  if (locked.rowCount === 0) return null;
+  const { rows } = await tx.query('select count(*)::int as events_count, coalesce(sum(asm_event_json_size(e)), 0)::float8 as event_bytes from events e where session_id = $1', [
+    sessionId,
+  ]);
+  await tx.query('delete from sessions where session_id = $1', [sessionId]);
+  return { eventsCount: rows[0].events_count as number, eventBytes: rows[0].event_bytes as number };
 }
 
 export type SessionResult = { outcome: 'found'; result: string } | { outcome: 'session_not_found' } | { outcome: 'not_finished' } | { outcome: 'no_result' };

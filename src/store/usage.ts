@@ -26,7 +26,7 @@ export interface ToolResult {
 /** What Claude Code's OpenTelemetry logs tell: usage and tool results. */
 export interface UsageStore {
   /** As recordUsage(). */
-  record(apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<void>;
+  record(apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<UsageRecorded>;
   turns(sessionId: string): Promise<TurnUsage[]>;
   toolResults(sessionId: string): Promise<ToolResult[]>;
   /** Summed over every session, on the few connections of whole lists: as usageTotals(). */
@@ -45,21 +45,75 @@ export function usageStore({ pool, readPool }: { pool: Pool; readPool: Pool }): 
   };
 }
 
+/** What recordUsage() left out: api_request records whose counts would take a total past a bigint. */
+export interface UsageRecorded {
+  rejected: number;
+  reason: string | null;
+}
+
+const BIGINT_MAX = 2n ** 63n - 1n;
+// The totals kept in bigint columns, each with the record's field that adds to it.
+const SUMMED = [
+  ['input_tokens', 'inputTokens'],
+  ['output_tokens', 'outputTokens'],
+  ['cache_read_tokens', 'cacheReadTokens'],
+  ['cache_creation_tokens', 'cacheCreationTokens'],
+  ['cost_usd_micros', 'costUsdMicros'],
+  ['api_duration_ms', 'durationMs'],
+] as const;
+
+/**
+ * The api_request records that keep every total of their session within a bigint, in order, and how many
+ * would not. A session's totals are its columns when it exists, else the sum of what waits for it (which
+ * its creation adds up: were that past a bigint, the session could never be created). A turn's totals are
+ * part of its session's, so they stay within as well.
+ */
+async function withinBigint(tx: Queryable, apiRequests: readonly ApiRequestRecord[], sessionIds: readonly string[]): Promise<{ kept: ApiRequestRecord[]; rejected: number }> {
+  const columns = SUMMED.map(([column]) => column);
+  const { rows } = await tx.query(
+    `select id, ${columns.map((c) => `coalesce(s.${c}::numeric, p.${c}, 0)::text as ${c}`).join(', ')}
+     from unnest($1::text[]) as id
+     left join sessions s on s.session_id = id
+     cross join lateral (
+       select ${columns.map((c) => `sum(r.${c === 'api_duration_ms' ? 'duration_ms' : c}) as ${c}`).join(', ')}
+       from usage_requests r where s.session_id is null and r.session_id = id
+     ) p`,
+    [sessionIds],
+  );
+  const totals = new Map<string, bigint[]>(rows.map((row: Record<string, string>) => [row.id!, columns.map((c) => BigInt(row[c]!))]));
+  const kept: ApiRequestRecord[] = [];
+  let rejected = 0;
+  for (const request of apiRequests) {
+    const current = totals.get(request.sessionId)!;
+    const next = SUMMED.map(([, field], i) => current[i]! + BigInt(request[field]));
+    if (next.some((total) => total > BIGINT_MAX)) {
+      rejected += 1;
+      continue;
+    }
+    totals.set(request.sessionId, next);
+    kept.push(request);
+  }
+  return { kept, rejected };
+}
+
 /**
  * Stores the records of one OTLP request in one transaction: each API request once (a record sent again is
  * skipped), its turn's and its session's totals raised by what was new, and tool results once each.
  * Each session is updated by one statement, so clients hear one `session_updated` per session per request.
  * A session that does not exist yet gets its totals when it is created (see the usage migration).
  */
-export async function recordUsage(pool: Pool, apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<void> {
-  if (apiRequests.length === 0 && toolResults.length === 0) return;
-  const sessionIds = [...new Set(apiRequests.map((request) => request.sessionId))].sort();
-  await withTransaction(pool, async (tx) => {
+export async function recordUsage(pool: Pool, allApiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<UsageRecorded> {
+  if (allApiRequests.length === 0 && toolResults.length === 0) return { rejected: 0, reason: null };
+  const sessionIds = [...new Set(allApiRequests.map((request) => request.sessionId))].sort();
+  return withTransaction(pool, async (tx) => {
+    let apiRequests = allApiRequests;
+    let rejected = 0;
     if (sessionIds.length > 0) {
       // The same lock as the trigger that gives a new session its pending totals, taken in one order.
       await tx.query(`select pg_advisory_xact_lock(hashtext('asm_usage'), hashtext(id)) from unnest($1::text[]) as id`, [sessionIds]);
       // Session rows locked in the order every writer of events uses, so that this cannot deadlock with them.
       await tx.query('select 1 from sessions where session_id = any($1::text[]) order by session_id for no key update', [sessionIds]);
+      ({ kept: apiRequests, rejected } = await withinBigint(tx, allApiRequests, sessionIds));
     }
     await tx.query(
       `with stored as (
@@ -130,6 +184,7 @@ export async function recordUsage(pool: Pool, apiRequests: readonly ApiRequestRe
         toolResults.map((r) => r.occurredAt),
       ],
     );
+    return { rejected, reason: rejected === 0 ? null : `claude_code.api_request: ${rejected} record(s) would take a session's totals past 2^63 - 1` };
   });
 }
 

@@ -1,5 +1,8 @@
 import { StructError, validate as check, type Struct } from 'superstruct';
 import { unprocessable, type FieldError } from '../errors';
+import { MAX_BODY_DEPTH } from './depth';
+
+const MAX_MESSAGE_CHARS = 300;
 
 export type Location = 'body' | 'query' | 'path';
 
@@ -19,6 +22,9 @@ export function validate<T>(location: Location, value: unknown, struct: Struct<T
   } catch (err) {
     // superstruct quotes a failing value with `${value}`, which throws for a JSON object that has its own
     // "toString" member. The request fails anyway; validate a copy that can be quoted, for the message.
+    // Validating, and quoting a failing value, recurse: bodies are refused past MAX_BODY_DEPTH before they
+    // get here (body.ts), and a value that still runs out of stack is refused as too deep, not a 500.
+    if (err instanceof RangeError) throw unprocessable([{ loc: [location], msg: `must not nest deeper than ${MAX_BODY_DEPTH} levels`, type: 'json' }]);
     if (!(err instanceof TypeError)) throw err;
     outcome = attempt(quotable(value));
   }
@@ -53,6 +59,8 @@ function describeFailures(location: Location, error: StructError): FieldError[] 
     const loc = [location, ...failure.path.map((part) => (typeof part === 'number' ? part : String(part)))];
     if (failure.value === undefined) return { loc, msg: 'Field required', type: 'missing' };
     const type = failure.refinement ?? `${failure.type}_type`;
-    return { loc, msg: failure.message, type };
+    // superstruct quotes the failing value whole: a large one is cut, so the answer stays small.
+    const msg = failure.message.length > MAX_MESSAGE_CHARS ? `${failure.message.slice(0, MAX_MESSAGE_CHARS)}…` : failure.message;
+    return { loc, msg, type };
   });
 }

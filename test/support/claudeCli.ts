@@ -32,10 +32,17 @@ export interface ClaudeRun {
  */
 export function runClaude(
   prompt: string,
-  { cwd, home, standIn, tools, env = {} }: { cwd: string; home: string; standIn: MessagesStandIn; tools: string[]; env?: NodeJS.ProcessEnv },
+  {
+    cwd,
+    home,
+    standIn,
+    tools,
+    env = {},
+    args = [],
+  }: { cwd: string; home: string; standIn: MessagesStandIn; tools: string[]; env?: NodeJS.ProcessEnv; /** More arguments, before the tools. */ args?: string[] },
 ): Promise<ClaudeRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', '--allowedTools', ...tools], {
+    const child = spawn(CLAUDE_BIN, ['-p', prompt, '--output-format', 'json', ...args, '--allowedTools', ...tools], {
       cwd,
       env: {
         PATH: process.env.PATH,
