@@ -36,6 +36,12 @@ export interface EventSearchPage {
   nextCursor: string | null;
   /** Some events in scope hold more text than the index keeps: past that, their text was not searched. */
   partial: boolean;
+  /**
+   * The search stopped early, a page's work being bounded: every event from this id up (below the cursor
+   * given) was searched, none below it. `nextCursor` then continues from here, even when the page is not full.
+   * null: the page is full, or the whole scope was searched.
+   */
+  scannedTo: number | null;
 }
 
 const FAILED = 'asm_event_failed(e.error, e.exit_code)';
@@ -86,14 +92,18 @@ interface IndexRowKey {
   last_event_id: string;
 }
 
-// Rows of the index read at a time, newest first, through the trigram index.
+// Rows of the index read at a time, newest first, through the trigram index, and how many times at most.
 const ROWS_AT_ONCE = 200;
-// The newest rows, walked first whatever they hold (about 100 small events each, or 2 KB of a large one), a
-// few pages of them at most.
-const NEWEST_ROWS = 500;
-const NEWEST_PAGES = 1;
-// How long the trigram index may take for a page of rows before the rows are walked instead.
+// The newest rows of the index walked at a time whatever they hold (about 100 small events each, or 2 KB of a
+// large one), and how many such slices a page may walk.
+const ROW_SLICE = 1000;
+const ROW_SLICES = 3;
+const TRIGRAM_BATCHES = 5;
+// How long the trigram index may take for a batch of rows before the events are walked instead.
 const TRIGRAM_BUDGET_MS = 250;
+// Failed events walked at a time, newest first, each checked exactly, and how many such slices a page may walk.
+const WALK_SLICE = 2000;
+const FAILED_WALK_SLICES = 5;
 
 // q as it stands inside a JSON string that JSON.stringify wrote.
 const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
@@ -123,8 +133,39 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
   const want = search.limit + 1;
   const pattern = escapeLike(search.q);
   const jsonPattern = escapeLike(jsonEscaped(search.q));
+  // Events found, with their snippet when the index gave one (else the final query cuts it from the event).
+  const found = new Map<number, string | null>();
+  // The events with an id of at least `covered` (and below `before`) are all searched; null: none yet.
+  let covered: number | null = null;
+  let exhausted = false;
 
-  // The events not indexed yet: past the cursor, or left to the backfill.
+  // 1. The newest events, walked by id a slice at a time and checked exactly on the event itself (a common
+  //    word fills the page here; the failed-only filter walks only the failed events, through their index).
+  const walk = async (slices: number) => {
+    for (let slice = 0; slice < slices && !exhausted && found.size < want; slice++) {
+      const { rows } = await db.query<{ low: string | null; n: number; hits: string[] | null }>(
+        `select min(w.id) as low, count(*)::int as n, array_agg(w.id order by w.id desc) filter (where w.hit) as hits
+         from (select e.id, ${exact('$1', '$2')}${filters(false, 5)} as hit
+               from events e
+               where ($3::bigint is null or e.id < $3)${search.failedOnly ? ` and ${FAILED}` : ''}
+               order by e.id desc limit $4) w`,
+        [pattern, jsonPattern, covered ?? search.before ?? null, WALK_SLICE, ...filterValues({ ...search, before: undefined })],
+      );
+      const { low, n, hits } = rows[0]!;
+      for (const id of hits ?? []) if (found.size < want) found.set(Number(id), null);
+      if (n < WALK_SLICE) exhausted = true;
+      else covered = Number(low);
+    }
+  };
+  if (search.failedOnly) {
+    await walk(FAILED_WALK_SLICES);
+    return pageOf(db, search, found, found.size >= want || exhausted ? null : covered);
+  }
+
+  // 2. Any other search reads the index: rows newest first (by the last event each holds), each row's events
+  //    checked on their own text; and the events the index does not hold yet (the tail and the backfill),
+  //    exactly. The newest rows are walked whatever they hold (a common word fills the page from them), then
+  //    the older rows that match come through the trigram index (a rarer word), a bounded number of either.
   const { rows: tail } = await db.query<{ id: string }>(
     `with state as materialized (
        select indexed_seq, backfill_below_id from search_index_state where id = 1
@@ -135,69 +176,78 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
        where b.last_seq > (select indexed_seq from state) and c.event_id is not null
      )
      (select e.id from events e
-      where e.id in (select id from tail) and ${exact('$1', '$2')}${filters(search.failedOnly, 4)}
+      where e.id in (select id from tail) and ${exact('$1', '$2')}${filters(false, 4)}
       order by e.id desc limit $3)
      union
      (select e.id from events e
-      where e.id < (select backfill_below_id from state) and ${exact('$1', '$2')}${filters(search.failedOnly, 4)}
+      where e.id < (select backfill_below_id from state) and ${exact('$1', '$2')}${filters(false, 4)}
       order by e.id desc limit $3)`,
     [pattern, jsonPattern, want, ...filterValues(search)],
   );
-
-  // The index, newest rows first, until every event newer than the last row read is known.
   const indexed = new Map<number, string>();
-  let after: { last: string; id: string } | null = null;
-  let boundary = -Infinity;
   const readHits = async (rowIds: string[]) => {
     if (rowIds.length === 0) return;
     const { rows: hits } = await db.query<{ id: string; snippet: string }>(
       `select p.event_id as id, substr(p.piece, greatest(1, strpos(lower(p.piece), lower($2)) - $4), length($2) + 2 * $4) as snippet
        from event_search_chunks k cross join lateral ${PIECES}
        -- Each event by its key: a join the planner could answer by reading every event.
-       cross join lateral (select 1 from events e where e.id = p.event_id${filters(search.failedOnly, 5)} offset 0) e
+       cross join lateral (select 1 from events e where e.id = p.event_id${filters(false, 5)} offset 0) e
        where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'`,
       [rowIds, search.q, pattern, SNIPPET_CONTEXT, ...filterValues(search)],
     );
     for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
   };
-  const enough = () => [...indexed.keys()].filter((id) => id > boundary).length >= want;
-
-  // First the newest rows, walked in order whatever matches (a common word fills the page from them; the
-  // planner, left to choose, may read every match through the trigram index first).
-  let done = false;
-  for (let page = 0; page < NEWEST_PAGES && !done; page++) {
-    const { rows: newest }: { rows: (IndexRowKey & { hit: boolean })[] } = await db.query<IndexRowKey & { hit: boolean }>(
-      `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
-       from (select id, last_event_id, body from event_search_chunks
-             where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
-             order by last_event_id desc, id desc limit $5) k`,
-      [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, NEWEST_ROWS],
-    );
-    await readHits(newest.filter((row) => row.hit).map((row) => row.id));
-    if (newest.length < NEWEST_ROWS) {
-      boundary = -Infinity;
-      done = true;
-    } else {
-      const last: IndexRowKey = newest[newest.length - 1]!;
-      after = { last: last.last_event_id, id: last.id };
-      boundary = Number(last.last_event_id);
-      done = enough();
+  // Every event above `boundary` (and below the cursor) that matches is known.
+  let boundary = Infinity;
+  let after = null as { last: string; id: string } | null;
+  let complete = false;
+  const enough = () => [...indexed.keys(), ...tail.map((row) => Number(row.id))].filter((id) => id > boundary).length >= want;
+  // Takes the rows read (null: none, the budget ran out); false when the page is settled.
+  const advance = async (batch: (IndexRowKey & { hit?: boolean })[], size: number): Promise<boolean> => {
+    await readHits(batch.filter((row) => row.hit !== false).map((row) => row.id));
+    if (batch.length < size) {
+      complete = true;
+      return false;
     }
-  }
-  // Then the older rows that match, through the trigram index, a few hundred at a time.
-  while (!done) {
-    const batch = await matchingRows(db, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE]);
-    await readHits(batch.map((row) => row.id));
-    if (batch.length < ROWS_AT_ONCE) break;
     const last: IndexRowKey = batch[batch.length - 1]!;
     after = { last: last.last_event_id, id: last.id };
     // Every event above the last row's last event is in a row read already (a row holds no event above its last).
     boundary = Number(last.last_event_id);
-    done = enough();
+    return !enough();
+  };
+  const walkRows = async (slices: number) => {
+    for (let slice = 0; slice < slices; slice++) {
+      const { rows } = await db.query<IndexRowKey & { hit: boolean }>(
+        `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
+         from (select id, last_event_id, body from event_search_chunks
+               where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
+               order by last_event_id desc, id desc limit $5) k`,
+        [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, ROW_SLICE],
+      );
+      if (!(await advance(rows, ROW_SLICE))) return false;
+    }
+    return true;
+  };
+  let open = await walkRows(1);
+  for (let batchNo = 0; open && batchNo < TRIGRAM_BATCHES; batchNo++) {
+    const batch = await matchingRows(db, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE]);
+    // A word too common for the trigram index in its budget: walk on through the rows instead.
+    if (batch === null) open = await walkRows(ROW_SLICES - 1);
+    else open = await advance(batch, ROWS_AT_ONCE);
+    if (batch === null) break;
   }
-  if (!done) boundary = -Infinity;
+  if (complete) boundary = -Infinity;
+  for (const id of [...indexed.keys(), ...tail.map((row) => Number(row.id))]) if (id > boundary) found.set(id, indexed.get(id) ?? null);
+  return pageOf(db, search, found, complete || found.size >= want ? null : Math.min(boundary + 1, search.before ?? Infinity));
+}
 
-  const ids = [...new Set([...[...indexed.keys()].filter((id) => id > boundary), ...tail.map((row) => Number(row.id))])].sort((a, b) => b - a).slice(0, want);
+// The page of the events found (the newest `limit` of them), and where the search stopped: `stoppedAt` is the
+// lowest event id below which nothing was searched (null: the whole scope was).
+async function pageOf(db: Queryable, search: EventSearch, found: Map<number, string | null>, stoppedAt: number | null): Promise<EventSearchPage> {
+  const want = search.limit + 1;
+  const pattern = escapeLike(search.q);
+  const jsonPattern = escapeLike(jsonEscaped(search.q));
+  const ids = [...found.keys()].filter((id) => stoppedAt === null || id >= stoppedAt).sort((a, b) => b - a).slice(0, want);
   const { rows } = await db.query<{
     id: string;
     session_id: string;
@@ -223,7 +273,7 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
      from unnest($1::bigint[], $2::text[]) as page(id, snippet)
      join events e on e.id = page.id join sessions s on s.session_id = e.session_id
      order by e.id desc`,
-    [ids, ids.map((id) => indexed.get(id) ?? null), search.q, pattern, jsonPattern, jsonEscaped(search.q), SNIPPET_CONTEXT, search.sessionId ?? null],
+    [ids, ids.map((id) => found.get(id) ?? null), search.q, pattern, jsonPattern, jsonEscaped(search.q), SNIPPET_CONTEXT, search.sessionId ?? null],
   );
   const page = rows.slice(0, search.limit);
   const partial = rows.length > 0 ? rows[0]!.partial : await anyCut(db, search.sessionId);
@@ -240,16 +290,16 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
       failed: row.failed,
       snippet: (row.snippet ?? '').replace(/[\s\u001e]+/g, ' ').trim(),
     })),
-    nextCursor: rows.length > search.limit ? String(page[page.length - 1]!.id) : null,
+    nextCursor: rows.length > search.limit ? String(page[page.length - 1]!.id) : stoppedAt !== null ? String(stoppedAt) : null,
     partial,
+    scannedTo: rows.length > search.limit || stoppedAt === null ? null : stoppedAt,
   };
 }
 
-// The next rows that match, newest first. Through the trigram index when that answers within
-// TRIGRAM_BUDGET_MS (a rare word); else (a common word, which the trigram index would make it read every row
-// of) by walking the rows newest first, which finds a page of a common word at once. PostgreSQL cannot
-// estimate how common a word is in texts this long (it keeps no statistics of values over 1 KB).
-async function matchingRows(db: Queryable, values: unknown[]): Promise<IndexRowKey[]> {
+// The next rows that match, newest first, through the trigram index; null when that takes longer than
+// TRIGRAM_BUDGET_MS (a common word, which the trigram index would make it read every row of: PostgreSQL cannot
+// estimate how common a word is in texts this long, it keeps no statistics of values over 1 KB).
+async function matchingRows(db: Queryable, values: unknown[]): Promise<IndexRowKey[] | null> {
   const sql = `select k.id, k.last_event_id from event_search_chunks k
      where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
        and ($4::bigint is null or k.first_event_id < $4)
@@ -264,10 +314,8 @@ async function matchingRows(db: Queryable, values: unknown[]): Promise<IndexRowK
   } catch (err) {
     if ((err as { code?: string }).code !== '57014') throw err;
     await db.query('rollback to savepoint asm_search');
-    await db.query('set local statement_timeout to default; set local enable_bitmapscan = off');
-    const { rows } = await db.query<IndexRowKey>(sql, values);
-    await db.query('set local enable_bitmapscan to default');
-    return rows;
+    await db.query('set local statement_timeout to default');
+    return null;
   }
 }
 
