@@ -1321,6 +1321,12 @@ CREATE INDEX events_by_tool_use_id ON public.events USING btree (session_id, too
 CREATE UNIQUE INDEX events_event_id_unique ON public.events USING btree (session_id, event_id) WHERE (event_id IS NOT NULL);
 
 --
+-- Name: events_failed_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_failed_id ON public.events USING btree (id) WHERE public.asm_event_failed(error, exit_code);
+
+--
 -- Name: sessions_by_outcome; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -1,6 +1,7 @@
 import { pruneChanges } from '../src/store/changes';
 import { createLogger } from '../src/logger';
 import type { SearchIndexer } from '../src/store/searchIndexer';
+import type { EventSearch, SearchBounds } from '../src/store/search';
 import { sessionPath } from './support/http';
 import { startInstance, useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -38,7 +39,7 @@ async function post(id: string, event: Record<string, unknown>): Promise<number>
 const search = async (query: string) => {
   const reply = await api.get(`/search?${query}`);
   expect(reply.status).toBe(200);
-  return reply.body as { results: any[]; next_cursor: string | null; partial: boolean };
+  return reply.body as { results: any[]; next_cursor: string | null; partial: boolean; scanned_to: number | null };
 };
 const found = async (q: string, extra: Record<string, string> = {}) => {
   const reply = await api.get(`/search?${new URLSearchParams({ q, ...extra }).toString()}`);
@@ -286,6 +287,91 @@ describe('the search indexer', () => {
       ),
     ).toBe(6);
     expect((await found('ancient-', { session_id: 'ix-old' })).sort((a, b) => a - b)).toEqual(ids);
+  });
+
+  // Every page of a search, following next_cursor, with the work of a page bounded as given.
+  // (Until the cursor is at or below `until`: the older events of the other tests hold no match.)
+  async function allPages(search: Omit<EventSearch, 'before'>, bounds: Partial<SearchBounds>, until = 0) {
+    const ids: number[] = [];
+    const stops: (number | null)[] = [];
+    for (let before: number | undefined, pages = 0; pages === 0 || before !== undefined; pages++) {
+      if (pages > 200) throw new Error('the search does not end');
+      const page = await server.instance.service.store.search.events({ ...search, before }, bounds);
+      ids.push(...page.results.map((hit) => hit.id));
+      stops.push(page.scannedTo);
+      if (page.scannedTo !== null) expect(page.nextCursor).toBe(String(page.scannedTo));
+      if (page.nextCursor !== null) expect(Number(page.nextCursor)).toBeLessThan(before ?? Infinity);
+      before = page.nextCursor === null || Number(page.nextCursor) <= until ? undefined : Number(page.nextCursor);
+    }
+    return { ids, stops };
+  }
+
+  it('bounds the rows a page reads: it stops early with scanned_to and a cursor, and the cursor reaches every match', async () => {
+    await create('ix-bound');
+    // Large events, each in chunks of its own; the word in a few of them, in their first and last chunk.
+    const word = (i: number) => (i % 4 === 0 ? 'pangolin' : 'other');
+    const big = (i: number) => ({ event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: `${word(i)} ${'y'.repeat(2100)} ${word(i)} ${i}` } });
+    const reply = await api.post(sessionPath('ix-bound', '/events/batch'), { events: Array.from({ length: 14 }, (_, i) => big(i)) });
+    expect(reply.status).toBe(201);
+    const ids: number[] = reply.body.events.map((event: { id: number }) => event.id);
+    await indexAll();
+    // And one in the tail, not indexed yet.
+    const tailId = await post('ix-bound', { event_type: 'message', role: 'user', content: [{ type: 'text', text: 'a pangolin in the tail' }] });
+    const expected = [tailId, ...ids.filter((_, i) => i % 4 === 0).reverse()];
+
+    const tight = { rowSlice: 2, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 };
+    const { ids: paged, stops } = await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, tight, ids[0]);
+    expect(paged).toEqual(expected);
+    // It stopped early at least once, each time lower.
+    const early = stops.filter((stop): stop is number => stop !== null);
+    expect(early.length).toBeGreaterThan(0);
+    expect(early).toEqual([...early].sort((a, b) => b - a));
+    // A bound smaller than one event's chunks: each page still gets past its cursor.
+    expect((await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, { rowSlice: 1, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 }, ids[0])).ids).toEqual(expected);
+    // A common word: every event, in pages, each once, whatever the bound.
+    const every = await allPages({ q: 'y'.repeat(50), sessionId: 'ix-bound', limit: 3 }, tight, ids[0]);
+    expect(every.ids).toEqual([...ids].reverse());
+    // Unbounded enough, one page holds them all and says nothing stopped.
+    const whole = await server.instance.service.store.search.events({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 });
+    expect(whole.results.map((hit) => hit.id)).toEqual(expected);
+    expect([whole.nextCursor, whole.scannedTo]).toEqual([null, null]);
+    // Over HTTP.
+    expect((await search('q=pangolin&session_id=ix-bound')).scanned_to).toBeNull();
+  });
+
+  it('searches failed events only by walking them, a bounded slice at a time, and reaches every match through the cursor', async () => {
+    await create('ix-failed');
+    const ids: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push(await post('ix-failed', { event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: i % 3 === 0 ? `walrus ${i}` : `seal ${i}` }, exit_code: 1 }));
+      await post('ix-failed', { event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: `walrus ok ${i}` }, exit_code: 0 });
+    }
+    await indexAll();
+    const failedWalrus = ids.filter((_, i) => i % 3 === 0).reverse();
+
+    const tight = { walkSlice: 2, failedWalkSlices: 1 };
+    const { ids: paged, stops } = await allPages({ q: 'walrus', failedOnly: true, sessionId: 'ix-failed', limit: 10 }, tight, ids[0]);
+    expect(paged).toEqual(failedWalrus);
+    expect(stops[0]).toBe(ids[5]);
+    // A word in no failed event: a bounded page says where it stopped, and the cursor goes on to the end.
+    const none = await server.instance.service.store.search.events({ q: 'walrus ok', failedOnly: true, limit: 10 }, tight);
+    expect(none.results).toEqual([]);
+    expect(none.scannedTo).not.toBeNull();
+    expect(none.nextCursor).toBe(String(none.scannedTo));
+    expect((await allPages({ q: 'walrus ok', failedOnly: true, sessionId: 'ix-failed', limit: 10 }, tight, ids[0])).ids).toEqual([]);
+    // With the default bounds, one page and no cursor.
+    const reply = await search('q=walrus&failed=true&session_id=ix-failed');
+    expect(reply.results.map((hit) => hit.id)).toEqual(failedWalrus);
+    expect([reply.next_cursor, reply.scanned_to]).toEqual([null, null]);
+    // The walk can read the failed events through their own index (this table is too small for the planner to
+    // choose it unless told not to read the whole table).
+    const plan = await database.withClient(async (client) => {
+      await client.query('set enable_seqscan = off');
+      return client.query<{ 'QUERY PLAN': string }>(
+        'explain select id from events e where e.id < 1000000 and asm_event_failed(e.error, e.exit_code) order by e.id desc limit 2000',
+      );
+    });
+    expect(plan.rows.map((row) => row['QUERY PLAN']).join('\n')).toContain('events_failed_id');
   });
 
   it('reports its lag on /metrics', async () => {

@@ -53,7 +53,7 @@ const SNIPPET_CONTEXT = 80;
 
 export interface SearchStore {
   /** As searchEvents(). */
-  events(search: EventSearch): Promise<EventSearchPage>;
+  events(search: EventSearch, bounds?: Partial<SearchBounds>): Promise<EventSearchPage>;
   /** An indexer on this store's connections (the service starts one; tests make their own). */
   indexer(options: Omit<SearchIndexerOptions, 'pool'>): SearchIndexer;
   /** As searchIndexLag(). */
@@ -62,7 +62,7 @@ export interface SearchStore {
 
 export function searchStore({ pool }: { pool: Pool }): SearchStore {
   return {
-    events: (search) => searchEvents(pool, search),
+    events: (search, bounds) => searchEvents(pool, search, bounds),
     indexer: (options) => new SearchIndexer({ ...options, pool }),
     lag: () => searchIndexLag(pool),
   };
@@ -92,18 +92,33 @@ interface IndexRowKey {
   last_event_id: string;
 }
 
-// Rows of the index read at a time, newest first, through the trigram index, and how many times at most.
-const ROWS_AT_ONCE = 200;
-// The newest rows of the index walked at a time whatever they hold (about 100 small events each, or 2 KB of a
-// large one), and how many such slices a page may walk.
-const ROW_SLICE = 1000;
-const ROW_SLICES = 3;
-const TRIGRAM_BATCHES = 5;
-// How long the trigram index may take for a batch of rows before the events are walked instead.
-const TRIGRAM_BUDGET_MS = 250;
-// Failed events walked at a time, newest first, each checked exactly, and how many such slices a page may walk.
-const WALK_SLICE = 2000;
-const FAILED_WALK_SLICES = 5;
+/** How much work one page of a search may do (tests make it small). */
+export interface SearchBounds {
+  /** The newest rows of the index walked at a time whatever they hold (about 100 small events each, or 2 KB of a large one), */
+  rowSlice: number;
+  /** and how many such slices a page may walk. */
+  rowSlices: number;
+  /** Rows read at a time through the trigram index, newest first, */
+  rowsAtOnce: number;
+  /** how many times at most, */
+  trigramBatches: number;
+  /** and how long one such read may take before the rows are walked instead. */
+  trigramBudgetMs: number;
+  /** Failed events walked at a time (failed-only), newest first, each checked exactly, */
+  walkSlice: number;
+  /** and how many such slices a page may walk. */
+  failedWalkSlices: number;
+}
+
+export const SEARCH_BOUNDS: SearchBounds = {
+  rowSlice: 1000,
+  rowSlices: 3,
+  rowsAtOnce: 200,
+  trigramBatches: 5,
+  trigramBudgetMs: 250,
+  walkSlice: 2000,
+  failedWalkSlices: 5,
+};
 
 // q as it stands inside a JSON string that JSON.stringify wrote.
 const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
@@ -119,17 +134,24 @@ const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
  * - the backfill: events stored before the index existed and not indexed yet, checked the same way.
  * So an event is found from its commit on. `partial` says that events in scope hold more text than the
  * index keeps (DEFAULT_MAX_INDEXED_CHARS), the rest of which was not searched.
+ *
+ * The work of a page is bounded (SEARCH_BOUNDS): the newest rows walked whatever they hold (a common word
+ * fills the page there), then a few batches through the trigram index (a rarer word), within a time budget
+ * each (past it, a few more slices of rows are walked instead). A failed-only search walks the failed events
+ * instead, newest first through their partial index, checking each exactly. When the bound is met before the
+ * page is full, the page holds what was found, every event from `scannedTo` up (below the cursor) having
+ * been searched, and `nextCursor` goes on from there: following it reaches every match.
  */
-export async function searchEvents(pool: Pool, search: EventSearch): Promise<EventSearchPage> {
+export async function searchEvents(pool: Pool, search: EventSearch, bounds: Partial<SearchBounds> = {}): Promise<EventSearchPage> {
   const read = await beginRead(pool);
   try {
-    return await searchIn(read.client, search);
+    return await searchIn(read.client, search, { ...SEARCH_BOUNDS, ...bounds });
   } finally {
     await read.end();
   }
 }
 
-async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearchPage> {
+async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds): Promise<EventSearchPage> {
   const want = search.limit + 1;
   const pattern = escapeLike(search.q);
   const jsonPattern = escapeLike(jsonEscaped(search.q));
@@ -149,16 +171,16 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
                from events e
                where ($3::bigint is null or e.id < $3)${search.failedOnly ? ` and ${FAILED}` : ''}
                order by e.id desc limit $4) w`,
-        [pattern, jsonPattern, covered ?? search.before ?? null, WALK_SLICE, ...filterValues({ ...search, before: undefined })],
+        [pattern, jsonPattern, covered ?? search.before ?? null, bounds.walkSlice, ...filterValues({ ...search, before: undefined })],
       );
       const { low, n, hits } = rows[0]!;
       for (const id of hits ?? []) if (found.size < want) found.set(Number(id), null);
-      if (n < WALK_SLICE) exhausted = true;
+      if (n < bounds.walkSlice) exhausted = true;
       else covered = Number(low);
     }
   };
   if (search.failedOnly) {
-    await walk(FAILED_WALK_SLICES);
+    await walk(bounds.failedWalkSlices);
     return pageOf(db, search, found, found.size >= want || exhausted ? null : covered);
   }
 
@@ -222,20 +244,23 @@ async function searchIn(db: Queryable, search: EventSearch): Promise<EventSearch
          from (select id, last_event_id, body from event_search_chunks
                where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
                order by last_event_id desc, id desc limit $5) k`,
-        [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, ROW_SLICE],
+        [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, bounds.rowSlice],
       );
-      if (!(await advance(rows, ROW_SLICE))) return false;
+      if (!(await advance(rows, bounds.rowSlice))) return false;
     }
     return true;
   };
   let open = await walkRows(1);
-  for (let batchNo = 0; open && batchNo < TRIGRAM_BATCHES; batchNo++) {
-    const batch = await matchingRows(db, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, ROWS_AT_ONCE]);
+  for (let batchNo = 0; open && batchNo < bounds.trigramBatches; batchNo++) {
+    const batch = await matchingRows(db, bounds.trigramBudgetMs, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, bounds.rowsAtOnce]);
     // A word too common for the trigram index in its budget: walk on through the rows instead.
-    if (batch === null) open = await walkRows(ROW_SLICES - 1);
-    else open = await advance(batch, ROWS_AT_ONCE);
+    if (batch === null) open = await walkRows(bounds.rowSlices - 1);
+    else open = await advance(batch, bounds.rowsAtOnce);
     if (batch === null) break;
   }
+  // A page always gets past its cursor: the chunks of one large event (all with the same last event) may be
+  // more than the bound, and a cursor can only say "below this event".
+  while (open && !complete && boundary + 1 >= (search.before ?? Infinity)) open = await walkRows(1);
   if (complete) boundary = -Infinity;
   for (const id of [...indexed.keys(), ...tail.map((row) => Number(row.id))]) if (id > boundary) found.set(id, indexed.get(id) ?? null);
   return pageOf(db, search, found, complete || found.size >= want ? null : Math.min(boundary + 1, search.before ?? Infinity));
@@ -247,7 +272,10 @@ async function pageOf(db: Queryable, search: EventSearch, found: Map<number, str
   const want = search.limit + 1;
   const pattern = escapeLike(search.q);
   const jsonPattern = escapeLike(jsonEscaped(search.q));
-  const ids = [...found.keys()].filter((id) => stoppedAt === null || id >= stoppedAt).sort((a, b) => b - a).slice(0, want);
+  const ids = [...found.keys()]
+    .filter((id) => stoppedAt === null || id >= stoppedAt)
+    .sort((a, b) => b - a)
+    .slice(0, want);
   const { rows } = await db.query<{
     id: string;
     session_id: string;
@@ -297,16 +325,16 @@ async function pageOf(db: Queryable, search: EventSearch, found: Map<number, str
 }
 
 // The next rows that match, newest first, through the trigram index; null when that takes longer than
-// TRIGRAM_BUDGET_MS (a common word, which the trigram index would make it read every row of: PostgreSQL cannot
+// budgetMs (a common word, which the trigram index would make it read every row of: PostgreSQL cannot
 // estimate how common a word is in texts this long, it keeps no statistics of values over 1 KB).
-async function matchingRows(db: Queryable, values: unknown[]): Promise<IndexRowKey[] | null> {
+async function matchingRows(db: Queryable, budgetMs: number, values: unknown[]): Promise<IndexRowKey[] | null> {
   const sql = `select k.id, k.last_event_id from event_search_chunks k
      where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
        and ($4::bigint is null or k.first_event_id < $4)
      order by k.last_event_id desc, k.id desc limit $5`;
   await db.query('savepoint asm_search');
   try {
-    await db.query(`set local statement_timeout = ${TRIGRAM_BUDGET_MS}`);
+    await db.query(`set local statement_timeout = ${budgetMs}`);
     const { rows } = await db.query<IndexRowKey>(sql, values);
     await db.query('release savepoint asm_search');
     await db.query('set local statement_timeout to default');
