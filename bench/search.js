@@ -38,6 +38,7 @@ const insertEvents = (from, to) => `
 async function timeSearch(baseUrl, query) {
   const times = [];
   let hits = 0;
+  let stopped = 0;
   for (let i = 0; i < RUNS; i += 1) {
     const started = process.hrtime.bigint();
     const reply = await fetch(`${baseUrl}/search?${query}`);
@@ -45,9 +46,12 @@ async function timeSearch(baseUrl, query) {
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
     if (reply.status !== 200) throw new Error(`${query}: ${reply.status} ${JSON.stringify(body)}`);
     hits = body.results.length;
+    if (body.scanned_to !== null && body.scanned_to !== undefined) stopped += 1;
   }
   const { p50, p99, max } = stats(times);
-  console.log(`  ${query.padEnd(52)} ${String(hits).padStart(3)} hits   p50 ${round(p50)} ms   p99 ${round(p99)} ms   max ${round(max)} ms`);
+  console.log(
+    `  ${query.padEnd(52)} ${String(hits).padStart(3)} hits   p50 ${round(p50)} ms   p99 ${round(p99)} ms   max ${round(max)} ms${stopped > 0 ? `   stopped early (scanned_to) in ${stopped}/${RUNS}` : ''}`,
+  );
 }
 
 async function timeInsert(client, label, from) {

@@ -319,7 +319,7 @@ describe('the search indexer', () => {
     const tailId = await post('ix-bound', { event_type: 'message', role: 'user', content: [{ type: 'text', text: 'a pangolin in the tail' }] });
     const expected = [tailId, ...ids.filter((_, i) => i % 4 === 0).reverse()];
 
-    const tight = { rowSlice: 2, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 };
+    const tight = { walkSlice: 2, rowSlice: 2, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 };
     const { ids: paged, stops } = await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, tight, ids[0]);
     expect(paged).toEqual(expected);
     // It stopped early at least once, each time lower.
@@ -327,7 +327,7 @@ describe('the search indexer', () => {
     expect(early.length).toBeGreaterThan(0);
     expect(early).toEqual([...early].sort((a, b) => b - a));
     // A bound smaller than one event's chunks: each page still gets past its cursor.
-    expect((await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, { rowSlice: 1, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 }, ids[0])).ids).toEqual(expected);
+    expect((await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, { walkSlice: 1, rowSlice: 1, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 }, ids[0])).ids).toEqual(expected);
     // A common word: every event, in pages, each once, whatever the bound.
     const every = await allPages({ q: 'y'.repeat(50), sessionId: 'ix-bound', limit: 3 }, tight, ids[0]);
     expect(every.ids).toEqual([...ids].reverse());

@@ -1,5 +1,6 @@
 import type { Pool, Queryable } from '../db/pool';
 import { beginRead } from './tx';
+import { eventText, type SearchColumn } from './searchText';
 import { SearchIndexer, searchIndexLag, type SearchIndexerOptions, type SearchIndexLag } from './searchIndexer';
 
 export interface EventSearch {
@@ -155,14 +156,15 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
   const want = search.limit + 1;
   const pattern = escapeLike(search.q);
   const jsonPattern = escapeLike(jsonEscaped(search.q));
-  // Events found, with their snippet when the index gave one (else the final query cuts it from the event).
+  // Events found, with their snippet when known (else the final query cuts it from the event: the tail's).
   const found = new Map<number, string | null>();
   // The events with an id of at least `covered` (and below `before`) are all searched; null: none yet.
   let covered: number | null = null;
   let exhausted = false;
 
-  // 1. The newest events, walked by id a slice at a time and checked exactly on the event itself (a common
-  //    word fills the page here; the failed-only filter walks only the failed events, through their index).
+  // 1. The newest events, walked by id a slice at a time (one slice; failed-only: a few slices of the failed
+  //    events, through their index), checked on each event itself: a common word fills the page here, and a
+  //    few large events cannot stand in the way (their many index rows would).
   const walk = async (slices: number) => {
     for (let slice = 0; slice < slices && !exhausted && found.size < want; slice++) {
       const { rows } = await db.query<{ low: string | null; n: number; hits: string[] | null }>(
@@ -174,15 +176,36 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
         [pattern, jsonPattern, covered ?? search.before ?? null, bounds.walkSlice, ...filterValues({ ...search, before: undefined })],
       );
       const { low, n, hits } = rows[0]!;
-      for (const id of hits ?? []) if (found.size < want) found.set(Number(id), null);
+      await confirm((hits ?? []).map(Number));
       if (n < bounds.walkSlice) exhausted = true;
       else covered = Number(low);
     }
   };
-  if (search.failedOnly) {
-    await walk(bounds.failedWalkSlices);
-    return pageOf(db, search, found, found.size >= want || exhausted ? null : covered);
-  }
+  // The events the walk's check on their stored JSON found, checked again on their text as the index holds
+  // it (its decoded strings, up to where the index cut it), the snippet cut from that text.
+  const confirm = async (ids: number[]) => {
+    if (ids.length === 0) return;
+    const { rows } = await db.query<Record<SearchColumn, string | null> & { id: string; indexed_chars: string | null }>(
+      `select e.id, e.content::text as content, e.tool_name, e.tool_input::text as tool_input, e.tool_output::text as tool_output,
+              e.error, e.reason, cut.indexed_chars
+       from events e left join event_search_cut cut on cut.event_id = e.id
+       where e.id = any($1::bigint[]) order by e.id desc`,
+      [ids],
+    );
+    const needle = search.q.toLowerCase();
+    for (const row of rows) {
+      if (found.size >= want) return;
+      const { text } = eventText(row, row.indexed_chars === null ? Number.MAX_SAFE_INTEGER : Number(row.indexed_chars));
+      const at = text.toLowerCase().indexOf(needle);
+      if (at < 0) continue;
+      found.set(Number(row.id), text.slice(Math.max(0, at - SNIPPET_CONTEXT), at + search.q.length + SNIPPET_CONTEXT));
+    }
+  };
+  await walk(search.failedOnly ? bounds.failedWalkSlices : 1);
+  if (found.size >= want || exhausted) return pageOf(db, search, found, null);
+  if (search.failedOnly) return pageOf(db, search, found, covered);
+  // Every event from `below` up (below the cursor) is searched.
+  const below = covered!;
 
   // 2. Any other search reads the index: rows newest first (by the last event each holds), each row's events
   //    checked on their own text; and the events the index does not hold yet (the tail and the backfill),
@@ -204,7 +227,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
      (select e.id from events e
       where e.id < (select backfill_below_id from state) and ${exact('$1', '$2')}${filters(false, 4)}
       order by e.id desc limit $3)`,
-    [pattern, jsonPattern, want, ...filterValues(search)],
+    [pattern, jsonPattern, want, ...filterValues({ ...search, before: below })],
   );
   const indexed = new Map<number, string>();
   const readHits = async (rowIds: string[]) => {
@@ -215,7 +238,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
        -- Each event by its key: a join the planner could answer by reading every event.
        cross join lateral (select 1 from events e where e.id = p.event_id${filters(false, 5)} offset 0) e
        where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'`,
-      [rowIds, search.q, pattern, SNIPPET_CONTEXT, ...filterValues(search)],
+      [rowIds, search.q, pattern, SNIPPET_CONTEXT, ...filterValues({ ...search, before: below })],
     );
     for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
   };
@@ -244,7 +267,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
          from (select id, last_event_id, body from event_search_chunks
                where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
                order by last_event_id desc, id desc limit $5) k`,
-        [pattern, search.before ?? null, after?.last ?? null, after?.id ?? null, bounds.rowSlice],
+        [pattern, below, after?.last ?? null, after?.id ?? null, bounds.rowSlice],
       );
       if (!(await advance(rows, bounds.rowSlice))) return false;
     }
@@ -252,7 +275,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
   };
   let open = await walkRows(1);
   for (let batchNo = 0; open && batchNo < bounds.trigramBatches; batchNo++) {
-    const batch = await matchingRows(db, bounds.trigramBudgetMs, [pattern, after?.last ?? null, after?.id ?? null, search.before ?? null, bounds.rowsAtOnce]);
+    const batch = await matchingRows(db, bounds.trigramBudgetMs, [pattern, after?.last ?? null, after?.id ?? null, below, bounds.rowsAtOnce]);
     // A word too common for the trigram index in its budget: walk on through the rows instead.
     if (batch === null) open = await walkRows(bounds.rowSlices - 1);
     else open = await advance(batch, bounds.rowsAtOnce);
@@ -260,10 +283,10 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
   }
   // A page always gets past its cursor: the chunks of one large event (all with the same last event) may be
   // more than the bound, and a cursor can only say "below this event".
-  while (open && !complete && boundary + 1 >= (search.before ?? Infinity)) open = await walkRows(1);
+  while (open && !complete && boundary + 1 >= below) open = await walkRows(1);
   if (complete) boundary = -Infinity;
-  for (const id of [...indexed.keys(), ...tail.map((row) => Number(row.id))]) if (id > boundary) found.set(id, indexed.get(id) ?? null);
-  return pageOf(db, search, found, complete || found.size >= want ? null : Math.min(boundary + 1, search.before ?? Infinity));
+  for (const id of [...indexed.keys(), ...tail.map((row) => Number(row.id))]) if (id > boundary && id < below) found.set(id, indexed.get(id) ?? null);
+  return pageOf(db, search, found, complete || found.size >= want ? null : Math.min(boundary + 1, below));
 }
 
 // The page of the events found (the newest `limit` of them), and where the search stopped: `stoppedAt` is the
