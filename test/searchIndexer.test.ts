@@ -327,7 +327,9 @@ describe('the search indexer', () => {
     expect(early.length).toBeGreaterThan(0);
     expect(early).toEqual([...early].sort((a, b) => b - a));
     // A bound smaller than one event's chunks: each page still gets past its cursor.
-    expect((await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, { walkSlice: 1, rowSlice: 1, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 }, ids[0])).ids).toEqual(expected);
+    expect(
+      (await allPages({ q: 'pangolin', sessionId: 'ix-bound', limit: 10 }, { walkSlice: 1, rowSlice: 1, rowSlices: 1, rowsAtOnce: 1, trigramBatches: 1 }, ids[0])).ids,
+    ).toEqual(expected);
     // A common word: every event, in pages, each once, whatever the bound.
     const every = await allPages({ q: 'y'.repeat(50), sessionId: 'ix-bound', limit: 3 }, tight, ids[0]);
     expect(every.ids).toEqual([...ids].reverse());
