@@ -256,7 +256,6 @@ CREATE TABLE public.events (
     agent_id text,
     duration_ms double precision,
     hook_input json,
-    search_text text GENERATED ALWAYS AS (translate(replace(replace(replace(replace(replace(((((((((((COALESCE("left"((content)::text, 2000), ''::text) || ' '::text) || COALESCE("left"(tool_name, 200), ''::text)) || ' '::text) || COALESCE("left"((tool_input)::text, 1000), ''::text)) || ' '::text) || COALESCE("left"((tool_output)::text, 2000), ''::text)) || ' '::text) || COALESCE("left"(error, 500), ''::text)) || ' '::text) || COALESCE("left"(reason, 200), ''::text)), '"type":"text"'::text, ' '::text), '"text":'::text, ' '::text), '\n'::text, ' '::text), '\t'::text, ' '::text), '\r'::text, ' '::text), '"{}[],\'::text, '        '::text)) STORED,
     redactions integer DEFAULT 0 NOT NULL
 );
 
@@ -928,6 +927,48 @@ ALTER TABLE public.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: event_search_chunks; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_search_chunks (
+    id bigint NOT NULL,
+    session_ids text[] NOT NULL,
+    first_event_id bigint NOT NULL,
+    last_event_id bigint NOT NULL,
+    event_ids bigint[] NOT NULL,
+    chunk integer NOT NULL,
+    body text NOT NULL
+);
+
+--
+-- Name: event_search_chunks_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.event_search_chunks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: event_search_chunks_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.event_search_chunks_id_seq OWNED BY public.event_search_chunks.id;
+
+--
+-- Name: event_search_cut; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_search_cut (
+    event_id bigint NOT NULL,
+    session_id text NOT NULL,
+    text_chars bigint NOT NULL,
+    indexed_chars bigint NOT NULL
+);
+
+--
 -- Name: events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -967,6 +1008,18 @@ CREATE SEQUENCE public.pgmigrations_id_seq
 --
 
 ALTER SEQUENCE public.pgmigrations_id_seq OWNED BY public.pgmigrations.id;
+
+--
+-- Name: search_index_state; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.search_index_state (
+    id integer NOT NULL,
+    indexed_seq bigint NOT NULL,
+    backfill_below_id bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT search_index_state_id_check CHECK ((id = 1))
+);
 
 --
 -- Name: tool_results; Type: TABLE; Schema: public; Owner: -
@@ -1020,6 +1073,12 @@ CREATE TABLE public.usage_turns (
     first_request_at timestamp with time zone NOT NULL,
     last_request_at timestamp with time zone NOT NULL
 );
+
+--
+-- Name: event_search_chunks id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_search_chunks ALTER COLUMN id SET DEFAULT nextval('public.event_search_chunks_id_seq'::regclass);
 
 --
 -- Name: pgmigrations id; Type: DEFAULT; Schema: public; Owner: -
@@ -1091,6 +1150,20 @@ ALTER TABLE ONLY public.changes
     ADD CONSTRAINT changes_pkey PRIMARY KEY (id);
 
 --
+-- Name: event_search_chunks event_search_chunks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_search_chunks
+    ADD CONSTRAINT event_search_chunks_pkey PRIMARY KEY (id);
+
+--
+-- Name: event_search_cut event_search_cut_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_search_cut
+    ADD CONSTRAINT event_search_cut_pkey PRIMARY KEY (event_id);
+
+--
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1103,6 +1176,13 @@ ALTER TABLE ONLY public.events
 
 ALTER TABLE ONLY public.pgmigrations
     ADD CONSTRAINT pgmigrations_pkey PRIMARY KEY (id);
+
+--
+-- Name: search_index_state search_index_state_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.search_index_state
+    ADD CONSTRAINT search_index_state_pkey PRIMARY KEY (id);
 
 --
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1187,6 +1267,30 @@ CREATE INDEX changes_by_tx_position ON public.changes USING btree (tx, "position
 CREATE INDEX changes_keys_changed ON public.changes USING btree (tx, "position") WHERE (kind = 'keys_changed'::text);
 
 --
+-- Name: event_search_chunks_last_event; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_search_chunks_last_event ON public.event_search_chunks USING btree (last_event_id, id);
+
+--
+-- Name: event_search_chunks_sessions; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_search_chunks_sessions ON public.event_search_chunks USING gin (session_ids);
+
+--
+-- Name: event_search_chunks_trgm; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_search_chunks_trgm ON public.event_search_chunks USING gin (body public.gin_trgm_ops);
+
+--
+-- Name: event_search_cut_session; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_search_cut_session ON public.event_search_cut USING btree (session_id);
+
+--
 -- Name: events_by_agent_id; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1217,16 +1321,10 @@ CREATE INDEX events_by_tool_use_id ON public.events USING btree (session_id, too
 CREATE UNIQUE INDEX events_event_id_unique ON public.events USING btree (session_id, event_id) WHERE (event_id IS NOT NULL);
 
 --
--- Name: events_search_failed_trgm; Type: INDEX; Schema: public; Owner: -
+-- Name: events_failed_id; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_search_failed_trgm ON public.events USING gin (search_text public.gin_trgm_ops) WHERE ((error IS NOT NULL) OR (COALESCE(exit_code, 0) <> 0));
-
---
--- Name: events_search_trgm; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX events_search_trgm ON public.events USING gin (search_text public.gin_trgm_ops);
+CREATE INDEX events_failed_id ON public.events USING btree (id) WHERE public.asm_event_failed(error, exit_code);
 
 --
 -- Name: sessions_by_outcome; Type: INDEX; Schema: public; Owner: -

@@ -131,10 +131,23 @@ async function measureIngest(servers, meter = NO_METER, connections = 64) {
   return { events_per_s: round(s.count / SECONDS, 0), p50_ms: round(s.p50, 2), p99_ms: round(s.p99, 2), errors, ...usage };
 }
 
-/** POST /sessions/{id}/events/batch with 1,000 events a request. */
-async function measureBatch(servers, meter = NO_METER, connections = 4) {
+/**
+ * POST /sessions/{id}/events/batch with 1,000 events a request. The instances' search indexers run
+ * meanwhile, and the window closes once they have indexed every event written in it, so the CPU counts
+ * indexing too. With `search: false`, a connection holds the indexers' cursor row (they skip while it is
+ * locked) until the window has closed: the same writes with nothing done for search (the indexers catch up
+ * after). A database without the indexer (the code before issue 25) has no cursor: both are the same there.
+ */
+async function measureBatch(servers, meter = NO_METER, { connections = 4, search = true, databaseUrl } = {}) {
   const pools = servers.map((server) => new HttpPool(server.baseUrl, { connections: 2 }));
-  const sessions = await createSessions(pools[0], 'batch', 8);
+  const sessions = await createSessions(pools[0], search ? 'batch' : 'batch-nosearch', 8);
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const indexed = (await db.query("select to_regclass('search_index_state') is not null as present")).rows[0].present;
+  if (indexed && !search) {
+    await db.query('begin');
+    await db.query('select * from search_index_state for update');
+  }
   const body = JSON.stringify({ events: Array.from({ length: 1000 }, (_, i) => JSON.parse(eventBody(i))) });
   let stored = 0;
   let errors = 0;
@@ -157,9 +170,76 @@ async function measureBatch(servers, meter = NO_METER, connections = 4) {
       }
     }),
   );
+  let indexWaitS = null;
+  if (indexed && search) {
+    const waitStarted = performance.now();
+    while ((await db.query('select indexed_seq >= asm_last_seq() as done from search_index_state')).rows[0].done === false) await sleep(20);
+    indexWaitS = round((performance.now() - waitStarted) / 1000, 2);
+  }
   const usage = await window.end(stored, 'event');
+  if (indexed && !search) await db.query('rollback');
+  await db.end();
   await Promise.all(pools.map((pool) => pool.close()));
-  return { events_per_s: round(stored / SECONDS, 0), errors, ...usage };
+  return { events_per_s: round(stored / SECONDS, 0), errors, search: indexed && search, index_caught_up_s: indexWaitS, ...usage };
+}
+
+/**
+ * Index lag under steady ingest: single events at `rate`/s (open loop) for SECONDS, the age of the oldest
+ * change the search index has not followed sampled every 50 ms (from the same table /metrics reads).
+ */
+async function measureSearchLag(servers, databaseUrl, { rate = 2000, meter = NO_METER } = {}) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  if (!(await db.query("select to_regclass('search_index_state') is not null as present")).rows[0].present) {
+    await db.end();
+    return { skipped: 'no search indexer in this code' };
+  }
+  // From an index that has caught up with the steps before.
+  while ((await db.query('select indexed_seq >= asm_last_seq() as done from search_index_state')).rows[0].done === false) await sleep(50);
+  const writer = new HttpPool(servers[0].baseUrl, { connections: 32 });
+  const sessions = await createSessions(writer, 'searchlag', 16);
+  const samples = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const { rows } = await db.query(
+        `select coalesce(extract(epoch from clock_timestamp() - (select committed_at from change_batches where last_seq > s.indexed_seq order by last_seq limit 1)), 0)::float8 as lag
+         from search_index_state s`,
+      );
+      samples.push(rows[0].lag * 1000);
+      await sleep(50);
+    }
+  })();
+  const window = await meter.begin();
+  const interval = 1000 / rate;
+  const started = performance.now();
+  const writes = [];
+  let errors = 0;
+  let stored = 0;
+  for (let i = 0; performance.now() - started < SECONDS * 1000; i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    writes.push(
+      writer.request({ method: 'POST', path: `/sessions/${sessions[i % sessions.length]}/events`, headers: { 'content-type': 'application/json' }, body: eventBody(i) }).then(
+        async (reply) => {
+          await reply.body.dump();
+          if (reply.statusCode === 201) stored += 1;
+          else errors += 1;
+        },
+        () => (errors += 1),
+      ),
+    );
+  }
+  await Promise.all(writes);
+  const elapsed = (performance.now() - started) / 1000;
+  sampling = false;
+  await sampler;
+  const usage = await window.end(stored, 'event');
+  await writer.close();
+  await db.end();
+  const s = stats(samples);
+  return { rate, events_per_s: round(stored / elapsed, 0), errors, lag_p50_ms: round(s.p50, 0), lag_p99_ms: round(s.p99, 0), lag_max_ms: round(s.max, 0), ...usage };
 }
 
 async function connectClients(urls, count) {
@@ -330,7 +410,9 @@ async function main() {
     };
     await step('ceiling', () => measureCeiling(database.url, meter));
     await step('ingest', () => measureIngest(servers, meter));
-    await step('batch', () => measureBatch(servers, meter));
+    await step('batch', () => measureBatch(servers, meter, { databaseUrl: database.url }));
+    await step('batch_no_search', () => measureBatch(servers, meter, { databaseUrl: database.url, search: false }));
+    await step('search_lag', () => measureSearchLag(servers, database.url, { meter, rate: Number(process.env.BENCH_SEARCH_LAG_RATE ?? 2000) }));
     await step('fanout_200', () => measureFanOut(servers, { clients: 200, clientUrls: servers.map((s) => s.wsUrl), rate: 1000, meter }));
     await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100, meter }));
     await step('reads', () => measureReads(servers[0], database.url, meter));
@@ -351,6 +433,19 @@ async function main() {
   results.load_average.end = round(os.loadavg()[0], 1);
   if (results.ingest && results.ceiling) results.ingest.vs_ceiling = round(results.ingest.events_per_s / results.ceiling.inserts_per_s, 2);
   if (results.batch && results.ceiling) results.batch.vs_ceiling = round(results.batch.events_per_s / results.ceiling.inserts_per_s, 2);
+  // CPU per unit as a ratio to the yardstick's CPU per insert in the same run: comparable across machines and days.
+  const yardstick = results.ceiling?.cpu?.postgres_ms_per_1k;
+  if (yardstick) {
+    for (const result of Object.values(results)) {
+      for (const group of ['postgres', 'server']) {
+        const value = result?.cpu?.[`${group}_ms_per_1k`];
+        if (typeof value === 'number') result.cpu[`${group}_vs_yardstick`] = round(value / yardstick, 2);
+      }
+    }
+  }
+  if (results.batch?.cpu?.postgres_ms_per_1k && results.batch_no_search?.cpu?.postgres_ms_per_1k) {
+    results.batch.postgres_vs_no_search = round(results.batch.cpu.postgres_ms_per_1k / results.batch_no_search.cpu.postgres_ms_per_1k, 2);
+  }
   if (only) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   else writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${table(results)}\n`);
@@ -367,11 +462,12 @@ function describeStep(name, result) {
   return parts.join('\n');
 }
 
-// A CPU cell: milliseconds per 1,000 of the step's unit.
+// A CPU cell: milliseconds per 1,000 of the step's unit, and that as a ratio to the yardstick's per insert.
 function cpuCell(result, group) {
   if (!result?.cpu) return '—';
   const value = result.cpu[`${group}_ms_per_1k`];
-  return value === null || value === undefined ? 'not measured' : `${value} ms/1k ${result.cpu.unit}s`;
+  const ratio = result.cpu[`${group}_vs_yardstick`];
+  return value === null || value === undefined ? 'not measured' : `${value} ms/1k ${result.cpu.unit}s${ratio === undefined ? '' : ` (${ratio}×)`}`;
 }
 
 // What the listeners' reads cost PostgreSQL: in CPU when a run without clients gave the difference, else
@@ -397,7 +493,20 @@ function table(r) {
       (x) => `${x.events_per_s}/s${ceilingNote(x)}, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.errors} errors`,
       '≥ 2× ceiling, p99 ≤ 30 ms, 0 errors; CPU ≤ 100 / 50 ms/1k',
     ),
-    row('batch', 'batch ingest: 1,000 per request', (x) => `${x.events_per_s}/s${ceilingNote(x)}, ${x.errors} errors`, '≥ 50,000/s; PostgreSQL ≤ 15 ms/1k'),
+    row(
+      'batch',
+      'batch ingest: 1,000 per request, indexed for search',
+      (x) =>
+        `${x.events_per_s}/s${ceilingNote(x)}, ${x.errors} errors${x.postgres_vs_no_search ? `; PostgreSQL ${x.postgres_vs_no_search}× no search` : ''}${x.index_caught_up_s === null ? '' : `; index caught up ${x.index_caught_up_s} s after`}`,
+      '≥ 50,000/s; PostgreSQL ≤ 1.2× no search',
+    ),
+    row('batch_no_search', 'batch ingest, search indexers held off', (x) => `${x.events_per_s}/s, ${x.errors} errors`, '(the comparison)'),
+    row(
+      'search_lag',
+      'search index lag: single events at a fixed rate',
+      (x) => (x.skipped ? x.skipped : `${x.events_per_s}/s of ${x.rate}/s asked, lag p50 ${x.lag_p50_ms} ms, p99 ${x.lag_p99_ms} ms, max ${x.lag_max_ms} ms, ${x.errors} errors`),
+      'lag p99 ≤ 1 s at 2,000/s',
+    ),
     row(
       'fanout_200',
       'fan-out: 200 clients, 2 instances, 1,000/s',
@@ -462,7 +571,7 @@ function table(r) {
   const where = r.cpu_measured.postgres ? "the bench's own embedded" : 'an external (CPU not measured)';
   return (
     [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n') +
-    `\n\nCPU: milliseconds per 1,000 of the step's unit, all server instances together; PostgreSQL: all its processes. ` +
+    `\n\nCPU: milliseconds per 1,000 of the step's unit, all server instances together; PostgreSQL: all its processes; (n×): that per the yardstick's PostgreSQL CPU per insert. ` +
     `${r.machine.cpus} cores (${r.machine.cpu}), ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${where} PostgreSQL ${r.machine.postgres}; load generator, server instances and PostgreSQL on the same machine, ` +
     `whose load average was ${r.load_average.start} at the start and ${r.load_average.end} at the end.`
   );

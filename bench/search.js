@@ -1,9 +1,12 @@
-// npm run bench:search: GET /search on a large events table, and what its index adds to an insert.
+// npm run bench:search: GET /search on a large events table, and what indexing it costs.
 //   1. SEARCH_EVENTS events (default 1,000,000) in 1,000 sessions of 10 projects, written with SQL: prompts,
-//      tool calls and outputs with varied text; one event in 100,000 holds the word "zanzibar".
-//   2. A server process (node dist/main.js) answers GET /search, timed from this process: a rare word, a
-//      word in every event, a word with failed-only and a project, a two-letter pattern (no trigram).
-//   3. The same 100,000-event insert with the search column and its index, then without them.
+//      tool calls and outputs with varied text; one event in 100,000 holds the word "zanzibar"; and
+//      SEARCH_BIG_EVENTS (10) tool outputs of 2 MB with the word "quagga" at their very end.
+//   2. A server process (node dist/main.js) indexes them all (as it does the events stored before the index
+//      existed: newest first), timed; then answers GET /search, timed from this process: a rare word, a
+//      word in every event, a word with failed-only and a project, a short pattern, the word at the end of
+//      the 2 MB outputs, punctuation.
+//   3. 100,000 more events written with SQL while no indexer runs (the write path alone), then indexed.
 // Needs a PostgreSQL it may create a database on (BENCH_DATABASE_URL or TEST_DATABASE_URL), else embedded.
 'use strict';
 
@@ -12,8 +15,9 @@ const { migrate } = require('../dist/db/migrate.js');
 const { quiet, stats, round, openDatabase, startServer } = require('./support');
 
 const EVENTS = Number(process.env.SEARCH_EVENTS ?? 1_000_000);
+const BIG_EVENTS = Number(process.env.SEARCH_BIG_EVENTS ?? 10);
 const BATCH = 50_000;
-const RUNS = 30;
+const RUNS = Number(process.env.SEARCH_RUNS ?? 30);
 
 // Rows numbered from..to: a prompt, a tool call, its output, an answer, in turn; every 100,000th has the rare word.
 const insertEvents = (from, to) => `
@@ -34,6 +38,7 @@ const insertEvents = (from, to) => `
 async function timeSearch(baseUrl, query) {
   const times = [];
   let hits = 0;
+  let stopped = 0;
   for (let i = 0; i < RUNS; i += 1) {
     const started = process.hrtime.bigint();
     const reply = await fetch(`${baseUrl}/search?${query}`);
@@ -41,9 +46,12 @@ async function timeSearch(baseUrl, query) {
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
     if (reply.status !== 200) throw new Error(`${query}: ${reply.status} ${JSON.stringify(body)}`);
     hits = body.results.length;
+    if (body.scanned_to !== null && body.scanned_to !== undefined) stopped += 1;
   }
   const { p50, p99, max } = stats(times);
-  console.log(`  ${query.padEnd(52)} ${String(hits).padStart(3)} hits   p50 ${round(p50)} ms   p99 ${round(p99)} ms   max ${round(max)} ms`);
+  console.log(
+    `  ${query.padEnd(52)} ${String(hits).padStart(3)} hits   p50 ${round(p50)} ms   p99 ${round(p99)} ms   max ${round(max)} ms${stopped > 0 ? `   stopped early (scanned_to) in ${stopped}/${RUNS}` : ''}`,
+  );
 }
 
 async function timeInsert(client, label, from) {
@@ -53,6 +61,19 @@ async function timeInsert(client, label, from) {
   console.log(`  ${label.padEnd(40)} ${round(ms)} ms for 100,000 events: ${round((ms * 1000) / 100_000)} µs per event`);
   return ms;
 }
+
+// Waits until the server's indexer has followed the log and finished the backfill; returns the seconds taken.
+async function waitForIndex(client) {
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await client.query('select indexed_seq >= asm_last_seq() and backfill_below_id = 0 as done from search_index_state');
+    if (rows[0].done) return (Date.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// As the migration leaves a database that held events already: all of them to index, newest first.
+const backfillAll = (client) => client.query('update search_index_state set indexed_seq = asm_last_seq(), backfill_below_id = (select max(id) + 1 from events)');
 
 async function main() {
   const database = await openDatabase();
@@ -66,12 +87,29 @@ async function main() {
     );
     const started = Date.now();
     for (let from = 1; from <= EVENTS; from += BATCH) await client.query(insertEvents(from, Math.min(EVENTS, from + BATCH - 1)));
+    for (let i = 0; i < BIG_EVENTS; i += 1) {
+      await client.query(
+        `insert into events (session_id, event_type, tool_name, tool_output) values ('bench-' || $1::int, 'post_tool', 'Bash', json_build_object('stdout', repeat('build step ok ' || $1::text || E'\\n', 130000) || ' quagga'))`,
+        [i],
+      );
+    }
     await client.query('delete from changes');
     await client.query('vacuum analyze events');
-    const { rows } = await client.query(`select pg_size_pretty(pg_relation_size('events_search_trgm')) as index, pg_size_pretty(pg_total_relation_size('events')) as total`);
-    console.log(`${EVENTS.toLocaleString('en')} events written in ${round((Date.now() - started) / 1000)} s; trigram index ${rows[0].index}, events in all ${rows[0].total}`);
+    const writtenS = (Date.now() - started) / 1000;
+    console.log(`${EVENTS.toLocaleString('en')} events and ${BIG_EVENTS} of 2 MB written in ${round(writtenS)} s (nothing done for search)`);
 
+    await backfillAll(client);
     server = await startServer(database.url);
+    const indexS = await waitForIndex(client);
+    await client.query('vacuum analyze event_search_chunks');
+    const { rows } = await client.query(
+      `select pg_size_pretty(pg_relation_size('event_search_chunks_trgm')) as index, pg_size_pretty(pg_total_relation_size('event_search_chunks')) as chunks,
+              pg_size_pretty(pg_total_relation_size('events')) as events, (select count(*) from event_search_chunks) as rows`,
+    );
+    console.log(
+      `indexed by the server in ${round(indexS)} s (${round((EVENTS + BIG_EVENTS) / indexS, 0)} events/s): ${rows[0].rows} chunks, ${rows[0].chunks} with their trigram index of ${rows[0].index}; events ${rows[0].events}`,
+    );
+
     console.log(`GET /search, ${RUNS} runs each (limit 50, newest first):`);
     for (const query of [
       'q=zanzibar',
@@ -80,18 +118,30 @@ async function main() {
       'q=suite&project_dir=%2Fsrv%2Fproject-3',
       'q=ok&limit=20',
       'q=zanzibar&event_type=message&limit=5',
+      'q=quagga',
+      'q=%22stdout%22',
+      'q=a%20and%20run',
     ]) {
       await timeSearch(server.baseUrl, query);
     }
     server.child.kill('SIGTERM');
     server = null;
 
-    console.log('Insert cost of the search column and its index:');
-    const withIndex = await timeInsert(client, 'with search_text and its trigram index', EVENTS + 1);
-    await client.query('drop index events_search_trgm');
-    await client.query('alter table events drop column search_text');
-    const without = await timeInsert(client, 'without them', EVENTS + 200_001);
-    console.log(`  added: ${round(((withIndex - without) * 1000) / 100_000)} µs per event`);
+    console.log('Writing without an indexer running, then indexing:');
+    await timeInsert(client, 'write path alone', EVENTS + 1);
+    await client.query('update search_index_state set indexed_seq = asm_last_seq()');
+    await client.query('update search_index_state set backfill_below_id = (select max(id) + 1 from events)');
+    await client.query('delete from event_search_chunks where event_id > $1', [EVENTS + BIG_EVENTS]);
+    server = await startServer(database.url);
+    // The backfill reads from the newest: the 100,000 just written come first; time those.
+    const from = Date.now();
+    for (;;) {
+      const { rows: left } = await client.query('select backfill_below_id from search_index_state');
+      if (Number(left[0].backfill_below_id) <= EVENTS + BIG_EVENTS + 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const ms = Date.now() - from;
+    console.log(`  indexed by the server in ${round(ms)} ms: ${round((ms * 1000) / 100_000)} µs per event (wall)`);
     await client.end();
   } finally {
     server?.child.kill('SIGTERM');

@@ -9,6 +9,8 @@ export interface Metrics {
   framesSent(count: number): void;
   /** Time from a change's commit to its broadcast by this instance. */
   deliveryLag(seconds: number): void;
+  /** How far the search index is behind the change log (src/store/searchIndexer.ts). */
+  searchIndexLag(lag: { changes: number; seconds: number }): void;
 }
 
 export function createMetrics({ websocketClients }: { websocketClients: () => number }): Metrics {
@@ -43,6 +45,16 @@ export function createMetrics({ websocketClients }: { websocketClients: () => nu
       this.set(websocketClients());
     },
   });
+  const indexLagChanges = new Gauge({
+    name: 'asm_search_index_lag_changes',
+    help: 'Committed changes the search index has not followed yet (searches scan them exactly).',
+    registers: [registry],
+  });
+  const indexLagSeconds = new Gauge({
+    name: 'asm_search_index_lag_seconds',
+    help: 'Age of the oldest committed change the search index has not followed yet; 0 when none.',
+    registers: [registry],
+  });
   return {
     registry,
     observeRequest(method, route, status, seconds) {
@@ -52,5 +64,9 @@ export function createMetrics({ websocketClients }: { websocketClients: () => nu
     eventsIngested: (count) => ingested.inc(count),
     framesSent: (count) => sent.inc(count),
     deliveryLag: (seconds) => lag.observe(seconds),
+    searchIndexLag({ changes, seconds }) {
+      indexLagChanges.set(changes);
+      indexLagSeconds.set(seconds);
+    },
   };
 }

@@ -35,6 +35,8 @@ export interface ServiceOptions {
   hub?: Pick<HubOptions, 'closeGraceMs' | 'stallMs'>;
   /** How often the keys' last use is written and the keys read again (a minute; tests lengthen it). */
   keyUpkeepMs?: number;
+  /** false: no search indexer in this instance (tests run their own, or none to see the unindexed tail). */
+  searchIndexer?: boolean;
   /** Alert sender timings (tests shorten them). */
   alerts?: Pick<AlertSenderOptions, 'intervalMs' | 'retryBaseMs' | 'timeoutMs'>;
 }
@@ -44,7 +46,15 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const KEY_UPKEEP_EVERY_MS = 60 * 1000;
 
 /** One instance of the service on an existing database: migrate, listen for changes, serve HTTP and WebSockets. */
-export async function startService({ config, databaseUrl, logger, hub: hubOptions, keyUpkeepMs = KEY_UPKEEP_EVERY_MS, alerts: alertTimings }: ServiceOptions): Promise<Service> {
+export async function startService({
+  config,
+  databaseUrl,
+  logger,
+  hub: hubOptions,
+  keyUpkeepMs = KEY_UPKEEP_EVERY_MS,
+  searchIndexer: indexSearch = true,
+  alerts: alertTimings,
+}: ServiceOptions): Promise<Service> {
   await migrate(databaseUrl, logger);
   const masker = createMasker({ enabled: config.redact, patterns: config.redactPatterns });
   if (!config.redact) logger.warn('REDACT=off: secrets in what agents send are stored, searchable and shown as sent');
@@ -123,6 +133,10 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
   }, PRUNE_EVERY_MS);
   pruneTimer.unref();
 
+  // Search is indexed after commit, by one instance at a time (the others' runs skip); every instance reports the lag.
+  const indexer = store.search.indexer({ logger, onLag: (lag) => metrics.searchIndexLag(lag) });
+  if (indexSearch) indexer.start();
+
   // Retention (off unless RETENTION_DAYS or RETENTION_MAX_BYTES is set): one pass at a time across instances.
   let retentionRunning: Promise<unknown> | undefined;
   let stopping = false;
@@ -187,6 +201,7 @@ export async function startService({ config, databaseUrl, logger, hub: hubOption
         clearInterval(keyUpkeep);
         clearInterval(sweepApprovals);
         await server.close();
+        await indexer.stop();
         await alertSender?.stop();
         await listener.stop();
         await keyring.flushUses().catch((err) => logger.warn('could not record when API keys were last used', { err }));

@@ -98,6 +98,8 @@ export class FindPanel {
       this.more.hidden = this.cursor === null;
       const one = this.count === 1 && !this.cursor;
       this.summary.textContent = this.count === 0 ? `No event holds “${q}”.` : `${formatNumber(this.count)}${this.cursor ? '+' : ''} ${one ? 'event holds' : 'events hold'} “${q}”`;
+      // Some events hold more text than the search index keeps: past that, theirs was not searched.
+      if (body.partial) this.summary.textContent += ' Some very large events were searched only in part (their first 4 MiB of text).';
     } catch (err) {
       if (request !== this.request) return;
       this.summary.textContent = `Search failed: ${err instanceof ApiError ? err.detail : err.message}`;

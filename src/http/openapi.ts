@@ -271,6 +271,15 @@ export const OPERATIONS: Operation[] = [
             }),
           },
           next_cursor: { type: ['string', 'null'] },
+          partial: {
+            type: 'boolean',
+            description: 'Some events in scope hold more text than the search index keeps (4 MiB of text an event): past that, their text was not searched',
+          },
+          scanned_to: {
+            type: ['integer', 'null'],
+            description:
+              'The search stopped early (the work of a page is bounded): every event from this id up was searched, none below it; next_cursor continues from here even when the page is not full. null: the page is full or the whole scope was searched',
+          },
         }),
       ),
       422: invalid,

@@ -25,7 +25,7 @@ export function searchRoutes({ store }: SearchRoutesDeps): Router {
       before: query.cursor,
       limit: query.limit ?? DEFAULT_SEARCH_LIMIT,
     });
-    ctx.body = { results: page.results, next_cursor: page.nextCursor };
+    ctx.body = { results: page.results, next_cursor: page.nextCursor, partial: page.partial, scanned_to: page.scannedTo };
   });
 
   return router;

@@ -310,7 +310,8 @@ export async function canReplayFrom(db: Queryable, seq: number): Promise<boolean
 
 /**
  * Deletes the changes of transactions older than the retention; returns how many. The newest batch stays
- * whatever its age: the next commit numbers its changes on from it (asm_last_seq, migration 1764054000010).
+ * whatever its age: the next commit numbers its changes on from it (asm_last_seq, migration 1764054000010);
+ * so do those the search indexer has not followed yet.
  */
 export async function pruneChanges(db: Queryable, retentionHours: number): Promise<number> {
   const { rowCount } = await db.query(
@@ -318,6 +319,8 @@ export async function pruneChanges(db: Queryable, retentionHours: number): Promi
        delete from change_batches
        where committed_at < now() - make_interval(hours => $1)
          and last_seq < (select max(last_seq) from change_batches)
+         -- The search indexer has not followed these yet (src/store/searchIndexer.ts).
+         and last_seq <= (select indexed_seq from search_index_state where id = 1)
        returning tx
      )
      delete from changes c using old where c.tx = old.tx`,

@@ -18,6 +18,7 @@ export interface InstanceOptions {
   logger?: Logger;
   hub?: ServiceOptions['hub'];
   keyUpkeepMs?: ServiceOptions['keyUpkeepMs'];
+  searchIndexer?: ServiceOptions['searchIndexer'];
   alerts?: ServiceOptions['alerts'];
 }
 
@@ -72,7 +73,15 @@ function handle(get: () => TestInstance | undefined): TestInstance {
 export async function startInstance(databaseUrl: string, overrides: Partial<Config> = {}, options: InstanceOptions = {}): Promise<TestInstance> {
   const config = configWith({ hosts: ['127.0.0.1'], port: 0, ...overrides });
   const logger = options.logger ?? createLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent');
-  const service = await startService({ config, databaseUrl, logger, hub: options.hub, keyUpkeepMs: options.keyUpkeepMs, alerts: options.alerts });
+  const service = await startService({
+    config,
+    databaseUrl,
+    logger,
+    hub: options.hub,
+    keyUpkeepMs: options.keyUpkeepMs,
+    searchIndexer: options.searchIndexer,
+    alerts: options.alerts,
+  });
   const baseUrl = service.urls[0]!;
   const owners = testRunning ? ofTest : ofFile;
   const closed = opened(service, 'a server instance');
