@@ -147,7 +147,7 @@ describe('masking of Claude Code hooks and OTLP', () => {
       const hook = {
         session_id: sessionId,
         transcript_path: '/tmp/t.jsonl',
-        cwd: '/work/project',
+        cwd: '/home/dev/project',
         hook_event_name: 'PostToolUse',
         tool_name: 'Bash',
         tool_use_id: 'toolu_mask_1',
