@@ -41,8 +41,9 @@ export interface HookBodyOptions {
  * a PostToolUse carries a whole tool output, a file read or a long command's output, and may be larger
  * than any other request. Each hook first takes its size (its Content-Length; the largest hook when the
  * length is not known beforehand, or the body is compressed) from a byte budget, and holds it until it is
- * answered: concurrent large hooks wait their turn, and past the wait are a 503 with Retry-After (the hook
- * command retries; Claude Code reports it as a non-blocking hook error).
+ * answered (or, for a PermissionRequest held for a decision, stored): concurrent large hooks wait their turn,
+ * and past the wait are a 503 with Retry-After (the hook command retries; Claude Code reports it as a
+ * non-blocking hook error).
  */
 export function hookBodies({ maxBytes, budgetBytes, admissionWaitMs }: HookBodyOptions): Middleware {
   const parse = parseJsonBodies({ limit: maxBytes, deepIsBadRequest: true });
@@ -56,6 +57,7 @@ export function hookBodies({ maxBytes, budgetBytes, admissionWaitMs }: HookBodyO
       ctx.set('Retry-After', String(Math.max(1, Math.ceil(admissionWaitMs / 1000))));
       throw new HttpError(503, 'Too many large hooks are being taken at once; try again shortly');
     }
+    ctx.state.releaseHookBudget = release;
     try {
       return await parse(ctx, next);
     } finally {
@@ -86,6 +88,8 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
     if (stored.created) metrics.eventsIngested(1);
     ctx.status = 200;
     if (permission && holds) {
+      // Stored: a hook held for minutes must not keep its bytes out of the budget other hooks wait for.
+      (ctx.state.releaseHookBudget as (() => void) | undefined)?.();
       ctx.body = await holdForDecision(ctx, { ...permission, sessionId: input.session_id });
       return;
     }

@@ -76,4 +76,16 @@ describe('hostile: large hooks against a byte budget', () => {
     first.finish();
     expect((await first.answer).status).toBe(200);
   });
+  it('a PermissionRequest held for a decision gives its bytes back to the budget once stored, so other hooks go on meanwhile', async () => {
+    const id = `big-${randomUUID()}`;
+    const held = JSON.stringify({ session_id: id, hook_event_name: 'PermissionRequest', tool_name: 'Write', tool_input: { file_path: '/tmp/a', content: 'w'.repeat(2_000_000) } });
+    const answer = fetch(new URL('/hooks/claude-code', server.instance.baseUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: held });
+    let pending: any[] = [];
+    while (pending.length === 0) pending = (await api.get('/approvals?state=pending')).body.approvals.filter((approval: any) => approval.session_id === id);
+    const next = partialHook(id, 2_000_000, 2_000_000);
+    next.finish();
+    expect((await next.answer).status).toBe(200);
+    expect((await api.post(`/approvals/${pending[0].id}/decision`, { decision: 'deny', reason: 'not now' })).status).toBe(200);
+    expect(await (await answer).json()).toMatchObject({ hookSpecificOutput: { decision: { behavior: 'deny', message: 'not now' } } });
+  });
 });
