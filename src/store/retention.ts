@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from '../db/pool';
 import { recordAudit } from './audit';
 import { deleteSessionIn } from './sessions';
+import { withClient } from './tx';
 
 /**
  * Retention: finished sessions older than a number of days, and the oldest finished sessions while the events
@@ -65,54 +66,47 @@ const EVENT_BYTES = 'select coalesce(sum(asm_event_json_size(e)), 0)::float8 as 
 export async function retentionPass(pool: Pool, policy: RetentionPolicy, options: RetentionOptions = {}): Promise<RetentionResult> {
   const result: RetentionResult = { ran: false, sessionsDeleted: 0, eventsDeleted: 0, batches: 0, bytesBefore: null, bytesAfter: null };
   if (policy.days === undefined && policy.maxBytes === undefined) return result;
-  const client = await pool.connect();
-  let broken = false;
-  const onConnectionError = () => {
-    broken = true;
-  };
-  client.on('error', onConnectionError);
-  try {
-    const { rows } = await client.query<{ locked: boolean }>(`select pg_try_advisory_lock(${PASS_LOCK}) as locked`);
-    if (!rows[0]!.locked) return result;
-    result.ran = true;
+  return withClient(pool, async (client, markBroken) => {
     try {
-      if (policy.days !== undefined) {
-        const idleSince = new Date(Date.now() - policy.days * 24 * 3600 * 1000);
-        await deleteInBatches(client, { idleSince }, options, result, () => true);
+      const { rows } = await client.query<{ locked: boolean }>(`select pg_try_advisory_lock(${PASS_LOCK}) as locked`);
+      if (!rows[0]!.locked) return result;
+      result.ran = true;
+      try {
+        if (policy.days !== undefined) {
+          const idleSince = new Date(Date.now() - policy.days * 24 * 3600 * 1000);
+          await deleteInBatches(client, { idleSince }, options, result, () => true);
+        }
+        if (policy.maxBytes !== undefined) {
+          const maxBytes = policy.maxBytes;
+          let bytes = Number((await client.query<{ bytes: number }>(EVENT_BYTES)).rows[0]!.bytes);
+          result.bytesBefore = bytes;
+          await deleteInBatches(client, {}, options, result, (deletedBytes) => (bytes -= deletedBytes) > maxBytes, bytes > maxBytes);
+          result.bytesAfter = bytes;
+        }
+        if (result.sessionsDeleted > 0) {
+          await recordAudit(client, {
+            action: 'retention.pass',
+            key: null,
+            details: {
+              sessions_deleted: result.sessionsDeleted,
+              events_deleted: result.eventsDeleted,
+              batches: result.batches,
+              days: policy.days ?? null,
+              max_bytes: policy.maxBytes ?? null,
+              bytes_before: result.bytesBefore,
+              bytes_after: result.bytesAfter,
+            },
+          });
+        }
+      } finally {
+        await client.query(`select pg_advisory_unlock(${PASS_LOCK})`);
       }
-      if (policy.maxBytes !== undefined) {
-        const maxBytes = policy.maxBytes;
-        let bytes = Number((await client.query<{ bytes: number }>(EVENT_BYTES)).rows[0]!.bytes);
-        result.bytesBefore = bytes;
-        await deleteInBatches(client, {}, options, result, (deletedBytes) => (bytes -= deletedBytes) > maxBytes, bytes > maxBytes);
-        result.bytesAfter = bytes;
-      }
-      if (result.sessionsDeleted > 0) {
-        await recordAudit(client, {
-          action: 'retention.pass',
-          key: null,
-          details: {
-            sessions_deleted: result.sessionsDeleted,
-            events_deleted: result.eventsDeleted,
-            batches: result.batches,
-            days: policy.days ?? null,
-            max_bytes: policy.maxBytes ?? null,
-            bytes_before: result.bytesBefore,
-            bytes_after: result.bytesAfter,
-          },
-        });
-      }
-    } finally {
-      await client.query(`select pg_advisory_unlock(${PASS_LOCK})`);
+      return result;
+    } catch (err) {
+      markBroken();
+      throw err;
     }
-    return result;
-  } catch (err) {
-    broken = true;
-    throw err;
-  } finally {
-    client.off('error', onConnectionError);
-    client.release(broken);
-  }
+  });
 }
 
 /**

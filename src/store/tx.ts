@@ -1,32 +1,39 @@
 import type { Pool, PoolClient } from '../db/pool';
 
-/** Runs `work` in one transaction on one client: committed if it resolves, rolled back if it throws. */
-export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` on one client of the pool. A connection lost between two statements is reported as an 'error'
+ * event, which would crash the process without a listener; the next statement fails anyway. A client that
+ * failed so, or that `work` marks broken, is not handed back to the pool.
+ */
+export async function withClient<T>(pool: Pool, work: (client: PoolClient, markBroken: () => void) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
-  // A connection lost between two statements is reported as an 'error' event, which would crash the
-  // process without a listener; the next statement fails anyway, and the client is not reused.
-  const onConnectionError = () => {
+  const markBroken = () => {
     broken = true;
   };
-  client.on('error', onConnectionError);
+  client.on('error', markBroken);
   try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    try {
-      await client.query('rollback');
-    } catch {
-      // The connection itself failed: do not hand it back to the pool.
-      broken = true;
-    }
-    throw err;
+    return await work(client, markBroken);
   } finally {
-    client.off('error', onConnectionError);
+    client.off('error', markBroken);
     client.release(broken);
   }
+}
+
+/** Runs `work` in one transaction on one client: committed if it resolves, rolled back if it throws. */
+export function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client, markBroken) => {
+    try {
+      await client.query('begin');
+      const result = await work(client);
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      // The connection itself failed if even the rollback does: do not hand it back to the pool.
+      await client.query('rollback').catch(markBroken);
+      throw err;
+    }
+  });
 }
 
 /** A read-only transaction that outlives the call that began it; see beginRead(). */
