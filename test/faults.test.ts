@@ -47,11 +47,21 @@ function startWriter(instances: TestInstance[], sessionId: string) {
   };
 }
 
-async function terminateListeners(db: TestDatabase): Promise<number> {
-  const { rowCount } = await db.query(
-    "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'agent-session-manager:listen' and datname = current_database()",
-  );
-  return rowCount ?? 0;
+const listenBackends = "from pg_stat_activity where application_name = 'agent-session-manager:listen' and datname = current_database() and not (pid = any($1::int[]))";
+
+/**
+ * Terminates the instances' LISTEN connections once `count` new ones (not among `killed`) are there: an instance's
+ * `listening` flag can still be true for a connection already terminated, before its error event has arrived.
+ */
+async function terminateListeners(db: TestDatabase, killed: number[], count: number): Promise<number> {
+  let pids: number[] = [];
+  await waitUntil(async () => {
+    pids = (await db.query(`select pid ${listenBackends}`, [killed])).rows.map((row) => row.pid);
+    return pids.length === count;
+  }, `${count} new LISTEN connections`);
+  const { rows } = await db.query('select pg_terminate_backend(pid) as terminated from unnest($1::int[]) pid', [pids]);
+  killed.push(...pids);
+  return rows.filter((row) => row.terminated).length;
 }
 
 /** Posts a last event to the session and waits until every client has it: whatever came before has arrived too. */
@@ -69,11 +79,12 @@ describe('faults', () => {
     await instances[0]!.api.post('/sessions', { session_id: 'killed-listener', session_name: 'x' });
     const writer = startWriter(instances, 'killed-listener');
     let killed = 0;
+    const killedPids: number[] = [];
     for (let round = 0; round < 5; round++) {
       // Each round: both listeners are back, and writes are going on, when they are killed again.
       await waitUntil(() => instances.every((instance) => instance.service.listener.listening), 'both listeners are listening');
       await writer.answered(201, 3);
-      killed += await terminateListeners(database);
+      killed += await terminateListeners(database, killedPids, instances.length);
     }
     await writer.answered(201, 3);
     await writer.stop();
