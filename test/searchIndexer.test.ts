@@ -1,3 +1,5 @@
+import pg from 'pg';
+
 import { pruneChanges } from '../src/store/changes';
 import { createLogger } from '../src/logger';
 import type { SearchIndexer } from '../src/store/searchIndexer';
@@ -374,6 +376,29 @@ describe('the search indexer', () => {
       );
     });
     expect(plan.rows.map((row) => row['QUERY PLAN']).join('\n')).toContain('events_failed_id');
+  });
+
+  it('falls back to walking the rows when a read through the trigram index takes longer than its budget', async () => {
+    await create('ix-budget');
+    // Rows whose words hold every trigram of "pangolin" but not the word: the trigram index passes them all and the
+    // exact check refuses each, so that read costs far more than a budget of 1 ms. The word itself is in the oldest.
+    const { rows } = await database.query(
+      `insert into events (session_id, event_type, tool_name, tool_output)
+       select 'ix-budget', 'post_tool', 'Bash', json_build_object('stdout', case when g <= 3 then 'pangolin ' else 'pangol golin ' end || repeat('z', 2100) || ' ' || g)
+       from generate_series(1, 800) g returning id`,
+    );
+    const ids = rows.map((row) => Number(row.id)).sort((a, b) => a - b);
+    await indexAll();
+    const spy = jest.spyOn(pg.Client.prototype, 'query');
+    try {
+      const bounds = { walkSlice: 10, rowSlice: 50, rowSlices: 2, trigramBudgetMs: 1 };
+      const { ids: paged } = await allPages({ q: 'pangolin', sessionId: 'ix-budget', limit: 10 }, bounds, ids[0]! - 1);
+      expect(paged).toEqual(ids.slice(0, 3).reverse());
+      const sent = spy.mock.calls.map(([statement]) => (typeof statement === 'string' ? statement : ''));
+      expect(sent).toContain('rollback to savepoint asm_search');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('reports its lag on /metrics', async () => {
