@@ -23,10 +23,10 @@ function fixture(name) {
   return JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
 }
 
-/** An endless series of hook bodies from `sessions` concurrent Claude Code sessions, interleaved. */
-function hookSource(sessions) {
+/** An endless series of hook bodies from `sessions` concurrent Claude Code sessions, interleaved (Bash outputs of `outputBytes`). */
+function hookSource(sessions, { outputBytes = 2048 } = {}) {
   const templates = { prompt: fixture('UserPromptSubmit'), pre: fixture('PreToolUse'), post: fixture('PostToolUse'), stop: fixture('Stop') };
-  const output = 'x'.repeat(2048);
+  const output = 'x'.repeat(outputBytes);
   const state = Array.from({ length: sessions }, () => ({ id: randomUUID(), step: 0, promptId: randomUUID(), tool: 0 }));
   let turn = 0;
   return () => {
@@ -102,7 +102,7 @@ async function measureHooks(server, { rate = 500, seconds = Number(process.env.B
   };
 }
 
-module.exports = { measureHooks };
+module.exports = { measureHooks, hookSource };
 
 // Alone: its own database and one server instance.
 async function main() {

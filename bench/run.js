@@ -417,6 +417,8 @@ async function main() {
     await step('fanout_1000', () => measureFanOut(servers, { clients: 1000, clientUrls: [servers[0].wsUrl], rate: 100, meter }));
     await step('reads', () => measureReads(servers[0], database.url, meter));
     await step('hooks', () => require('./hooks').measureHooks(servers[0], { meter }));
+    await step('hooks_32x100', () => require('./hookPeers').measureHookThroughput(servers[0], { meter }));
+    await step('hooks_fanout_100', () => require('./hookPeers').measureHookFanOut(servers[0], { meter }));
     await step('otlp', () => require('./otlp').measureOtlp(servers, undefined, { meter }));
     await step('masking', () => require('./masking').measureMasking({ databaseUrl: database.url, on: servers[0] }));
     await step('hook_command', () => require('./hookCommand').measureHookCommand({ baseUrl: servers[0].baseUrl, runs: 40 }));
@@ -526,6 +528,18 @@ function table(r) {
       'within 20%',
     ),
     row('hooks', 'Claude Code hooks: 500/s, open loop', (x) => `p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.achieved_per_s}/s taken, ${x.errors} errors`, 'p99 ≤ 10 ms'),
+    row(
+      'hooks_32x100',
+      'hooks from 32 connections, 2 KB outputs, 100 sessions',
+      (x) => `${x.hooks_per_s} hooks/s, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.errors} errors`,
+      '≥ 2,300/s, p99 ≤ 40 ms, CPU ≤ 0.5 ms a hook',
+    ),
+    row(
+      'hooks_fanout_100',
+      'fan-out of hooks: 100 clients, 200 hooks/s',
+      (x) => `delivery p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms, ${x.received}/${x.expected_deliveries} delivered`,
+      'p99 ≤ 25 ms, CPU ≤ 2 ms an event',
+    ),
     row(
       'otlp',
       'OTLP logs: 512-record batches, 8 exporters',
