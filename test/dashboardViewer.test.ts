@@ -413,6 +413,32 @@ describe('point 9', () => {
 });
 
 describe('search', () => {
+  it.each([
+    ['a laptop', { width: 1280, height: 800 }],
+    ['a phone', { width: 375, height: 740 }],
+  ])('opening a result on %s scrolls the session to it and keeps the top bar in place', async (_, viewport) => {
+    const id = `scroll-${viewport.width}`;
+    await createSession(id, `Scroll ${viewport.width}`);
+    for (let i = 1; i <= 120; i += 1) await postEvent(id, say(i % 2 ? 'user' : 'assistant', i === 90 ? `Here is the walrus-${viewport.width}` : `Message ${i}`));
+    const { page } = await open('', { viewport });
+    await page.locator('.find-input').fill(`walrus-${viewport.width}`);
+    await page.locator('.find-input').press('Enter');
+    await page.locator('.find-link').first().click();
+    const target = page.locator('.event.is-target');
+    await target.waitFor();
+    await page.waitForFunction(() => {
+      const el = (globalThis as any).document.querySelector('.event.is-target');
+      const box = el.getBoundingClientRect();
+      return box.top >= 0 && box.bottom <= (globalThis as any).innerHeight;
+    });
+    const top = await page.evaluate(() => {
+      const doc = (globalThis as any).document;
+      return { bar: doc.querySelector('.topbar').getBoundingClientRect().top, page: doc.scrollingElement.scrollTop, body: doc.body.scrollTop };
+    });
+    expect(top).toEqual({ bar: 0, page: 0, body: 0 });
+  });
+
+
   it('says the whole texts were searched, outputs included, and finds a word at the end of a large output', async () => {
     await createSession('search-big', 'Search big');
     const text = `${bigText(300_000)}needle-at-the-end\n`;

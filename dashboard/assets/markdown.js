@@ -13,6 +13,9 @@ const SAFE_URL = /^(https?:|mailto:)/i;
 const MAX_MARKDOWN_CHARS = 200_000;
 
 const md = markdownit({ html: false, linkify: true, typographer: false, breaks: false });
+// Every link is parsed as a link, so `[text](javascript:…)` shows as its text; appendInline then keeps the
+// address only when it is http(s) or mailto.
+md.validateLink = () => true;
 
 /** Block and inline tags a token may open; anything else is rendered as its children only. */
 const TAGS = new Set(['p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote', 'ul', 'ol', 'li', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'strong', 'em', 's', 'a']);
