@@ -438,7 +438,6 @@ describe('search', () => {
     expect(top).toEqual({ bar: 0, page: 0, body: 0 });
   });
 
-
   it('says the whole texts were searched, outputs included, and finds a word at the end of a large output', async () => {
     await createSession('search-big', 'Search big');
     const text = `${bigText(300_000)}needle-at-the-end\n`;
