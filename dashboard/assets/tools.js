@@ -208,6 +208,11 @@ export class ToolCall {
 
   tickRunning(now = Date.now()) {
     if (this.post || this.runningSince == null || this.waiting) return;
+    // The view said something else of the call (interrupted, say): it no longer runs.
+    if (this.statusEl.textContent !== 'running…') {
+      this.stopTicking();
+      return;
+    }
     const text = formatWaiting(Math.max(0, now - this.runningSince));
     if (this.durationEl.textContent !== text) this.durationEl.textContent = text;
     this.durationEl.title = 'Running for this long so far';
