@@ -311,7 +311,8 @@ export class ToolCall {
       const cutNote = persistedCut(output);
       const { text, stderr } = outputTexts(output);
       if (cutNote) parts.push(cutLine(cutNote, text));
-      if (text !== '') parts.push(outputBlock(text, 'Output', 'tool-output', failed, 'Copy output', cutNote ? ` · cut by Claude Code, ${formatBytes(cutNote.size)} in all` : ''));
+      const cutSize = cutNote ? ` · cut by Claude Code${cutNote.size === null ? '' : `, ${formatBytes(cutNote.size)} in all`}` : '';
+      if (text !== '') parts.push(outputBlock(text, 'Output', 'tool-output', failed, 'Copy output', cutSize));
       if (stderr !== '') parts.push(outputBlock(stderr, 'Stderr', 'tool-stderr', true));
     }
     if (parts.length === 0) parts.push(h('p', { class: 'muted empty', text: 'No output' }));
