@@ -385,12 +385,14 @@ describe('the session view', () => {
       ],
     });
     await postEvent('view-1', { event_type: 'custom_thing', reason: 'something else' });
-    await item(page, 'custom_thing').waitFor();
+    // An event type the page does not know, in words (its name in the tooltip).
+    await item(page, 'Custom thing').waitFor();
+    expect(await item(page, 'Custom thing').locator('.event-type').getAttribute('title')).toBe('custom_thing');
     expect(await items(page).allInnerTexts()).toEqual([
       expect.stringContaining('Please list the files'),
       expect.stringContaining('Here they are.'),
       expect.stringMatching(/tool_use[\s\S]*Glob[\s\S]*And more\./),
-      expect.stringContaining('custom_thing'),
+      expect.stringContaining('Custom thing'),
     ]);
     await hasText(items(page).nth(0).locator('.role'), 'User');
     await hasText(items(page).nth(1).locator('.role'), 'Assistant');

@@ -303,3 +303,61 @@ export function waitingTitle(session) {
   }
   return 'Needs you: the agent waits for an answer';
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Labels: event types and reasons in words, in one place
+
+/** Event types (and Claude Code's hook names, snake-cased) in words. */
+const EVENT_LABELS = {
+  message: 'Message',
+  pre_tool: 'Tool call',
+  post_tool: 'Tool result',
+  session_start: 'Session started',
+  session_stop: 'Session stopped',
+  notification: 'Notification',
+  permission_request: 'Permission asked',
+  stop_failure: 'Stopped with an error',
+  subagent_start: 'Subagent started',
+  subagent_stop: 'Subagent stopped',
+  pre_compact: 'Compacting the conversation',
+  post_compact: 'Conversation compacted',
+  compaction: 'Conversation summary',
+  thinking: 'Thinking',
+  tool_refused: 'Tool call refused',
+  api_error: 'API error',
+  user_prompt_submit: 'Prompt',
+  stop: 'Turn ended',
+  session_end: 'Session ended',
+  teammate_idle: 'Teammate idle',
+  task_completed: 'Task completed',
+  config_change: 'Settings changed',
+  worktree_create: 'Worktree created',
+  worktree_remove: 'Worktree removed',
+  elicitation: 'Question asked',
+  elicitation_result: 'Question answered',
+  // Reasons: Claude Code's notification types and session start sources and end reasons.
+  idle_prompt: 'Waiting for your input',
+  permission_prompt: 'Waiting for permission',
+  auth_success: 'Signed in',
+  elicitation_dialog: 'Waiting for an answer',
+  startup: 'Started',
+  resume: 'Resumed',
+  clear: 'Cleared',
+  compact: 'After compaction',
+  logout: 'Logged out',
+  prompt_input_exit: 'Left the prompt',
+  bypass_permissions_disabled: 'Bypass permissions turned off',
+  other: 'Other',
+};
+
+/** An event type or reason in words: "Subagent started" for `subagent_start`; an unknown one de-snake-cased. */
+export function labelFor(name) {
+  if (typeof name !== 'string' || name === '') return '';
+  if (Object.hasOwn(EVENT_LABELS, name)) return EVENT_LABELS[name];
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[_-]+/g, ' ')
+    .trim()
+    .toLowerCase();
+  return words ? words[0].toUpperCase() + words.slice(1) : name;
+}

@@ -3,7 +3,7 @@
 // chosen in the session list. A result links to its event in its session.
 
 import { api, ApiError } from './api.js';
-import { formatNumber, h, icon, timeEl } from './dom.js';
+import { formatNumber, h, icon, labelFor, timeEl } from './dom.js';
 import { eventHref } from './timeline.js';
 
 const PAGE = 50;
@@ -52,13 +52,14 @@ export class FindPanel {
       if (this.input.value.trim() === '') this.close();
     });
     this.summary = h('p', { class: 'find-summary muted', 'aria-live': 'polite' });
+    this.coverage = h('p', { class: 'find-coverage muted' });
     this.results = h('ol', { class: 'find-results', 'aria-label': 'Events found' });
     this.more = h('button', { type: 'button', class: 'button older', hidden: true, onclick: () => this.run({ more: true }) }, 'More results');
     this.clear = h('button', { type: 'button', class: 'link-button', onclick: () => this.close() }, 'Back to sessions');
     this.panel = h(
       'section',
       { class: 'find-panel', hidden: true, 'aria-label': 'Search results' },
-      h('div', { class: 'find-head' }, this.summary, this.clear),
+      h('div', { class: 'find-head' }, h('div', null, this.summary, this.coverage), this.clear),
       this.results,
       h('div', { class: 'list-footer' }, this.more),
     );
@@ -89,6 +90,7 @@ export class FindPanel {
       this.count = 0;
     }
     this.summary.textContent = 'Searching…';
+    this.coverage.textContent = '';
     try {
       const body = await api(`/search?${params}`);
       if (request !== this.request) return;
@@ -97,20 +99,34 @@ export class FindPanel {
       this.cursor = body.next_cursor ?? null;
       this.more.hidden = this.cursor === null;
       const one = this.count === 1 && !this.cursor;
-      this.summary.textContent = this.count === 0 ? `No event holds “${q}”.` : `${formatNumber(this.count)}${this.cursor ? '+' : ''} ${one ? 'event holds' : 'events hold'} “${q}”`;
-      // Some events hold more text than the search index keeps: past that, theirs was not searched.
-      if (body.partial) this.summary.textContent += ' Some very large events were searched only in part (their first 4 MiB of text).';
+      this.summary.textContent =
+        this.count === 0
+          ? this.cursor
+            ? `No event holds “${q}” among the newest searched so far.`
+            : `No event holds “${q}”.`
+          : `${formatNumber(this.count)}${this.cursor ? '+' : ''} ${one ? 'event holds' : 'events hold'} “${q}”`;
+      this.coverage.textContent = searchCoverage(this.count, this.cursor, body);
     } catch (err) {
       if (request !== this.request) return;
       this.summary.textContent = `Search failed: ${err instanceof ApiError ? err.detail : err.message}`;
+      this.coverage.textContent = '';
     }
   }
 }
 
-const TYPE_LABELS = { message: 'Message', pre_tool: 'Tool call', post_tool: 'Tool result', session_start: 'Started', session_stop: 'Stopped', notification: 'Notification' };
+/**
+ * What the search looked at, under the result line: every event's whole text (prompts, messages, tool input
+ * and output of any size), except past the first 4 MiB of an event's text (`partial`); and, when the server
+ * stopped at its bound for one page before filling it, only the newer events so far.
+ */
+export function searchCoverage(count, cursor, body) {
+  if (body.partial) return 'Some very large events were searched in part only: their first 4 MiB of text, not the rest.';
+  if (count === 0 && cursor) return 'Whole texts searched, outputs included; More results searches older events.';
+  return 'Whole texts searched, outputs included.';
+}
 
 function renderHit(hit) {
-  const type = TYPE_LABELS[hit.event_type] ?? hit.event_type;
+  const type = labelFor(hit.event_type);
   return h(
     'li',
     { class: `find-hit${hit.failed ? ' is-error' : ''}`, dataset: { eventId: String(hit.id), sessionId: hit.session_id } },

@@ -1,89 +1,178 @@
-// Markdown as agents write it, rendered safely: the text is split into blocks and inline spans here and
-// every piece reaches the page as a text node or an element made by h() — no HTML is ever parsed, so
-// nothing in a message can run. Links keep only http(s) and mailto targets.
-// Supported: paragraphs, # headings, ``` fenced code, > quotes, - / * / 1. lists, `code`, **bold**,
-// *italic* / _italic_, [text](url), bare http(s) URLs.
+// Markdown as agents write it (GitHub's dialect: tables, task lists, fenced code, strikethrough, bare links),
+// parsed by markdown-it (served from node_modules, see src/http/dashboard.ts) with raw HTML refused, and
+// rendered safely: its tokens become elements made by h() and text nodes here — its HTML output is never
+// used and nothing is ever parsed as HTML, so nothing in a message can run. Links keep only http(s) and
+// mailto targets; images show as their text (the page loads nothing a message names).
 
+import markdownit from './markdown-it.js';
 import { h } from './dom.js';
 
 const SAFE_URL = /^(https?:|mailto:)/i;
 
+/** Texts longer than this are shown as plain text: parsing megabytes would hold the page. */
+const MAX_MARKDOWN_CHARS = 200_000;
+
+const md = markdownit({ html: false, linkify: true, typographer: false, breaks: false });
+// Every link is parsed as a link, so `[text](javascript:…)` shows as its text; appendInline then keeps the
+// address only when it is http(s) or mailto.
+md.validateLink = () => true;
+
+/** Block and inline tags a token may open; anything else is rendered as its children only. */
+const TAGS = new Set(['p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote', 'ul', 'ol', 'li', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'strong', 'em', 's', 'a']);
+
+const TASK = /^\[([ xX])\][ \t]+/;
+
 /** A <div class="markdown"> holding the text rendered. */
 export function renderMarkdown(text) {
   const root = h('div', { class: 'text markdown' });
-  const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    const fence = /^\s*(```|~~~)\s*([\w+-]*)\s*$/.exec(line);
-    if (fence) {
-      const body = [];
-      i += 1;
-      while (i < lines.length && !lines[i].trim().startsWith(fence[1])) body.push(lines[i++]);
-      i += 1;
-      root.append(h('pre', { class: 'code md-code', dataset: fence[2] ? { lang: fence[2] } : undefined }, h('code', { text: body.join('\n') })));
-      continue;
-    }
-    if (line.trim() === '') {
-      i += 1;
-      continue;
-    }
-    const heading = /^(#{1,6})\s+(.*)$/.exec(line);
-    if (heading) {
-      root.append(h(`h${Math.min(6, heading[1].length + 2)}`, { class: 'md-heading' }, inline(heading[2])));
-      i += 1;
-      continue;
-    }
-    if (/^\s*>/.test(line)) {
-      const body = [];
-      while (i < lines.length && /^\s*>/.test(lines[i])) body.push(lines[i++].replace(/^\s*>\s?/, ''));
-      root.append(h('blockquote', null, [...renderMarkdown(body.join('\n')).childNodes]));
-      continue;
-    }
-    const item = /^\s*([-*+]|\d+[.)])\s+/;
-    if (item.test(line)) {
-      const ordered = /^\s*\d/.test(line);
-      const list = h(ordered ? 'ol' : 'ul');
-      while (i < lines.length && item.test(lines[i])) {
-        let content = lines[i++].replace(item, '');
-        // Continuation lines, indented, belong to the item.
-        while (i < lines.length && /^\s{2,}\S/.test(lines[i]) && !item.test(lines[i])) content += ` ${lines[i++].trim()}`;
-        list.append(h('li', null, inline(content)));
-      }
-      root.append(list);
-      continue;
-    }
-    const paragraph = [];
-    while (i < lines.length && lines[i].trim() !== '' && !/^\s*(```|~~~|#{1,6}\s|>)/.test(lines[i]) && !item.test(lines[i])) paragraph.push(lines[i++]);
-    const p = h('p');
-    paragraph.forEach((text, index) => {
-      if (index > 0) p.append('\n');
-      p.append(...inline(text));
-    });
-    root.append(p);
+  if (text.length > MAX_MARKDOWN_CHARS) {
+    root.append(h('p', { class: 'md-plain', text }));
+    return root;
   }
+  let tokens;
+  try {
+    tokens = md.parse(text, {});
+  } catch {
+    root.append(h('p', { class: 'md-plain', text }));
+    return root;
+  }
+  build(root, tokens);
   return root;
 }
 
-const INLINE =
-  /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|(?<![\w])_([^_\s][^_]*)_(?![\w])|\[([^\]]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
-
-/** Inline spans of one line, as nodes. */
-function inline(text) {
-  const nodes = [];
-  let last = 0;
-  for (const match of text.matchAll(INLINE)) {
-    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
-    last = match.index + match[0].length;
-    const [, ticks, code, bold1, bold2, em1, em2, linkText, linkUrl, bare] = match;
-    if (ticks) nodes.push(h('code', { text: code }));
-    else if (bold1 !== undefined || bold2 !== undefined) nodes.push(h('strong', null, inline(bold1 ?? bold2)));
-    else if (em1 !== undefined || em2 !== undefined) nodes.push(h('em', null, inline(em1 ?? em2)));
-    else if (linkText !== undefined) nodes.push(link(linkText, linkUrl));
-    else if (bare) nodes.push(link(bare, bare));
+/** Appends what a flat token list (markdown-it's nesting +1 / 0 / −1) describes to `root`. */
+function build(root, tokens) {
+  const stack = [root];
+  const top = () => stack[stack.length - 1];
+  for (let i = 0; i < tokens.length; i += 1) {
+    const token = tokens[i];
+    if (token.nesting === 1) {
+      // Tight lists hide their paragraphs: the item holds the text itself.
+      if (token.hidden) {
+        stack.push(top());
+        continue;
+      }
+      const [outer, inner] = openElement(token);
+      top().append(outer);
+      stack.push(inner);
+      continue;
+    }
+    if (token.nesting === -1) {
+      if (stack.length > 1) stack.pop();
+      continue;
+    }
+    switch (token.type) {
+      case 'inline':
+        appendInline(top(), token.children ?? []);
+        break;
+      case 'fence':
+      case 'code_block': {
+        const lang = token.type === 'fence' ? token.info.trim().split(/\s+/)[0] : '';
+        top().append(h('pre', { class: 'code md-code', dataset: lang ? { lang } : undefined }, h('code', { text: token.content.replace(/\n$/, '') })));
+        break;
+      }
+      case 'hr':
+        top().append(h('hr'));
+        break;
+      case 'text':
+      case 'html_block':
+      case 'html_inline':
+        top().append(token.content);
+        break;
+      default:
+        if (token.content) top().append(token.content);
+    }
   }
-  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
-  return nodes;
+}
+
+function openElement(token) {
+  let tag = token.tag;
+  if (/^h[1-6]$/.test(tag)) {
+    const heading = h(`h${Math.min(6, Number(tag[1]) + 2)}`, { class: 'md-heading' });
+    return [heading, heading];
+  }
+  if (tag === 'table') {
+    // Wide tables scroll inside their own box, not the page.
+    const table = h('table', { class: 'md-table' });
+    return [h('div', { class: 'md-table-wrap', tabindex: '0' }, table), table];
+  }
+  if (!TAGS.has(tag)) tag = 'span';
+  const el = h(tag);
+  if (tag === 'ol') {
+    const start = Number(token.attrGet('start'));
+    if (Number.isInteger(start) && start !== 1) el.setAttribute('start', String(start));
+  }
+  if (tag === 'th' || tag === 'td') {
+    // markdown-it puts a column's alignment in a style attribute; the page allows none: a class instead.
+    const align = /text-align:(left|right|center)/.exec(token.attrGet('style') ?? '');
+    if (align) el.className = `md-align-${align[1]}`;
+  }
+  return [el, el];
+}
+
+/** An inline token's children: text, code, emphasis, links, breaks; a task list item's box first. */
+function appendInline(parent, children) {
+  const item = parent.tagName === 'LI' ? parent : parent.tagName === 'P' && parent.parentElement?.tagName === 'LI' ? parent.parentElement : null;
+  // A task box only where the item's text starts: "- [ ] todo" or "- [x] done".
+  let first = Boolean(item) && !item.dataset.task && (parent === item ? item.childNodes.length === 0 : item.firstChild === parent && parent.childNodes.length === 0);
+  const stack = [parent];
+  const top = () => stack[stack.length - 1];
+  for (const child of children) {
+    if (first && child.type === 'text') {
+      const task = TASK.exec(child.content);
+      if (task) {
+        const done = task[1] !== ' ';
+        item.dataset.task = done ? 'done' : 'open';
+        item.classList.add('task-list-item');
+        const box = h('input', { type: 'checkbox', disabled: true, checked: done, 'aria-label': done ? 'Done' : 'Not done' });
+        top().append(box, child.content.slice(task[0].length));
+        first = false;
+        continue;
+      }
+    }
+    first = false;
+    switch (child.type) {
+      case 'text':
+        top().append(child.content);
+        break;
+      case 'code_inline':
+        top().append(h('code', { text: child.content }));
+        break;
+      case 'softbreak':
+        top().append('\n');
+        break;
+      case 'hardbreak':
+        top().append(h('br'));
+        break;
+      case 'image':
+        // Never loaded: its description, linked when its address is safe.
+        top().append(link(child.content || child.attrGet('alt') || 'image', child.attrGet('src') ?? ''));
+        break;
+      case 'link_open': {
+        const href = child.attrGet('href') ?? '';
+        const el = SAFE_URL.test(href) ? h('a', { href, rel: 'noopener noreferrer nofollow', target: '_blank' }) : h('span');
+        top().append(el);
+        stack.push(el);
+        break;
+      }
+      case 'link_close':
+      case 'strong_close':
+      case 'em_close':
+      case 's_close':
+        if (stack.length > 1) stack.pop();
+        break;
+      case 'strong_open':
+      case 'em_open':
+      case 's_open': {
+        const el = h(child.tag === 's' ? 's' : child.tag === 'strong' ? 'strong' : 'em');
+        top().append(el);
+        stack.push(el);
+        break;
+      }
+      default:
+        if (child.content) top().append(child.content);
+    }
+  }
 }
 
 function link(text, url) {

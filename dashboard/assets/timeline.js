@@ -1,11 +1,18 @@
 // One timeline item per event. Event contents are shown as text only (see dom.js).
 
-import { copyButton, formatNumber, h, icon, oneLine, plural, timeEl, truncate } from './dom.js';
+import { copyButton, formatNumber, h, icon, labelFor, oneLine, plural, timeEl, truncate } from './dom.js';
 import { renderMarkdown } from './markdown.js';
+import { textViewer } from './viewer.js';
 
 /** Outputs longer than this many characters or lines are cut until "Show all". */
 const TRUNCATE_CHARS = 4000;
 const TRUNCATE_LINES = 60;
+/**
+ * Texts past this many characters or lines open in the windowed viewer (viewer.js), whole, rather than cut
+ * until "Show all": putting megabytes into one <pre> holds the page for seconds.
+ */
+const VIEWER_CHARS = 50_000;
+const VIEWER_LINES = 1_000;
 
 const ROLE_LABELS = { user: 'User', assistant: 'Assistant', system: 'System' };
 
@@ -68,7 +75,11 @@ function renderNotification(event) {
     ];
   }
   return [
-    head(h('span', { class: 'kind kind-notification' }, icon('bell'), 'Notification'), event, event.reason ? h('code', { class: 'event-type', text: event.reason }) : null),
+    head(
+      h('span', { class: 'kind kind-notification' }, icon('bell'), 'Notification'),
+      event,
+      event.reason ? h('span', { class: 'event-type', title: event.reason, text: labelFor(event.reason) }) : null,
+    ),
     text ? h('p', { class: 'text', text }) : null,
   ];
 }
@@ -194,13 +205,19 @@ function renderPostTool(event, error) {
 }
 
 function renderSessionStart(event) {
-  return [head(h('span', { class: 'kind' }, icon('play'), 'Session started'), event, event.reason ? h('span', { class: 'preview', text: event.reason }) : null)];
+  return [
+    head(
+      h('span', { class: 'kind' }, icon('play'), 'Session started'),
+      event,
+      event.reason ? h('span', { class: 'preview', title: event.reason, text: labelFor(event.reason) }) : null,
+    ),
+  ];
 }
 
 function renderSessionStop(event, error) {
   const parts = [];
   if (typeof event.exit_code === 'number') parts.push(h('span', { class: `badge ${error ? 'badge-error' : 'badge-ok'}`, text: `exit code ${event.exit_code}` }));
-  if (typeof event.reason === 'string' && event.reason !== '') parts.push(h('span', { class: 'preview', text: event.reason }));
+  if (typeof event.reason === 'string' && event.reason !== '') parts.push(h('span', { class: 'preview', title: event.reason, text: labelFor(event.reason) }));
   return [head(h('span', { class: 'kind' }, icon('stop'), 'Session stopped'), event, ...parts), event.error !== null && event.error !== undefined ? errorLine(event) : null];
 }
 
@@ -210,7 +227,7 @@ function renderOther(event, error) {
   const fields = {};
   for (const key of OTHER_FIELDS) if (event[key] !== null && event[key] !== undefined) fields[key] = event[key];
   return [
-    head(h('code', { class: 'event-type', text: event.event_type }), event),
+    head(h('span', { class: 'event-type', title: event.event_type, text: labelFor(event.event_type) }), event),
     Object.keys(fields).length > 0 ? payload(fields, { summary: 'Details' }) : null,
     error ? errorLine(event) : null,
   ];
@@ -257,12 +274,13 @@ function cut(text) {
 
 /**
  * A collapsible value: <details> whose body (pretty JSON or the string) is built the first time it
- * opens, and cut to TRUNCATE_CHARS / TRUNCATE_LINES with a "Show all" button.
+ * opens, and cut to TRUNCATE_CHARS / TRUNCATE_LINES with a "Show all" button; a text past VIEWER_CHARS /
+ * VIEWER_LINES opens whole in the windowed viewer instead. `size`: words after the size in the summary.
  */
-export function payload(value, { summary, className = '', open = false }) {
+export function payload(value, { summary, className = '', open = false, size: sizeNote = '' }) {
   const text = formatValue(value);
   const lines = countLines(text);
-  const size = lines > 1 ? plural(lines, 'line') : plural(text.length, 'character');
+  const size = (lines > 1 ? plural(lines, 'line') : plural(text.length, 'character')) + sizeNote;
   const details = h(
     'details',
     { class: `payload ${className}` },
@@ -272,6 +290,10 @@ export function payload(value, { summary, className = '', open = false }) {
   const build = () => {
     if (built) return;
     built = true;
+    if (text.length > VIEWER_CHARS || lines > VIEWER_LINES) {
+      details.append(textViewer(text, { label: details.querySelector('.summary-label')?.textContent || 'Text' }));
+      return;
+    }
     const shortened = cut(text);
     const pre = h('pre', { class: 'code', tabindex: '0' }, shortened ?? text);
     details.append(pre);

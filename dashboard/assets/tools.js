@@ -9,6 +9,8 @@ import { countLines, eventLink, formatValue, payload } from './timeline.js';
 const PREVIEW_LINES = 3;
 
 const FILE_TOOLS = new Set(['Read', 'Edit', 'MultiEdit', 'Write', 'NotebookEdit', 'NotebookRead']);
+/** Tools whose input shows what they did (the content, the diff): their successful result is not repeated. */
+const FILE_WRITERS = new Set(['Write', 'Edit', 'MultiEdit']);
 
 /** The one line that says what a call does: the Bash command, the file of Read/Edit/Write, the pattern of Grep… */
 export function toolSummary(name, input) {
@@ -133,6 +135,12 @@ export class ToolCall {
   renderInput() {
     const input = this.input;
     if (input === null || input === undefined) return;
+    // Write: the file's content as text under its path, not one JSON string with \n escapes.
+    if (this.toolName === 'Write' && typeof input === 'object' && typeof input.content === 'string') {
+      const path = typeof input.file_path === 'string' && input.file_path !== '' ? input.file_path : 'Content';
+      this.body.append(outputBlock(input.content, path, 'tool-write', false, 'Copy the content'));
+      return;
+    }
     if ((this.toolName === 'Edit' || this.toolName === 'MultiEdit') && input && typeof input === 'object') {
       const edits = this.toolName === 'MultiEdit' && Array.isArray(input.edits) ? input.edits : [input];
       const diffs = edits.filter((edit) => edit && typeof edit === 'object').map((edit) => diffView(edit.old_string, edit.new_string));
@@ -155,6 +163,10 @@ export class ToolCall {
   renderPending() {
     const state = this.approval?.state;
     this.li.dataset.approval = state ?? '';
+    if (state === 'pending' || state === 'denied' || state === 'expired') {
+      this.stopTicking();
+      this.durationEl.textContent = '';
+    }
     if (state === 'pending') {
       this.statusEl.className = 'tool-status tool-waiting';
       this.tick();
@@ -167,7 +179,43 @@ export class ToolCall {
       return;
     }
     this.statusEl.className = 'tool-status tool-pending';
-    this.statusEl.textContent = state === 'expired' ? 'not answered in time · asked in the terminal' : 'running…';
+    if (state === 'expired') {
+      this.statusEl.textContent = 'not answered in time · asked in the terminal';
+      return;
+    }
+    this.statusEl.textContent = 'running…';
+    this.startTicking();
+  }
+
+  /** "running… · 12 s": the duration counts from the call's start while it runs (one timer for every running call). */
+  startTicking() {
+    const since = Date.parse(this.pre?.timestamp);
+    if (!Number.isFinite(since)) return;
+    this.runningSince = since;
+    RUNNING.add(this);
+    this.tickRunning();
+    if (!runningTimer) runningTimer = setInterval(tickAllRunning, 1000);
+  }
+
+  stopTicking() {
+    this.runningSince = null;
+    RUNNING.delete(this);
+    if (RUNNING.size === 0 && runningTimer) {
+      clearInterval(runningTimer);
+      runningTimer = null;
+    }
+  }
+
+  tickRunning(now = Date.now()) {
+    if (this.post || this.runningSince == null || this.waiting) return;
+    // The view said something else of the call (interrupted, say): it no longer runs.
+    if (this.statusEl.textContent !== 'running…') {
+      this.stopTicking();
+      return;
+    }
+    const text = formatWaiting(Math.max(0, now - this.runningSince));
+    if (this.durationEl.textContent !== text) this.durationEl.textContent = text;
+    this.durationEl.title = 'Running for this long so far';
   }
 
   /** Whether the call waits for a person to allow it. */
@@ -245,14 +293,30 @@ export class ToolCall {
         this.outputEl.before(payload(this.input, { summary: 'Input', className: 'tool-input' }));
       }
     }
+    this.stopTicking();
     const parts = [];
     if (post.error !== null && post.error !== undefined) parts.push(h('pre', { class: 'error-text', text: post.error === '' ? '(empty error)' : post.error }));
-    const { text, stderr } = outputTexts(post.tool_output);
-    if (text !== '') parts.push(outputBlock(text, 'Output', 'tool-output', failed));
-    if (stderr !== '') parts.push(outputBlock(stderr, 'Stderr', 'tool-stderr', true));
+    const output = post.tool_output;
+    if (!failed && FILE_WRITERS.has(this.toolName) && output && typeof output === 'object' && !Array.isArray(output)) {
+      // What a Write or an Edit did is its content or diff above; Claude Code's result repeats it (the whole
+      // file, the patch) as JSON, which says nothing more.
+      const path = typeof output.filePath === 'string' ? output.filePath : toolSummary(this.toolName, this.input);
+      parts.push(
+        h('p', {
+          class: 'muted tool-done',
+          text: `${this.toolName === 'Write' ? (output.type === 'update' ? 'File overwritten' : 'File written') : 'File edited'}${path ? `: ${path}` : ''}`,
+        }),
+      );
+    } else {
+      const cutNote = persistedCut(output);
+      const { text, stderr } = outputTexts(output);
+      if (cutNote) parts.push(cutLine(cutNote, text));
+      const cutSize = cutNote ? ` · cut by Claude Code${cutNote.size === null ? '' : `, ${formatBytes(cutNote.size)} in all`}` : '';
+      if (text !== '') parts.push(outputBlock(text, 'Output', 'tool-output', failed, 'Copy output', cutSize));
+      if (stderr !== '') parts.push(outputBlock(stderr, 'Stderr', 'tool-stderr', true));
+    }
     if (parts.length === 0) parts.push(h('p', { class: 'muted empty', text: 'No output' }));
     this.outputEl.replaceChildren(...parts);
-    const output = post.tool_output;
     const agentId = output && typeof output === 'object' && typeof output.agentId === 'string' ? output.agentId : null;
     if (agentId) {
       this.agentId = agentId;
@@ -263,6 +327,25 @@ export class ToolCall {
   /** Nests a subagent's events in this call's row. */
   attachSubagent(el) {
     this.body.append(el);
+  }
+}
+
+/** Calls running now, ticked together; a row that left the page (its view closed) is dropped. */
+const RUNNING = new Set();
+let runningTimer = null;
+
+function tickAllRunning() {
+  const now = Date.now();
+  for (const call of RUNNING) {
+    if (call.post) RUNNING.delete(call);
+    else if (call.li.isConnected) {
+      call.seenOnPage = true;
+      call.tickRunning(now);
+    } else if (call.seenOnPage) RUNNING.delete(call);
+  }
+  if (RUNNING.size === 0) {
+    clearInterval(runningTimer);
+    runningTimer = null;
   }
 }
 
@@ -278,10 +361,10 @@ export function approvalDecisionText(approval) {
 }
 
 /** Output with its true line count and, until it is opened, its first lines as a preview. */
-function outputBlock(text, label, className, open) {
+function outputBlock(text, label, className, open, copyLabel = `Copy ${label.toLowerCase()}`, size = '') {
   const lines = countLines(text);
-  const details = payload(text, { summary: label, className, open });
-  details.querySelector('summary').append(copyButton(text, `Copy ${label.toLowerCase()}`));
+  const details = payload(text, { summary: label, className, open, size });
+  details.querySelector('summary').append(copyButton(text, copyLabel));
   if (!open) {
     const head = text.split('\n', PREVIEW_LINES + 1);
     const preview = head.slice(0, PREVIEW_LINES).join('\n');
@@ -318,4 +401,46 @@ export function diffView(oldText, newText) {
     before.slice(before.length - end).map((text) => line('ctx', text)),
   );
   return { el, added: added.length, removed: removed.length };
+}
+
+/**
+ * Claude Code's own cut of a large output: its `tool_response` holds the first 30,000 characters, plus
+ * `persistedOutputPath` (a file on the agent's machine with all of it) and `persistedOutputSize` (bytes).
+ */
+export function persistedCut(output) {
+  if (!output || typeof output !== 'object' || Array.isArray(output)) return null;
+  const path = typeof output.persistedOutputPath === 'string' ? output.persistedOutputPath : null;
+  const size = typeof output.persistedOutputSize === 'number' && Number.isFinite(output.persistedOutputSize) ? output.persistedOutputSize : null;
+  if (path === null && size === null) return null;
+  return { path, size };
+}
+
+/** "First 30,000 characters shown by Claude Code; 1.99 MB saved at /tmp/…" (with the path to copy). */
+function cutLine({ path, size }, text) {
+  const whole = size === null ? 'the whole output' : formatBytes(size);
+  const where = path === null ? " saved on the agent's machine" : ' saved at ';
+  return h(
+    'p',
+    { class: 'tool-cut' },
+    h('span', { text: `First ${formatNumber(text.length)} characters shown by Claude Code; ${whole}${where}` }),
+    path === null ? null : h('code', { class: 'tool-cut-path', text: path }),
+    path === null ? null : copyButton(path, 'Copy the path'),
+  );
+}
+
+/** Bytes in words, in powers of 1,000 as file managers show them: "830 bytes", "45.2 kB", "1.99 MB". */
+export function formatBytes(bytes) {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) return '';
+  if (bytes < 1000) return `${formatNumber(bytes)} ${bytes === 1 ? 'byte' : 'bytes'}`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value
+    .toPrecision(3)
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '')} ${units[unit]}`;
 }
