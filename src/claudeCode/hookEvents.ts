@@ -105,8 +105,12 @@ function stopFailureText(input: HookInput): string | null {
  * than `CAPTURE_AHEAD_MS` past `now` (a clock ahead, or a made-up time); else undefined (the receive time).
  */
 export function captureTime(header: string | undefined, now = Date.now()): string | undefined {
-  if (header === undefined || !ISO_TIME.test(header.trim())) return undefined;
-  const at = Date.parse(header.trim());
+  const match = header === undefined ? null : ISO_TIME.exec(header.trim());
+  if (!match) return undefined;
+  // Date.parse rolls a day that does not exist (February 30) into the next month: such a time is refused.
+  const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number];
+  if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return undefined;
+  const at = Date.parse(match[0]);
   if (!Number.isFinite(at) || at > now + CAPTURE_AHEAD_MS) return undefined;
   return new Date(at).toISOString();
 }
@@ -114,7 +118,7 @@ export function captureTime(header: string | undefined, now = Date.now()): strin
 /** How far ahead of the server's clock a capture time may be and still be taken. */
 export const CAPTURE_AHEAD_MS = 5 * 60_000;
 // As the hook command writes it (Date.toISOString()), with or without fractions, Z or an offset.
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
 const errorText = (value: unknown): string | null =>
   value === undefined || value === null ? null : typeof value === 'string' ? storableText(value) : storableText(JSON.stringify(value));
