@@ -32,6 +32,7 @@ const EVENT_FIELDS = [
   'agent_id',
   'duration_ms',
   'hook_input',
+  'received_at',
 ];
 const SESSION_FIELDS = [
   'session_id',
@@ -50,6 +51,7 @@ const SESSION_FIELDS = [
   'waiting_since',
   'waiting_tool',
   'budget_usd',
+  'failed_tool_count',
 ];
 const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'api_requests', 'api_duration_ms', 'models'];
 

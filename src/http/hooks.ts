@@ -6,8 +6,8 @@ import { badRequest, HttpError, unprocessable, type FieldError } from '../errors
 import { ByteBudget } from './admission';
 import type { ApprovalHolds, HoldEnd } from '../approvals/holds';
 import type { Approval } from '../domain/approval';
-import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
-import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
+import { captureTime, hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { CAPTURE_ID_HEADER, CAPTURED_AT_HEADER } from '../claudeCode/hookCommand';
 import type { Logger } from '../logger';
 import type { Store } from '../store/store';
 import { parseJsonBodies } from './body';
@@ -82,7 +82,8 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
     const stored = await store.hooks.record({
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
-      event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },
+      // Its time is when the hook command captured it (sent late from the spool, it is earlier than now).
+      event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)), timestamp: captureTime(ctx.get(CAPTURED_AT_HEADER) || undefined) ?? null },
       effect,
     });
     if (stored.created) metrics.eventsIngested(1);

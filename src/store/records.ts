@@ -2,7 +2,7 @@ import type { Outcome, Session, Usage, WaitingFor, WaitingTool } from '../domain
 
 export const USAGE_COLUMNS = 'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd`;
+export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd, failed_tool_count`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -25,7 +25,18 @@ export interface UsageRow {
 
 type SessionRow = Omit<
   Session,
-  'outcome' | 'created_at' | 'last_resumed_at' | 'event_count' | 'last_event_at' | 'source' | 'usage' | 'waiting_for' | 'waiting_since' | 'waiting_tool' | 'budget_usd'
+  | 'outcome'
+  | 'created_at'
+  | 'last_resumed_at'
+  | 'event_count'
+  | 'last_event_at'
+  | 'source'
+  | 'usage'
+  | 'waiting_for'
+  | 'waiting_since'
+  | 'waiting_tool'
+  | 'budget_usd'
+  | 'failed_tool_count'
 > &
   UsageRow & {
     /** Absent from snapshots written before the column existed. */
@@ -41,6 +52,8 @@ type SessionRow = Omit<
     waiting_tool?: WaitingTool | null;
     /** numeric: text from a query, a number from a json snapshot. */
     budget_usd?: string | number | null;
+    /** Absent from snapshots written before migration 1764054000090. */
+    failed_tool_count?: BigintColumn;
   };
 
 /** Usage totals from their columns; null while no request was counted. */
@@ -79,5 +92,6 @@ export function toSession(row: SessionRow): Session {
     waiting_since: isoTimestampOrNull(row.waiting_since ?? null),
     waiting_tool: row.waiting_tool ?? null,
     budget_usd: row.budget_usd === null || row.budget_usd === undefined ? null : Number(row.budget_usd),
+    failed_tool_count: Number(row.failed_tool_count ?? 0),
   };
 }
