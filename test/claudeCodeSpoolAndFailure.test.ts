@@ -114,9 +114,29 @@ describeReal('the real Claude Code CLI while the server is down', () => {
 });
 
 describeReal('the real Claude Code CLI when the API refuses the request', () => {
-  // Through http hooks. Claude Code fires StopFailure and forgets it: in a -p run it sends a command hook
-  // SIGTERM some 50 ms after starting it, before node has started, so the hook command loses it (a command
-  // line that ignores the signal first, `trap '' TERM; node … hook`, delivers it).
+  // Claude Code fires StopFailure and forgets it: in a -p run it sends a command hook SIGTERM some 50 ms after
+  // starting it, before node has started. The command line init-claude and the plugin write ignores the signal first.
+  it('when the Messages API answers 400, then the StopFailure reaches the server through the hook command init-claude set up, and the session ends failed', async () => {
+    const where = await projectWithHookCommand(server.instance.baseUrl);
+    const settings = JSON.parse(fs.readFileSync(path.join(where.project, '.claude', 'settings.json'), 'utf8'));
+    expect(settings.hooks.StopFailure[0].hooks[0].command).toMatch(/^trap '' TERM; node .* hook$/);
+    const message = 'messages.0.content: the block is not valid';
+    const standIn = await startMessagesStandIn(() => ({ status: 400, error: { type: 'invalid_request_error', message } }));
+    let id: string;
+    try {
+      const result = await run('Say hi', where, standIn);
+      id = result.result.session_id;
+      expect(result.result.is_error).toBe(true);
+    } finally {
+      await standIn.close();
+    }
+    await waitUntil(async () => (await api.get(sessionPath(id, '/status'))).body.status === 'finished', 'the session finished');
+    const events = (await api.get(sessionPath(id, '/events'))).body.events as any[];
+    expect(events.map((e) => e.event_type)).toContain('stop_failure');
+    expect((await api.get(sessionPath(id))).body.session).toMatchObject({ status: 'finished', outcome: 'failed' });
+    expect((await api.get(sessionPath(id, '/result'))).body).toEqual({ result: `API Error: 400 ${message}`, failed: true });
+  }, 120_000);
+
   it('when the Messages API answers 400 invalid_request_error, then the StopFailure sent to http hooks ends the session failed, with the error as its result', async () => {
     const project = fs.mkdtempSync(path.join(os.tmpdir(), 'asm-claude-i20-http-'));
     folders.push(project);
