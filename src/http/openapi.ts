@@ -235,6 +235,52 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'get',
+    path: '/sessions/{session_id}/summary',
+    scope: 'read',
+    summary: "The session's tool calls and turns from all its events, whatever page of events a client has loaded (the newest 5,000 calls and 2,000 turns)",
+    path_params: SessionPath,
+    responses: {
+      200: ok(
+        object({
+          session_id: { type: 'string' },
+          first_at: nullable(timestamp),
+          last_at: nullable(timestamp),
+          tool_calls: {
+            type: 'array',
+            items: object({
+              tool_use_id: { type: 'string' },
+              tool_name: nullable({ type: 'string' }),
+              agent_id: nullable({ type: 'string' }),
+              pre_id: nullable({ type: 'integer' }),
+              post_id: nullable({ type: 'integer' }),
+              state: { enum: ['running', 'succeeded', 'failed', 'refused', 'interrupted'] },
+              started_at: timestamp,
+              ended_at: nullable(timestamp),
+              duration_ms: nullable({ type: 'integer' }),
+              error: nullable({ type: 'string' }),
+            }),
+          },
+          turns: {
+            type: 'array',
+            items: object({
+              prompt_id: { type: 'string' },
+              started_at: timestamp,
+              ended_at: nullable(timestamp),
+              state: { enum: ['running', 'ended', 'failed'] },
+              working_ms: { type: 'integer' },
+              waiting_ms: { type: 'integer' },
+              stop_event_id: nullable({ type: 'integer' }),
+            }),
+          },
+          truncated: { type: 'boolean' },
+        }),
+      ),
+      404: notFound,
+      422: invalid,
+    },
+  },
+  {
+    method: 'get',
     path: '/sessions/{session_id}/export',
     scope: 'read',
     summary: 'The session as a download: json ({session, events}, the default) or ndjson (one event per line)',

@@ -9,7 +9,7 @@ import { authorizeRequest, keyNameOf, scope } from './auth';
 import { createRouter } from './router';
 
 export interface SessionRoutesDeps {
-  store: Pick<Store, 'sessions'>;
+  store: Pick<Store, 'sessions' | 'summary'>;
   config: Pick<Config, 'pageMaxBytes' | 'pageSliceBytes'>;
 }
 
@@ -73,6 +73,13 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
       case 'found':
         ctx.body = { result: found.result };
     }
+  });
+
+  // Tool calls and turns from every event of the session, so that no page boundary shows a finished call as running.
+  router.get('/sessions/:session_id/summary', scope('read'), async (ctx) => {
+    const summary = await store.summary.get(ctx.params.session_id!);
+    if (!summary) throw notFound('Session not found');
+    ctx.body = summary;
   });
 
   router.patch('/sessions/:session_id', scope('ingest'), async (ctx) => {

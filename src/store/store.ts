@@ -14,6 +14,7 @@ import { createMasker, type Masker } from '../privacy/mask';
 import { retentionStore, type RetentionStore } from './retention';
 import { searchStore, type SearchStore } from './search';
 import { sessionStore, type SessionStore } from './sessions';
+import { summaryStore, type SummaryStore } from './summary';
 import { usageStore, type UsageStore } from './usage';
 
 /**
@@ -25,6 +26,8 @@ export interface Store {
   readonly events: EventStore;
   readonly hooks: HookStore;
   readonly usage: UsageStore;
+  /** A session's tool calls and turns, independent of event pages. */
+  readonly summary: SummaryStore;
   readonly search: SearchStore;
   readonly activity: ActivityStore;
   readonly changes: ChangeStore;
@@ -70,6 +73,7 @@ export function createStore({ connectionString, poolSize, readConnections, logge
     events: maskedEvents(eventStore({ pool, readPool, logger }), masker),
     hooks: maskedHooks(hookStore({ pool, logger }), masker),
     usage: maskedUsage(usageStore({ pool, readPool }), masker),
+    summary: summaryStore({ readPool }),
     search: searchStore({ pool }),
     activity: activityStore({ readPool }),
     changes: changeStore({ pool, readPool }),
