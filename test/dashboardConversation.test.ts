@@ -180,6 +180,130 @@ describe('a session that ended in an API error', () => {
   });
 });
 
+/** What the hook command attaches to a hook: the transcript entries it read since the last hook. */
+const transcript = (entries: Record<string, unknown>[], requests: Record<string, unknown>[] = []) => ({
+  asm_transcript: { entries, requests, cost_state: null },
+});
+const entry = (uuid: string, kind: string, fields: Record<string, unknown> = {}) => ({ uuid, index: 0, timestamp: new Date().toISOString(), kind, ...fields });
+const request = (id: string, promptId: string, output: number) => ({
+  id,
+  timestamp: new Date().toISOString(),
+  model: 'claude-sonnet-4-5',
+  prompt_id: promptId,
+  input_tokens: 1000,
+  output_tokens: output,
+  cache_read_tokens: 0,
+  cache_creation_tokens: 0,
+});
+
+describe('the whole conversation, from the transcript', () => {
+  it('shows assistant texts, thinking collapsed, refused calls, compaction and API errors; the last text once', async () => {
+    const sessionId = uuid(221);
+    const promptId = uuid(2211);
+    const common = { session_id: sessionId, cwd: '/home/ana/shop', transcript_path: '/home/ana/.claude/projects/t.jsonl', prompt_id: promptId };
+    const bash = (id: string, command: string) => ({ tool_name: 'Bash', tool_use_id: id, tool_input: { command } });
+    await hook({ ...common, hook_event_name: 'UserPromptSubmit', prompt: 'Tidy the build folder' });
+    await hook({
+      ...common,
+      hook_event_name: 'PreToolUse',
+      ...bash('toolu_ls', 'ls build'),
+      ...transcript(
+        [
+          entry('t-1', 'thinking', { prompt_id: promptId, text: 'The user wants the build folder tidied. I should look first.' }),
+          entry('t-2', 'text', { prompt_id: promptId, text: 'Let me look at the **build folder** first.', model: 'claude-sonnet-4-5' }),
+        ],
+        [request('req_1', promptId, 40)],
+      ),
+    });
+    await hook({ ...common, hook_event_name: 'PostToolUse', ...bash('toolu_ls', 'ls build'), tool_response: { stdout: 'a.o\nb.o', stderr: '', interrupted: false } });
+    await hook({ ...common, hook_event_name: 'PreToolUse', ...bash('toolu_rm', 'rm -rf build') });
+    // The person said no in the terminal: no PostToolUse, only the transcript knows.
+    await hook({
+      ...common,
+      hook_event_name: 'Notification',
+      notification_type: 'permission_prompt',
+      message: 'Claude needs your permission to use Bash',
+      ...transcript(
+        [
+          entry('t-3', 'tool_refused', {
+            prompt_id: promptId,
+            tool_use_id: 'toolu_rm',
+            tool_name: 'Bash',
+            tool_input: { command: 'rm -rf build' },
+            text: 'The user doesn’t want to proceed with this tool use.',
+          }),
+          entry('t-4', 'tool_refused', {
+            prompt_id: promptId,
+            tool_use_id: 'toolu_never',
+            tool_name: 'Write',
+            tool_input: { file_path: '/etc/hosts', content: 'x' },
+            text: 'Permission to write /etc/hosts was denied.',
+          }),
+          entry('t-5', 'api_error', { prompt_id: promptId, text: 'Overloaded', status: 529 }),
+          entry('t-6', 'compaction', { prompt_id: promptId, text: 'The user asked to tidy the build folder; it holds a.o and b.o.' }),
+          entry('t-7', 'text', { prompt_id: promptId, text: 'I left the build folder as it is.' }),
+        ],
+        [request('req_2', promptId, 30)],
+      ),
+    });
+    await hook({
+      ...common,
+      hook_event_name: 'Stop',
+      stop_hook_active: false,
+      last_assistant_message: 'I left the build folder as it is.',
+      ...transcript([entry('t-8', 'text', { prompt_id: promptId, text: 'I left the build folder as it is.' })]),
+    });
+    // A session reported by plain http hooks: no transcript.
+    const plain = uuid(222);
+    for (const input of recordedHooks('tool-call', plain)) await hook(input);
+
+    const { page } = await open(hashFor(sessionId));
+    const timeline = page.locator('.timeline');
+    const said = timeline.locator('.event-message.from-transcript').filter({ hasText: 'Let me look at the build folder first.' });
+    await said.waitFor();
+    expect(await said.locator('strong').textContent()).toBe('build folder');
+    // Thinking, collapsed.
+    const thinking = timeline.locator('.event-thinking');
+    expect(await thinking.locator('details').getAttribute('open')).toBeNull();
+    expect(await textOf(thinking.locator('summary'))).toContain('The user wants the build folder tidied.');
+    // A refused call: its own row marked refused, with the reason; one the hooks never saw, a row of its own.
+    const refused = timeline.locator('.event-tool-call[data-tool-use-id="toolu_rm"]');
+    expect(await textOf(refused.locator('.tool-status'))).toBe('refused');
+    expect(await textOf(refused.locator('.refusal'))).toBe('Refused: The user doesn’t want to proceed with this tool use.');
+    expect(await timeline.locator('.event-tool-call[data-tool-use-id="toolu_rm"]').count()).toBe(1);
+    const never = timeline.locator('.event-tool-call[data-tool-use-id="toolu_never"]');
+    expect(await textOf(never.locator('.tool-status'))).toBe('refused');
+    expect(await textOf(never.locator('.tool-name'))).toBe('Write');
+    // The API error in words, the compaction with its summary.
+    const apiError = timeline.locator('.event-api-error');
+    expect(await textOf(apiError)).toMatch(/The model API answered with an error.*HTTP 529.*Overloaded/);
+    expect(await textOf(timeline.locator('.event-compaction .event-label'))).toBe('Conversation compacted');
+    // The last text once, though both the transcript and the Stop hook carried it.
+    await eventually(
+      () => timeline.locator('.event-message:visible').filter({ hasText: 'I left the build folder as it is.' }).count(),
+      (value) => expect(value).toBe(1),
+    );
+    expect(await page.locator('.hint-transcript').count()).toBe(0);
+    // The tokens of the requests the transcript shows, and that OpenTelemetry reported none of them.
+    await eventually(
+      () => textOf(page.locator('.session-usage')),
+      (value) => expect(value).toContain('usage incomplete: 2 requests not reported'),
+    );
+    await eventually(
+      () => textOf(row(page, sessionId).locator('.row-usage')),
+      (value) => expect(value).toContain('usage incomplete: 2 requests not reported'),
+    );
+
+    // The session of plain http hooks says what it lacks and how to get it.
+    await page.evaluate((hash) => {
+      (globalThis as any).location.hash = hash;
+    }, hashFor(plain));
+    const hint = page.locator('.hint-transcript');
+    await hint.waitFor();
+    expect(await textOf(hint)).toContain('agent-session-manager init-claude');
+  });
+});
+
 describe('usage', () => {
   it('the Usage page counts every session, follows the list’s filters and shows cost per model', async () => {
     const withUsage = uuid(211);

@@ -314,6 +314,9 @@ export class SessionView {
     if (!call) return;
     this.approvalCalls.set(id, call);
     call.setApproval(approval);
+    // Its approval redraws a call without a result as running: the summary may know better.
+    if (call.refused) markRefused(call, { error: call.refusal });
+    else this.settleCall(call);
   }
 
   /** The permission_request event of an approval (same tool and input, the nearest in time) says what became of it. */
@@ -608,6 +611,8 @@ export class SessionView {
     const known = this.summaryCalls.get(call.toolUseId);
     if (!known || known.state === 'running') return;
     call.settled = known.state;
+    // Not counting any more (tools.js ticks a running call's duration).
+    call.stopTicking?.();
     call.li.dataset.outcome = known.state;
     call.li.classList.toggle('is-error', known.state === 'failed');
     if (known.state === 'refused') {
@@ -1264,6 +1269,8 @@ function markCaptureTime(li, event) {
 /** A tool call that never ran: marked refused, with Claude Code's reason. */
 function markRefused(call, refusal) {
   call.refused = true;
+  call.refusal = refusal.error;
+  call.stopTicking?.();
   call.li.dataset.outcome = 'refused';
   call.li.classList.add('is-refused');
   call.statusEl.className = 'tool-status tool-refused';
