@@ -63,6 +63,16 @@ async function eventually<T>(read: () => T | Promise<T>, check: (value: T) => vo
   }
 }
 
+/** For a look (not committed): SCREENSHOT_PREVIEW_DIR=/some/dir. */
+async function preview(page: Page, name: string): Promise<void> {
+  const dir = process.env.SCREENSHOT_PREVIEW_DIR;
+  if (!dir) return;
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 2200 });
+  await page.screenshot({ path: `${dir}/${name}.png` });
+  if (size) await page.setViewportSize(size);
+}
+
 async function textOf(locator: Locator): Promise<string> {
   return ((await locator.textContent()) ?? '').replace(/\s+/g, ' ').trim();
 }
@@ -284,6 +294,8 @@ describe('the whole conversation, from the transcript', () => {
       (value) => expect(value).toBe(1),
     );
     expect(await page.locator('.hint-transcript').count()).toBe(0);
+    await thinking.locator('summary').click();
+    await preview(page, 'conversation');
     // The tokens of the requests the transcript shows, and that OpenTelemetry reported none of them.
     await eventually(
       () => textOf(page.locator('.session-usage')),
@@ -301,6 +313,7 @@ describe('the whole conversation, from the transcript', () => {
     const hint = page.locator('.hint-transcript');
     await hint.waitFor();
     expect(await textOf(hint)).toContain('agent-session-manager init-claude');
+    await preview(page, 'conversation-plain-hooks');
   });
 });
 

@@ -44,7 +44,12 @@ function thinking(event) {
   const details = h(
     'details',
     { class: 'thinking-body' },
-    h('summary', null, h('span', { class: 'thinking-preview muted', text: first.length > 100 ? `${first.slice(0, 99)}…` : first || '(no text)' })),
+    h(
+      'summary',
+      null,
+      h('span', { class: 'thinking-preview muted', text: first.length > 100 ? `${first.slice(0, 99)}…` : first || '(no text)' }),
+      h('span', { class: 'thinking-hide muted', text: 'Hide' }),
+    ),
     h('div', { class: 'thinking-text' }, renderMarkdown(text)),
   );
   return [head(h('span', { class: 'role role-thinking' }, 'Thinking'), event, text ? copyButton(text, 'Copy thinking') : null), details];
