@@ -95,6 +95,7 @@ CREATE TABLE public.sessions (
     input_waiting_since timestamp with time zone,
     budget_usd numeric(14,6),
     budget_alerted smallint DEFAULT 0 NOT NULL,
+    failed_tool_count bigint DEFAULT 0 NOT NULL,
     transcript_read boolean DEFAULT false NOT NULL,
     transcript_usage jsonb,
     turn_ended_at timestamp with time zone,
@@ -269,7 +270,8 @@ CREATE TABLE public.events (
     agent_id text,
     duration_ms double precision,
     hook_input json,
-    redactions integer DEFAULT 0 NOT NULL
+    redactions integer DEFAULT 0 NOT NULL,
+    received_at timestamp with time zone DEFAULT now()
 );
 
 --
@@ -284,7 +286,8 @@ CREATE FUNCTION public.asm_event_json(e public.events) RETURNS text
         'timestamp', asm_iso_time(e.timestamp), 'tool_name', e.tool_name, 'tool_input', e.tool_input,
         'tool_output', e.tool_output, 'error', e.error, 'exit_code', e.exit_code, 'reason', e.reason, 'role', e.role,
         'content', e.content, 'event_id', e.event_id, 'tool_use_id', e.tool_use_id, 'prompt_id', e.prompt_id,
-        'agent_id', e.agent_id, 'duration_ms', e.duration_ms, 'hook_input', e.hook_input)::text
+        'agent_id', e.agent_id, 'duration_ms', e.duration_ms, 'hook_input', e.hook_input,
+        'received_at', asm_iso_time(coalesce(e.received_at, e.timestamp)))::text
     $$;
 
 --
@@ -463,10 +466,13 @@ CREATE FUNCTION public.asm_session_after(status text, outcome text, effect text,
     LANGUAGE sql IMMUTABLE
     AS $$
       select case
-               when effect = 'prompt' or (effect = 'working' and status <> 'finished') then row('running', null)::asm_session_state
-               when effect = 'turn_ended' and status <> 'finished' then row('idle', null)::asm_session_state
+               when effect = 'prompt' then row('running', null)::asm_session_state
+               when effect = 'working' and status <> 'finished' then row('running', outcome)::asm_session_state
+               when effect = 'turn_ended' and status <> 'finished' then row('idle', outcome)::asm_session_state
+               when effect = 'turn_failed' and status <> 'finished' then row('idle', 'failed')::asm_session_state
                when effect = 'ended' then row('finished', case when event_type is distinct from 'session_stop' then outcome
                                                                when asm_event_failed(error, exit_code) then 'failed'
+                                                               when status <> 'finished' and outcome = 'failed' then 'failed'
                                                                else 'succeeded' end)::asm_session_state
                else row(status, outcome)::asm_session_state
              end
@@ -481,7 +487,7 @@ CREATE FUNCTION public.asm_session_api_json(s public.sessions) RETURNS text
     AS $$
       select left(asm_session_json(s), -1) || ',' || substr(json_build_object(
         'waiting_for', s.waiting_for, 'waiting_since', asm_iso_time(s.waiting_since), 'waiting_tool', s.waiting_tool,
-        'budget_usd', s.budget_usd::float8,
+        'budget_usd', s.budget_usd::float8, 'failed_tool_count', s.failed_tool_count,
         'transcript_read', s.transcript_read, 'requests_missing', asm_requests_missing(s),
         'telemetry_missing', s.source = 'claude-code' and s.api_requests = 0 and s.turn_ended_at < now() - interval '60 seconds')::text, 2)
     $$;
@@ -605,16 +611,25 @@ CREATE FUNCTION public.tg_events__apply_to_sessions() RETURNS trigger
       -- Rows locked in one order, so two transactions touching the same sessions cannot deadlock here.
       perform 1 from sessions where session_id in (select session_id from inserted) order by session_id for no key update;
       with added as (
-        select session_id, count(*) as n from inserted group by session_id
+        select session_id, count(*) as n,
+               count(*) filter (where event_type = 'post_tool' and asm_event_failed(error, exit_code)) as failed_tools,
+               min("timestamp") as first_at, max("timestamp") as last_at
+        from inserted group by session_id
       ), last_mark as (
         select distinct on (session_id) session_id, event_type, error, exit_code,
                case event_type when 'session_start' then 'prompt' else 'ended' end as effect
         from inserted where event_type in ('session_start', 'session_stop')
+          -- A hook's start or end in a session the hooks created was applied by asm_record_hooks already:
+          -- applied again here, over the status it just wrote, it would undo what that kept (a failed turn).
+          and not (event_id like 'cc:%' and exists (select 1 from sessions h where h.session_id = inserted.session_id and h.source = 'claude-code'))
         order by session_id, id desc
       ), updated as (
         update sessions s
         set event_count = s.event_count + added.n,
-            last_event_at = greatest(s.last_event_at, now()),
+            failed_tool_count = s.failed_tool_count + added.failed_tools,
+            -- Hooks' sessions by capture time (which is at most a few minutes ahead); others as received.
+            created_at = case when s.source = 'claude-code' and added.first_at < s.created_at then added.first_at else s.created_at end,
+            last_event_at = case when s.source = 'claude-code' then greatest(s.last_event_at, added.last_at) else greatest(s.last_event_at, now()) end,
             (status, outcome) = row((asm_session_after(s.status, s.outcome, last_mark.effect, last_mark.event_type, last_mark.error, last_mark.exit_code)).*)
         from added left join last_mark using (session_id)
         where s.session_id = added.session_id
@@ -1526,7 +1541,7 @@ CREATE TRIGGER t1_sessions__log_insert_or_delete AFTER INSERT OR DELETE ON publi
 -- Name: sessions t1_sessions__log_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN ((((((((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome)) OR (old.waiting_for IS DISTINCT FROM new.waiting_for)) OR (old.waiting_since IS DISTINCT FROM new.waiting_since)) OR (old.waiting_tool IS DISTINCT FROM new.waiting_tool)) OR (old.budget_usd IS DISTINCT FROM new.budget_usd)) OR (old.transcript_read IS DISTINCT FROM new.transcript_read)) OR (old.transcript_usage IS DISTINCT FROM new.transcript_usage))) EXECUTE FUNCTION public.tg_sessions__log_change();
+CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN (((((((((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome)) OR (old.waiting_for IS DISTINCT FROM new.waiting_for)) OR (old.waiting_since IS DISTINCT FROM new.waiting_since)) OR (old.waiting_tool IS DISTINCT FROM new.waiting_tool)) OR (old.budget_usd IS DISTINCT FROM new.budget_usd)) OR (old.failed_tool_count IS DISTINCT FROM new.failed_tool_count)) OR (old.transcript_read IS DISTINCT FROM new.transcript_read)) OR (old.transcript_usage IS DISTINCT FROM new.transcript_usage))) EXECUTE FUNCTION public.tg_sessions__log_change();
 
 --
 -- Name: events t2_events__log_changes; Type: TRIGGER; Schema: public; Owner: -

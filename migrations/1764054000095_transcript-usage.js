@@ -39,7 +39,8 @@ const SESSION_COLUMNS_TOLD = [
   'budget_usd',
 ];
 // Not turn_ended_at: telemetry_missing turns true 60 s later whatever is told then; clients read it with the rest.
-const NEW_SESSION_COLUMNS_TOLD = ['transcript_read', 'transcript_usage'];
+// failed_tool_count: told since migration 1764054000090.
+const NEW_SESSION_COLUMNS_TOLD = ['failed_tool_count', 'transcript_read', 'transcript_usage'];
 
 const logUpdateTrigger = (columns) => `
     drop trigger t1_sessions__log_update on sessions;
@@ -157,7 +158,7 @@ exports.up = (pgm) => {
     language sql stable as $$
       select left(asm_session_json(s), -1) || ',' || substr(json_build_object(
         'waiting_for', s.waiting_for, 'waiting_since', asm_iso_time(s.waiting_since), 'waiting_tool', s.waiting_tool,
-        'budget_usd', s.budget_usd::float8,
+        'budget_usd', s.budget_usd::float8, 'failed_tool_count', s.failed_tool_count,
         'transcript_read', s.transcript_read, 'requests_missing', asm_requests_missing(s),
         'telemetry_missing', s.source = 'claude-code' and s.api_requests = 0 and s.turn_ended_at < now() - interval '60 seconds')::text, 2)
     $$;
@@ -168,12 +169,12 @@ exports.up = (pgm) => {
 /** @param {import('node-pg-migrate').MigrationBuilder} pgm */
 exports.down = (pgm) => {
   pgm.sql(`
-    ${logUpdateTrigger(SESSION_COLUMNS_TOLD)}
+    ${logUpdateTrigger([...SESSION_COLUMNS_TOLD, 'failed_tool_count'])}
     create or replace function asm_session_api_json(s sessions) returns text
     language sql stable as $$
       select left(asm_session_json(s), -1) || ',' || substr(json_build_object(
         'waiting_for', s.waiting_for, 'waiting_since', asm_iso_time(s.waiting_since), 'waiting_tool', s.waiting_tool,
-        'budget_usd', s.budget_usd::float8)::text, 2)
+        'budget_usd', s.budget_usd::float8, 'failed_tool_count', s.failed_tool_count)::text, 2)
     $$;
     ${sessionJson(`case when s.api_requests = 0 then null else json_build_object(
                    'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens, 'cache_read_tokens', s.cache_read_tokens,

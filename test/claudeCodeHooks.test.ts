@@ -244,7 +244,7 @@ describe('POST /hooks/claude-code: failures, subagents, notifications, compactio
     const stored = await events(id);
     expect(stored.map((e) => e.event_type)).toEqual(['pre_compact', 'post_compact', 'stop_failure', 'session_start']);
     expect(stored[0].hook_input).toMatchObject({ trigger: 'manual', custom_instructions: 'keep the decisions' });
-    expect(stored[2]).toMatchObject({ error: 'rate_limit', prompt_id: '00000000-0000-4000-8000-0000000000aa' });
+    expect(stored[2]).toMatchObject({ error: 'rate_limit: 429 Too Many Requests', prompt_id: '00000000-0000-4000-8000-0000000000aa' });
     expect(stored[3]).toMatchObject({ reason: 'resume' });
   });
 

@@ -32,6 +32,7 @@ const EVENT_FIELDS = [
   'agent_id',
   'duration_ms',
   'hook_input',
+  'received_at',
 ];
 const SESSION_FIELDS = [
   'session_id',
@@ -50,6 +51,7 @@ const SESSION_FIELDS = [
   'waiting_since',
   'waiting_tool',
   'budget_usd',
+  'failed_tool_count',
   'transcript_read',
   'requests_missing',
   'telemetry_missing',

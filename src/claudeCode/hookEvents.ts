@@ -69,7 +69,8 @@ export function mapHookInput(input: HookInput): MappedHook {
     case 'Stop':
       return { event: { ...common, event_type: 'message', role: 'assistant', content: textBlocks(input.last_assistant_message) }, effect: 'turn_ended' };
     case 'StopFailure':
-      return { event: { ...common, error: errorText(input.error), content: textBlocks(input.last_assistant_message) }, effect: 'turn_ended' };
+      // The turn ended in an API error: `error` is its kind (e.g. `rate_limit`), `error_details` what the API said.
+      return { event: { ...common, error: stopFailureText(input), content: textBlocks(input.last_assistant_message) }, effect: 'turn_failed' };
     case 'SessionEnd':
       return { event: { ...common, event_type: 'session_stop', reason: text(input.reason) }, effect: 'ended' };
     case 'SessionStart':
@@ -90,6 +91,34 @@ export function mapHookInput(input: HookInput): MappedHook {
       return { event: common, effect: null };
   }
 }
+
+/** A StopFailure's error as one text: its kind and its details (`rate_limit: …`), whichever it has; null with neither. */
+function stopFailureText(input: HookInput): string | null {
+  const kind = errorText(input.error);
+  const details = errorText(input.error_details);
+  if (kind === null || details === null || details.includes(kind)) return details ?? kind;
+  return `${kind}: ${details}`;
+}
+
+/**
+ * A hook's capture time (the hook command's X-Captured-At header) as the event's time: an ISO time, not later
+ * than `CAPTURE_AHEAD_MS` past `now` (a clock ahead, or a made-up time); else undefined (the receive time).
+ */
+export function captureTime(header: string | undefined, now = Date.now()): string | undefined {
+  const match = header === undefined ? null : ISO_TIME.exec(header.trim());
+  if (!match) return undefined;
+  // Date.parse rolls a day that does not exist (February 30) into the next month: such a time is refused.
+  const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number];
+  if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return undefined;
+  const at = Date.parse(match[0]);
+  if (!Number.isFinite(at) || at > now + CAPTURE_AHEAD_MS) return undefined;
+  return new Date(at).toISOString();
+}
+
+/** How far ahead of the server's clock a capture time may be and still be taken. */
+export const CAPTURE_AHEAD_MS = 5 * 60_000;
+// As the hook command writes it (Date.toISOString()), with or without fractions, Z or an offset.
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
 const errorText = (value: unknown): string | null =>
   value === undefined || value === null ? null : typeof value === 'string' ? storableText(value) : storableText(JSON.stringify(value));

@@ -21,7 +21,9 @@ export interface Event {
   duration_ms: number | null;
   /** A Claude Code hook's input as sent, minus the fields stored in the columns above. */
   hook_input: unknown;
+  /** When the server stored it; `timestamp` is when it was captured (the hook command's X-Captured-At, or a transcript entry's time). */
+  received_at: string;
 }
 
 /** An event as a writer hands it to the store, validated: the fields of an Event it sets. Absent or null: the default. */
-export type NewEvent = Pick<Event, 'event_type'> & { [Field in Exclude<keyof Event, 'id' | 'session_id' | 'event_type'>]?: Event[Field] | null };
+export type NewEvent = Pick<Event, 'event_type'> & { [Field in Exclude<keyof Event, 'id' | 'session_id' | 'event_type' | 'received_at'>]?: Event[Field] | null };

@@ -4,7 +4,10 @@ export interface Session {
   session_name: string;
   /** `idle` only for Claude Code sessions: a turn has ended and the session waits for its user. */
   status: SessionStatus;
-  /** How the last stop went: `failed` (a non-zero `exit_code` or an `error`), `succeeded`; null while none (or since a restart). */
+  /**
+   * How the last stop went: `failed` (a non-zero `exit_code` or an `error`; for Claude Code, a turn that ended
+   * in an error, kept until the next prompt), `succeeded`; null while none (or since a restart).
+   */
   outcome: Outcome;
   created_at: string;
   project_dir: string | null;
@@ -33,6 +36,8 @@ export interface Session {
   waiting_tool: WaitingTool | null;
   /** The session's spend cap in USD (null: none); set from SESSION_BUDGET_USD when it was created. */
   budget_usd: number | null;
+  /** Its post_tool events that failed (an error or a non-zero exit code). */
+  failed_tool_count: number;
   /** True once anything read from the session's transcript arrived (false: http hooks alone, or an old hook command). */
   transcript_read: boolean;
   /** Model requests the transcript shows that OpenTelemetry did not report; null without transcript data. */
@@ -72,12 +77,14 @@ export interface Usage {
  * - `prompt`: a person asked for work, or the session started or was resumed: running, even after it ended.
  * - `working`: the agent is doing something: running, unless the session has ended.
  * - `turn_ended`: the agent waits for its user: idle, unless the session has ended.
+ * - `turn_failed`: the turn ended in an error (Claude Code's StopFailure): idle and `failed`, unless the session
+ *   has ended; the outcome stays `failed` (through the session's end too) until the next `prompt`.
  * - `ended`: the session is over: finished; a `session_stop` event also says how (the outcome).
  * A session_start event is a `prompt` and a session_stop an `ended` for every session; Claude Code's hooks
  * have their own (see claudeCode/hookEvents.ts), which only sessions they created take. One SQL function
- * applies them all, under the session's row lock (asm_session_after, migration 1764054000011).
+ * applies them all, under the session's row lock (asm_session_after, migrations 1764054000011 and 1764054000090).
  */
-export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'ended' | null;
+export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'turn_failed' | 'ended' | null;
 
 /**
  * A session's usage: `telemetry` (OpenTelemetry reported every request), `transcript` (none reported: totals

@@ -6,8 +6,8 @@ import { badRequest, HttpError, unprocessable, type FieldError } from '../errors
 import { ByteBudget } from './admission';
 import type { ApprovalHolds, HoldEnd } from '../approvals/holds';
 import type { Approval } from '../domain/approval';
-import { hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
-import { CAPTURE_ID_HEADER } from '../claudeCode/hookCommand';
+import { captureTime, hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
+import { CAPTURE_ID_HEADER, CAPTURED_AT_HEADER } from '../claudeCode/hookCommand';
 import { hookFacts, splitTranscript } from '../claudeCode/transcriptEvents';
 import type { Logger } from '../logger';
 import type { Store } from '../store/store';
@@ -84,7 +84,8 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
     const hook = {
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
-      event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)) },
+      // Its time is when the hook command captured it (sent late from the spool, it is earlier than now).
+      event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)), timestamp: captureTime(ctx.get(CAPTURED_AT_HEADER) || undefined) ?? null },
       effect,
     };
     const stored = transcript ? await store.hooks.recordWithTranscript({ hook, transcript, ...hookFacts(input) }) : { ...(await store.hooks.record(hook)), transcriptEvents: 0 };

@@ -122,9 +122,18 @@ export const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/sessions/{session_id}/result',
     scope: 'read',
-    summary: 'The first text block of the latest assistant message of a finished (or idle) session',
+    summary: 'The first text block of the latest assistant message of a finished (or idle) session; for a failed Claude Code session, the error that ended it (with failed: true)',
     path_params: SessionPath,
-    responses: { 200: ok(object({ result: { type: 'string' } })), 400: error('Session not finished'), 404: error('Session not found, or No result found'), 422: invalid },
+    responses: {
+      200: ok({
+        type: 'object',
+        properties: { result: { type: 'string' }, failed: { const: true, description: 'Present when result is the error that ended a failed Claude Code session' } },
+        required: ['result'],
+      }),
+      400: error('Session not finished'),
+      404: error('Session not found, or No result found'),
+      422: invalid,
+    },
   },
   {
     method: 'post',
@@ -552,7 +561,8 @@ const COMPONENTS = {
       status: { enum: ['running', 'idle', 'finished'], description: 'idle: a Claude Code session between turns' },
       outcome: nullable({
         enum: ['failed', 'succeeded'],
-        description: 'How the last session_stop went: failed for a non-zero exit_code or an error. Null before the first stop and after a restart.',
+        description:
+          'How the last session_stop went: failed for a non-zero exit_code or an error; for Claude Code also a turn that ended in an error (StopFailure), until the next prompt. Null before the first stop and after a restart.',
       }),
       created_at: timestamp,
       project_dir: nullable({ type: 'string' }),
@@ -566,6 +576,7 @@ const COMPONENTS = {
       waiting_since: nullable(timestamp),
       waiting_tool: nullable(object({ approval_id: { type: 'integer' }, tool_name: { type: 'string' }, tool_input: {} })),
       budget_usd: nullable({ type: 'number', description: 'The spend cap in USD (SESSION_BUDGET_USD when created); at it, PreToolUse is denied' }),
+      failed_tool_count: { type: 'integer', description: 'Its post_tool events that failed (an error or a non-zero exit_code)' },
     }),
     Approval: object({
       id: { type: 'integer' },
@@ -612,6 +623,7 @@ const COMPONENTS = {
       agent_id: nullable({ type: 'string' }),
       duration_ms: nullable({ type: 'number' }),
       hook_input: { description: "A Claude Code hook's input, minus the fields stored in other columns; null for other events" },
+      received_at: { ...timestamp, description: 'When the server stored it; timestamp is when it was captured (X-Captured-At for a hook)' },
     }),
     ApiKey: withExample(
       {

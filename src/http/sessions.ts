@@ -71,7 +71,8 @@ export function sessionRoutes({ store, config: { pageMaxBytes, pageSliceBytes } 
       case 'no_result':
         throw notFound('No result found');
       case 'found':
-        ctx.body = { result: found.result };
+        // A failed Claude Code session: `result` is the error that ended it, and `failed` says so.
+        ctx.body = found.failed ? { result: found.result, failed: true } : { result: found.result };
     }
   });
 

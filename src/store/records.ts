@@ -2,7 +2,7 @@ import type { Outcome, Session, SessionUsage, TranscriptUsage, Usage, WaitingFor
 
 export const USAGE_COLUMNS = 'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd, transcript_read, transcript_usage, turn_ended_at`;
+export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd, failed_tool_count, transcript_read, transcript_usage, turn_ended_at`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -36,6 +36,7 @@ type SessionRow = Omit<
   | 'waiting_since'
   | 'waiting_tool'
   | 'budget_usd'
+  | 'failed_tool_count'
   | 'transcript_read'
   | 'requests_missing'
   | 'telemetry_missing'
@@ -54,6 +55,8 @@ type SessionRow = Omit<
     waiting_tool?: WaitingTool | null;
     /** numeric: text from a query, a number from a json snapshot. */
     budget_usd?: string | number | null;
+    /** Absent from snapshots written before migration 1764054000090. */
+    failed_tool_count?: BigintColumn;
     /** Absent from snapshots written before migration 1764054000095. */
     transcript_read?: boolean;
     transcript_usage?: TranscriptUsage | null;
@@ -96,6 +99,7 @@ export function toSession(row: SessionRow): Session {
     waiting_since: isoTimestampOrNull(row.waiting_since ?? null),
     waiting_tool: row.waiting_tool ?? null,
     budget_usd: row.budget_usd === null || row.budget_usd === undefined ? null : Number(row.budget_usd),
+    failed_tool_count: Number(row.failed_tool_count ?? 0),
     transcript_read: row.transcript_read ?? false,
     requests_missing: requestsMissing(row),
     telemetry_missing:

@@ -7,6 +7,7 @@ import { latestSeq } from './changes';
 import { readSliced, type SlicedText } from './slicedText';
 import { beginRead, withTransaction } from './tx';
 import { recordAudit } from './audit';
+import { CLAUDE_CODE_SOURCE } from './claudeCode';
 
 export interface NewSession {
   session_id: string;
@@ -384,7 +385,7 @@ export async function deleteSessionIn(tx: Queryable, sessionId: string, conditio
   return { eventsCount: rows[0].events_count as number, eventBytes: rows[0].event_bytes as number };
 }
 
-export type SessionResult = { outcome: 'found'; result: string } | { outcome: 'session_not_found' } | { outcome: 'not_finished' } | { outcome: 'no_result' };
+export type SessionResult = { outcome: 'found'; result: string; failed?: true } | { outcome: 'session_not_found' } | { outcome: 'not_finished' } | { outcome: 'no_result' };
 
 const RESULT_SCAN_PAGE = 50;
 
@@ -398,6 +399,17 @@ export async function getSessionResult(db: Queryable, sessionId: string): Promis
   if (!session) return { outcome: 'session_not_found' };
   // A Claude Code session answers between turns (idle) too: each turn ends with an assistant message.
   if (session.status === 'running') return { outcome: 'not_finished' };
+  // A Claude Code session whose turn ended in an error answers with that error: its StopFailure (or the API
+  // error its transcript showed). The newest such event, searched back from the end, where it is.
+  if (session.outcome === 'failed' && session.source === CLAUDE_CODE_SOURCE) {
+    const { rows } = await db.query<{ error: string }>(
+      `select error from events
+       where session_id = $1 and event_type in ('stop_failure', 'api_error') and error is not null
+       order by id desc limit 1`,
+      [sessionId],
+    );
+    if (rows[0]) return { outcome: 'found', result: rows[0].error, failed: true };
+  }
   let before: string | null = null;
   type ResultRow = { id: string; content: unknown };
   for (;;) {
