@@ -121,11 +121,11 @@ describe('a finished session whose first page ends in the middle of a turn', () 
     );
     expect(await page.locator('.tool-pending').count()).toBe(0);
     expect(await page.locator('.session-view').textContent()).not.toContain('running…');
-    // The turn: 16.4 s to its Stop, of which 12 s waiting (not 80 s, not 2.7 s).
+    // The turn: 16.4 s to its Stop (not 80 s to the session's end), of which 13.5 s waiting for the permission.
     const stats = page.locator(`[data-turn="p:${promptId}"] .turn-stats`);
     await eventually(
       () => textOf(stats),
-      (value) => expect(value).toMatch(/^4\.\d s · waited 1[23] s for you · 1 tool call$/),
+      (value) => expect(value).toBe('2.9 s · waited 13 s for you · 1 tool call'),
     );
     // The final answer, though its event is on a later page.
     await eventually(
@@ -139,6 +139,7 @@ describe('a finished session whose first page ends in the middle of a turn', () 
     await axisTurn.waitFor();
     expect(await axisTurn.getAttribute('title')).toMatch(/16\.4 s|16 s/);
     expect(await page.locator('.waterfall-call').first().getAttribute('title')).toMatch(/^Bash cat build\.log · 1[34] s$/);
+    await preview(page, 'mid-turn');
     // Loading the rest changes none of it.
     await page.locator('.timeline-footer .load-more').click();
     await call.locator('.tool-output').first().waitFor();
@@ -187,6 +188,7 @@ describe('a session that ended in an API error', () => {
     expect(await result.getAttribute('class')).toContain('result-failed');
     expect(await textOf(result.locator('h3'))).toBe('Result · failed');
     expect(await textOf(result.locator('.result-text'))).toContain('rate_limit');
+    await preview(page, 'stop-failure');
   });
 });
 

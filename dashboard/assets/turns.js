@@ -170,6 +170,7 @@ export class Turns {
       if (Number.isFinite(duration) && turn.events > 1) parts.push(formatDuration(duration));
     }
     if (turn.tools > 0) parts.push(plural(turn.tools, 'tool call'));
+    if (known?.state === 'failed') parts.push('ended in an error');
     const usage = turn.promptId ? this.usage.get(turn.promptId) : null;
     if (usage) parts.push(formatUsage(usage));
     turn.stats.textContent = parts.filter(Boolean).join(' · ');
