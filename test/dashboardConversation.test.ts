@@ -139,11 +139,38 @@ describe('a finished session whose first page ends in the middle of a turn', () 
     await axisTurn.waitFor();
     expect(await axisTurn.getAttribute('title')).toMatch(/16\.4 s|16 s/);
     expect(await page.locator('.waterfall-call').first().getAttribute('title')).toMatch(/^Bash cat build\.log · 1[34] s$/);
+    // Times as captured, ten minutes ago; when the server received them, in the tooltip.
+    const time = call.locator('.event-time time');
+    expect(await time.getAttribute('class')).toContain('time-late');
+    expect(await time.getAttribute('title')).toMatch(/\(when it happened\)\nReceived by the server .*, (9|10) min \d\d s later$/);
     await preview(page, 'mid-turn');
     // Loading the rest changes none of it.
     await page.locator('.timeline-footer .load-more').click();
     await call.locator('.tool-output').first().waitFor();
     expect(await textOf(call.locator('.tool-status'))).toBe('ok');
+  });
+});
+
+describe('a live session', () => {
+  it('counts its running time in the header', async () => {
+    const sessionId = uuid(205);
+    const started = new Date(Date.now() - 75_000);
+    await hook(
+      { session_id: sessionId, cwd: '/home/ana/live', transcript_path: '/tmp/t.jsonl', prompt_id: uuid(2051), hook_event_name: 'UserPromptSubmit', prompt: 'Keep going' },
+      started,
+    );
+    const { page } = await open(hashFor(sessionId));
+    const duration = page.locator('.session-duration');
+    await eventually(
+      () => textOf(duration),
+      (value) => expect(value).toMatch(/^running [1-3] min \d\d s$/),
+    );
+    const first = await textOf(duration);
+    await eventually(
+      () => textOf(duration),
+      (value) => expect(value).not.toBe(first),
+      3000,
+    );
   });
 });
 
