@@ -70,6 +70,8 @@ async function preview(page: Page, name: string): Promise<void> {
   const size = page.viewportSize();
   await page.setViewportSize({ width: 1280, height: 2200 });
   await page.screenshot({ path: `${dir}/${name}.png` });
+  await page.setViewportSize({ width: 390, height: 1600 });
+  await page.screenshot({ path: `${dir}/${name}-phone.png` });
   if (size) await page.setViewportSize(size);
 }
 
