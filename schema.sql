@@ -327,6 +327,16 @@ CREATE FUNCTION public.asm_last_seq() RETURNS bigint
     $$;
 
 --
+-- Name: asm_micros_or_null(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_micros_or_null(value text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+      select case when value ~ '^[0-9]{1,12}(\.[0-9]+)?([eE]-[0-9]{1,3})?$' then round(value::numeric * 1000000)::bigint end
+    $_$;
+
+--
 -- Name: asm_record_hooks(public.asm_event_input[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 

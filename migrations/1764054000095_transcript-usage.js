@@ -102,6 +102,12 @@ exports.up = (pgm) => {
       select case when value ~ '^[0-9]{1,18}(\\.[0-9]+)?$' then floor(value::numeric)::bigint else 0 end
     $$;
 
+    -- Dollars from JSON that may hold anything, as micro-dollars; null unless a non-negative number that fits.
+    create function asm_micros_or_null(value text) returns bigint
+    language sql immutable as $$
+      select case when value ~ '^[0-9]{1,12}(\\.[0-9]+)?([eE]-[0-9]{1,3})?$' then round(value::numeric * 1000000)::bigint end
+    $$;
+
     -- A session's first turn end (its first Stop hook), for telemetry_missing.
     create function tg_events__first_turn_end() returns trigger
     language plpgsql as $$
@@ -183,6 +189,7 @@ exports.down = (pgm) => {
     drop function asm_session_usage_json(sessions);
     drop function asm_requests_missing(sessions);
     drop function asm_bigint_or_zero(text);
+    drop function asm_micros_or_null(text);
     drop trigger t4_events__first_turn_end on events;
     drop function tg_events__first_turn_end();
     alter table sessions drop column transcript_read, drop column transcript_usage, drop column turn_ended_at;

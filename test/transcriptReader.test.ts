@@ -89,11 +89,13 @@ describe('the transcript reader, on a transcript recorded from the real CLI', ()
     expect(part.cost_state).toEqual(expect.objectContaining({ totalCostUSD: expect.any(Number), modelUsage: expect.any(Object) }));
   });
 
-  it('reads the subagent transcript a hook of the subagent names, with its agent id', () => {
+  it('reads the subagent transcript (only) for a hook of the subagent, with its agent id', () => {
     const { file, sessionId, agentFiles } = recorded();
     expect(agentFiles.length).toBeGreaterThan(0);
     const agentId = path.basename(agentFiles[0]!).replace(/^agent-|\.jsonl$/g, '');
-    expect(transcriptFilesOf(hookFor(file, sessionId, { agent_id: agentId }))).toEqual([file, agentFiles[0]]);
+    // A subagent's hooks read its file only: the main conversation's is for the main conversation's hooks.
+    expect(transcriptFilesOf(hookFor(file, sessionId, { agent_id: agentId }))).toEqual([agentFiles[0]]);
+    expect(transcriptFilesOf(hookFor(file, sessionId))).toEqual([file]);
     readTranscripts(hookFor(file, sessionId), state(), TRANSCRIPT_END_BOUNDS);
     const part = readTranscripts(hookFor(file, sessionId, { hook_event_name: 'SubagentStop', agent_id: agentId }), state(), TRANSCRIPT_END_BOUNDS)!;
     const texts = part.entries.filter((entry) => entry.kind === 'text');

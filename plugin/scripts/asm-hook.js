@@ -888,20 +888,22 @@ const definitions = {
             node_fs_1.default.closeSync(fd);
         }
     }
-    /** The transcript files a hook names: the session's, and a subagent's when the hook is one of its. */
+    /**
+     * The transcript file a hook names: a subagent's hook (it carries `agent_id`) its subagent's file, any other
+     * hook the session's. A subagent's hooks run while the main conversation goes on: were they to read the
+     * session's file, they could take a turn's last text before its Stop arrives with it (then stored twice).
+     */
     function transcriptFilesOf(input) {
         const main = text(input.transcript_path);
-        const files = [];
-        if (main)
-            files.push(main);
         const agentFile = text(input.agent_transcript_path);
         const agentId = text(input.agent_id);
         const sessionId = text(input.session_id);
+        let file = main;
         if (agentFile)
-            files.push(agentFile);
-        else if (main && agentId && sessionId && /^[\w-]+$/.test(agentId))
-            files.push(node_path_1.default.join(node_path_1.default.dirname(main), sessionId, 'subagents', `agent-${agentId}.jsonl`));
-        return files.filter((file, index) => node_path_1.default.isAbsolute(file) && files.indexOf(file) === index);
+            file = agentFile;
+        else if (agentId)
+            file = main && sessionId && /^[\w-]+$/.test(agentId) ? node_path_1.default.join(node_path_1.default.dirname(main), sessionId, 'subagents', `agent-${agentId}.jsonl`) : null;
+        return file && node_path_1.default.isAbsolute(file) ? [file] : [];
     }
     /**
      * Reads what is new in the transcripts the hook input names, within `bounds`, and remembers where it stopped

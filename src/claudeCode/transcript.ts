@@ -320,17 +320,20 @@ function readFile(
   }
 }
 
-/** The transcript files a hook names: the session's, and a subagent's when the hook is one of its. */
+/**
+ * The transcript file a hook names: a subagent's hook (it carries `agent_id`) its subagent's file, any other
+ * hook the session's. A subagent's hooks run while the main conversation goes on: were they to read the
+ * session's file, they could take a turn's last text before its Stop arrives with it (then stored twice).
+ */
 export function transcriptFilesOf(input: Record<string, unknown>): string[] {
   const main = text(input.transcript_path);
-  const files: string[] = [];
-  if (main) files.push(main);
   const agentFile = text(input.agent_transcript_path);
   const agentId = text(input.agent_id);
   const sessionId = text(input.session_id);
-  if (agentFile) files.push(agentFile);
-  else if (main && agentId && sessionId && /^[\w-]+$/.test(agentId)) files.push(path.join(path.dirname(main), sessionId, 'subagents', `agent-${agentId}.jsonl`));
-  return files.filter((file, index) => path.isAbsolute(file) && files.indexOf(file) === index);
+  let file = main;
+  if (agentFile) file = agentFile;
+  else if (agentId) file = main && sessionId && /^[\w-]+$/.test(agentId) ? path.join(path.dirname(main), sessionId, 'subagents', `agent-${agentId}.jsonl`) : null;
+  return file && path.isAbsolute(file) ? [file] : [];
 }
 
 /**
