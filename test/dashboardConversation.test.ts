@@ -337,6 +337,19 @@ describe('the whole conversation, from the transcript', () => {
       (value) => expect(value).toContain('usage incomplete: 2 requests not reported'),
     );
 
+    // Usage per model, and the requests seen against those reported.
+    await page.locator('.usage-breakdown > summary').click();
+    await page.locator('table[aria-label="Usage by model"] tr[data-name="claude-sonnet-4-5"]').waitFor();
+    expect(await textOf(page.locator('.usage-breakdown-body .usage-incomplete'))).toBe(
+      '2 model requests in the transcript, 0 reported by OpenTelemetry · usage incomplete: 2 requests not reported',
+    );
+    // And in the totals.
+    await page.locator('.topbar a[href="#/usage"], a[href="#/usage"]').first().click();
+    await eventually(
+      () => textOf(page.locator('.usage-view p.usage-incomplete')),
+      (value) => expect(value).toMatch(/^Usage incomplete: 2 requests not reported: /),
+    );
+
     // The session of plain http hooks says what it lacks and how to get it.
     await page.evaluate((hash) => {
       (globalThis as any).location.hash = hash;
@@ -379,6 +392,7 @@ describe('usage', () => {
     expect(all).toBeGreaterThanOrEqual(3);
     expect(await textOf(page.locator('.usage-status'))).toMatch(/with usage/);
     await page.locator('table[aria-label="Usage by model"] tr[data-name="claude-opus-4-1"]').waitFor();
+    await preview(page, 'usage');
 
     // The list's agent filter: the totals follow it (sent to GET /usage).
     await page.locator('select[aria-label="Filter by agent"]').selectOption('release-bot');
@@ -395,5 +409,6 @@ describe('usage', () => {
       (value) => expect(value).toBe(1),
     );
     expect(await page.locator('table[aria-label="Usage by model"] tr[data-name="claude-sonnet-4-5"]').count()).toBe(0);
+    await preview(page, 'usage-filtered');
   });
 });

@@ -973,7 +973,7 @@ export class SessionView {
     const parts = [];
     const seen = body.requests_seen;
     const reported = body.requests_reported;
-    if (typeof seen === 'number' && typeof reported === 'number') {
+    if (typeof seen === 'number' && typeof reported === 'number' && seen > 0) {
       const missing = Math.max(0, seen - reported);
       parts.push(
         h('p', {

@@ -127,10 +127,16 @@ export class UsageTotals {
     const withUsage = firstNumber(totals?.sessions_with_usage, total?.sessions_with_usage);
     const missing = firstNumber(totals?.requests_missing, total?.requests_missing);
     const incomplete = incompleteText(missing);
-    this.incomplete.hidden = incomplete === '';
-    this.incomplete.textContent = incomplete
-      ? `${capitalize(incomplete)}: the transcripts show model requests OpenTelemetry did not report; their tokens are counted, their cost is estimated or unknown.`
-      : '';
+    const costUnknown = firstNumber(totals?.sessions_cost_unknown) ?? 0;
+    this.incomplete.textContent = [
+      incomplete
+        ? `${capitalize(incomplete)}: the transcripts show model requests OpenTelemetry did not report; their tokens are counted, their cost is estimated or unknown.`
+        : '',
+      costUnknown > 0 ? `The cost of ${plural(costUnknown, 'session')} is unknown and not in the total.` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    this.incomplete.hidden = this.incomplete.textContent === '';
     this.el.dataset.sessions = String(sessions ?? '');
     if (!usage) {
       const none = sessions !== null && sessions > 0 ? `${plural(sessions, 'session')}, none with usage reported. ` : 'No usage reported yet. ';
