@@ -47,6 +47,8 @@ describe('POST /sessions/{id}/events', () => {
         agent_id: null,
         duration_ms: null,
         hook_input: null,
+        // When it was stored; timestamp is the one it was sent with.
+        received_at: expect.stringMatching(/^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       },
     });
   });

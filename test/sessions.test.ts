@@ -29,6 +29,7 @@ describe('POST /sessions', () => {
         waiting_since: null,
         waiting_tool: null,
         budget_usd: null,
+        failed_tool_count: 0,
       },
     });
     expect(Math.abs(Date.parse(reply.body.session.created_at) - Date.now())).toBeLessThan(60_000);
@@ -118,6 +119,7 @@ describe('GET /sessions', () => {
           'waiting_since',
           'waiting_tool',
           'budget_usd',
+          'failed_tool_count',
         ].sort(),
       );
     }

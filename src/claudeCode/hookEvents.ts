@@ -92,11 +92,15 @@ export function mapHookInput(input: HookInput): MappedHook {
   }
 }
 
-/** A StopFailure's error as one text: its kind and its details (`rate_limit: …`), whichever it has; null with neither. */
+/**
+ * A StopFailure's error as one text: its kind (`rate_limit`; Claude Code 2.1 says `unknown` for a plain 400) and
+ * what the API said (`error_details`, else the `last_assistant_message` Claude Code shows, `API Error: 400 …`),
+ * as `rate_limit: API Error: …`; whichever it has; null with neither.
+ */
 function stopFailureText(input: HookInput): string | null {
   const kind = errorText(input.error);
-  const details = errorText(input.error_details);
-  if (kind === null || details === null || details.includes(kind)) return details ?? kind;
+  const details = errorText(input.error_details) ?? errorText(input.last_assistant_message);
+  if (kind === null || kind === 'unknown' || details === null || details.includes(kind)) return details ?? kind;
   return `${kind}: ${details}`;
 }
 

@@ -10,6 +10,16 @@ export interface ScriptedReply {
   stopReason: 'end_turn' | 'tool_use';
 }
 
+/**
+ * An API error instead of a reply: the HTTP status and the Anthropic error body (`{"type":"error","error":
+ * {type, message}}`), as the API answers a request it refuses (400 invalid_request_error, 401
+ * authentication_error) or cannot serve (429 rate_limit_error, 500 api_error, 529 overloaded_error).
+ */
+export interface ScriptedError {
+  status: number;
+  error: { type: string; message: string };
+}
+
 /** What the stand-in passes a script: the request body of one `POST /v1/messages`. */
 export interface MessagesRequest {
   model: string;
@@ -28,9 +38,10 @@ export interface MessagesStandIn {
 /**
  * A local stand-in of the Anthropic Messages API for the real Claude Code CLI: `POST /v1/messages` is
  * answered by `script` as server-sent events in the streaming format (message_start, content blocks with
- * their deltas, message_delta with the stop reason and usage, message_stop); anything else gets `{}`-ish.
+ * their deltas, message_delta with the stop reason and usage, message_stop), or by an API error (ScriptedError);
+ * anything else gets `{}`-ish.
  */
-export async function startMessagesStandIn(script: (request: MessagesRequest) => ScriptedReply): Promise<MessagesStandIn> {
+export async function startMessagesStandIn(script: (request: MessagesRequest) => ScriptedReply | ScriptedError): Promise<MessagesStandIn> {
   const requests: MessagesRequest[] = [];
   let messageCount = 0;
   const server = http.createServer((req, res) => {
@@ -47,6 +58,11 @@ export async function startMessagesStandIn(script: (request: MessagesRequest) =>
       requests.push(request);
       const reply = script(request);
       messageCount += 1;
+      if ('error' in reply) {
+        res.writeHead(reply.status, { 'content-type': 'application/json', 'request-id': `req_standin_${messageCount}` });
+        res.end(JSON.stringify({ type: 'error', error: reply.error }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       const send = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
       send('message_start', {
