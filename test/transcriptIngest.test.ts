@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -104,6 +106,27 @@ describe('POST /hooks/claude-code with asm_transcript', () => {
     expect(stored.map((event) => event.event_type)).toEqual(['notification']);
     expect(stored[0].hook_input).not.toHaveProperty('asm_transcript');
     expect((await api.get(sessionPath(id))).body.session.transcript_read).toBe(false);
+  });
+
+  it('masks transcript texts and refused tool inputs before they are stored, and still leaves out the Stop text it repeats', async () => {
+    const cases: { kind: string; secret: string }[] = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'secrets', 'cases.json'), 'utf8'));
+    const github = cases.find((c) => c.kind === 'github_token')!.secret;
+    const id = randomUUID();
+    const said = entry({ kind: 'text', text: `I will use ${github} now.`, prompt_id: 'p1' });
+    const refused = entry({ kind: 'tool_refused', tool_use_id: 'toolu_s', tool_name: 'Bash', tool_input: { command: `curl -H 'token ${github}'` }, text: 'denied' });
+    const final = entry({ kind: 'text', text: `Done with ${github}.`, prompt_id: 'p1' });
+    await api.post(HOOKS, { session_id: id, hook_event_name: 'Notification', message: 'x', asm_transcript: part([said, refused]) });
+    await api.post(HOOKS, { session_id: id, hook_event_name: 'Stop', prompt_id: 'p1', last_assistant_message: `Done with ${github}.` });
+    await api.post(HOOKS, { session_id: id, hook_event_name: 'SessionEnd', prompt_id: 'p1', asm_transcript: part([final]) });
+    const stored = await events(id);
+    expect(JSON.stringify(stored)).not.toContain(github);
+    expect(stored.map((event) => [event.event_type, event.content?.[0]?.text ?? event.tool_input?.command ?? null])).toEqual([
+      ['message', 'I will use [redacted:github_token] now.'],
+      ['tool_refused', "curl -H 'token [redacted:github_token]'"],
+      ['notification', 'x'],
+      ['message', 'Done with [redacted:github_token].'],
+      ['session_stop', null],
+    ]);
   });
 
   it('falls back to the receive time for an entry time in the future', async () => {

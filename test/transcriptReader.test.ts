@@ -167,6 +167,17 @@ describe('the transcript reader, on lines written for the test', () => {
     expect(Buffer.byteLength((refused!.tool_input as { json_start: string }).json_start)).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it('cuts a refused call input nested deeper than 32 levels, so the hook body stays within what the server takes', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 40; i++) deep = { down: deep };
+    const file = write(
+      assistant('a1', [{ type: 'tool_use', id: 'toolu_d', name: 'Bash', input: deep }]),
+      user('u1', [{ type: 'tool_result', tool_use_id: 'toolu_d', is_error: true, content: 'denied' }]),
+    );
+    const [refused] = readTranscripts(hookFor(file, 's'), state(), TRANSCRIPT_BOUNDS)!.entries;
+    expect(refused!.tool_input).toMatchObject({ asm_cut: true, json_start: JSON.stringify(deep) });
+  });
+
   it('knows a refused call whose tool_use came with an earlier hook (the pending call is remembered)', () => {
     const file = write(assistant('a1', [{ type: 'tool_use', id: 'toolu_e', name: 'Edit', input: { file_path: '/y' } }]));
     expect(readTranscripts(hookFor(file, 's'), state())!.entries).toEqual([]);

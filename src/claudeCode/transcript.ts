@@ -128,10 +128,30 @@ function resultText(content: unknown): string {
     .join('\n');
 }
 
-/** A tool input as kept for a refused call: whole up to 64 KB of JSON; else the start of its JSON, marked cut. */
+/** How deeply a JSON text nests (brackets outside strings). */
+function depthOf(json: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth);
+    else if (c === '}' || c === ']') depth--;
+  }
+  return deepest;
+}
+
+// The hook body nests it four levels down (asm_transcript.entries[n].tool_input): far within what the server takes.
+const MAX_TOOL_INPUT_DEPTH = 32;
+
+/** A tool input as kept for a refused call: whole up to 64 KB of JSON (and 32 levels); else the start of its JSON, marked cut. */
 function keptInput(input: unknown): unknown {
   const json = JSON.stringify(input ?? null);
-  if (Buffer.byteLength(json) <= MAX_TOOL_INPUT_BYTES) return input ?? null;
+  if (Buffer.byteLength(json) <= MAX_TOOL_INPUT_BYTES && depthOf(json) <= MAX_TOOL_INPUT_DEPTH) return input ?? null;
   return {
     asm_cut: true,
     json_start: Buffer.from(json)
