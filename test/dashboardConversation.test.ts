@@ -141,6 +141,8 @@ describe('a finished session whose first page ends in the middle of a turn', () 
     await axisTurn.waitFor();
     expect(await axisTurn.getAttribute('title')).toMatch(/16\.4 s|16 s/);
     expect(await page.locator('.waterfall-call').first().getAttribute('title')).toMatch(/^Bash cat build\.log · 1[34] s$/);
+    // Its turn ended ten minutes ago and no telemetry ever came: the page says where the variables belong.
+    expect(await textOf(page.locator('.hint-telemetry'))).toContain('~/.claude/settings.json');
     // Times as captured, ten minutes ago; when the server received them, in the tooltip.
     const time = call.locator('.event-time time');
     expect(await time.getAttribute('class')).toContain('time-late');
