@@ -96,6 +96,9 @@ CREATE TABLE public.sessions (
     budget_usd numeric(14,6),
     budget_alerted smallint DEFAULT 0 NOT NULL,
     failed_tool_count bigint DEFAULT 0 NOT NULL,
+    transcript_read boolean DEFAULT false NOT NULL,
+    transcript_usage jsonb,
+    turn_ended_at timestamp with time zone,
     CONSTRAINT sessions_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
     CONSTRAINT sessions_outcome_check CHECK ((outcome = ANY (ARRAY['failed'::text, 'succeeded'::text]))),
     CONSTRAINT sessions_status_check CHECK ((status = ANY (ARRAY['running'::text, 'idle'::text, 'finished'::text]))),
@@ -191,6 +194,16 @@ CREATE FUNCTION public.asm_approval_json(a public.approvals) RETURNS json
         'scope', a.scope, 'reason', a.reason, 'decided_by', a.decided_by,
         'requested_at', asm_iso_time(a.requested_at), 'decided_at', asm_iso_time(a.decided_at))
     $$;
+
+--
+-- Name: asm_bigint_or_zero(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_bigint_or_zero(value text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+      select case when value ~ '^[0-9]{1,18}(\.[0-9]+)?$' then floor(value::numeric)::bigint else 0 end
+    $_$;
 
 --
 -- Name: asm_changes_in_tx(); Type: FUNCTION; Schema: public; Owner: -
@@ -314,6 +327,16 @@ CREATE FUNCTION public.asm_last_seq() RETURNS bigint
     $$;
 
 --
+-- Name: asm_micros_or_null(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_micros_or_null(value text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+      select case when value ~ '^[0-9]{1,12}(\.[0-9]+)?([eE]-[0-9]{1,3})?$' then round(value::numeric * 1000000)::bigint end
+    $_$;
+
+--
 -- Name: asm_record_hooks(public.asm_event_input[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -435,6 +458,17 @@ CREATE FUNCTION public.asm_refresh_waiting(ids text[]) RETURNS void
     $$;
 
 --
+-- Name: asm_requests_missing(public.sessions); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_requests_missing(s public.sessions) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+      select case when coalesce((s.transcript_usage->>'requests')::int, 0) = 0 then null
+                  else greatest((s.transcript_usage->>'requests')::int - s.api_requests, 0) end
+    $$;
+
+--
 -- Name: asm_session_after(text, text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -463,7 +497,9 @@ CREATE FUNCTION public.asm_session_api_json(s public.sessions) RETURNS text
     AS $$
       select left(asm_session_json(s), -1) || ',' || substr(json_build_object(
         'waiting_for', s.waiting_for, 'waiting_since', asm_iso_time(s.waiting_since), 'waiting_tool', s.waiting_tool,
-        'budget_usd', s.budget_usd::float8, 'failed_tool_count', s.failed_tool_count)::text, 2)
+        'budget_usd', s.budget_usd::float8, 'failed_tool_count', s.failed_tool_count,
+        'transcript_read', s.transcript_read, 'requests_missing', asm_requests_missing(s),
+        'telemetry_missing', s.source = 'claude-code' and s.api_requests = 0 and s.turn_ended_at < now() - interval '60 seconds')::text, 2)
     $$;
 
 --
@@ -478,10 +514,38 @@ CREATE FUNCTION public.asm_session_json(s public.sessions) RETURNS text
         'created_at', asm_iso_time(s.created_at), 'project_dir', s.project_dir, 'agent_name', s.agent_name,
         'last_resumed_at', asm_iso_time(s.last_resumed_at), 'event_count', s.event_count,
         'last_event_at', asm_iso_time(s.last_event_at), 'source', s.source,
-        'usage', case when s.api_requests = 0 then null else json_build_object(
-                   'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens, 'cache_read_tokens', s.cache_read_tokens,
-                   'cache_creation_tokens', s.cache_creation_tokens, 'cost_usd', s.cost_usd_micros::float8 / 1e6,
-                   'api_requests', s.api_requests, 'api_duration_ms', s.api_duration_ms, 'models', s.models) end)::text
+        'usage', asm_session_usage_json(s))::text
+    $$;
+
+--
+-- Name: asm_session_usage_json(public.sessions); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.asm_session_usage_json(s public.sessions) RETURNS json
+    LANGUAGE sql IMMUTABLE
+    AS $$
+      select case
+        when s.api_requests > 0 and coalesce(asm_requests_missing(s), 0) = 0 then json_build_object(
+          'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens, 'cache_read_tokens', s.cache_read_tokens,
+          'cache_creation_tokens', s.cache_creation_tokens, 'cost_usd', s.cost_usd_micros::float8 / 1e6,
+          'api_requests', s.api_requests, 'api_duration_ms', s.api_duration_ms, 'models', s.models, 'cost_source', 'telemetry')
+        when s.api_requests > 0 then json_build_object(
+          'input_tokens', greatest(s.input_tokens, (t->>'input_tokens')::bigint),
+          'output_tokens', greatest(s.output_tokens, (t->>'output_tokens')::bigint),
+          'cache_read_tokens', greatest(s.cache_read_tokens, (t->>'cache_read_tokens')::bigint),
+          'cache_creation_tokens', greatest(s.cache_creation_tokens, (t->>'cache_creation_tokens')::bigint),
+          'cost_usd', greatest(s.cost_usd_micros, (t->>'cost_usd_micros')::bigint)::float8 / 1e6,
+          'api_requests', s.api_requests, 'api_duration_ms', greatest(s.api_duration_ms, (t->>'api_duration_ms')::bigint),
+          'models', array(select distinct m from unnest(s.models || array(select jsonb_array_elements_text(t->'models'))) m order by m),
+          'cost_source', 'mixed')
+        when t is not null then json_build_object(
+          'input_tokens', (t->>'input_tokens')::bigint, 'output_tokens', (t->>'output_tokens')::bigint,
+          'cache_read_tokens', (t->>'cache_read_tokens')::bigint, 'cache_creation_tokens', (t->>'cache_creation_tokens')::bigint,
+          'cost_usd', (t->>'cost_usd_micros')::float8 / 1e6, 'api_requests', (t->>'requests')::bigint,
+          'api_duration_ms', (t->>'api_duration_ms')::bigint,
+          'models', array(select jsonb_array_elements_text(t->'models') order by 1), 'cost_source', 'transcript')
+      end
+      from (select s.transcript_usage as t) transcript
     $$;
 
 --
@@ -603,6 +667,21 @@ CREATE FUNCTION public.tg_events__count_redactions() RETURNS trigger
                         + asm_count_redactions(new.tool_input::text) + asm_count_redactions(new.tool_output::text)
                         + asm_count_redactions(new.content::text) + asm_count_redactions(new.hook_input::text);
       return new;
+    end
+    $$;
+
+--
+-- Name: tg_events__first_turn_end(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_events__first_turn_end() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    begin
+      update sessions s set turn_ended_at = ended.at
+      from (select session_id, min(timestamp) as at from inserted where event_id like 'cc:Stop:%' group by session_id) ended
+      where s.session_id = ended.session_id and s.turn_ended_at is null;
+      return null;
     end
     $$;
 
@@ -1052,6 +1131,35 @@ CREATE TABLE public.tool_results (
 );
 
 --
+-- Name: transcript_cost_states; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.transcript_cost_states (
+    session_id text NOT NULL,
+    cost_state jsonb NOT NULL,
+    cost_usd_micros bigint,
+    read_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: transcript_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.transcript_requests (
+    session_id text NOT NULL,
+    request_id text NOT NULL,
+    agent_id text,
+    prompt_id text,
+    model text,
+    input_tokens bigint DEFAULT 0 NOT NULL,
+    output_tokens bigint DEFAULT 0 NOT NULL,
+    cache_read_tokens bigint DEFAULT 0 NOT NULL,
+    cache_creation_tokens bigint DEFAULT 0 NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: usage_requests; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1212,6 +1320,20 @@ ALTER TABLE ONLY public.sessions
 
 ALTER TABLE ONLY public.tool_results
     ADD CONSTRAINT tool_results_pkey PRIMARY KEY (session_id, tool_use_id);
+
+--
+-- Name: transcript_cost_states transcript_cost_states_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transcript_cost_states
+    ADD CONSTRAINT transcript_cost_states_pkey PRIMARY KEY (session_id);
+
+--
+-- Name: transcript_requests transcript_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transcript_requests
+    ADD CONSTRAINT transcript_requests_pkey PRIMARY KEY (session_id, request_id);
 
 --
 -- Name: usage_requests usage_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1429,7 +1551,7 @@ CREATE TRIGGER t1_sessions__log_insert_or_delete AFTER INSERT OR DELETE ON publi
 -- Name: sessions t1_sessions__log_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN (((((((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome)) OR (old.waiting_for IS DISTINCT FROM new.waiting_for)) OR (old.waiting_since IS DISTINCT FROM new.waiting_since)) OR (old.waiting_tool IS DISTINCT FROM new.waiting_tool)) OR (old.budget_usd IS DISTINCT FROM new.budget_usd)) OR (old.failed_tool_count IS DISTINCT FROM new.failed_tool_count))) EXECUTE FUNCTION public.tg_sessions__log_change();
+CREATE TRIGGER t1_sessions__log_update AFTER UPDATE ON public.sessions FOR EACH ROW WHEN (((((((((((((((((((((((old.session_name IS DISTINCT FROM new.session_name) OR (old.status IS DISTINCT FROM new.status)) OR (old.project_dir IS DISTINCT FROM new.project_dir)) OR (old.agent_name IS DISTINCT FROM new.agent_name)) OR (old.last_resumed_at IS DISTINCT FROM new.last_resumed_at)) OR (old.created_at IS DISTINCT FROM new.created_at)) OR (old.input_tokens IS DISTINCT FROM new.input_tokens)) OR (old.output_tokens IS DISTINCT FROM new.output_tokens)) OR (old.cache_read_tokens IS DISTINCT FROM new.cache_read_tokens)) OR (old.cache_creation_tokens IS DISTINCT FROM new.cache_creation_tokens)) OR (old.cost_usd_micros IS DISTINCT FROM new.cost_usd_micros)) OR (old.api_requests IS DISTINCT FROM new.api_requests)) OR (old.api_duration_ms IS DISTINCT FROM new.api_duration_ms)) OR (old.models IS DISTINCT FROM new.models)) OR (old.outcome IS DISTINCT FROM new.outcome)) OR (old.waiting_for IS DISTINCT FROM new.waiting_for)) OR (old.waiting_since IS DISTINCT FROM new.waiting_since)) OR (old.waiting_tool IS DISTINCT FROM new.waiting_tool)) OR (old.budget_usd IS DISTINCT FROM new.budget_usd)) OR (old.failed_tool_count IS DISTINCT FROM new.failed_tool_count)) OR (old.transcript_read IS DISTINCT FROM new.transcript_read)) OR (old.transcript_usage IS DISTINCT FROM new.transcript_usage))) EXECUTE FUNCTION public.tg_sessions__log_change();
 
 --
 -- Name: events t2_events__log_changes; Type: TRIGGER; Schema: public; Owner: -
@@ -1450,11 +1572,31 @@ CREATE TRIGGER t2_sessions__delete_usage AFTER DELETE ON public.sessions FOR EAC
 CREATE TRIGGER t3_sessions__delete_events AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_sessions__delete_events();
 
 --
+-- Name: events t4_events__first_turn_end; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER t4_events__first_turn_end AFTER INSERT ON public.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_events__first_turn_end();
+
+--
 -- Name: approvals approvals_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.approvals
     ADD CONSTRAINT approvals_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(session_id) ON DELETE CASCADE;
+
+--
+-- Name: transcript_cost_states transcript_cost_states_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transcript_cost_states
+    ADD CONSTRAINT transcript_cost_states_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(session_id) ON DELETE CASCADE;
+
+--
+-- Name: transcript_requests transcript_requests_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.transcript_requests
+    ADD CONSTRAINT transcript_requests_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(session_id) ON DELETE CASCADE;
 
 --
 -- PostgreSQL database dump complete

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Generates the Claude Code files that come from the TypeScript, so that each thing is written once:
 // - plugin/scripts/asm-hook.js, the hook script: the hook command's modules (src/claudeCode: spool.ts,
-//   hookCommand.ts, hookMain.ts, hookScript.ts) in one file, Node builtins only, because Claude Code copies
+//   hookCommand.ts, transcript.ts, hookMain.ts, hookScript.ts) in one file, Node builtins only, because Claude Code copies
 //   the plugin folder into its cache and runs it from there. The CLI's `hook` runs the same modules.
 // - plugin/hooks/hooks.json, every hook event to that script (pluginHooks() of src/claudeCode/settings.ts).
 // - plugin/.claude-plugin/plugin.json's version, which follows package.json's.
@@ -55,7 +55,7 @@ function bundle(modules, entry) {
   ].join('\n');
 }
 
-const HOOK_SCRIPT_MODULES = ['spool', 'hookCommand', 'hookMain', 'hookScript'];
+const HOOK_SCRIPT_MODULES = ['spool', 'hookCommand', 'transcript', 'hookMain', 'hookScript'];
 
 function generateHookScript() {
   return [

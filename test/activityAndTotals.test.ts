@@ -82,7 +82,8 @@ describe('GET /usage', () => {
   const report = async (...records: ReturnType<typeof apiRequest>[]) => expect((await api.post('/v1/logs', logsRequest(records))).status).toBe(200);
 
   it('sums usage over every session, per agent and per project, the costliest first; sessions without usage do not count; it follows new records', async () => {
-    expect((await api.get('/usage')).body).toEqual({ total: { sessions: 0, usage: null }, by_agent: [], by_project: [] });
+    // Every session counts (those without usage too); the sums only those with usage.
+    expect((await api.get('/usage')).body).toMatchObject({ sessions_with_usage: 0, total: { sessions: 0, usage: null }, by_agent: [], by_project: [], by_model: [] });
     await create('use-1', { agent_name: 'claude-code', project_dir: '/srv/web' });
     await create('use-2', { agent_name: 'claude-code', project_dir: '/srv/api' });
     await create('use-3', { agent_name: 'reviewer', project_dir: '/srv/web' });

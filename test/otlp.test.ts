@@ -75,6 +75,7 @@ describe('POST /v1/logs', () => {
       cost_usd: 0.0031,
       api_requests: 3,
       api_duration_ms: 550,
+      cost_source: 'telemetry',
       models: ['claude-haiku-4-5', 'claude-sonnet-4-5'],
     });
     const listed = (await api.get('/sessions')).body.sessions.find((s: { session_id: string }) => s.session_id === id);

@@ -55,6 +55,7 @@ describe.each(variants)('the SDK log exporter (http/$protocol, gzip: $gzip)', ({
       api_requests: 3,
       api_duration_ms: 3600,
       models: ['claude-sonnet-4-5'],
+      cost_source: 'telemetry',
     });
     expect((await api.get(sessionPath(id, '/usage'), auth)).body.turns).toEqual([expect.objectContaining({ prompt_id: 'prompt-1', api_requests: 3 })]);
     expect((await api.get(sessionPath(id, '/tool-results'), auth)).body.tool_results).toEqual([

@@ -52,8 +52,11 @@ const SESSION_FIELDS = [
   'waiting_tool',
   'budget_usd',
   'failed_tool_count',
+  'transcript_read',
+  'requests_missing',
+  'telemetry_missing',
 ];
-const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'api_requests', 'api_duration_ms', 'models'];
+const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'api_requests', 'api_duration_ms', 'models', 'cost_source'];
 
 // Text JSON escapes, characters of one to four bytes, a line separator, a right-to-left mark: no U+0000, which text refuses.
 const ODD_TEXT = 'naïve "quoted" back\\slash\ttab\nline \u2028 \u200f שלום 中文 🚀 \u0001';

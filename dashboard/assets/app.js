@@ -1,6 +1,6 @@
 // Agent Session Manager dashboard: wiring of the list, the session view, the live feed and the routes.
 //   #/                    the list (and, on wide screens, the usage totals beside it)
-//   #/usage               the usage totals, per agent and per project (on a phone, instead of the list)
+//   #/usage               the usage totals, per model, agent and project, as the list is filtered (on a phone, instead of the list)
 //   #/sessions/<id>       one session; the id percent-encoded
 
 import { api, ApiError, askForApiKey, forgetApiKey, getApiKey, onApiKeyChange, onApiKeyDismissed } from './api.js';
@@ -35,6 +35,8 @@ const jump = h('button', { type: 'button', class: 'jump', hidden: true }, icon('
 detail.parentElement.append(jump);
 
 const list = new SessionList(listPane, { store, onOlder: loadOlder });
+// The usage totals follow the list's filters.
+list.onFilters = () => totals?.refresh();
 const sessionName = (id) => store.sessions.get(id)?.session_name ?? null;
 // Above the list: what waits for a person. Its count goes into the title and the favicon.
 const queue = new ApprovalQueue(listPane, { sessionName, sessionHref, onCount: setAttentionCount });
@@ -88,7 +90,7 @@ function route(userNavigated) {
     const hint = usage ? null : 'No session selected: pick one from the list to follow its events live.';
     if (!totals || totals.hint !== hint) {
       totals?.destroy();
-      totals = new UsageTotals({ hint });
+      totals = new UsageTotals({ hint, filters: () => list.usageFilters() });
       detail.replaceChildren(totals.el);
       totals.open();
     }

@@ -4,7 +4,7 @@
 // in for the rest, so filtering or reordering 10,000 sessions moves a few hundred rows, not 10,000.
 
 import { copyButton, formatNumber, h, plural, sessionState, statusBadge, timeEl, waitingTitle } from './dom.js';
-import { formatUsage, usageTitle } from './turns.js';
+import { formatUsage, incompleteText, usageTitle } from './turns.js';
 import { FindPanel } from './find.js';
 import { Sparklines } from './sparkline.js';
 
@@ -69,7 +69,13 @@ export class SessionList {
     this.project = h('select', { 'aria-label': 'Filter by project' }, h('option', { value: '', text: 'All projects' }));
     this.projectsKey = '';
     this.order = h('select', { 'aria-label': 'Order' }, h('option', { value: 'created', text: 'Newest first' }), h('option', { value: 'activity', text: 'Last activity first' }));
-    for (const control of [this.search, this.status, this.agent, this.project, this.order]) control.addEventListener('input', () => this.invalidate());
+    for (const control of [this.search, this.status, this.agent, this.project, this.order])
+      control.addEventListener('input', () => {
+        this.invalidate();
+        if (control !== this.order) this.onFilters?.();
+      });
+    /** Called when a filter changes (the usage totals follow them). */
+    this.onFilters = null;
     this.summary = h('p', { class: 'list-summary muted', 'aria-live': 'polite' });
     this.list = h('ul', { class: 'session-list', 'aria-label': 'Sessions' });
     this.empty = h('p', { class: 'list-empty muted', hidden: true });
@@ -134,6 +140,37 @@ export class SessionList {
       row.link.focus({ preventScroll: true });
       row.li.scrollIntoView({ block: 'nearest' });
     }
+  }
+
+  /**
+   * The filters as GET /usage (and GET /sessions) take them, and in words. "Needs you" and "Stale" are states
+   * the page works out, not the server: the totals then count every status, and say so.
+   */
+  usageFilters() {
+    const params = new URLSearchParams();
+    const words = [];
+    const status = this.status.value;
+    const statusLabel = this.status.selectedOptions[0]?.textContent ?? status;
+    if (status === 'running' || status === 'idle' || status === 'finished') params.set('status', status);
+    else if (status === 'failed') {
+      params.set('status', 'finished');
+      params.set('outcome', 'failed');
+    }
+    if (status !== '') words.push(status === 'waiting' || status === 'stale' ? `every status (“${statusLabel}” is not a server filter)` : `status ${statusLabel}`);
+    if (this.agent.value !== '') {
+      params.set('agent_name', this.agent.value);
+      words.push(`agent ${this.agent.value}`);
+    }
+    if (this.project.value !== '') {
+      params.set('project_dir', this.project.value);
+      words.push(`project ${this.project.value}`);
+    }
+    const q = this.search.value.trim();
+    if (q !== '') {
+      params.set('q', q);
+      words.push(`name containing “${q}”`);
+    }
+    return { query: params.toString(), words };
   }
 
   render() {
@@ -290,13 +327,14 @@ export class SessionList {
         created: h('span'),
         activity: h('span'),
         usage: h('span', { class: 'row-usage' }),
+        failedTools: h('span', { class: 'row-failed-tools error-text' }),
       };
       row.li = h(
         'li',
         { class: 'session-row', dataset: { sessionId: id } },
         h('div', { class: 'row-top' }, row.badge, row.link, row.count),
         h('div', { class: 'row-id' }, h('code', { text: id }), copyButton(id, 'Copy session id'), this.sparklines.element(id)),
-        h('div', { class: 'row-meta' }, row.agent, row.project),
+        h('div', { class: 'row-meta' }, row.agent, row.project, row.failedTools),
         h('div', { class: 'row-times muted' }, h('span', null, 'Created ', row.created), h('span', null, 'Active ', row.activity), row.usage),
       );
       if (id === this.selected) row.li.setAttribute('aria-current', 'true');
@@ -335,8 +373,13 @@ export class SessionList {
     row.project.replaceChildren(h('bdi', { dir: 'ltr', text: session.project_dir || 'no project folder' }));
     row.project.title = session.project_dir || '';
     row.project.classList.toggle('muted', !session.project_dir);
-    row.usage.textContent = formatUsage(session.usage);
+    const incomplete = incompleteText(session.requests_missing);
+    row.usage.textContent = [formatUsage(session.usage), incomplete].filter(Boolean).join(' · ');
     row.usage.title = usageTitle(session.usage);
+    row.usage.classList.toggle('usage-incomplete', incomplete !== '');
+    const failedTools = typeof session.failed_tool_count === 'number' ? session.failed_tool_count : 0;
+    row.failedTools.textContent = failedTools > 0 ? plural(failedTools, 'failed tool call') : '';
+    row.failedTools.hidden = failedTools === 0;
     if (previous?.created_at !== session.created_at) row.created.replaceChildren(timeEl(session.created_at));
     if (previous?.last_event_at !== session.last_event_at || !previous) row.activity.replaceChildren(timeEl(session.last_event_at ?? null));
   }

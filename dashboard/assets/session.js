@@ -3,10 +3,11 @@
 // id, whichever way they arrive (a page, the feed, a gap fill after a reconnect).
 
 import { api, ApiError, getApiKey, sessionUrl } from './api.js';
-import { announce, copyButton, formatNumber, h, icon, plural, sessionState, setPageTitle, statusBadge, timeEl, waitingTitle } from './dom.js';
-import { renderEvent } from './timeline.js';
+import { announce, copyButton, formatFull, formatNumber, formatWaiting, h, icon, plural, sessionState, setPageTitle, statusBadge, timeEl, waitingTitle } from './dom.js';
+import { messageText, renderEvent } from './timeline.js';
 import { approvalDecisionText, callDuration, formatDuration, ToolCall } from './tools.js';
-import { formatUsage, Turns, usageTitle } from './turns.js';
+import { costText, formatUsage, incompleteText, Turns, usageTitle } from './turns.js';
+import { CONVERSATION_TYPES, fromTranscript, isStopMessage, markTranscriptMessage, renderConversationEvent, sessionHints } from './conversation.js';
 import { renderWaterfall } from './waterfall.js';
 import { renderMarkdown } from './markdown.js';
 import { approvalCard, approvalKey } from './approvals.js';
@@ -17,6 +18,10 @@ const FIRST_CHUNK = 60;
 const LATER_CHUNK = 150;
 /** Within this many pixels of the bottom the reader is "at the latest" and new events scroll into view. */
 const STICK_PX = 48;
+/** The summary (pairing, turn times, the time axis) is asked for again this long after the last live event. */
+const SUMMARY_DEBOUNCE_MS = 800;
+/** An event's capture time and the time the server received it further apart than this are both shown. */
+const LATE_MS = 5000;
 
 export class SessionView {
   /**
@@ -68,6 +73,14 @@ export class SessionView {
     this.lastScrollTop = 0;
     this.unseen = 0;
     this.resultRequest = 0;
+    /** GET /sessions/{id}/summary: tool calls by tool_use_id and turns, whatever page of events is loaded. */
+    this.summary = null;
+    this.summaryCalls = new Map();
+    this.summaryRequest = 0;
+    this.summaryTimer = null;
+    /** Assistant texts read from the transcript since the last prompt, and the Stop messages' texts (shown once). */
+    this.transcriptTexts = [];
+    this.stopTexts = new Set();
 
     this.onScroll = () => this.updateStick();
     this.onJump = () => this.scrollToLatest();
@@ -105,6 +118,7 @@ export class SessionView {
         h('div', { class: 'meta-wide' }, h('dt', { text: 'Usage' }), this.usageEl),
         h('div', { class: 'meta-wide', hidden: true }, h('dt', { text: 'Budget' }), this.budgetEl),
       ),
+      (this.hints = h('div', { class: 'session-hints', hidden: true })),
       h('div', { class: 'actions' }, exportLink(this.id, 'json', 'Export JSON'), exportLink(this.id, 'ndjson', 'Events as NDJSON'), this.deleteButton),
     );
     this.notice = h('div', { class: 'notice', role: 'status', hidden: true });
@@ -122,6 +136,14 @@ export class SessionView {
     // The time axis is built when opened, and again on changes while it is open.
     this.axisBody = h('div', { class: 'axis-body' });
     this.axis = h('details', { class: 'payload time-axis' }, h('summary', null, h('span', { class: 'summary-label', text: 'Time axis' })), this.axisBody);
+    // Usage per model and per subagent (GET /sessions/{id}/usage), shown once there is any.
+    this.breakdownBody = h('div', { class: 'usage-breakdown-body' });
+    this.breakdown = h(
+      'details',
+      { class: 'payload usage-breakdown', hidden: true },
+      h('summary', null, h('span', { class: 'summary-label', text: 'Usage by model and subagent' })),
+      this.breakdownBody,
+    );
     this.axis.addEventListener('toggle', () => {
       if (this.axis.open) this.renderAxis();
     });
@@ -134,6 +156,7 @@ export class SessionView {
       this.notice,
       this.needs,
       this.result,
+      this.breakdown,
       this.axis,
       h('section', { class: 'events' }, this.timeline, this.footer),
     );
@@ -165,6 +188,7 @@ export class SessionView {
       }
     }
     this.loadApprovals();
+    this.loadSummary();
     await this.loadMore();
     if (this.closed) return;
     if (this.session.status === 'finished') this.loadResult();
@@ -290,6 +314,9 @@ export class SessionView {
     if (!call) return;
     this.approvalCalls.set(id, call);
     call.setApproval(approval);
+    // Its approval redraws a call without a result as running: the summary may know better.
+    if (call.refused) markRefused(call, { error: call.refusal });
+    else this.settleCall(call);
   }
 
   /** The permission_request event of an approval (same tool and input, the nearest in time) says what became of it. */
@@ -356,6 +383,7 @@ export class SessionView {
     const now = Date.now();
     for (const call of this.approvalCalls.values()) call.tick(now);
     for (const card of this.approvalCards.values()) card.tick(now);
+    this.renderDuration(now);
   }
 
   /** Renders every known event up to loadedThrough that is not on the page yet; returns how many. */
@@ -415,6 +443,7 @@ export class SessionView {
   renderItem(event) {
     if (typeof event.agent_id === 'string' && event.agent_id !== '') return this.renderSubagentEvent(event);
     const li = this.renderRow(event);
+    if (li === HIDDEN) return null;
     this.turns.add(event, li);
     return li;
   }
@@ -436,7 +465,7 @@ export class SessionView {
     }
     const li = this.renderRow(event);
     this.turns.add(event, null);
-    group.add(event, li);
+    group.add(event, li === HIDDEN ? null : li);
     return created;
   }
 
@@ -451,14 +480,28 @@ export class SessionView {
   }
 
   renderRow(event) {
+    const li = this.renderRowOf(event);
+    if (li && li !== HIDDEN) markCaptureTime(li, event);
+    return li;
+  }
+
+  renderRowOf(event) {
     if (event.event_type === 'pre_tool') {
       const call = new ToolCall(event, null, this.toolOptions);
       if (call.toolUseId) {
         if (!this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
+        this.settleCall(call);
       } else this.openCalls.push(call);
       if (this.approvals.size > 0) this.matchCall();
       return call.li;
     }
+    if (event.event_type === 'tool_refused') return this.renderRefused(event);
+    if (CONVERSATION_TYPES.has(event.event_type)) return renderConversationEvent(event);
+    if (event.event_type === 'message' && event.role === 'assistant' && !event.agent_id) {
+      const hidden = this.onceOnly(event);
+      if (hidden) return HIDDEN;
+    }
+    if (event.event_type === 'message' && event.role === 'user') this.transcriptTexts = [];
     if (event.event_type === 'post_tool') {
       let call = null;
       if (typeof event.tool_use_id === 'string') call = this.calls.get(event.tool_use_id) ?? null;
@@ -475,11 +518,112 @@ export class SessionView {
       return alone.li;
     }
     const li = renderEvent(event);
+    if (fromTranscript(event) && event.event_type === 'message') {
+      markTranscriptMessage(li, event);
+      const last = this.transcriptTexts[this.transcriptTexts.length - 1];
+      if (last && last.event === event) last.li = li;
+    }
     if (event.event_type === 'permission_request') {
       this.permissionItems.push({ event, li, approvalId: null });
       if (this.approvals.size > 0) this.matchCall();
     }
     return li;
+  }
+
+  /**
+   * A text shown once: an assistant text read from the transcript that is the turn's Stop message too is
+   * hidden (the Stop message stays, the result card reads it). Returns true when this event is hidden.
+   */
+  onceOnly(event) {
+    const text = messageText(event.content).trim();
+    if (text === '') return false;
+    const turn = typeof event.prompt_id === 'string' ? event.prompt_id : '';
+    if (fromTranscript(event)) {
+      if (this.stopTexts.has(`${turn}\u0000${text}`)) return true;
+      this.transcriptTexts.push({ event, text, turn, li: null });
+      return false;
+    }
+    if (isStopMessage(event)) {
+      this.stopTexts.add(`${turn}\u0000${text}`);
+      for (const seen of this.transcriptTexts) {
+        if (seen.text !== text || (seen.turn !== '' && turn !== '' && seen.turn !== turn) || !seen.li) continue;
+        seen.li.hidden = true;
+        seen.li.classList.add('shown-once');
+      }
+    }
+    return false;
+  }
+
+  /** A tool call Claude Code refused before it ran: its call's row (or a row of its own) marked refused, with the reason. */
+  renderRefused(event) {
+    const existing = typeof event.tool_use_id === 'string' ? this.calls.get(event.tool_use_id) : null;
+    if (existing && !existing.post) {
+      markRefused(existing, event);
+      return null;
+    }
+    const call = new ToolCall(event, null, this.toolOptions);
+    if (call.toolUseId && !this.calls.has(call.toolUseId)) this.calls.set(call.toolUseId, call);
+    markRefused(call, event);
+    return call.li;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The summary: how every tool call and turn ended, independent of the pages loaded
+
+  async loadSummary() {
+    if (this.summaryUnavailable || this.closed) return;
+    const request = ++this.summaryRequest;
+    try {
+      const body = await api(sessionUrl(this.id, '/summary'));
+      if (this.closed || request !== this.summaryRequest) return;
+      this.summary = body ?? null;
+      this.summaryCalls = new Map((Array.isArray(body?.tool_calls) ? body.tool_calls : []).filter((c) => typeof c?.tool_use_id === 'string').map((c) => [c.tool_use_id, c]));
+      this.turns.setSummary(body?.turns);
+      for (const call of this.calls.values()) this.settleCall(call);
+      if (this.axis.open) this.renderAxis();
+    } catch (err) {
+      // A server without the summary (404): the page's own pairing stands. Other errors: asked again later.
+      if (err instanceof ApiError && err.status === 404) this.summaryUnavailable = true;
+    }
+  }
+
+  /** Asked again SUMMARY_DEBOUNCE_MS after live events stop coming (or every 5 s while they do not). */
+  scheduleSummary() {
+    if (this.summaryUnavailable || this.closed) return;
+    clearTimeout(this.summaryTimer);
+    const now = Date.now();
+    this.summaryDue ??= now + 5000;
+    this.summaryTimer = setTimeout(
+      () => {
+        this.summaryDue = null;
+        this.loadSummary();
+      },
+      Math.min(SUMMARY_DEBOUNCE_MS, Math.max(0, this.summaryDue - now)),
+    );
+  }
+
+  /**
+   * A call whose result is not on the page (a later page, or it never came) takes its ending from the summary:
+   * never "running…" once the summary knows it ended.
+   */
+  settleCall(call) {
+    if (call.post || call.refused || !call.toolUseId) return;
+    const known = this.summaryCalls.get(call.toolUseId);
+    if (!known || known.state === 'running') return;
+    call.settled = known.state;
+    // Not counting any more (tools.js ticks a running call's duration).
+    call.stopTicking?.();
+    call.li.dataset.outcome = known.state;
+    call.li.classList.toggle('is-error', known.state === 'failed');
+    if (known.state === 'refused') {
+      markRefused(call, { error: known.error });
+      return;
+    }
+    const text = { succeeded: 'ok', failed: 'failed', interrupted: 'interrupted' }[known.state] ?? known.state;
+    call.statusEl.className = `tool-status tool-${known.state === 'succeeded' ? 'ok' : known.state}`;
+    call.statusEl.textContent = text;
+    call.statusEl.title = known.state === 'interrupted' ? 'It had not ended when its turn or session did' : 'Its result is on a later page of events';
+    call.durationEl.textContent = typeof known.duration_ms === 'number' ? formatDuration(known.duration_ms) : '';
   }
 
   insert(event) {
@@ -544,6 +688,7 @@ export class SessionView {
     this.scheduleRender();
     if (this.events.has(event.id)) return;
     this.events.set(event.id, event);
+    this.scheduleSummary();
     // While a page is still being drawn, the event waits for it (see appendLater).
     if (event.id <= this.loadedThrough && !this.chunking) {
       this.insert(event);
@@ -570,21 +715,58 @@ export class SessionView {
     const calls = new Set([...this.calls.values(), ...this.openCalls, ...this.allCalls]);
     this.axisBody.replaceChildren(
       renderWaterfall({
-        turns: [...this.turns.turns.values()].map((turn) => ({ label: turnLabel(turn), first: turn.first, last: turn.last })),
-        calls: [...calls].map((call) => {
-          const first = Date.parse((call.pre ?? call.post).timestamp);
-          const duration = call.post ? callDurationOf(call) : null;
-          return {
-            label: `${call.toolName}${call.summary ? ` ${call.summary}` : ''}`,
-            first,
-            last: duration === null ? first : first + duration,
-            failed: call.li.dataset.outcome === 'failed',
-            pending: !call.post,
-          };
-        }),
+        turns: this.axisTurns(),
+        calls:
+          this.summary && Array.isArray(this.summary.tool_calls)
+            ? this.axisCalls()
+            : [...calls].map((call) => {
+                const first = Date.parse((call.pre ?? call.post).timestamp);
+                const duration = call.post ? callDurationOf(call) : null;
+                return {
+                  label: `${call.toolName}${call.summary ? ` ${call.summary}` : ''}`,
+                  first,
+                  last: duration === null ? first : first + duration,
+                  failed: call.li.dataset.outcome === 'failed',
+                  pending: !call.post,
+                };
+              }),
         subagents: [...this.subagents.values()].map((group) => ({ label: group.typeEl.textContent, first: group.first, last: group.last })),
       }),
     );
+  }
+
+  /** The turns on the time axis: every turn of the summary (labelled by its prompt where on the page), else those on the page. */
+  axisTurns() {
+    const onPage = new Map([...this.turns.turns.values()].filter((turn) => turn.promptId).map((turn) => [turn.promptId, turn]));
+    const summary = Array.isArray(this.summary?.turns) ? this.summary.turns : null;
+    if (!summary) return [...this.turns.turns.values()].map((turn) => ({ label: turnLabel(turn), ...this.turns.span(turn) }));
+    const rows = summary.map((known, index) => {
+      const first = Date.parse(known.started_at);
+      const ended = Date.parse(known.ended_at);
+      const turn = onPage.get(known.prompt_id);
+      return { label: turn ? turnLabel(turn) : `Turn ${index + 1}`, first, last: Number.isFinite(ended) ? ended : known.state === 'running' ? Date.now() : first };
+    });
+    // Turns the summary does not have (no prompt id): from the page.
+    for (const turn of this.turns.turns.values())
+      if (!turn.promptId || !summary.some((known) => known.prompt_id === turn.promptId)) rows.push({ label: turnLabel(turn), ...this.turns.span(turn) });
+    return rows;
+  }
+
+  /** The tool calls on the time axis, from the summary: every one, wherever its events are. */
+  axisCalls() {
+    return this.summary.tool_calls.map((known) => {
+      const first = Date.parse(known.started_at);
+      const ended = Date.parse(known.ended_at);
+      const call = this.calls.get(known.tool_use_id);
+      const last = Number.isFinite(ended) ? ended : known.state === 'running' ? Date.now() : first;
+      return {
+        label: `${known.tool_name ?? 'tool'}${call?.summary ? ` ${call.summary}` : ''}`,
+        first,
+        last: typeof known.duration_ms === 'number' && Number.isFinite(first) && !Number.isFinite(ended) ? first + known.duration_ms : last,
+        failed: known.state === 'failed' || known.state === 'refused',
+        pending: known.state === 'running',
+      };
+    });
   }
 
   onSessionUpdated(session) {
@@ -593,7 +775,11 @@ export class SessionView {
     this.session = session;
     this.renderHeader();
     this.renderFooter();
-    if (session.status === 'finished' && was !== 'finished') this.loadResult();
+    if (session.status === 'finished' && was !== 'finished') {
+      this.loadResult();
+      // Calls still open when it finished are interrupted now: the summary says so.
+      this.scheduleSummary();
+    }
     if (session.status !== 'finished') this.result.hidden = true;
   }
 
@@ -675,6 +861,7 @@ export class SessionView {
       const body = await api(sessionUrl(this.id, '/usage'));
       if (this.closed || request !== this.usageRequest) return;
       this.turns.setUsage(body?.turns);
+      this.renderBreakdown(body);
     } catch {
       // Usage is an extra: without it the turns show their durations only.
     }
@@ -715,20 +902,103 @@ export class SessionView {
     this.projectEl.title = s.project_dir ?? '';
     this.createdEl.replaceChildren(timeEl(s.created_at));
     this.activityEl.replaceChildren(timeEl(s.last_event_at ?? null));
-    this.countEl.textContent = formatNumber(s.event_count);
-    const span = Date.parse(s.last_event_at ?? '') - Date.parse(s.created_at);
-    setText(this.durationEl, Number.isFinite(span) ? formatDuration(Math.max(0, span)) : null);
-    setText(this.usageEl, formatUsage(s.usage));
-    // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs) have any.
-    this.usageEl.parentElement.hidden = !s.usage;
-    this.usageEl.title = usageTitle(s.usage);
+    const failedTools = typeof s.failed_tool_count === 'number' && s.failed_tool_count > 0 ? s.failed_tool_count : 0;
+    this.countEl.replaceChildren(
+      formatNumber(s.event_count),
+      failedTools > 0 ? h('span', { class: 'failed-tools error-text', text: ` · ${plural(failedTools, 'failed tool call')}` }) : '',
+    );
+    this.renderDuration();
+    const usageText = formatUsage(s.usage);
+    const incomplete = incompleteText(s.requests_missing);
+    this.usageEl.replaceChildren(usageText || (incomplete ? '' : '–'), incomplete ? h('span', { class: 'usage-incomplete', text: `${usageText ? ' · ' : ''}${incomplete}` }) : '');
+    this.usageEl.classList.toggle('muted', !usageText && !incomplete);
+    // Only sessions whose agent reports usage (Claude Code's OpenTelemetry logs, its transcript) have any.
+    this.usageEl.parentElement.hidden = !s.usage && !incomplete;
+    this.usageEl.title = [
+      usageTitle(s.usage),
+      incomplete
+        ? `The transcript shows ${plural(s.requests_missing, 'model request')} that OpenTelemetry did not report: their tokens come from the transcript, their cost is unknown or estimated.`
+        : '',
+    ]
+      .filter(Boolean)
+      .join('\n');
+    this.renderHints();
     this.renderBudget();
     // Per-turn usage follows the session's totals: asked for again when they change.
-    const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}` : '';
+    const usageKey = s.usage ? `${s.usage.api_requests}:${s.usage.cost_usd}:${s.requests_missing ?? ''}` : '';
     if (usageKey !== '' && usageKey !== this.usageKey) {
       this.usageKey = usageKey;
       this.loadTurnUsage();
     }
+  }
+
+  /**
+   * The session's duration: while it runs, how long it has been running, counting ("running 1 min 12 s");
+   * else from its creation to its last event.
+   */
+  renderDuration(now = Date.now()) {
+    const s = this.session;
+    if (!s) return;
+    let text = null;
+    if (s.status === 'running' && !this.deleted) {
+      const since = Date.parse(s.created_at);
+      if (Number.isFinite(since)) text = `running ${formatWaiting(now - since)}`;
+    } else {
+      const span = Date.parse(s.last_event_at ?? '') - Date.parse(s.created_at);
+      if (Number.isFinite(span)) text = formatDuration(Math.max(0, span));
+    }
+    if (text !== this.durationText) {
+      this.durationText = text;
+      setText(this.durationEl, text);
+      this.durationEl.classList.toggle('duration-running', s.status === 'running');
+    }
+  }
+
+  /** What a Claude Code session lacks (its transcript, its telemetry) and how to get it. */
+  renderHints() {
+    const hints = sessionHints(this.session);
+    const key = hints ? hints.map((hint) => hint.className).join(' ') : '';
+    if (key === this.hintsKey) return;
+    this.hintsKey = key;
+    this.hints.replaceChildren(...(hints ?? []));
+    this.hints.hidden = !hints;
+  }
+
+  /** Usage per model and per subagent (GET /sessions/{id}/usage), and how many requests were reported. */
+  renderBreakdown(body) {
+    const byModel = Array.isArray(body?.by_model) ? body.by_model : [];
+    const byAgent = Array.isArray(body?.by_agent) ? body.by_agent : [];
+    this.breakdown.hidden = byModel.length === 0 && byAgent.length === 0;
+    if (this.breakdown.hidden) return;
+    const parts = [];
+    const seen = body.requests_seen;
+    const reported = body.requests_reported;
+    if (typeof seen === 'number' && typeof reported === 'number' && seen > 0) {
+      const missing = Math.max(0, seen - reported);
+      parts.push(
+        h('p', {
+          class: missing > 0 ? 'usage-incomplete' : 'muted',
+          text: `${plural(seen, 'model request')} in the transcript, ${formatNumber(reported)} reported by OpenTelemetry${missing > 0 ? ` · ${incompleteText(missing)}` : ''}`,
+        }),
+      );
+    }
+    if (byModel.length > 0)
+      parts.push(
+        usageTable(
+          'By model',
+          ['Model', 'Cost', 'Input', 'Output', 'Cache', 'Requests'],
+          byModel.map((row) => [row.model ?? 'unknown model', row]),
+        ),
+      );
+    if (byAgent.length > 0)
+      parts.push(
+        usageTable(
+          'By agent',
+          ['Agent', 'Cost', 'Input', 'Output', 'Cache', 'Requests'],
+          byAgent.map((row) => [row.agent_id ? `${row.agent_type ?? 'Subagent'}${row.model ? ` · ${row.model}` : ''}` : `Main${row.model ? ` · ${row.model}` : ''}`, row]),
+        ),
+      );
+    this.breakdownBody.replaceChildren(...parts);
   }
 
   /** The session's spend cap (`budget_usd`) and how much of it is spent, with a form to change it (an admin key). */
@@ -900,6 +1170,7 @@ export class SessionView {
   destroy() {
     this.closed = true;
     clearInterval(this.ticker);
+    clearTimeout(this.summaryTimer);
     this.scroller.removeEventListener('scroll', this.onScroll);
     this.jump.removeEventListener('click', this.onJump);
     this.jump.hidden = true;
@@ -976,6 +1247,71 @@ class SubagentGroup {
     if (before) before.after(li);
     else this.list.prepend(li);
   }
+}
+
+/** What renderRow answers for an event that is not shown (a text already shown once). */
+const HIDDEN = Symbol('hidden');
+
+/**
+ * Times as captured: an event's time is when it happened (the hook command's capture time); when the server
+ * received it much later (a spooled hook), its tooltip says so.
+ */
+function markCaptureTime(li, event) {
+  const received = Date.parse(event.received_at);
+  const captured = Date.parse(event.timestamp);
+  if (!Number.isFinite(received) || !Number.isFinite(captured) || Math.abs(received - captured) <= LATE_MS) return;
+  const time = li.querySelector('.event-time time');
+  if (!time) return;
+  time.title = `${formatFull(event.timestamp)} (when it happened)\nReceived by the server ${formatFull(event.received_at)}, ${formatWaiting(received - captured)} later`;
+  time.classList.add('time-late');
+}
+
+/** A tool call that never ran: marked refused, with Claude Code's reason. */
+function markRefused(call, refusal) {
+  call.refused = true;
+  call.refusal = refusal.error;
+  call.stopTicking?.();
+  call.li.dataset.outcome = 'refused';
+  call.li.classList.add('is-refused');
+  call.statusEl.className = 'tool-status tool-refused';
+  call.statusEl.textContent = 'refused';
+  call.statusEl.title = 'Claude Code did not run this call';
+  call.durationEl.textContent = '';
+  if (typeof refusal.id === 'number') call.li.dataset.resultId = String(refusal.id);
+  const reason = typeof refusal.error === 'string' && refusal.error !== '' ? refusal.error : null;
+  call.outputEl.replaceChildren(h('p', { class: 'refusal' }, h('strong', { text: 'Refused: ' }), reason ?? 'Claude Code did not run it.'));
+}
+
+/** A small table of usage rows: [label, {cost_usd, input_tokens, output_tokens, cache…, requests}]. */
+function usageTable(title, headings, rows) {
+  const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+  const number = (value, label) => h('td', { class: 'num', title: `${label}: ${formatNumber(value ?? 0)}`, text: compact.format(value ?? 0) });
+  return h(
+    'div',
+    { class: 'usage-table-wrap' },
+    h(
+      'table',
+      { class: 'usage-table', 'aria-label': `Usage ${title.toLowerCase()}` },
+      h('caption', { text: title }),
+      h('thead', null, h('tr', null, ...headings.map((text, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : null, text })))),
+      h(
+        'tbody',
+        null,
+        rows.map(([label, row]) =>
+          h(
+            'tr',
+            { dataset: { name: label } },
+            h('th', { scope: 'row', class: 'usage-name', text: label }),
+            h('td', { class: 'num usage-cost', text: costText(row) }),
+            number(row.input_tokens, 'Input tokens'),
+            number(row.output_tokens, 'Output tokens'),
+            number((row.cache_read_tokens ?? 0) + (row.cache_creation_tokens ?? 0), 'Cache tokens (read and write)'),
+            h('td', { class: 'num', text: typeof row.requests === 'number' ? formatNumber(row.requests) : '–' }),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 function turnLabel(turn) {

@@ -19,8 +19,11 @@ export interface Session {
   last_event_at: string | null;
   /** Where the session came from: `claude-code` (created by its hooks), or null (the original API). */
   source: string | null;
-  /** What the agent's model calls cost, as its OpenTelemetry logs report them; null before the first. */
-  usage: Usage | null;
+  /**
+   * What the agent's model calls cost, as its OpenTelemetry logs report them, or, where those are missing,
+   * as its transcript shows them (`cost_source` says which); null before the first.
+   */
+  usage: SessionUsage | null;
   /**
    * What the session waits for, if anything: `approval` (a PermissionRequest is pending: `waiting_tool` says
    * which), `input` (its last Notification waits for the user and nothing came after it); null otherwise.
@@ -35,6 +38,12 @@ export interface Session {
   budget_usd: number | null;
   /** Its post_tool events that failed (an error or a non-zero exit code). */
   failed_tool_count: number;
+  /** True once anything read from the session's transcript arrived (false: http hooks alone, or an old hook command). */
+  transcript_read: boolean;
+  /** Model requests the transcript shows that OpenTelemetry did not report; null without transcript data. */
+  requests_missing: number | null;
+  /** A Claude Code session whose first turn ended over 60 s ago with no OpenTelemetry record ever. */
+  telemetry_missing: boolean;
 }
 
 export type WaitingFor = 'approval' | 'input' | null;
@@ -76,3 +85,26 @@ export interface Usage {
  * applies them all, under the session's row lock (asm_session_after, migrations 1764054000011 and 1764054000090).
  */
 export type StatusEffect = 'prompt' | 'working' | 'turn_ended' | 'turn_failed' | 'ended' | null;
+
+/**
+ * A session's usage: `telemetry` (OpenTelemetry reported every request), `transcript` (none reported: totals
+ * from the transcript, `cost_usd` null when it holds no cost-state) or `mixed` (some missing: each total the
+ * larger of the two sources, never their sum).
+ */
+export interface SessionUsage extends Omit<Usage, 'cost_usd'> {
+  cost_usd: number | null;
+  cost_source: 'telemetry' | 'transcript' | 'mixed';
+}
+
+/** What the transcript tells of a session's usage (sessions.transcript_usage). */
+export interface TranscriptUsage {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+  /** From the latest cost-state; null without one. */
+  cost_usd_micros: number | null;
+  api_duration_ms: number;
+  models: string[];
+}

@@ -8,6 +8,7 @@ import type { ApprovalHolds, HoldEnd } from '../approvals/holds';
 import type { Approval } from '../domain/approval';
 import { captureTime, hookEventKey, mapHookInput, projectDirFor, sessionNameFor, storableText, type HookInput } from '../claudeCode/hookEvents';
 import { CAPTURE_ID_HEADER, CAPTURED_AT_HEADER } from '../claudeCode/hookCommand';
+import { hookFacts, splitTranscript } from '../claudeCode/transcriptEvents';
 import type { Logger } from '../logger';
 import type { Store } from '../store/store';
 import { parseJsonBodies } from './body';
@@ -71,7 +72,8 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
   const router = createRouter();
 
   router.post(CLAUDE_CODE_HOOKS_PATH, scope('ingest'), async (ctx) => {
-    const input = hookInput(ctx.request.body);
+    // What the hook command read from the transcript travels with the hook; never stored as part of it.
+    const { input, transcript } = splitTranscript(hookInput(ctx.request.body));
     const permission = input.hook_event_name === 'PermissionRequest' ? permissionRequest(input) : undefined;
     const captureId = ctx.get(CAPTURE_ID_HEADER) || undefined;
     if (captureId !== undefined && captureId.length > MAX_HOOK_ID_CHARS) {
@@ -79,14 +81,15 @@ export function hookRoutes({ store, metrics, holds, holdMs = 300_000, logger }: 
     }
     const { event, effect } = mapHookInput(input);
     // Hooks of many sessions arrive together: the store writes them in batches, one commit (and notification) each.
-    const stored = await store.hooks.record({
+    const hook = {
       sessionId: input.session_id,
       session: { session_name: sessionNameFor(input), project_dir: projectDirFor(input) },
       // Its time is when the hook command captured it (sent late from the spool, it is earlier than now).
       event: { ...event, event_id: hookEventKey(input, captureId && storableText(captureId)), timestamp: captureTime(ctx.get(CAPTURED_AT_HEADER) || undefined) ?? null },
       effect,
-    });
-    if (stored.created) metrics.eventsIngested(1);
+    };
+    const stored = transcript ? await store.hooks.recordWithTranscript({ hook, transcript, ...hookFacts(input) }) : { ...(await store.hooks.record(hook)), transcriptEvents: 0 };
+    if (stored.created || stored.transcriptEvents > 0) metrics.eventsIngested(Number(stored.created) + stored.transcriptEvents);
     ctx.status = 200;
     if (permission && holds) {
       // Stored: a hook held for minutes must not keep its bytes out of the budget other hooks wait for.

@@ -12,6 +12,7 @@ import { scope as declareScope, type Access } from './auth';
 import { AuditQuery, KeyCreate, KeyPath } from './keys.structs';
 import { ApprovalDecision, ApprovalListQuery, ApprovalPath } from './approvals.structs';
 import { createRouter } from './router';
+import { UsageQuery } from './usage.structs';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -38,6 +39,13 @@ const notFound = error('No such session.');
 const ok = (schema: JsonSchema, description = 'OK') => ({ description, schema });
 const nullable = (schema: JsonSchema) => ({ anyOf: [schema, { type: 'null' }] });
 const object = (properties: Record<string, JsonSchema>) => ({ type: 'object', properties, required: Object.keys(properties) });
+
+const TOKENS = {
+  input_tokens: { type: 'integer' },
+  output_tokens: { type: 'integer' },
+  cache_read_tokens: { type: 'integer' },
+  cache_creation_tokens: { type: 'integer' },
+};
 const withExample = (example: unknown, properties: Record<string, JsonSchema>) => ({ ...object(properties), example });
 const timestamp = { type: 'string', format: 'date-time' };
 const EVENT_PAGE = object({ events: { type: 'array', items: ref('Event') }, next_after: { type: ['integer', 'null'] } });
@@ -191,10 +199,31 @@ export const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/sessions/{session_id}/usage',
     scope: 'read',
-    summary: "Model API usage per turn (prompt.id), from Claude Code's OpenTelemetry logs (POST /v1/logs)",
+    summary:
+      "Model API usage per turn (prompt.id, from Claude Code's OpenTelemetry logs), per model and per subagent (from its transcript too), and the requests seen against those reported",
     path_params: SessionPath,
     responses: {
-      200: ok(object({ session_id: { type: 'string' }, usage: nullable(ref('Usage')), turns: { type: 'array', items: ref('TurnUsage') } })),
+      200: ok(
+        object({
+          session_id: { type: 'string' },
+          usage: nullable(ref('SessionUsage')),
+          turns: { type: 'array', items: ref('TurnUsage') },
+          by_model: { type: 'array', items: ref('ModelUsage') },
+          by_agent: {
+            type: 'array',
+            items: object({
+              agent_id: { type: 'string' },
+              agent_type: nullable({ type: 'string' }),
+              model: nullable({ type: 'string' }),
+              ...TOKENS,
+              cost_usd: nullable({ type: 'number', description: "Estimated: the subagent's tokens at the rate its model cost in this session" }),
+              requests: { type: 'integer' },
+            }),
+          },
+          requests_seen: { type: 'integer', description: 'Model requests the transcript shows' },
+          requests_reported: { type: 'integer', description: 'api_request records OpenTelemetry reported' },
+        }),
+      ),
       404: notFound,
       422: invalid,
     },
@@ -203,10 +232,16 @@ export const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/usage',
     scope: 'read',
-    summary: 'Model API usage summed over every session, per agent and per project (the costliest first); only sessions with usage count',
+    summary: "Model API usage over every session the list's filters let through, per agent, per project and per model (the costliest first)",
+    query: UsageQuery,
     responses: {
       200: ok(
         object({
+          sessions: { type: 'integer', description: 'Sessions the filters let through, with usage or not' },
+          sessions_with_usage: { type: 'integer' },
+          sessions_cost_unknown: { type: 'integer', description: 'Sessions whose usage has no known cost (not in cost_usd)' },
+          by_model: { type: 'array', items: ref('ModelUsage') },
+          requests_missing: { type: 'integer', description: 'Model requests the transcripts show that OpenTelemetry did not report' },
           total: object({ sessions: { type: 'integer' }, usage: nullable(ref('Usage')) }),
           by_agent: { type: 'array', items: object({ agent_name: nullable({ type: 'string' }), sessions: { type: 'integer' }, usage: ref('Usage') }) },
           by_project: { type: 'array', items: object({ project_dir: nullable({ type: 'string' }), sessions: { type: 'integer' }, usage: ref('Usage') }) },
@@ -523,6 +558,9 @@ const SESSION_EXAMPLE = {
   last_resumed_at: null,
   event_count: 1,
   last_event_at: '2024-01-01T00:00:05.000Z',
+  transcript_read: true,
+  requests_missing: 0,
+  telemetry_missing: false,
 };
 
 const EVENT_EXAMPLE = {
@@ -571,12 +609,15 @@ const COMPONENTS = {
       event_count: { type: 'integer' },
       last_event_at: nullable(timestamp),
       source: nullable({ enum: ['claude-code'], description: 'claude-code: created by POST /hooks/claude-code; null: the original API' }),
-      usage: nullable(ref('Usage')),
+      usage: nullable(ref('SessionUsage')),
       waiting_for: nullable({ enum: ['approval', 'input'], description: 'approval: a PermissionRequest is pending; input: its last Notification waits for the user' }),
       waiting_since: nullable(timestamp),
       waiting_tool: nullable(object({ approval_id: { type: 'integer' }, tool_name: { type: 'string' }, tool_input: {} })),
       budget_usd: nullable({ type: 'number', description: 'The spend cap in USD (SESSION_BUDGET_USD when created); at it, PreToolUse is denied' }),
       failed_tool_count: { type: 'integer', description: 'Its post_tool events that failed (an error or a non-zero exit_code)' },
+      transcript_read: { type: 'boolean', description: "true once anything read from the session's transcript arrived (false: http hooks alone, or an old hook command)" },
+      requests_missing: nullable({ type: 'integer', description: 'Model requests the transcript shows that OpenTelemetry did not report; null without transcript data' }),
+      telemetry_missing: { type: 'boolean', description: 'A Claude Code session whose first turn ended over 60 s ago with no OpenTelemetry record' },
     }),
     Approval: object({
       id: { type: 'integer' },
@@ -593,6 +634,15 @@ const COMPONENTS = {
       decided_at: nullable(timestamp),
     }),
     Usage: USAGE,
+    SessionUsage: object({
+      ...USAGE.properties,
+      cost_usd: nullable({ type: 'number', description: 'null: the transcript shows the requests but no cost (no cost-state)' }),
+      cost_source: {
+        enum: ['telemetry', 'transcript', 'mixed'],
+        description: 'telemetry: OpenTelemetry reported every request; transcript: none, totals from the transcript; mixed: some missing, each total the larger of the two',
+      },
+    }),
+    ModelUsage: object({ model: { type: 'string' }, ...TOKENS, cost_usd: nullable({ type: 'number' }), requests: { type: 'integer' } }),
     TurnUsage: object({ prompt_id: { type: 'string' }, ...USAGE.properties, first_request_at: timestamp, last_request_at: timestamp }),
     ToolResult: object({
       tool_use_id: { type: 'string' },

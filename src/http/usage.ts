@@ -3,6 +3,8 @@ import { notFound } from '../errors';
 import type { Store } from '../store/store';
 import { scope } from './auth';
 import { createRouter } from './router';
+import { validate } from '../structs/validate';
+import { UsageQuery } from './usage.structs';
 
 export interface UsageRoutesDeps {
   store: Pick<Store, 'sessions' | 'usage'>;
@@ -15,15 +17,24 @@ export interface UsageRoutesDeps {
 export function usageRoutes({ store }: UsageRoutesDeps): Router {
   const router = createRouter();
 
+  // The list's filters (GET /sessions's names; `agent` and `project` too), over every session they let through.
   router.get('/usage', scope('read'), async (ctx) => {
-    ctx.body = await store.usage.totals();
+    const query = validate('query', ctx.query, UsageQuery);
+    ctx.body = await store.usage.totals({
+      status: query.status,
+      outcome: query.outcome,
+      agentName: query.agent_name ?? query.agent,
+      projectDir: query.project_dir ?? query.project,
+      nameContains: query.q,
+    });
   });
 
   router.get('/sessions/:session_id/usage', scope('read'), async (ctx) => {
     const { session_id } = ctx.params;
     const session = await store.sessions.get(session_id);
     if (!session) throw notFound('Session not found');
-    ctx.body = { session_id, usage: session.usage, turns: await store.usage.turns(session_id) };
+    const [turns, detail] = await Promise.all([store.usage.turns(session_id), store.usage.sessionDetail(session_id)]);
+    ctx.body = { session_id, usage: session.usage, turns, ...detail };
   });
 
   router.get('/sessions/:session_id/tool-results', scope('read'), async (ctx) => {

@@ -4,6 +4,8 @@ import type { StatusEffect } from '../domain/session';
 import type { Logger } from '../logger';
 import { EVENT_INPUTS, eventInputs } from './events';
 import { GroupCommit, type GroupCommitOptions } from './groupCommit';
+import { withTransaction } from './tx';
+import { entryTime, eventsBeforeHook, refusedToolUseIds, stopKey, textPromptIds, type HookFacts, type TranscriptPart } from '../claudeCode/transcriptEvents';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
 export const CLAUDE_CODE_SOURCE = 'claude-code';
@@ -53,11 +55,13 @@ export interface HookStore {
    * (group commit); resolves once that has committed.
    */
   record(hook: HookEventToStore): Promise<StoredHook>;
+  /** As recordHookWithTranscript(): a hook with what the hook command read from the transcript, in one transaction. */
+  recordWithTranscript(given: HookWithTranscript): Promise<StoredHookWithTranscript>;
 }
 
 export function hookStore({ pool, logger }: { pool: Pool; logger: Logger }): HookStore {
   const writer = new ClaudeCodeWriter({ pool, logger });
-  return { record: (hook) => writer.record(hook) };
+  return { record: (hook) => writer.record(hook), recordWithTranscript: (given) => recordHookWithTranscript(pool, given) };
 }
 
 export interface ClaudeCodeWriterOptions extends Omit<GroupCommitOptions<HookEventToStore, StoredHook>, 'write'> {
@@ -79,4 +83,142 @@ export class ClaudeCodeWriter extends GroupCommit<HookEventToStore, StoredHook> 
   record(item: HookEventToStore): Promise<StoredHook> {
     return this.add(item);
   }
+}
+
+/** What the hook route knows of the hook a transcript part came with (for what the part must leave out). */
+export interface HookWithTranscript extends Omit<HookFacts, 'lastText'> {
+  hook: HookEventToStore;
+  transcript: TranscriptPart;
+}
+
+export interface StoredHookWithTranscript extends StoredHook {
+  /** Transcript events stored now (not before). */
+  transcriptEvents: number;
+}
+
+/**
+ * Stores a hook with what the hook command read from the transcript, in one transaction: the transcript's
+ * events first, in transcript order, then the hook's own event (so the text before a tool call comes before
+ * its pre_tool); the requests and the cost-state; the session marked `transcript_read`. Left out: texts a
+ * Stop (or SubagentStop) message carries, whether in this hook or stored before for the same turn, and
+ * refused-call candidates whose call has a post_tool (it ran: its failure is the post_tool's). Masked before
+ * (see store.ts).
+ */
+export async function recordHookWithTranscript(pool: Pool, given: HookWithTranscript): Promise<StoredHookWithTranscript> {
+  const { hook, transcript } = given;
+  const sessionId = hook.sessionId;
+  return withTransaction(pool, async (tx) => {
+    const promptIds = textPromptIds(transcript);
+    const agentIds = [...new Set(transcript.entries.filter((entry) => entry.kind === 'text' && entry.agent_id).map((entry) => entry.agent_id!))];
+    const stopIds = [...promptIds.map((id) => `cc:Stop:prompt:${id}`), ...agentIds.map((id) => `cc:SubagentStop:agent:${id}`)];
+    const stopTexts = new Set<string>();
+    if (stopIds.length > 0) {
+      const { rows } = await tx.query<{ prompt_id: string | null; agent_id: string | null; text: string | null }>(
+        `select prompt_id, agent_id, content->0->>'text' as text from events where session_id = $1 and event_id = any($2::text[])`,
+        [sessionId, stopIds],
+      );
+      for (const row of rows) if (row.text) stopTexts.add(stopKey(row.prompt_id, row.agent_id, row.text));
+    }
+    const candidates = refusedToolUseIds(transcript);
+    const ranToolUseIds = new Set<string>();
+    if (candidates.length > 0) {
+      const { rows } = await tx.query<{ tool_use_id: string }>(
+        `select tool_use_id from events where session_id = $1 and tool_use_id = any($2::text[]) and event_type = 'post_tool'`,
+        [sessionId, candidates],
+      );
+      for (const row of rows) ranToolUseIds.add(row.tool_use_id);
+    }
+    const lastText = lastAssistantText(hook);
+    const events = eventsBeforeHook(transcript, { hookEventName: given.hookEventName, toolUseId: given.toolUseId, agentId: given.agentId, lastText }, { stopTexts, ranToolUseIds });
+    const items: HookEventToStore[] = [...events.map((event) => ({ sessionId, session: hook.session, event, effect: null })), hook];
+    const stored = await recordClaudeCodeHooks(tx, items);
+    await recordTranscriptUsage(tx, sessionId, transcript);
+    return { created: stored[stored.length - 1]!.created, transcriptEvents: stored.slice(0, -1).filter((item) => item.created).length };
+  });
+}
+
+/** The text of a Stop / SubagentStop event (what its `last_assistant_message` became), as stored. */
+function lastAssistantText(hook: HookEventToStore): string | null {
+  const content = hook.event.content as { type?: string; text?: unknown }[] | null | undefined;
+  const first = Array.isArray(content) ? content[0] : undefined;
+  return first && typeof first.text === 'string' ? first.text : null;
+}
+
+const micros = (usd: unknown): number | null => (typeof usd === 'number' && Number.isFinite(usd) && usd >= 0 && usd < 9e12 ? Math.round(usd * 1e6) : null);
+
+/** The requests (the larger counts win for one read twice) and the latest cost-state; marks the session read. */
+async function recordTranscriptUsage(tx: Queryable, sessionId: string, transcript: TranscriptPart): Promise<void> {
+  const { requests, cost_state: costState } = transcript;
+  if (requests.length === 0 && costState === null && transcript.entries.length === 0) return;
+  await tx.query(
+    `with requests as (
+       insert into transcript_requests as r (session_id, request_id, agent_id, prompt_id, model, input_tokens, output_tokens,
+                                             cache_read_tokens, cache_creation_tokens, occurred_at)
+       select distinct on (request_id) $1, request_id, agent_id, prompt_id, model, input_tokens, output_tokens, cache_read_tokens,
+              cache_creation_tokens, coalesce(occurred_at, now())
+       from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[])
+            with ordinality as given(request_id, agent_id, prompt_id, model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, occurred_at, position)
+       order by request_id, position desc
+       on conflict (session_id, request_id) do update set
+         model = coalesce(excluded.model, r.model),
+         input_tokens = greatest(r.input_tokens, excluded.input_tokens),
+         output_tokens = greatest(r.output_tokens, excluded.output_tokens),
+         cache_read_tokens = greatest(r.cache_read_tokens, excluded.cache_read_tokens),
+         cache_creation_tokens = greatest(r.cache_creation_tokens, excluded.cache_creation_tokens)
+     ), cost as (
+       insert into transcript_cost_states as c (session_id, cost_state, cost_usd_micros)
+       select $1, $11::jsonb, $12::bigint where $11::jsonb is not null
+       on conflict (session_id) do update set cost_state = excluded.cost_state, cost_usd_micros = excluded.cost_usd_micros, read_at = now()
+     )
+     select 1`,
+    [
+      sessionId,
+      requests.map((r) => r.id),
+      requests.map((r) => r.agent_id ?? null),
+      requests.map((r) => r.prompt_id ?? null),
+      requests.map((r) => r.model ?? null),
+      requests.map((r) => r.input_tokens),
+      requests.map((r) => r.output_tokens),
+      requests.map((r) => r.cache_read_tokens),
+      requests.map((r) => r.cache_creation_tokens),
+      requests.map((r) => entryTime(r.timestamp) ?? null),
+      costState === null ? null : JSON.stringify(costState),
+      costState === null ? null : micros(costState.totalCostUSD),
+    ],
+  );
+  // The session's transcript totals, from what is stored now: each token count the larger of the requests'
+  // sum and the cost-state's (Claude Code's own running total, which also holds requests the transcript
+  // does not show), never both added.
+  await tx.query(
+    `with requests as (
+       select count(*) as requests, coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens,
+              coalesce(sum(cache_read_tokens), 0) as cache_read_tokens, coalesce(sum(cache_creation_tokens), 0) as cache_creation_tokens,
+              coalesce(array_agg(distinct model) filter (where model is not null), '{}') as models
+       from transcript_requests where session_id = $1
+     ), cost as (
+       select c.cost_usd_micros, asm_bigint_or_zero(c.cost_state->>'totalAPIDuration') as api_duration_ms,
+              coalesce(sum(asm_bigint_or_zero(m.value->>'inputTokens')), 0) as input_tokens,
+              coalesce(sum(asm_bigint_or_zero(m.value->>'outputTokens')), 0) as output_tokens,
+              coalesce(sum(asm_bigint_or_zero(m.value->>'cacheReadInputTokens')), 0) as cache_read_tokens,
+              coalesce(sum(asm_bigint_or_zero(m.value->>'cacheCreationInputTokens')), 0) as cache_creation_tokens,
+              coalesce(array_agg(m.key) filter (where m.key is not null), '{}') as models
+       from transcript_cost_states c
+       left join lateral jsonb_each(case when jsonb_typeof(c.cost_state->'modelUsage') = 'object' then c.cost_state->'modelUsage' else '{}' end) m on true
+       where c.session_id = $1
+       group by c.session_id, c.cost_usd_micros, c.cost_state
+     )
+     update sessions s set transcript_read = true,
+       transcript_usage = case when r.requests = 0 and c.cost_usd_micros is null and c.api_duration_ms is null then null else jsonb_build_object(
+         'requests', r.requests,
+         'input_tokens', greatest(r.input_tokens, coalesce(c.input_tokens, 0)),
+         'output_tokens', greatest(r.output_tokens, coalesce(c.output_tokens, 0)),
+         'cache_read_tokens', greatest(r.cache_read_tokens, coalesce(c.cache_read_tokens, 0)),
+         'cache_creation_tokens', greatest(r.cache_creation_tokens, coalesce(c.cache_creation_tokens, 0)),
+         'cost_usd_micros', c.cost_usd_micros,
+         'api_duration_ms', coalesce(c.api_duration_ms, 0),
+         'models', array(select distinct m from unnest(r.models || coalesce(c.models, '{}')) m order by m)) end
+     from requests r left join cost c on true
+     where s.session_id = $1`,
+    [sessionId],
+  );
 }

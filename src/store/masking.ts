@@ -1,6 +1,7 @@
 import type { NewEvent } from '../domain/event';
 import type { ToolResultRecord } from '../otlp/claudeCode';
 import type { Masker } from '../privacy/mask';
+import type { TranscriptPart } from '../claudeCode/transcriptEvents';
 import type { HookEventToStore } from './claudeCode';
 import type { EventToStore } from './events';
 import type { NewSession, SessionChanges } from './sessions';
@@ -66,3 +67,15 @@ export const maskValue = <T>(masker: Masker, value: T): { value: T; count: numbe
   const { value: masked, count } = masker.json(value);
   return { value: masked, count };
 };
+
+/** What the hook command read from a transcript, its texts and refused tool inputs masked (ids are keys: kept). */
+export function maskTranscript(masker: Masker, transcript: TranscriptPart): TranscriptPart {
+  if (!masker.enabled) return transcript;
+  return {
+    ...transcript,
+    entries: transcript.entries.map((entry) => {
+      const masked = masker.json({ text: entry.text, tool_input: entry.tool_input });
+      return masked.count === 0 ? entry : { ...entry, ...masked.value };
+    }),
+  };
+}

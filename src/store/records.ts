@@ -1,8 +1,8 @@
-import type { Outcome, Session, Usage, WaitingFor, WaitingTool } from '../domain/session';
+import type { Outcome, Session, SessionUsage, TranscriptUsage, Usage, WaitingFor, WaitingTool } from '../domain/session';
 
 export const USAGE_COLUMNS = 'input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd_micros, api_requests, api_duration_ms, models';
 
-export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd, failed_tool_count`;
+export const SESSION_COLUMNS = `session_id, session_name, status, outcome, created_at, project_dir, agent_name, last_resumed_at, event_count, last_event_at, source, ${USAGE_COLUMNS}, waiting_for, waiting_since, waiting_tool, budget_usd, failed_tool_count, transcript_read, transcript_usage, turn_ended_at`;
 
 // Timestamps arrive as Date from a query, or as ISO text from a json snapshot of a row.
 const isoTimestamp = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -37,6 +37,9 @@ type SessionRow = Omit<
   | 'waiting_tool'
   | 'budget_usd'
   | 'failed_tool_count'
+  | 'transcript_read'
+  | 'requests_missing'
+  | 'telemetry_missing'
 > &
   UsageRow & {
     /** Absent from snapshots written before the column existed. */
@@ -54,6 +57,10 @@ type SessionRow = Omit<
     budget_usd?: string | number | null;
     /** Absent from snapshots written before migration 1764054000090. */
     failed_tool_count?: BigintColumn;
+    /** Absent from snapshots written before migration 1764054000095. */
+    transcript_read?: boolean;
+    transcript_usage?: TranscriptUsage | null;
+    turn_ended_at?: Date | string | null;
   };
 
 /** Usage totals from their columns; null while no request was counted. */
@@ -87,11 +94,57 @@ export function toSession(row: SessionRow): Session {
     event_count: Number(row.event_count ?? 0),
     last_event_at: isoTimestampOrNull(row.last_event_at ?? null),
     source: row.source ?? null,
-    usage: toUsage(row),
+    usage: sessionUsage(row),
     waiting_for: row.waiting_for ?? null,
     waiting_since: isoTimestampOrNull(row.waiting_since ?? null),
     waiting_tool: row.waiting_tool ?? null,
     budget_usd: row.budget_usd === null || row.budget_usd === undefined ? null : Number(row.budget_usd),
     failed_tool_count: Number(row.failed_tool_count ?? 0),
+    transcript_read: row.transcript_read ?? false,
+    requests_missing: requestsMissing(row),
+    telemetry_missing:
+      row.source === 'claude-code' && Number(row.api_requests ?? 0) === 0 && row.turn_ended_at != null && new Date(row.turn_ended_at).getTime() < Date.now() - 60_000,
   };
+}
+
+/** As asm_requests_missing (migration 1764054000095). */
+function requestsMissing(row: SessionRow): number | null {
+  const seen = Number(row.transcript_usage?.requests ?? 0);
+  return seen === 0 ? null : Math.max(seen - Number(row.api_requests ?? 0), 0);
+}
+
+/** As asm_session_usage_json (migration 1764054000095): telemetry's, the transcript's, or the larger of each. */
+function sessionUsage(row: SessionRow): SessionUsage | null {
+  const telemetry = toUsage(row);
+  const transcript = row.transcript_usage ?? null;
+  const missing = requestsMissing(row);
+  if (telemetry && !missing) return { ...telemetry, cost_source: 'telemetry' };
+  if (telemetry && transcript) {
+    const cost = transcript.cost_usd_micros === null ? Number(row.cost_usd_micros ?? 0) : Math.max(Number(row.cost_usd_micros ?? 0), Number(transcript.cost_usd_micros));
+    return {
+      input_tokens: Math.max(telemetry.input_tokens, Number(transcript.input_tokens)),
+      output_tokens: Math.max(telemetry.output_tokens, Number(transcript.output_tokens)),
+      cache_read_tokens: Math.max(telemetry.cache_read_tokens, Number(transcript.cache_read_tokens)),
+      cache_creation_tokens: Math.max(telemetry.cache_creation_tokens, Number(transcript.cache_creation_tokens)),
+      cost_usd: cost / 1e6,
+      api_requests: telemetry.api_requests,
+      api_duration_ms: Math.max(telemetry.api_duration_ms, Number(transcript.api_duration_ms)),
+      models: [...new Set([...telemetry.models, ...transcript.models])].sort(),
+      cost_source: 'mixed',
+    };
+  }
+  if (transcript) {
+    return {
+      input_tokens: Number(transcript.input_tokens),
+      output_tokens: Number(transcript.output_tokens),
+      cache_read_tokens: Number(transcript.cache_read_tokens),
+      cache_creation_tokens: Number(transcript.cache_creation_tokens),
+      cost_usd: transcript.cost_usd_micros === null ? null : Number(transcript.cost_usd_micros) / 1e6,
+      api_requests: Number(transcript.requests),
+      api_duration_ms: Number(transcript.api_duration_ms),
+      models: [...transcript.models].sort(),
+      cost_source: 'transcript',
+    };
+  }
+  return null;
 }

@@ -9,7 +9,7 @@ import { changeStore, type ChangeStore } from './changes';
 import { hookStore, type HookStore } from './claudeCode';
 import { eventStore, type EventStore } from './events';
 import { keyStore, type KeyStore } from './keys';
-import { maskEvent, maskEventItems, maskHook, maskNewSession, maskSessionChanges, maskToolResults } from './masking';
+import { maskEvent, maskEventItems, maskHook, maskTranscript, maskNewSession, maskSessionChanges, maskToolResults } from './masking';
 import { createMasker, type Masker } from '../privacy/mask';
 import { retentionStore, type RetentionStore } from './retention';
 import { searchStore, type SearchStore } from './search';
@@ -102,7 +102,11 @@ const maskedEvents = (events: EventStore, masker: Masker): EventStore => ({
   appendCreatingSession: (sessionId, event) => events.appendCreatingSession(sessionId, maskEvent(masker, event)),
 });
 
-const maskedHooks = (hooks: HookStore, masker: Masker): HookStore => ({ ...hooks, record: (hook) => hooks.record(maskHook(masker, hook)) });
+const maskedHooks = (hooks: HookStore, masker: Masker): HookStore => ({
+  ...hooks,
+  record: (hook) => hooks.record(maskHook(masker, hook)),
+  recordWithTranscript: (given) => hooks.recordWithTranscript({ ...given, hook: maskHook(masker, given.hook), transcript: maskTranscript(masker, given.transcript) }),
+});
 
 // The person approving sees the tool input as stored: masked like the pre_tool event it is matched with.
 const maskedApprovals = (approvals: ApprovalStore, masker: Masker): ApprovalStore => ({

@@ -29,8 +29,10 @@ export interface UsageStore {
   record(apiRequests: readonly ApiRequestRecord[], toolResults: readonly ToolResultRecord[]): Promise<UsageRecorded>;
   turns(sessionId: string): Promise<TurnUsage[]>;
   toolResults(sessionId: string): Promise<ToolResult[]>;
-  /** Summed over every session, on the few connections of whole lists: as usageTotals(). */
-  totals(): Promise<UsageTotals>;
+  /** Summed over the sessions the filters let through, on the few connections of whole lists: as usageTotals(). */
+  totals(filter?: UsageFilter): Promise<UsageTotals>;
+  /** As sessionUsageDetail(). */
+  sessionDetail(sessionId: string): Promise<SessionUsageDetail>;
   /** As prunePendingUsage(). */
   prunePending(retentionHours: number): Promise<number>;
 }
@@ -40,7 +42,8 @@ export function usageStore({ pool, readPool }: { pool: Pool; readPool: Pool }): 
     record: (apiRequests, toolResults) => recordUsage(pool, apiRequests, toolResults),
     turns: (sessionId) => listTurnUsage(pool, sessionId),
     toolResults: (sessionId) => listToolResults(pool, sessionId),
-    totals: () => usageTotals(readPool),
+    totals: (filter) => usageTotals(readPool, filter),
+    sessionDetail: (sessionId) => sessionUsageDetail(pool, sessionId),
     prunePending: (retentionHours) => prunePendingUsage(pool, retentionHours),
   };
 }
@@ -265,19 +268,134 @@ export interface UsageGroup {
   usage: Usage;
 }
 
+/** One model's share: tokens, cost and requests, each session's counted from one source (see sessionModels()). */
+export interface ModelUsage {
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+  /** null when no source knows it (transcript requests without a cost-state). */
+  cost_usd: number | null;
+  requests: number;
+}
+
 export interface UsageTotals {
-  /** Over every session; `usage` null while none has any. */
+  /** Sessions the filters let through, with usage or not. */
+  sessions: number;
+  sessions_with_usage: number;
+  /** Sessions whose usage has no known cost (transcript requests, no cost-state): not in `cost_usd`. */
+  sessions_cost_unknown: number;
+  /** Over the sessions with usage; `usage` null while none has any. */
   total: { sessions: number; usage: Usage | null };
   by_agent: (UsageGroup & { agent_name: string | null })[];
   by_project: (UsageGroup & { project_dir: string | null })[];
+  by_model: ModelUsage[];
+  /** Model requests the transcripts show that OpenTelemetry did not report, over these sessions. */
+  requests_missing: number;
 }
 
-/** Usage in total, per agent and per project, each list the costliest first, from the sessions' own totals. */
-export async function usageTotals(db: Queryable): Promise<UsageTotals> {
+/** The filters of GET /sessions, for GET /usage. */
+export interface UsageFilter {
+  status?: string;
+  outcome?: 'failed' | 'succeeded' | 'none';
+  agentName?: string;
+  projectDir?: string;
+  nameContains?: string;
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+// The sessions the filters let through, with each one's usage as clients see it (asm_session_usage_json,
+// migration 1764054000095: telemetry's, the transcript's, or the larger of each; never both added).
+const FILTERED = `
+  filtered as materialized (
+    select s.session_id, s.agent_name, s.project_dir, s.api_requests, asm_session_usage_json(s)::jsonb as usage, asm_requests_missing(s) as missing
+    from sessions s
+    where ($1::text is null or s.status = $1)
+      and ($2::text is null or s.agent_name = $2)
+      and ($3::text is null or s.project_dir = $3)
+      and ($4::text is null or s.session_name ilike '%' || $4 || '%')
+      and ($5::text is null or s.outcome = $5 or ($5 = 'none' and s.outcome is null))
+      and ($6::text is null or s.session_id = $6)
+  )`;
+
+const filterValues = (filter: UsageFilter & { sessionId?: string }) => [
+  filter.status ?? null,
+  filter.agentName ?? null,
+  filter.projectDir ?? null,
+  filter.nameContains === undefined ? null : escapeLike(filter.nameContains),
+  filter.outcome ?? null,
+  filter.sessionId ?? null,
+];
+
+// Per session and model, from the source the session's usage comes from: OpenTelemetry's records
+// (telemetry), the transcript's cost-state per model or, without one, its requests (transcript), or the
+// larger of each (mixed).
+const SESSION_MODELS = `
+  telemetry as (
+    select r.session_id, coalesce(r.model, 'unknown') as model, sum(r.input_tokens) as input_tokens, sum(r.output_tokens) as output_tokens,
+           sum(r.cache_read_tokens) as cache_read_tokens, sum(r.cache_creation_tokens) as cache_creation_tokens,
+           sum(r.cost_usd_micros) as cost_usd_micros, count(*) as requests
+    from usage_requests r join filtered f on f.session_id = r.session_id and f.usage->>'cost_source' <> 'transcript'
+    group by 1, 2
+  ), seen as (
+    select t.session_id, coalesce(t.model, 'unknown') as model, sum(t.input_tokens) as input_tokens, sum(t.output_tokens) as output_tokens,
+           sum(t.cache_read_tokens) as cache_read_tokens, sum(t.cache_creation_tokens) as cache_creation_tokens, count(*) as requests
+    from transcript_requests t join filtered f on f.session_id = t.session_id and f.usage->>'cost_source' <> 'telemetry'
+    group by 1, 2
+  ), costed as (
+    select c.session_id, m.key as model, asm_bigint_or_zero(m.value->>'inputTokens') as input_tokens,
+           asm_bigint_or_zero(m.value->>'outputTokens') as output_tokens, asm_bigint_or_zero(m.value->>'cacheReadInputTokens') as cache_read_tokens,
+           asm_bigint_or_zero(m.value->>'cacheCreationInputTokens') as cache_creation_tokens, asm_micros_or_null(m.value->>'costUSD') as cost_usd_micros
+    from transcript_cost_states c join filtered f on f.session_id = c.session_id and f.usage->>'cost_source' <> 'telemetry'
+    cross join lateral jsonb_each(case when jsonb_typeof(c.cost_state->'modelUsage') = 'object' then c.cost_state->'modelUsage' else '{}' end) m
+  ), transcript as (
+    select coalesce(c.session_id, s.session_id) as session_id, coalesce(c.model, s.model) as model,
+           greatest(c.input_tokens, s.input_tokens) as input_tokens, greatest(c.output_tokens, s.output_tokens) as output_tokens,
+           greatest(c.cache_read_tokens, s.cache_read_tokens) as cache_read_tokens, greatest(c.cache_creation_tokens, s.cache_creation_tokens) as cache_creation_tokens,
+           c.cost_usd_micros, coalesce(s.requests, 0) as requests
+    from costed c full join seen s on s.session_id = c.session_id and s.model = c.model
+  ), session_models as (
+    select coalesce(t.session_id, x.session_id) as session_id, coalesce(t.model, x.model) as model,
+           greatest(t.input_tokens, x.input_tokens) as input_tokens, greatest(t.output_tokens, x.output_tokens) as output_tokens,
+           greatest(t.cache_read_tokens, x.cache_read_tokens) as cache_read_tokens, greatest(t.cache_creation_tokens, x.cache_creation_tokens) as cache_creation_tokens,
+           greatest(t.cost_usd_micros, x.cost_usd_micros) as cost_usd_micros, greatest(t.requests, x.requests) as requests
+    from telemetry t full join transcript x on x.session_id = t.session_id and x.model = t.model
+  )`;
+
+const MODEL_SUMS = `
+  select model, sum(input_tokens)::text as input_tokens, sum(output_tokens)::text as output_tokens, sum(cache_read_tokens)::text as cache_read_tokens,
+         sum(cache_creation_tokens)::text as cache_creation_tokens, sum(cost_usd_micros)::text as cost_usd_micros, sum(requests)::text as requests
+  from session_models group by model
+  order by sum(cost_usd_micros) desc nulls last, sum(input_tokens + output_tokens) desc, model`;
+
+type ModelRow = Record<'model' | 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens' | 'requests', string> & { cost_usd_micros: string | null };
+
+const toModelUsage = (row: ModelRow): ModelUsage => ({
+  model: row.model,
+  input_tokens: Number(row.input_tokens),
+  output_tokens: Number(row.output_tokens),
+  cache_read_tokens: Number(row.cache_read_tokens),
+  cache_creation_tokens: Number(row.cache_creation_tokens),
+  cost_usd: row.cost_usd_micros === null ? null : Number(row.cost_usd_micros) / 1e6,
+  requests: Number(row.requests),
+});
+
+/**
+ * Usage over the sessions the filters let through (all of them, with usage or not): in total, per agent,
+ * per project (each list the costliest first) and per model; each session's usage as clients see it.
+ */
+export async function usageTotals(db: Queryable, filter: UsageFilter = {}): Promise<UsageTotals> {
+  const values = filterValues(filter);
   // grouping(agent_name, project_dir): 1 for the per-agent rows, 2 per project, 3 for the total.
-  const { rows } = await db.query<UsageRow & { grouped: number; agent_name: string | null; project_dir: string | null; sessions: string }>(
-    `with used as materialized (
-       select agent_name, project_dir, ${USAGE_COLUMNS} from sessions where api_requests > 0
+  const groups = db.query<UsageRow & { grouped: number; agent_name: string | null; project_dir: string | null; sessions: string }>(
+    `with ${FILTERED}, used as materialized (
+       select agent_name, project_dir, (usage->>'input_tokens')::bigint as input_tokens, (usage->>'output_tokens')::bigint as output_tokens,
+              (usage->>'cache_read_tokens')::bigint as cache_read_tokens, (usage->>'cache_creation_tokens')::bigint as cache_creation_tokens,
+              coalesce(round((usage->>'cost_usd')::numeric * 1000000), 0)::bigint as cost_usd_micros, (usage->>'api_requests')::bigint as api_requests,
+              (usage->>'api_duration_ms')::bigint as api_duration_ms, array(select jsonb_array_elements_text(usage->'models')) as models
+       from filtered where usage is not null
      ), sums as (
        select grouping(agent_name, project_dir) as grouped, agent_name, project_dir, count(*) as sessions,
               sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(cache_read_tokens) as cache_read_tokens,
@@ -293,8 +411,28 @@ export async function usageTotals(db: Queryable): Promise<UsageTotals> {
      from sums s left join model_sets m
        on m.grouped = s.grouped and m.agent_name is not distinct from s.agent_name and m.project_dir is not distinct from s.project_dir
      order by s.grouped, s.cost_usd_micros desc, s.input_tokens + s.output_tokens desc, coalesce(s.agent_name, s.project_dir)`,
+    values,
   );
-  const totals: UsageTotals = { total: { sessions: 0, usage: null }, by_agent: [], by_project: [] };
+  const counts = db.query<{ sessions: string; with_usage: string; cost_unknown: string; missing: string }>(
+    `with ${FILTERED}
+     select count(*) as sessions, count(usage) as with_usage, count(*) filter (where usage is not null and usage->'cost_usd' = 'null'::jsonb) as cost_unknown,
+            coalesce(sum(missing), 0) as missing
+     from filtered`,
+    values,
+  );
+  const models = db.query<ModelRow>(`with ${FILTERED}, ${SESSION_MODELS} ${MODEL_SUMS}`, values);
+  const [{ rows }, { rows: countRows }, { rows: modelRows }] = await Promise.all([groups, counts, models]);
+  const count = countRows[0]!;
+  const totals: UsageTotals = {
+    sessions: Number(count.sessions),
+    sessions_with_usage: Number(count.with_usage),
+    sessions_cost_unknown: Number(count.cost_unknown),
+    total: { sessions: 0, usage: null },
+    by_agent: [],
+    by_project: [],
+    by_model: modelRows.map(toModelUsage),
+    requests_missing: Number(count.missing),
+  };
   for (const row of rows) {
     const group = { sessions: Number(row.sessions), usage: toUsage(row)! };
     if (row.grouped === 1) totals.by_agent.push({ agent_name: row.agent_name, ...group });
@@ -302,4 +440,75 @@ export async function usageTotals(db: Queryable): Promise<UsageTotals> {
     else if (row.sessions !== '0') totals.total = group;
   }
   return totals;
+}
+
+/** A subagent's usage, from the requests its transcript shows. */
+export interface AgentUsage {
+  agent_id: string;
+  agent_type: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_creation_tokens: number;
+  /** Estimated: its tokens at the rate its model cost in this session (null when that cost is unknown). */
+  cost_usd: number | null;
+  requests: number;
+}
+
+export interface SessionUsageDetail {
+  by_model: ModelUsage[];
+  by_agent: AgentUsage[];
+  /** Model requests the transcript shows (0 without transcript data). */
+  requests_seen: number;
+  /** api_request records OpenTelemetry reported. */
+  requests_reported: number;
+}
+
+// Input-token equivalents of each kind of token, as Anthropic prices them (output 5×, cache reads 0.1×,
+// cache writes 1.25× input): a subagent's cost is its share of its model's cost in the session.
+const WEIGHTED = (t: string) => `(${t}.input_tokens + 5 * ${t}.output_tokens + 0.1 * ${t}.cache_read_tokens + 1.25 * ${t}.cache_creation_tokens)`;
+
+/** A session's usage per model and per subagent, and the requests seen against those reported. */
+export async function sessionUsageDetail(db: Queryable, sessionId: string): Promise<SessionUsageDetail> {
+  const values = filterValues({ sessionId });
+  const models = await db.query<ModelRow>(`with ${FILTERED}, ${SESSION_MODELS} ${MODEL_SUMS}`, values);
+  const byModel = models.rows.map(toModelUsage);
+  const { rows: agents } = await db.query(
+    `with agents as (
+       select agent_id, model, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(cache_read_tokens) as cache_read_tokens,
+              sum(cache_creation_tokens) as cache_creation_tokens, count(*) as requests, min(occurred_at) as first_at
+       from transcript_requests where session_id = $1 and agent_id is not null
+       group by agent_id, model
+     ), rates as (
+       select model, cost_usd_micros::float8 / nullif(${WEIGHTED('m')}, 0) as micros_per_token
+       from jsonb_to_recordset($2::jsonb) as m(model text, input_tokens float8, output_tokens float8, cache_read_tokens float8, cache_creation_tokens float8, cost_usd_micros float8)
+     )
+     select a.agent_id, a.model, a.input_tokens::text, a.output_tokens::text, a.cache_read_tokens::text, a.cache_creation_tokens::text, a.requests::text,
+            round(${WEIGHTED('a')} * r.micros_per_token)::text as cost_usd_micros,
+            (select e.hook_input->>'agent_type' from events e where e.session_id = $1 and e.event_id = 'cc:SubagentStart:agent:' || a.agent_id) as agent_type
+     from agents a left join rates r on r.model = a.model
+     order by a.first_at, a.agent_id, a.model`,
+    [sessionId, JSON.stringify(byModel.map((m) => ({ ...m, cost_usd_micros: m.cost_usd === null ? null : m.cost_usd * 1e6 })))],
+  );
+  const { rows: counts } = await db.query<{ seen: string; reported: string }>(
+    `select (select count(*) from transcript_requests where session_id = $1) as seen, coalesce((select api_requests from sessions where session_id = $1), 0) as reported`,
+    [sessionId],
+  );
+  return {
+    by_model: byModel,
+    by_agent: agents.map((row) => ({
+      agent_id: row.agent_id,
+      agent_type: row.agent_type ?? null,
+      model: row.model ?? null,
+      input_tokens: Number(row.input_tokens),
+      output_tokens: Number(row.output_tokens),
+      cache_read_tokens: Number(row.cache_read_tokens),
+      cache_creation_tokens: Number(row.cache_creation_tokens),
+      cost_usd: row.cost_usd_micros === null ? null : Number(row.cost_usd_micros) / 1e6,
+      requests: Number(row.requests),
+    })),
+    requests_seen: Number(counts[0]!.seen),
+    requests_reported: Number(counts[0]!.reported),
+  };
 }

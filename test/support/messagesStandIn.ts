@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A content block of a scripted reply. */
-export type ScriptedBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+export type ScriptedBlock =
+  { type: 'text'; text: string } | { type: 'thinking'; thinking: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 export interface ScriptedReply {
   content: ScriptedBlock[];
@@ -80,6 +81,10 @@ export async function startMessagesStandIn(script: (request: MessagesRequest) =>
         if (block.type === 'text') {
           send('content_block_start', { index, content_block: { type: 'text', text: '' } });
           send('content_block_delta', { index, delta: { type: 'text_delta', text: block.text } });
+        } else if (block.type === 'thinking') {
+          send('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } });
+          send('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: block.thinking } });
+          send('content_block_delta', { index, delta: { type: 'signature_delta', signature: 'c3RhbmQtaW4=' } });
         } else {
           send('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
           send('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) } });
