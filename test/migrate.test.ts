@@ -34,6 +34,8 @@ describe('migrate', () => {
         'search_index_state',
         'sessions',
         'tool_results',
+        'transcript_cost_states',
+        'transcript_requests',
         'usage_requests',
         'usage_turns',
       ]);

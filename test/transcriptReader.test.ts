@@ -129,7 +129,7 @@ describe('the transcript reader, on a transcript recorded from the real CLI', ()
     let reads = 0;
     for (; reads < 200; reads++) {
       const part = readTranscripts(hookFor(file, sessionId), state(), bounds);
-      const offset = JSON.parse(fs.readFileSync(path.join(state(), 'transcripts.json'), 'utf8')).files[file].offset;
+      const offset = JSON.parse(fs.readFileSync(path.join(state(), 'offsets.json'), 'utf8')).files[file].offset;
       if (part) seen.push(...part.entries.map((entry) => `${entry.uuid}:${entry.index}`));
       if (offset >= size) break;
     }
@@ -215,7 +215,7 @@ describe('the transcript reader, on lines written for the test', () => {
     expect(readTranscripts(hookFor(path.join(dir, 'missing.jsonl'), 's'), state())).toBeNull();
     const file = write('not json\n', '{"type":\n', assistant('a1', [{ type: 'text', text: 'Fine.' }]));
     expect(readTranscripts(hookFor(file, 's'), state())!.entries.map((entry) => entry.text)).toEqual(['Fine.']);
-    fs.writeFileSync(path.join(state(), 'transcripts.json'), '{broken');
+    fs.writeFileSync(path.join(state(), 'offsets.json'), '{broken');
     expect(() => readTranscripts(hookFor(file, 's'), state())).not.toThrow();
   });
 

@@ -656,7 +656,7 @@ const definitions = {
     const MAX_PENDING = 32;
     /** Files remembered in the state: the least recently read go beyond this. */
     const MAX_FILES = 200;
-    const STATE_FILE = 'transcripts.json';
+    const STATE_FILE = 'offsets.json';
     const readState = (dir) => {
         try {
             const value = JSON.parse(node_fs_1.default.readFileSync(node_path_1.default.join(dir, STATE_FILE), 'utf8'));
@@ -1000,6 +1000,7 @@ const definitions = {
     exports.hookProcessMain = hookProcessMain;
     const node_child_process_1 = require("node:child_process");
     const node_os_1 = __importDefault(require("node:os"));
+    const node_path_1 = __importDefault(require("node:path"));
     const hookCommand_1 = require("./hookCommand");
     const spool_1 = require("./spool");
     const transcript_1 = require("./transcript");
@@ -1030,7 +1031,7 @@ const definitions = {
                     if (input.trim() === '')
                         return 0;
                     // What is new in the session's transcript goes with the hook (bounded: see transcript.ts); ASM_TRANSCRIPT=off: hooks alone.
-                    const body = io.env.ASM_TRANSCRIPT === 'off' ? input : (0, transcript_1.withTranscript)(input, spool.dir);
+                    const body = io.env.ASM_TRANSCRIPT === 'off' ? input : (0, transcript_1.withTranscript)(input, node_path_1.default.join(spool.dir, 'transcripts'));
                     const report = await (0, hookCommand_1.runHookCommand)(body, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
                     const decision = report.answer === undefined ? undefined : decisionOf(input, report.answer);
                     if (decision)

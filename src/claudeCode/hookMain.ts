@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import { DECIDING_HOOKS, deliverySettings, flushNow, runHookCommand, runSender, serverTarget } from './hookCommand';
 import { defaultSpoolDir, Spool } from './spool';
 import { withTranscript } from './transcript';
@@ -43,7 +44,7 @@ export async function runHookProcess(command: string, args: readonly string[], i
         const capturedAt = new Date().toISOString();
         if (input.trim() === '') return 0;
         // What is new in the session's transcript goes with the hook (bounded: see transcript.ts); ASM_TRANSCRIPT=off: hooks alone.
-        const body = io.env.ASM_TRANSCRIPT === 'off' ? input : withTranscript(input, spool.dir);
+        const body = io.env.ASM_TRANSCRIPT === 'off' ? input : withTranscript(input, path.join(spool.dir, 'transcripts'));
         const report = await runHookCommand(body, { target, spool, settings, capturedAt, log: io.err, startSender: () => startDetachedSender(spool, io.senderCommand, io.env) });
         const decision = report.answer === undefined ? undefined : decisionOf(input, report.answer);
         if (decision) io.out(decision);

@@ -91,7 +91,7 @@ interface ReaderState {
   files: Record<string, FileState>;
 }
 
-const STATE_FILE = 'transcripts.json';
+const STATE_FILE = 'offsets.json';
 
 const readState = (dir: string): ReaderState => {
   try {

@@ -6,6 +6,7 @@ const CLI_FILES = [
   'cli.ts',
   'claudeCode/spool.ts',
   'claudeCode/hookCommand.ts',
+  'claudeCode/transcript.ts',
   'claudeCode/hookMain.ts',
   'claudeCode/settings.ts',
   'claudeCode/claudeSettings.ts',
