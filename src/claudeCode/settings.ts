@@ -41,15 +41,8 @@ export const hookTimeoutFor = (event: HookEvent, base: number): number => (event
 
 /** `node "/abs/path/dist/cli.js" hook`, quoted for the shell Claude Code runs hook commands in. */
 export function hookCommandLine(cliPath: string): string {
-  return outlivingTheCli(`node ${shellQuote(path.resolve(cliPath))} hook`);
+  return `node ${shellQuote(path.resolve(cliPath))} hook`;
 }
-
-/**
- * The command line as Claude Code's shell runs it, ignoring SIGTERM first: Claude Code does not wait for some hooks
- * when it exits (a StopFailure in a `-p` run got SIGTERM about 50 ms after it started, before node did), and a
- * hook must still deliver or spool what it was given. The hook command ends by its own deadline (hookMain.ts).
- */
-export const outlivingTheCli = (command: string): string => `trap '' TERM; ${command}`;
 
 const shellQuote = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
@@ -295,7 +288,7 @@ export function applyInit(paths: { user: string; project: string }, plan: InitPl
 export function pluginHooks(): { description: string; hooks: Record<string, unknown[]> } {
   const hook = (event: HookEvent) => ({
     type: 'command',
-    command: outlivingTheCli('node "${CLAUDE_PLUGIN_ROOT}/scripts/asm-hook.js" hook'),
+    command: 'node "${CLAUDE_PLUGIN_ROOT}/scripts/asm-hook.js" hook',
     timeout: hookTimeoutFor(event, COMMAND_HOOK_TIMEOUT_SECONDS),
   });
   return {

@@ -130,7 +130,10 @@ export async function recordHookWithTranscript(pool: Pool, given: HookWithTransc
     }
     const lastText = lastAssistantText(hook);
     const events = eventsBeforeHook(transcript, { hookEventName: given.hookEventName, toolUseId: given.toolUseId, agentId: given.agentId, lastText }, { stopTexts, ranToolUseIds });
-    const items: HookEventToStore[] = [...events.map((event) => ({ sessionId, session: hook.session, event, effect: null })), hook];
+    // An API error of the main conversation fails its turn as StopFailure does: through the hook command, the
+    // transcript is where Claude Code's StopFailure is seen (it ends that hook's process before it has run).
+    const effectOf = (event: NewEvent): StatusEffect => (event.event_type === 'api_error' && !event.agent_id ? 'turn_failed' : null);
+    const items: HookEventToStore[] = [...events.map((event) => ({ sessionId, session: hook.session, event, effect: effectOf(event) })), hook];
     const stored = await recordClaudeCodeHooks(tx, items);
     await recordTranscriptUsage(tx, sessionId, transcript);
     return { created: stored[stored.length - 1]!.created, transcriptEvents: stored.slice(0, -1).filter((item) => item.created).length };
