@@ -30,6 +30,9 @@ describe('POST /sessions', () => {
         waiting_tool: null,
         budget_usd: null,
         failed_tool_count: 0,
+        transcript_read: false,
+        requests_missing: null,
+        telemetry_missing: false,
       },
     });
     expect(Math.abs(Date.parse(reply.body.session.created_at) - Date.now())).toBeLessThan(60_000);
@@ -120,6 +123,9 @@ describe('GET /sessions', () => {
           'waiting_tool',
           'budget_usd',
           'failed_tool_count',
+          'transcript_read',
+          'requests_missing',
+          'telemetry_missing',
         ].sort(),
       );
     }

@@ -42,7 +42,8 @@ const Cursor = documented(
   { type: 'string', description: 'The next_cursor of the previous page.' },
 );
 
-export const SessionListQuery = type({
+/** The list's filters, as GET /sessions and GET /usage take them. */
+export const SESSION_FILTERS = {
   status: optional(enums(['running', 'idle', 'finished'])),
   /** How the last stop went; `none`: sessions without one. */
   outcome: optional(enums(['failed', 'succeeded', 'none'])),
@@ -50,6 +51,10 @@ export const SessionListQuery = type({
   project_dir: optional(Text),
   /** Case-insensitive part of the session name. */
   q: optional(Text),
+};
+
+export const SessionListQuery = type({
+  ...SESSION_FILTERS,
   limit: optional(QueryInt(1, 1000)),
   /** `next_cursor` of the previous page. */
   cursor: optional(Cursor),
