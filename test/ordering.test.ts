@@ -36,6 +36,8 @@ async function tail(api: ApiClient, sessionId: string, writing: () => boolean): 
     if (ids.length > 0) after = ids[ids.length - 1];
     // Once writing had ended before a read that found nothing more, the tail has everything.
     if (!stillWriting && page.body.next_after === null) return seen;
+    // Nothing new yet: a short pause, so that four tailers do not take the CPU the writers need on a busy machine.
+    if (ids.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
