@@ -87,6 +87,8 @@ async function connectWatchers(url, clients, sampled) {
     const socket = new WebSocket(url, { skipUTF8Validation: true });
     const watcher = { socket, received: new Map(), count: 0 };
     socket.on('message', (data) => {
+      // Events only (a hook that changes its session's status also sends a session message).
+      if (!data.toString('latin1', 0, 16).startsWith('{"type":"event"')) return;
       watcher.count += 1;
       if (i < sampled) watcher.received.set(eventKey(data.toString()), performance.now());
     });
