@@ -3,9 +3,9 @@
 // before running them, compaction summaries and API errors. Also the hints a Claude Code session shows when
 // it lacks the transcript or its telemetry. Everything reaches the page as text (see dom.js).
 
-import { copyButton, h, icon, timeEl } from './dom.js';
+import { copyButton, h, icon } from './dom.js';
 import { renderMarkdown } from './markdown.js';
-import { eventLink, messageText } from './timeline.js';
+import { eventHead, messageText } from './timeline.js';
 
 /** Whether an event came from the session's transcript (not from a hook). */
 export const fromTranscript = (event) => event?.hook_input?.source === 'transcript';
@@ -26,17 +26,6 @@ export function renderConversationEvent(event) {
   return li;
 }
 
-function head(label, event, ...extra) {
-  return h(
-    'div',
-    { class: 'event-head' },
-    h('span', { class: 'event-label' }, label),
-    ...extra,
-    h('span', { class: 'event-time' }, timeEl(event.timestamp, { relative: false })),
-    eventLink(event),
-  );
-}
-
 /** Thinking: collapsed, its first words as the summary. */
 function thinking(event) {
   const text = blockText(event.content, 'thinking');
@@ -52,14 +41,14 @@ function thinking(event) {
     ),
     h('div', { class: 'thinking-text' }, renderMarkdown(text)),
   );
-  return [head(h('span', { class: 'role role-thinking' }, 'Thinking'), event, text ? copyButton(text, 'Copy thinking') : null), details];
+  return [eventHead(h('span', { class: 'role role-thinking' }, 'Thinking'), event, text ? copyButton(text, 'Copy thinking') : null), details];
 }
 
 /** A compaction: Claude Code summed up the conversation so far and went on from the summary. */
 function compaction(event) {
   const text = blockText(event.content, 'text');
   return [
-    head(h('span', { class: 'kind kind-compaction' }, icon('down'), 'Conversation compacted'), event),
+    eventHead(h('span', { class: 'kind kind-compaction' }, icon('down'), 'Conversation compacted'), event),
     h('p', { class: 'muted', text: 'Claude Code replaced the conversation so far with this summary.' }),
     h('details', { class: 'compaction-body' }, h('summary', null, 'Summary'), h('div', { class: 'message-body' }, renderMarkdown(text))),
   ];
@@ -71,7 +60,7 @@ function apiError(event) {
   const label = 'The model API answered with an error';
   const error = typeof event.error === 'string' && event.error !== '' ? event.error : messageText(event.content);
   return [
-    head(
+    eventHead(
       h('span', { class: 'kind kind-error' }, icon('stop'), label),
       event,
       status !== undefined && status !== null ? h('code', { class: 'event-type', text: `HTTP ${status}` }) : null,

@@ -64,7 +64,7 @@ function renderNotification(event) {
     const status = tag(text, 'status');
     const result = tag(text, 'result');
     return [
-      head(
+      eventHead(
         h('span', { class: 'kind kind-notification' }, icon('bell'), 'Task notification'),
         event,
         status ? h('span', { class: `badge ${status === 'completed' ? 'badge-ok' : 'badge-error'}`, text: status }) : null,
@@ -75,7 +75,7 @@ function renderNotification(event) {
     ];
   }
   return [
-    head(
+    eventHead(
       h('span', { class: 'kind kind-notification' }, icon('bell'), 'Notification'),
       event,
       event.reason ? h('span', { class: 'event-type', title: event.reason, text: labelFor(event.reason) }) : null,
@@ -84,7 +84,8 @@ function renderNotification(event) {
   ];
 }
 
-function head(label, event, ...extra) {
+/** An event's heading: its label, what follows it, its time and its link. */
+export function eventHead(label, event, ...extra) {
   return h(
     'div',
     { class: 'event-head' },
@@ -110,7 +111,7 @@ function renderMessage(event, error) {
   const roleClass = known ? `role-${role}` : 'role-other';
   const label = h('span', { class: `role ${roleClass}`, text: known ? ROLE_LABELS[role] : role });
   const text = messageText(event.content);
-  return [head(label, event, text ? copyButton(text, 'Copy message') : null), renderContent(event.content), error ? errorLine(event) : null];
+  return [eventHead(label, event, text ? copyButton(text, 'Copy message') : null), renderContent(event.content), error ? errorLine(event) : null];
 }
 
 /** A message's text: its text blocks, joined. */
@@ -170,7 +171,7 @@ function toolName(event) {
 function renderPreTool(event, error) {
   const preview = inputPreview(event.tool_input);
   return [
-    head(
+    eventHead(
       h('span', { class: 'kind kind-tool' }, icon('tool'), 'Tool call'),
       event,
       toolName(event),
@@ -185,7 +186,7 @@ function renderPreTool(event, error) {
 function renderPermissionRequest(event) {
   const preview = inputPreview(event.tool_input);
   return [
-    head(
+    eventHead(
       h('span', { class: 'kind kind-permission' }, icon('hand'), 'Permission asked'),
       event,
       toolName(event),
@@ -198,7 +199,12 @@ function renderPermissionRequest(event) {
 function renderPostTool(event, error) {
   const hasOutput = event.tool_output !== null && event.tool_output !== undefined;
   return [
-    head(h('span', { class: 'kind kind-result' }, icon('result'), 'Tool result'), event, toolName(event), error ? h('span', { class: 'badge badge-error', text: 'error' }) : null),
+    eventHead(
+      h('span', { class: 'kind kind-result' }, icon('result'), 'Tool result'),
+      event,
+      toolName(event),
+      error ? h('span', { class: 'badge badge-error', text: 'error' }) : null,
+    ),
     error ? errorLine(event) : null,
     hasOutput ? payload(event.tool_output, { summary: 'Output', className: 'tool-output', open: error }) : h('p', { class: 'muted empty', text: 'No output' }),
   ];
@@ -206,7 +212,7 @@ function renderPostTool(event, error) {
 
 function renderSessionStart(event) {
   return [
-    head(
+    eventHead(
       h('span', { class: 'kind' }, icon('play'), 'Session started'),
       event,
       event.reason ? h('span', { class: 'preview', title: event.reason, text: labelFor(event.reason) }) : null,
@@ -218,7 +224,7 @@ function renderSessionStop(event, error) {
   const parts = [];
   if (typeof event.exit_code === 'number') parts.push(h('span', { class: `badge ${error ? 'badge-error' : 'badge-ok'}`, text: `exit code ${event.exit_code}` }));
   if (typeof event.reason === 'string' && event.reason !== '') parts.push(h('span', { class: 'preview', title: event.reason, text: labelFor(event.reason) }));
-  return [head(h('span', { class: 'kind' }, icon('stop'), 'Session stopped'), event, ...parts), event.error !== null && event.error !== undefined ? errorLine(event) : null];
+  return [eventHead(h('span', { class: 'kind' }, icon('stop'), 'Session stopped'), event, ...parts), event.error !== null && event.error !== undefined ? errorLine(event) : null];
 }
 
 const OTHER_FIELDS = ['tool_name', 'tool_input', 'tool_output', 'error', 'exit_code', 'reason', 'role', 'content'];
@@ -227,7 +233,7 @@ function renderOther(event, error) {
   const fields = {};
   for (const key of OTHER_FIELDS) if (event[key] !== null && event[key] !== undefined) fields[key] = event[key];
   return [
-    head(h('span', { class: 'event-type', title: event.event_type, text: labelFor(event.event_type) }), event),
+    eventHead(h('span', { class: 'event-type', title: event.event_type, text: labelFor(event.event_type) }), event),
     Object.keys(fields).length > 0 ? payload(fields, { summary: 'Details' }) : null,
     error ? errorLine(event) : null,
   ];

@@ -269,15 +269,20 @@ export interface UsageGroup {
 }
 
 /** One model's share: tokens, cost and requests, each session's counted from one source (see sessionModels()). */
-export interface ModelUsage {
-  model: string;
+/** Tokens and requests of a share of a session's usage, and its cost. */
+interface TokenShare {
   input_tokens: number;
   output_tokens: number;
   cache_read_tokens: number;
   cache_creation_tokens: number;
-  /** null when no source knows it (transcript requests without a cost-state). */
   cost_usd: number | null;
   requests: number;
+}
+
+export interface ModelUsage extends TokenShare {
+  model: string;
+  /** null when no source knows it (transcript requests without a cost-state). */
+  cost_usd: number | null;
 }
 
 export interface UsageTotals {
@@ -443,17 +448,12 @@ export async function usageTotals(db: Queryable, filter: UsageFilter = {}): Prom
 }
 
 /** A subagent's usage, from the requests its transcript shows. */
-export interface AgentUsage {
+export interface AgentUsage extends TokenShare {
   agent_id: string;
   agent_type: string | null;
   model: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_creation_tokens: number;
   /** Estimated: its tokens at the rate its model cost in this session (null when that cost is unknown). */
   cost_usd: number | null;
-  requests: number;
 }
 
 export interface SessionUsageDetail {
