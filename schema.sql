@@ -353,15 +353,25 @@ CREATE FUNCTION public.asm_record_hooks(items public.asm_event_input[], effects 
       statuses text[];
       outcomes text[];
       sources text[];
-      -- Per item: false when its hook was stored before, or comes a second time in this batch.
-      fresh boolean[];
-      -- Status changes to write before the run of events that starts at run_start.
+      -- Per session (as ids), its last item so far, and its last item that changes its status.
+      last_item int[];
+      last_change int[];
+      -- The status changes of the run that starts at run_start: the session, the event that causes it, the
+      -- status and outcome after it, and those it had before.
       changed_ids text[] := '{}';
+      changed_event_ids text[] := '{}';
       changed_statuses text[] := '{}';
       changed_outcomes text[] := '{}';
+      was_statuses text[] := '{}';
+      was_outcomes text[] := '{}';
       run_start int := 1;
+      -- What the run's insert created, and what all runs did.
+      run_ids text[];
+      run_event_ids text[];
+      stored_ids text[] := '{}';
+      stored_event_ids text[] := '{}';
       k int;
-      c int;
+      changed int;
       after_hook asm_session_state;
       changes_session boolean;
       named int;
@@ -372,9 +382,6 @@ CREATE FUNCTION public.asm_record_hooks(items public.asm_event_input[], effects 
       for i in 1..n loop
         session_ids[i] := (items[i]).session_id;
       end loop;
-      -- The row locks queue concurrent writers of the same sessions, so each status follows the one before.
-      -- Sessions met for the first time are created (named by their first hook), then locked with the rest;
-      -- one created meanwhile by another writer is locked here once that writer has committed.
       for attempt in 1..2 loop
         select array_agg(session_id order by session_id), array_agg(status order by session_id),
                array_agg(outcome order by session_id), array_agg(source order by session_id),
@@ -391,47 +398,72 @@ CREATE FUNCTION public.asm_record_hooks(items public.asm_event_input[], effects 
         on conflict (session_id) do nothing;
       end loop;
 
-      select array_agg(
-               row_number = 1 and not exists (select 1 from events e where e.session_id = given.session_id and e.event_id = given.event_id)
-               order by position)
-      into fresh
-      from (select item.session_id, item.event_id, item.ordinality as position,
-                   row_number() over (partition by item.session_id, item.event_id order by item.ordinality)
-            from unnest(items) with ordinality as item) given;
+      last_item := array_fill(0, array[cardinality(ids)]);
+      last_change := array_fill(0, array[cardinality(ids)]);
 
       -- Item n + 1 only writes the last run.
       for i in 1..n + 1 loop
         changes_session := false;
         if i <= n then
           k := array_position(ids, session_ids[i]);
-          if fresh[i] and sources[k] = 'claude-code' then
+          if sources[k] = 'claude-code' then
             after_hook := asm_session_after(statuses[k], outcomes[k], effects[i], (items[i]).event_type, (items[i]).error, (items[i]).exit_code);
             changes_session := (after_hook.status, after_hook.outcome) is distinct from (statuses[k], outcomes[k]);
           end if;
         end if;
-        if i > run_start and (i > n or changes_session) then
-          if array_length(changed_ids, 1) > 0 then
-            update sessions s
-            set status = changed.status, outcome = changed.outcome
-            from unnest(changed_ids, changed_statuses, changed_outcomes) as changed(session_id, status, outcome)
-            where s.session_id = changed.session_id;
-            changed_ids := '{}';
-            changed_statuses := '{}';
-            changed_outcomes := '{}';
+        -- Cut where the hook's session has a status change in the run (whether it holds is known once the run
+        -- is written; the hook is weighed again then), or where it changes the status of a session in the run.
+        if i > run_start and (i > n or last_change[k] >= run_start or (changes_session and last_item[k] >= run_start)) then
+          perform set_config('asm.hook_changes', case when cardinality(changed_ids) = 0 then '' else (
+                   select json_agg(json_build_object('session_id', c.session_id, 'event_id', c.event_id, 'status', c.status, 'outcome', c.outcome))::text
+                   from unnest(changed_ids, changed_event_ids, changed_statuses, changed_outcomes) as c(session_id, event_id, status, outcome)) end, true);
+          select coalesce(array_agg(appended.session_id), '{}'), coalesce(array_agg(appended.event_id), '{}')
+          into run_ids, run_event_ids
+          from asm_append_events(items[run_start:i - 1], false) appended where appended.created;
+          perform set_config('asm.hook_changes', '', true);
+          -- A change whose hook was not inserted (stored before, or a repeat in the batch) was not applied: its
+          -- session keeps what it had.
+          if cardinality(changed_ids) > 0 and cardinality(run_ids) < i - run_start then
+            for c in 1..cardinality(changed_ids) loop
+              if not exists (select 1 from unnest(run_ids, run_event_ids) as created(session_id, event_id)
+                             where created.session_id = changed_ids[c] and created.event_id = changed_event_ids[c]) then
+                changed := array_position(ids, changed_ids[c]);
+                statuses[changed] := was_statuses[c];
+                outcomes[changed] := was_outcomes[c];
+              end if;
+            end loop;
           end if;
-          return query
-            select appended.session_id, appended.event_id from asm_append_events(items[run_start:i - 1], false) appended where appended.created;
+          stored_ids := stored_ids || run_ids;
+          stored_event_ids := stored_event_ids || run_event_ids;
+          changed_ids := '{}';
+          changed_event_ids := '{}';
+          changed_statuses := '{}';
+          changed_outcomes := '{}';
+          was_statuses := '{}';
+          was_outcomes := '{}';
           run_start := i;
+          if i <= n and sources[k] = 'claude-code' then
+            after_hook := asm_session_after(statuses[k], outcomes[k], effects[i], (items[i]).event_type, (items[i]).error, (items[i]).exit_code);
+            changes_session := (after_hook.status, after_hook.outcome) is distinct from (statuses[k], outcomes[k]);
+          end if;
         end if;
-        if changes_session then
-          c := coalesce(array_position(changed_ids, session_ids[i]), coalesce(array_length(changed_ids, 1), 0) + 1);
-          changed_ids[c] := session_ids[i];
-          changed_statuses[c] := after_hook.status;
-          changed_outcomes[c] := after_hook.outcome;
-          statuses[k] := after_hook.status;
-          outcomes[k] := after_hook.outcome;
+        if i <= n then
+          last_item[k] := i;
+          if changes_session then
+            last_change[k] := i;
+            changed := cardinality(changed_ids) + 1;
+            changed_ids[changed] := session_ids[i];
+            changed_event_ids[changed] := (items[i]).event_id;
+            changed_statuses[changed] := after_hook.status;
+            changed_outcomes[changed] := after_hook.outcome;
+            was_statuses[changed] := statuses[k];
+            was_outcomes[changed] := outcomes[k];
+            statuses[k] := after_hook.status;
+            outcomes[k] := after_hook.outcome;
+          end if;
         end if;
       end loop;
+      return query select * from unnest(stored_ids, stored_event_ids);
     end
     $$;
 
@@ -623,7 +655,8 @@ CREATE FUNCTION public.tg_events__apply_to_sessions() RETURNS trigger
       with added as (
         select session_id, count(*) as n,
                count(*) filter (where event_type = 'post_tool' and asm_event_failed(error, exit_code)) as failed_tools,
-               min("timestamp") as first_at, max("timestamp") as last_at
+               min("timestamp") as first_at, max("timestamp") as last_at,
+               min("timestamp") filter (where event_id like 'cc:Stop:%') as turn_ended_at
         from inserted group by session_id
       ), last_mark as (
         select distinct on (session_id) session_id, event_type, error, exit_code,
@@ -633,6 +666,13 @@ CREATE FUNCTION public.tg_events__apply_to_sessions() RETURNS trigger
           -- applied again here, over the status it just wrote, it would undo what that kept (a failed turn).
           and not (event_id like 'cc:%' and exists (select 1 from sessions h where h.session_id = inserted.session_id and h.source = 'claude-code'))
         order by session_id, id desc
+      ), hook_change as (
+        -- asm_record_hooks's status changes for this insert (at most one a session), each applied only if the
+        -- event that causes it is inserted here.
+        select change.session_id, change.status, change.outcome
+        from json_to_recordset(nullif(current_setting('asm.hook_changes', true), '')::json)
+             as change(session_id text, event_id text, status text, outcome text)
+        join inserted on inserted.session_id = change.session_id and inserted.event_id = change.event_id
       ), updated as (
         update sessions s
         set event_count = s.event_count + added.n,
@@ -640,8 +680,13 @@ CREATE FUNCTION public.tg_events__apply_to_sessions() RETURNS trigger
             -- Hooks' sessions by capture time (which is at most a few minutes ahead); others as received.
             created_at = case when s.source = 'claude-code' and added.first_at < s.created_at then added.first_at else s.created_at end,
             last_event_at = case when s.source = 'claude-code' then greatest(s.last_event_at, added.last_at) else greatest(s.last_event_at, now()) end,
-            (status, outcome) = row((asm_session_after(s.status, s.outcome, last_mark.effect, last_mark.event_type, last_mark.error, last_mark.exit_code)).*)
-        from added left join last_mark using (session_id)
+            -- The first turn's end (its first Stop hook), for telemetry_missing.
+            turn_ended_at = coalesce(s.turn_ended_at, added.turn_ended_at),
+            (status, outcome) = row((asm_session_after(
+              case when hook_change.session_id is null then s.status else hook_change.status end,
+              case when hook_change.session_id is null then s.outcome else hook_change.outcome end,
+              last_mark.effect, last_mark.event_type, last_mark.error, last_mark.exit_code)).*)
+        from added left join last_mark using (session_id) left join hook_change using (session_id)
         where s.session_id = added.session_id
         returning 1
       )
@@ -667,21 +712,6 @@ CREATE FUNCTION public.tg_events__count_redactions() RETURNS trigger
                         + asm_count_redactions(new.tool_input::text) + asm_count_redactions(new.tool_output::text)
                         + asm_count_redactions(new.content::text) + asm_count_redactions(new.hook_input::text);
       return new;
-    end
-    $$;
-
---
--- Name: tg_events__first_turn_end(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.tg_events__first_turn_end() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    begin
-      update sessions s set turn_ended_at = ended.at
-      from (select session_id, min(timestamp) as at from inserted where event_id like 'cc:Stop:%' group by session_id) ended
-      where s.session_id = ended.session_id and s.turn_ended_at is null;
-      return null;
     end
     $$;
 
@@ -1570,12 +1600,6 @@ CREATE TRIGGER t2_sessions__delete_usage AFTER DELETE ON public.sessions FOR EAC
 --
 
 CREATE TRIGGER t3_sessions__delete_events AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_sessions__delete_events();
-
---
--- Name: events t4_events__first_turn_end; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER t4_events__first_turn_end AFTER INSERT ON public.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.tg_events__first_turn_end();
 
 --
 -- Name: approvals approvals_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

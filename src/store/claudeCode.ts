@@ -34,7 +34,7 @@ const keyOf = (sessionId: string, eventId: string) => `${sessionId}\u0000${event
  * events imply. A status change is written just before the event that causes it, so clients hear the
  * session change first, as they do for a session_stop. A hook stored before (same event_id) changes
  * nothing. A session of the same id created through the original API gets the events but keeps its own
- * status rules. The steps are asm_record_hooks's (migration 1764054000011).
+ * status rules. The steps are asm_record_hooks's (migration 1764054000100).
  */
 export async function recordClaudeCodeHooks(db: Queryable, items: readonly HookEventToStore[]): Promise<StoredHook[]> {
   if (items.length === 0) return [];
