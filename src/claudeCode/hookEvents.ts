@@ -128,6 +128,12 @@ const errorText = (value: unknown): string | null =>
   value === undefined || value === null ? null : typeof value === 'string' ? storableText(value) : storableText(JSON.stringify(value));
 
 /**
+ * The keys hookEventKey() gives the hooks that end a turn (Stop, StopFailure: by the turn's prompt_id) and a
+ * subagent (SubagentStop: by its agent_id), so that readers find them by key.
+ */
+export const TURN_END_KEY_PREFIXES = { Stop: 'cc:Stop:prompt:', StopFailure: 'cc:StopFailure:prompt:', SubagentStop: 'cc:SubagentStop:agent:' } as const;
+
+/**
  * The event's key (its `event_id`), so that the same hook delivered twice is stored once: from the ids
  * that identify the occurrence (a tool call's `tool_use_id`, a subagent's `agent_id`, a turn's
  * `prompt_id`) and the event's name; else the hook command's capture id; else the input itself, so

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import { EVENT_INPUTS, eventInputs } from './events';
 import { GroupCommit, type GroupCommitOptions } from './groupCommit';
 import { withTransaction } from './tx';
+import { TURN_END_KEY_PREFIXES } from '../claudeCode/hookEvents';
 import { entryTime, eventsBeforeHook, refusedToolUseIds, stopKey, textPromptIds, type HookFacts, type TranscriptPart } from '../claudeCode/transcriptEvents';
 
 /** Sessions created by Claude Code's hooks carry this `source`; only they take the `idle` status. */
@@ -55,34 +56,13 @@ export interface HookStore {
    * (group commit); resolves once that has committed.
    */
   record(hook: HookEventToStore): Promise<StoredHook>;
-  /** As recordHookWithTranscript(): a hook with what the hook command read from the transcript, in one transaction. */
+  /** A hook with what the hook command read from the transcript, as recordHooks() stores it, in the same group commit. */
   recordWithTranscript(given: HookWithTranscript): Promise<StoredHookWithTranscript>;
 }
 
 export function hookStore({ pool, logger }: { pool: Pool; logger: Logger }): HookStore {
   const writer = new ClaudeCodeWriter({ pool, logger });
-  return { record: (hook) => writer.record(hook), recordWithTranscript: (given) => recordHookWithTranscript(pool, given) };
-}
-
-export interface ClaudeCodeWriterOptions extends Omit<GroupCommitOptions<HookEventToStore, StoredHook>, 'write'> {
-  pool: Pool;
-}
-
-/**
- * Group commit for Claude Code hooks, as EventWriter does for single events: hooks of many sessions arrive
- * together, and one commit per hook capped the rate near 100 hooks/s.
- */
-export class ClaudeCodeWriter extends GroupCommit<HookEventToStore, StoredHook> {
-  // No wait for company: the agent waits for each hook's answer, and batches still form from the hooks
-  // that arrive while the writes before them are in flight.
-  constructor({ pool, maxBatch = 200, maxWaitMs = 0, ...options }: ClaudeCodeWriterOptions) {
-    super({ ...options, maxWaitMs, maxBatch, write: (items) => recordClaudeCodeHooks(pool, items) });
-  }
-
-  /** Stores the hook as recordClaudeCodeHooks does; resolves after its batch commits. */
-  record(item: HookEventToStore): Promise<StoredHook> {
-    return this.add(item);
-  }
+  return { record: (hook) => writer.add(hook), recordWithTranscript: (given) => writer.add(given) };
 }
 
 /** What the hook route knows of the hook a transcript part came with (for what the part must leave out). */
@@ -96,53 +76,103 @@ export interface StoredHookWithTranscript extends StoredHook {
   transcriptEvents: number;
 }
 
+/** A hook as the group commit takes it: alone, or with what the hook command read from the transcript. */
+export type HookToStore = HookEventToStore | HookWithTranscript;
+
+const withTranscript = (item: HookToStore): item is HookWithTranscript => 'transcript' in item;
+
+export interface ClaudeCodeWriterOptions extends Omit<GroupCommitOptions<HookToStore, StoredHookWithTranscript>, 'write'> {
+  pool: Pool;
+}
+
 /**
- * Stores a hook with what the hook command read from the transcript, in one transaction: the transcript's
- * events first, in transcript order, then the hook's own event (so the text before a tool call comes before
- * its pre_tool); the requests and the cost-state; the session marked `transcript_read`. Left out: texts a
- * Stop (or SubagentStop) message carries, whether in this hook or stored before for the same turn, and
- * refused-call candidates whose call has a post_tool (it ran: its failure is the post_tool's). Masked before
- * (see store.ts).
+ * Group commit for Claude Code hooks, as EventWriter does for single events: hooks of many sessions arrive
+ * together, and one commit per hook capped the rate near 100 hooks/s.
  */
-export async function recordHookWithTranscript(pool: Pool, given: HookWithTranscript): Promise<StoredHookWithTranscript> {
-  const { hook, transcript } = given;
-  const sessionId = hook.sessionId;
+export class ClaudeCodeWriter extends GroupCommit<HookToStore, StoredHookWithTranscript> {
+  // No wait for company: the agent waits for each hook's answer, and batches still form from the hooks
+  // that arrive while the writes before them are in flight.
+  constructor({ pool, maxBatch = 200, maxWaitMs = 0, ...options }: ClaudeCodeWriterOptions) {
+    super({ ...options, maxWaitMs, maxBatch, write: (items) => recordHooks(pool, items) });
+  }
+}
+
+/**
+ * Stores a batch of hooks in one transaction. Hooks alone are one statement (recordClaudeCodeHooks). A hook
+ * with what the hook command read from the transcript has the transcript's events stored just before its
+ * own event, in transcript order (so the text before a tool call comes before its pre_tool), and its
+ * requests and cost-state; its session is marked `transcript_read`. Left out of those events: texts a Stop
+ * (or SubagentStop) message carries, whether in this hook or stored before (or earlier in the batch) for the
+ * same turn, and refused-call candidates whose call has a post_tool (it ran: its failure is the post_tool's).
+ * Masked before (see store.ts).
+ */
+export async function recordHooks(pool: Pool, items: readonly HookToStore[]): Promise<StoredHookWithTranscript[]> {
+  if (!items.some(withTranscript)) {
+    const stored = await recordClaudeCodeHooks(pool, items as HookEventToStore[]);
+    return stored.map((result) => ({ ...result, transcriptEvents: 0 }));
+  }
   return withTransaction(pool, async (tx) => {
-    const promptIds = textPromptIds(transcript);
-    const agentIds = [...new Set(transcript.entries.filter((entry) => entry.kind === 'text' && entry.agent_id).map((entry) => entry.agent_id!))];
-    const stopIds = [...promptIds.map((id) => `cc:Stop:prompt:${id}`), ...agentIds.map((id) => `cc:SubagentStop:agent:${id}`)];
-    const stopTexts = new Set<string>();
-    if (stopIds.length > 0) {
-      const { rows } = await tx.query<{ prompt_id: string | null; agent_id: string | null; text: string | null }>(
-        `select prompt_id, agent_id, content->0->>'text' as text from events where session_id = $1 and event_id = any($2::text[])`,
-        [sessionId, stopIds],
-      );
-      for (const row of rows) if (row.text) stopTexts.add(stopKey(row.prompt_id, row.agent_id, row.text));
+    // The batch's events in order, and where each item's own lie: its transcript's events, then its hook.
+    const events: HookEventToStore[] = [];
+    const spans: { start: number; end: number }[] = [];
+    for (const item of items) {
+      const start = events.length;
+      if (withTranscript(item)) events.push(...(await transcriptEventsBefore(tx, item, events)));
+      events.push(withTranscript(item) ? item.hook : item);
+      spans.push({ start, end: events.length });
     }
-    const candidates = refusedToolUseIds(transcript);
-    const ranToolUseIds = new Set<string>();
-    if (candidates.length > 0) {
-      const { rows } = await tx.query<{ tool_use_id: string }>(
-        `select tool_use_id from events where session_id = $1 and tool_use_id = any($2::text[]) and event_type = 'post_tool'`,
-        [sessionId, candidates],
-      );
-      for (const row of rows) ranToolUseIds.add(row.tool_use_id);
-    }
-    const lastText = lastAssistantText(hook);
-    const events = eventsBeforeHook(transcript, { hookEventName: given.hookEventName, toolUseId: given.toolUseId, agentId: given.agentId, lastText }, { stopTexts, ranToolUseIds });
-    // An API error of the main conversation fails its turn as StopFailure does: through the hook command, the
-    // transcript is where Claude Code's StopFailure is seen (it ends that hook's process before it has run).
-    const effectOf = (event: NewEvent): StatusEffect => (event.event_type === 'api_error' && !event.agent_id ? 'turn_failed' : null);
-    const items: HookEventToStore[] = [...events.map((event) => ({ sessionId, session: hook.session, event, effect: effectOf(event) })), hook];
-    const stored = await recordClaudeCodeHooks(tx, items);
-    await recordTranscriptUsage(tx, sessionId, transcript);
-    return { created: stored[stored.length - 1]!.created, transcriptEvents: stored.slice(0, -1).filter((item) => item.created).length };
+    const stored = await recordClaudeCodeHooks(tx, events);
+    for (const item of items) if (withTranscript(item)) await recordTranscriptUsage(tx, item.hook.sessionId, item.transcript);
+    return spans.map(({ start, end }) => ({
+      created: stored[end - 1]!.created,
+      transcriptEvents: stored.slice(start, end - 1).filter((result) => result.created).length,
+    }));
   });
 }
 
+/** The events a hook's transcript part becomes, given what is stored and what comes before it in the batch. */
+async function transcriptEventsBefore(tx: Queryable, given: HookWithTranscript, earlier: readonly HookEventToStore[]): Promise<HookEventToStore[]> {
+  const { hook, transcript } = given;
+  const sessionId = hook.sessionId;
+  const ofSession = earlier.filter((item) => item.sessionId === sessionId).map((item) => item.event);
+  const promptIds = textPromptIds(transcript);
+  const agentIds = [...new Set(transcript.entries.filter((entry) => entry.kind === 'text' && entry.agent_id).map((entry) => entry.agent_id!))];
+  const stopIds = [...promptIds.map((id) => TURN_END_KEY_PREFIXES.Stop + id), ...agentIds.map((id) => TURN_END_KEY_PREFIXES.SubagentStop + id)];
+  const stopTexts = new Set<string>();
+  if (stopIds.length > 0) {
+    const { rows } = await tx.query<{ prompt_id: string | null; agent_id: string | null; text: string | null }>(
+      `select prompt_id, agent_id, content->0->>'text' as text from events where session_id = $1 and event_id = any($2::text[])`,
+      [sessionId, stopIds],
+    );
+    const inBatch = ofSession.filter((event) => stopIds.includes(event.event_id));
+    for (const row of [...rows, ...inBatch.map((event) => ({ prompt_id: event.prompt_id ?? null, agent_id: event.agent_id ?? null, text: firstText(event) }))]) {
+      if (row.text) stopTexts.add(stopKey(row.prompt_id, row.agent_id, row.text));
+    }
+  }
+  const candidates = refusedToolUseIds(transcript);
+  const ranToolUseIds = new Set<string>();
+  if (candidates.length > 0) {
+    const { rows } = await tx.query<{ tool_use_id: string }>(
+      `select tool_use_id from events where session_id = $1 and tool_use_id = any($2::text[]) and event_type = 'post_tool'`,
+      [sessionId, candidates],
+    );
+    for (const row of rows) ranToolUseIds.add(row.tool_use_id);
+    for (const event of ofSession) if (event.event_type === 'post_tool' && event.tool_use_id && candidates.includes(event.tool_use_id)) ranToolUseIds.add(event.tool_use_id);
+  }
+  const events = eventsBeforeHook(
+    transcript,
+    { hookEventName: given.hookEventName, toolUseId: given.toolUseId, agentId: given.agentId, lastText: firstText(hook.event) },
+    { stopTexts, ranToolUseIds },
+  );
+  // An API error of the main conversation fails its turn as StopFailure does: through the hook command, the
+  // transcript is where Claude Code's StopFailure is seen (it ends that hook's process before it has run).
+  const effectOf = (event: NewEvent): StatusEffect => (event.event_type === 'api_error' && !event.agent_id ? 'turn_failed' : null);
+  return events.map((event) => ({ sessionId, session: hook.session, event, effect: effectOf(event) }));
+}
+
 /** The text of a Stop / SubagentStop event (what its `last_assistant_message` became), as stored. */
-function lastAssistantText(hook: HookEventToStore): string | null {
-  const content = hook.event.content as { type?: string; text?: unknown }[] | null | undefined;
+function firstText(event: NewEvent): string | null {
+  const content = event.content as { type?: string; text?: unknown }[] | null | undefined;
   const first = Array.isArray(content) ? content[0] : undefined;
   return first && typeof first.text === 'string' ? first.text : null;
 }

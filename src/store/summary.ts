@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from '../db/pool';
 import { beginRead } from './tx';
+import { TURN_END_KEY_PREFIXES } from '../claudeCode/hookEvents';
 
 /** How one tool call went, from its hook events (pre_tool, post_tool, tool_refused), whatever page is loaded. */
 export interface ToolCallSummary {
@@ -59,8 +60,9 @@ export function summaryStore({ readPool }: { readPool: Pool }): SummaryStore {
 
 // The Stop / StopFailure of a main-thread turn and the SubagentStop of a subagent are found by their keys
 // (hookEventKey in claudeCode/hookEvents.ts) through the unique (session_id, event_id) index.
+const KEYS = TURN_END_KEY_PREFIXES;
 const TURN_STOP = `(select id, timestamp, event_type from events st
-   where st.session_id = $1 and st.event_id in ('cc:Stop:prompt:' || %PROMPT%, 'cc:StopFailure:prompt:' || %PROMPT%)
+   where st.session_id = $1 and st.event_id in ('${KEYS.Stop}' || %PROMPT%, '${KEYS.StopFailure}' || %PROMPT%)
    order by st.id limit 1)`;
 
 const TOOL_CALLS_SQL = `
@@ -99,8 +101,8 @@ const TOOL_CALLS_SQL = `
   left join lateral (
     select st.timestamp from events st
     where fin.id is null and st.session_id = $1 and st.id > coalesce(pre.id, calls.first_id)
-      and st.event_id = any(case when pre.agent_id is not null then array['cc:SubagentStop:agent:' || pre.agent_id]
-                                 when pre.prompt_id is not null then array['cc:Stop:prompt:' || pre.prompt_id, 'cc:StopFailure:prompt:' || pre.prompt_id]
+      and st.event_id = any(case when pre.agent_id is not null then array['${KEYS.SubagentStop}' || pre.agent_id]
+                                 when pre.prompt_id is not null then array['${KEYS.Stop}' || pre.prompt_id, '${KEYS.StopFailure}' || pre.prompt_id]
                                  else array[]::text[] end)
     order by st.id limit 1
   ) over_at on true
