@@ -158,9 +158,9 @@ describe('the search indexer', () => {
     await database.query('delete from event_search_cut where event_id = $1', [cutId]);
   });
 
-  it('finds every character as itself (comma, quote, braces, brackets, backslash, tab, newline), never across two strings', async () => {
+  it('finds every character as itself (comma, quote, braces, brackets, backslash, tab, newline, what regular expressions use), never across two strings', async () => {
     await create('ix-chars');
-    const texts = ['comma a,b,c', 'say "hi" now', 'const o = {};', 'list = []', 'C:\\Users\\me', 'col1\tcol2', 'first line\nsecond line'];
+    const texts = ['comma a,b,c', 'say "hi" now', 'const o = {};', 'list = []', 'C:\\Users\\me', 'col1\tcol2', 'first line\nsecond line', 'costs $5 (about). x|y c+d? ^z* é'];
     const ids: number[] = [];
     for (const text of texts) ids.push(await post('ix-chars', { event_type: 'post_tool', tool_name: 'Bash', tool_output: { stdout: text } }));
     const queries: [string, number][] = [
@@ -171,6 +171,7 @@ describe('the search indexer', () => {
       ['C:\\Users', ids[4]!],
       ['col1\tcol2', ids[5]!],
       ['line\nsecond', ids[6]!],
+      ['$5 (about). x|y c+d? ^z* é', ids[7]!],
     ];
     const check = async () => {
       for (const [q, id] of queries) expect([q, await found(q, { session_id: 'ix-chars' })]).toEqual([q, [id]]);
@@ -178,6 +179,8 @@ describe('the search indexer', () => {
       expect(await found('a,c', { session_id: 'ix-chars' })).toEqual([]);
       expect(await found('stdout', { session_id: 'ix-chars' })).toHaveLength(texts.length);
       expect(await found('stdoutcomma', { session_id: 'ix-chars' })).toEqual([]);
+      // As text, never as a pattern.
+      for (const q of ['c.sts', 'x|q', 'd+', '.*', 'ab(o)ut', '[a-z]', '\\w']) expect([q, await found(q, { session_id: 'ix-chars' })]).toEqual([q, []]);
     };
     await check(); // the tail: no index yet
     await indexAll();

@@ -47,7 +47,11 @@ export interface EventSearchPage {
 
 const FAILED = 'asm_event_failed(e.error, e.exit_code)';
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+// Text as a regular expression that matches it literally, case-insensitively with `~*`: every ASCII character
+// but a letter or digit escaped (a regular expression's special characters are all ASCII, and a backslash before
+// any other such character stands for it). `~*` rather than `ilike`: three times as fast on a 2 MB output,
+// twice on a small event, and the trigram index takes either.
+const regexLiteral = (text: string) => text.replace(/[^A-Za-z0-9\u0080-\uffff]/g, (char) => `\\${char}`);
 
 // Characters of context either side of the match in a snippet.
 const SNIPPET_CONTEXT = 80;
@@ -82,11 +86,10 @@ const filters = (failedOnly: boolean | undefined, n: number) => `
        and ($${n + 4}::bigint is null or e.id < $${n + 4})`;
 const filterValues = (search: EventSearch) => [search.eventType ?? null, search.toolName ?? null, search.projectDir ?? null, search.sessionId ?? null, search.before ?? null];
 
-// The exact check on an event itself, for the events not indexed yet: text columns against the LIKE pattern
+// The exact check on an event itself, for the events not indexed yet: text columns against the pattern
 // `text`, JSON columns (their stored text, as JSON.stringify wrote it) against the pattern of q's JSON escape.
-const exact = (text: string, json: string) => `(e.content::text ilike '%' || ${json} || '%' or e.tool_name ilike '%' || ${text} || '%'
-        or e.tool_input::text ilike '%' || ${json} || '%' or e.tool_output::text ilike '%' || ${json} || '%'
-        or e.error ilike '%' || ${text} || '%' or e.reason ilike '%' || ${text} || '%')`;
+const exact = (text: string, json: string) => `(e.content::text ~* ${json} or e.tool_name ~* ${text}
+        or e.tool_input::text ~* ${json} or e.tool_output::text ~* ${json} or e.error ~* ${text} or e.reason ~* ${text})`;
 
 interface IndexRowKey {
   id: string;
@@ -128,7 +131,7 @@ const jsonEscaped = (q: string) => JSON.stringify(q).slice(1, -1);
  * Events whose text holds `q` (case-insensitively, any character), newest first, a page at a time, read in
  * one snapshot (a repeatable-read transaction) from three parts:
  * - the index (event_search_chunks, written by the indexer after commit): the trigram index narrows to rows
- *   (runs of small events, chunks of large ones), `ilike` on each event's own text decides; chunks overlap
+ *   (runs of small events, chunks of large ones), a case-insensitive match on each event's own text decides; chunks overlap
  *   by the longest q, so a match is never split. Rows are read newest first (by the last event each holds),
  *   a few hundred at a time, until the page is sure: every event newer than the last row read is found;
  * - the tail: events whose change is past the indexer's cursor, checked exactly on the event itself;
@@ -154,8 +157,8 @@ export async function searchEvents(pool: Pool, search: EventSearch, bounds: Part
 
 async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds): Promise<EventSearchPage> {
   const want = search.limit + 1;
-  const pattern = escapeLike(search.q);
-  const jsonPattern = escapeLike(jsonEscaped(search.q));
+  const pattern = regexLiteral(search.q);
+  const jsonPattern = regexLiteral(jsonEscaped(search.q));
   // Events found, with their snippet when known (else the final query cuts it from the event: the tail's).
   const found = new Map<number, string | null>();
   // The events with an id of at least `covered` (and below `before`) are all searched; null: none yet.
@@ -237,7 +240,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
        from event_search_chunks k cross join lateral ${PIECES}
        -- Each event by its key: a join the planner could answer by reading every event.
        cross join lateral (select 1 from events e where e.id = p.event_id${filters(false, 5)} offset 0) e
-       where k.id = any($1::bigint[]) and p.piece ilike '%' || $3 || '%'`,
+       where k.id = any($1::bigint[]) and p.piece ~* $3`,
       [rowIds, search.q, pattern, SNIPPET_CONTEXT, ...filterValues({ ...search, before: below })],
     );
     for (const hit of hits) if (!indexed.has(Number(hit.id))) indexed.set(Number(hit.id), hit.snippet);
@@ -263,7 +266,7 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
   const walkRows = async (slices: number) => {
     for (let slice = 0; slice < slices; slice++) {
       const { rows } = await db.query<IndexRowKey & { hit: boolean }>(
-        `select k.id, k.last_event_id, k.body ilike '%' || $1 || '%' as hit
+        `select k.id, k.last_event_id, k.body ~* $1 as hit
          from (select id, last_event_id, body from event_search_chunks
                where ($2::bigint is null or first_event_id < $2) and ($3::bigint is null or (last_event_id, id) < ($3, $4::bigint))
                order by last_event_id desc, id desc limit $5) k`,
@@ -293,8 +296,8 @@ async function searchIn(db: Queryable, search: EventSearch, bounds: SearchBounds
 // lowest event id below which nothing was searched (null: the whole scope was).
 async function pageOf(db: Queryable, search: EventSearch, found: Map<number, string | null>, stoppedAt: number | null): Promise<EventSearchPage> {
   const want = search.limit + 1;
-  const pattern = escapeLike(search.q);
-  const jsonPattern = escapeLike(jsonEscaped(search.q));
+  const pattern = regexLiteral(search.q);
+  const jsonPattern = regexLiteral(jsonEscaped(search.q));
   const ids = [...found.keys()]
     .filter((id) => stoppedAt === null || id >= stoppedAt)
     .sort((a, b) => b - a)
@@ -319,7 +322,7 @@ async function pageOf(db: Queryable, search: EventSearch, found: Map<number, str
               (select substr(t.text, greatest(1, strpos(lower(t.text), lower(t.needle)) - $7), length(t.needle) + 2 * $7)
                from (values (1, e.content::text, $6::text, $5::text), (2, e.tool_name, $3, $4), (3, e.tool_input::text, $6, $5),
                             (4, e.tool_output::text, $6, $5), (5, e.error, $3, $4), (6, e.reason, $3, $4)) t(n, text, needle, pattern)
-               where t.text ilike '%' || t.pattern || '%' order by t.n limit 1)) as snippet,
+               where t.text ~* t.pattern order by t.n limit 1)) as snippet,
             exists (select 1 from event_search_cut cut where $8::text is null or cut.session_id = $8) as partial
      from unnest($1::bigint[], $2::text[]) as page(id, snippet)
      join events e on e.id = page.id join sessions s on s.session_id = e.session_id
@@ -352,7 +355,7 @@ async function pageOf(db: Queryable, search: EventSearch, found: Map<number, str
 // estimate how common a word is in texts this long, it keeps no statistics of values over 1 KB).
 async function matchingRows(db: Queryable, budgetMs: number, values: unknown[]): Promise<IndexRowKey[] | null> {
   const sql = `select k.id, k.last_event_id from event_search_chunks k
-     where k.body ilike '%' || $1 || '%' and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
+     where k.body ~* $1 and ($2::bigint is null or (k.last_event_id, k.id) < ($2, $3::bigint))
        and ($4::bigint is null or k.first_event_id < $4)
      order by k.last_event_id desc, k.id desc limit $5`;
   await db.query('savepoint asm_search');
