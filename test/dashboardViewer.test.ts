@@ -314,6 +314,18 @@ describe('markdown', () => {
     expect(await body.locator('a').getAttribute('rel')).toBe('noopener noreferrer nofollow');
   });
 
+  it('loads the Markdown parser when a session is opened, not with the list', async () => {
+    await createSession('md-lazy', 'Lazy');
+    await postEvent('md-lazy', say('assistant', '| a | b |\n|---|---|\n| 1 | 2 |'));
+    const { page, requests } = await open();
+    await page.locator('.session-list').waitFor();
+    const parserLoaded = () => requests.some((url) => url.endsWith('/assets/markdown-it.js'));
+    expect(parserLoaded()).toBe(false);
+    await page.goto(`${instance.baseUrl}/${hashFor('md-lazy')}`);
+    await page.locator('.timeline .message-body .markdown table.md-table').waitFor();
+    expect(parserLoaded()).toBe(true);
+  });
+
   it('serves the Markdown library from node_modules under the dashboard policy', async () => {
     const reply = await fetch(`${instance.baseUrl}/assets/markdown-it.js`);
     expect(reply.status).toBe(200);

@@ -4,7 +4,6 @@
 // used and nothing is ever parsed as HTML, so nothing in a message can run. Links keep only http(s) and
 // mailto targets; images show as their text (the page loads nothing a message names).
 
-import markdownit from './markdown-it.js';
 import { h } from './dom.js';
 
 const SAFE_URL = /^(https?:|mailto:)/i;
@@ -12,32 +11,62 @@ const SAFE_URL = /^(https?:|mailto:)/i;
 /** Texts longer than this are shown as plain text: parsing megabytes would hold the page. */
 const MAX_MARKDOWN_CHARS = 200_000;
 
-const md = markdownit({ html: false, linkify: true, typographer: false, breaks: false });
-// Every link is parsed as a link, so `[text](javascript:…)` shows as its text; appendInline then keeps the
-// address only when it is http(s) or mailto.
-md.validateLink = () => true;
+// The parser (about half of the dashboard's bytes) is loaded when a session is first opened, not with the list.
+let md = null;
+let loading = null;
+// Texts drawn as plain text while the parser loads, drawn again once it is here.
+const waiting = new Set();
+
+/** Starts loading the parser (a session view calls it as it opens, so it is usually here before the first text). */
+export function loadMarkdown() {
+  loading ??= import('./markdown-it.js').then(
+    ({ default: markdownit }) => {
+      md = markdownit({ html: false, linkify: true, typographer: false, breaks: false });
+      // Every link is parsed as a link, so `[text](javascript:…)` shows as its text; appendInline then keeps the
+      // address only when it is http(s) or mailto.
+      md.validateLink = () => true;
+      for (const { root, text } of waiting) draw(root, text);
+      waiting.clear();
+    },
+    // Unreachable: the texts stay plain, and the next session opened tries again.
+    () => {
+      loading = null;
+      waiting.clear();
+    },
+  );
+  return loading;
+}
 
 /** Block and inline tags a token may open; anything else is rendered as its children only. */
 const TAGS = new Set(['p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote', 'ul', 'ol', 'li', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'strong', 'em', 's', 'a']);
 
 const TASK = /^\[([ xX])\][ \t]+/;
 
-/** A <div class="markdown"> holding the text rendered. */
+/** A <div class="markdown"> holding the text rendered (as plain text until the parser has loaded). */
 export function renderMarkdown(text) {
   const root = h('div', { class: 'text markdown' });
   if (text.length > MAX_MARKDOWN_CHARS) {
     root.append(h('p', { class: 'md-plain', text }));
-    return root;
+  } else if (md) {
+    draw(root, text);
+  } else {
+    root.append(h('p', { class: 'md-plain', text }));
+    waiting.add({ root, text });
+    loadMarkdown();
   }
+  return root;
+}
+
+function draw(root, text) {
   let tokens;
   try {
     tokens = md.parse(text, {});
   } catch {
-    root.append(h('p', { class: 'md-plain', text }));
-    return root;
+    root.replaceChildren(h('p', { class: 'md-plain', text }));
+    return;
   }
+  root.replaceChildren();
   build(root, tokens);
-  return root;
 }
 
 /** Appends what a flat token list (markdown-it's nesting +1 / 0 / −1) describes to `root`. */

@@ -9,7 +9,7 @@ import { approvalDecisionText, callDuration, formatDuration, ToolCall } from './
 import { costText, formatUsage, incompleteText, Turns, usageTitle } from './turns.js';
 import { CONVERSATION_TYPES, fromTranscript, isStopMessage, markTranscriptMessage, renderConversationEvent, sessionHints } from './conversation.js';
 import { renderWaterfall } from './waterfall.js';
-import { renderMarkdown } from './markdown.js';
+import { loadMarkdown, renderMarkdown } from './markdown.js';
 import { approvalCard, approvalKey } from './approvals.js';
 
 const PAGE_SIZE = 500;
@@ -167,6 +167,8 @@ export class SessionView {
 
   async open() {
     if (this.opening) return;
+    // Fetched beside the session, so its texts are usually drawn as Markdown from the first.
+    void loadMarkdown();
     this.renderFooter();
     if (this.session) this.renderHeader();
     else {
