@@ -268,7 +268,6 @@ export interface UsageGroup {
   usage: Usage;
 }
 
-/** One model's share: tokens, cost and requests, each session's counted from one source (see sessionModels()). */
 /** Tokens and requests of a share of a session's usage, and its cost. */
 interface TokenShare {
   input_tokens: number;
@@ -279,6 +278,7 @@ interface TokenShare {
   requests: number;
 }
 
+/** One model's share: tokens, cost and requests, each session's counted from one source (see sessionModels()). */
 export interface ModelUsage extends TokenShare {
   model: string;
   /** null when no source knows it (transcript requests without a cost-state). */
@@ -375,10 +375,10 @@ const MODEL_SUMS = `
   from session_models group by model
   order by sum(cost_usd_micros) desc nulls last, sum(input_tokens + output_tokens) desc, model`;
 
-type ModelRow = Record<'model' | 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens' | 'requests', string> & { cost_usd_micros: string | null };
+/** A share's columns as the queries give them (bigints as text, the cost in micro-dollars). */
+type TokenShareRow = Record<'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens' | 'requests', string> & { cost_usd_micros: string | null };
 
-const toModelUsage = (row: ModelRow): ModelUsage => ({
-  model: row.model,
+const toTokenShare = (row: TokenShareRow): TokenShare => ({
   input_tokens: Number(row.input_tokens),
   output_tokens: Number(row.output_tokens),
   cache_read_tokens: Number(row.cache_read_tokens),
@@ -386,6 +386,10 @@ const toModelUsage = (row: ModelRow): ModelUsage => ({
   cost_usd: row.cost_usd_micros === null ? null : Number(row.cost_usd_micros) / 1e6,
   requests: Number(row.requests),
 });
+
+type ModelRow = TokenShareRow & { model: string };
+
+const toModelUsage = (row: ModelRow): ModelUsage => ({ model: row.model, ...toTokenShare(row) });
 
 /**
  * Usage over the sessions the filters let through (all of them, with usage or not): in total, per agent,
@@ -474,7 +478,7 @@ export async function sessionUsageDetail(db: Queryable, sessionId: string): Prom
   const values = filterValues({ sessionId });
   const models = await db.query<ModelRow>(`with ${FILTERED}, ${SESSION_MODELS} ${MODEL_SUMS}`, values);
   const byModel = models.rows.map(toModelUsage);
-  const { rows: agents } = await db.query(
+  const { rows: agents } = await db.query<TokenShareRow & { agent_id: string; agent_type: string | null; model: string | null }>(
     `with agents as (
        select agent_id, model, sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, sum(cache_read_tokens) as cache_read_tokens,
               sum(cache_creation_tokens) as cache_creation_tokens, count(*) as requests, min(occurred_at) as first_at
@@ -497,17 +501,7 @@ export async function sessionUsageDetail(db: Queryable, sessionId: string): Prom
   );
   return {
     by_model: byModel,
-    by_agent: agents.map((row) => ({
-      agent_id: row.agent_id,
-      agent_type: row.agent_type ?? null,
-      model: row.model ?? null,
-      input_tokens: Number(row.input_tokens),
-      output_tokens: Number(row.output_tokens),
-      cache_read_tokens: Number(row.cache_read_tokens),
-      cache_creation_tokens: Number(row.cache_creation_tokens),
-      cost_usd: row.cost_usd_micros === null ? null : Number(row.cost_usd_micros) / 1e6,
-      requests: Number(row.requests),
-    })),
+    by_agent: agents.map((row) => ({ agent_id: row.agent_id, agent_type: row.agent_type ?? null, model: row.model ?? null, ...toTokenShare(row) })),
     requests_seen: Number(counts[0]!.seen),
     requests_reported: Number(counts[0]!.reported),
   };
