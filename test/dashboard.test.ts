@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import type { Config } from '../src/config';
 import { DASHBOARD_POLICY, DOCS_POLICY } from '../src/http/securityHeaders';
-import { openPage, useBrowser, type DashboardPage } from './support/browser';
+import { closedAfterEach, connected, type DashboardPage, openPage, useBrowser } from './support/browser';
 import { sessionPath, type ApiClient } from './support/http';
 import { startInstance, useInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -11,13 +11,7 @@ import { useTestDatabase } from './support/testDatabase';
 const database = useTestDatabase();
 const { instance, api } = useInstance(database);
 const chromium = useBrowser();
-const pages: DashboardPage[] = [];
-afterEach(async () => {
-  const open = pages.splice(0);
-  await Promise.all(open.map((dashboard) => dashboard.close()));
-  // Every test ends without an uncaught exception in the page.
-  expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
-});
+const keep = closedAfterEach();
 
 const DASHBOARD_DIR = path.join(__dirname, '..', 'dashboard');
 const DOCS_DIR = path.join(__dirname, '..', 'docs');
@@ -25,7 +19,7 @@ const DOCS_DIR = path.join(__dirname, '..', 'docs');
 /** Opens a page of the server (not waiting for the live feed) and records what its security policy refused. */
 async function openWatchingPolicy(pathAndHash: string): Promise<DashboardPage & { violations: string[] }> {
   const dashboard = await openPage(chromium.browser, 'about:blank');
-  pages.push(dashboard);
+  keep(dashboard);
   const violations: string[] = [];
   dashboard.page.on('console', (message) => /Content Security Policy/i.test(message.text()) && violations.push(message.text()));
   await dashboard.page.goto(`${instance.baseUrl}/${pathAndHash}`);
@@ -35,12 +29,11 @@ async function openWatchingPolicy(pathAndHash: string): Promise<DashboardPage & 
 /** Opens the dashboard (at `hash`) and waits until its live feed is connected. */
 async function open(hash = '', { on = instance, ...options }: { on?: TestInstance } & Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
   const dashboard = await openPage(chromium.browser, `${on.baseUrl}/${hash}`, options);
-  pages.push(dashboard);
+  keep(dashboard);
   await connected(dashboard.page);
   return dashboard;
 }
 
-const connected = (page: Page) => page.locator('#connection[data-connection="connected"]').waitFor();
 const row = (page: Page, id: string) => page.locator(`.session-row[data-session-id=${JSON.stringify(id)}]`);
 const items = (page: Page) => page.locator('.timeline > .event');
 const item = (page: Page, text: string) => items(page).filter({ hasText: text });
@@ -632,7 +625,7 @@ describe('the connection', () => {
     // The page's clock is stopped once it is connected: its retries wait until the test moves time on, so
     // the page cannot reconnect by itself before "Retry now" is pressed, however long the restart takes.
     const dashboard = await openPage(chromium.browser, 'about:blank');
-    pages.push(dashboard);
+    keep(dashboard);
     const { page } = dashboard;
     await page.clock.install();
     await page.goto(`${third.baseUrl}/`);
@@ -663,7 +656,7 @@ describe('with API keys', () => {
     const bearer = { authorization: 'Bearer secret' };
     expect((await authorised.get('/sessions')).status).toBe(401);
     const dashboard = await openPage(chromium.browser, `${secured.baseUrl}/`);
-    pages.push(dashboard);
+    keep(dashboard);
     const { page, sockets } = dashboard;
     const authorisations: (string | undefined)[] = [];
     page.on('request', (request) => {

@@ -3,7 +3,7 @@
 // makes them: a PreToolUse hook, then a PermissionRequest posted in the background (it is held until decided).
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, type DashboardPage } from './support/browser';
+import { closedAfterEach, connected, launchBrowser, openPage } from './support/browser';
 import { apiClient, type ApiClient, type Reply } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -12,7 +12,7 @@ const database = useTestDatabase();
 let browser: Browser;
 let instance: TestInstance;
 let api: ApiClient;
-const pages: DashboardPage[] = [];
+const keep = closedAfterEach();
 /** Hooks still held when a test ends are answered by the server's shutdown. */
 const held: Promise<Reply>[] = [];
 
@@ -25,16 +25,11 @@ afterAll(async () => {
   await Promise.allSettled(held);
   await browser?.close();
 });
-afterEach(async () => {
-  const open = pages.splice(0);
-  await Promise.all(open.map((dashboard) => dashboard.close()));
-  expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
-});
 
 async function open(hash = '', options: Parameters<typeof openPage>[2] = {}): Promise<Page> {
   const dashboard = await openPage(browser, `${instance.baseUrl}/${hash}`, options);
-  pages.push(dashboard);
-  await dashboard.page.locator('#connection[data-connection="connected"]').waitFor();
+  keep(dashboard);
+  await connected(dashboard.page);
   return dashboard.page;
 }
 
@@ -382,7 +377,7 @@ describe('a session waiting for approval', () => {
   it('when nobody answers within the hold, then the entry leaves the queue and the row says the question went back to the terminal', async () => {
     const short = await startInstance(database.url, { approvalHoldSeconds: 1 });
     const dashboard = await openPage(browser, `${short.baseUrl}/#/sessions/needs-expired`);
-    pages.push(dashboard);
+    keep(dashboard);
     const { page } = dashboard;
     await page.locator('#connection[data-connection="connected"]').waitFor();
     const client = apiClient(short.baseUrl);
@@ -461,7 +456,7 @@ describe('browser notifications', () => {
 
   it('when turned on (the permission asked only on that click), then an approval waiting, a failed session and a session waiting for input are notified', async () => {
     const dashboard = await openPage(browser, 'about:blank');
-    pages.push(dashboard);
+    keep(dashboard);
     const { page } = dashboard;
     await page.addInitScript(stubNotifications);
     await page.goto(`${instance.baseUrl}/`);
@@ -506,7 +501,7 @@ describe('with API keys', () => {
     const ingest = (await api.post('/keys', { name: 'hooks', scopes: ['ingest', 'read'] }, bearer(admin))).body.secret as string;
     const withKey = async (key: string) => {
       const dashboard = await openPage(browser, `${instance.baseUrl}/`);
-      pages.push(dashboard);
+      keep(dashboard);
       const { page } = dashboard;
       await page.locator('#key-dialog').waitFor();
       await page.getByRole('textbox', { name: 'Key' }).fill(key);

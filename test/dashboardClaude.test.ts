@@ -2,7 +2,7 @@
 // tool calls as one row. Sessions are made from recorded hook inputs of the real CLI where one fits.
 import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchBrowser, openPage, type DashboardPage } from './support/browser';
+import { closedAfterEach, connected, type DashboardPage, launchBrowser, openPage } from './support/browser';
 import { recordedHooks } from './support/claudeCodeFixtures';
 import { apiClient, sessionPath, type ApiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
@@ -19,27 +19,21 @@ const database = useTestDatabase();
 let browser: Browser;
 let instance: TestInstance;
 let api: ApiClient;
-const pages: DashboardPage[] = [];
+const keep = closedAfterEach();
 
 beforeAll(async () => {
   [browser, instance] = await Promise.all([launchBrowser(), startInstance(database.url)]);
   api = apiClient(instance.baseUrl);
 });
 afterAll(() => browser?.close());
-afterEach(async () => {
-  const open = pages.splice(0);
-  await Promise.all(open.map((dashboard) => dashboard.close()));
-  expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
-});
 
 async function open(hash = '', { on = instance, query = '', ...options }: { on?: TestInstance; query?: string } & Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
   const dashboard = await openPage(browser, `${on.baseUrl}/${query}${hash}`, options);
-  pages.push(dashboard);
+  keep(dashboard);
   await connected(dashboard.page);
   return dashboard;
 }
 
-const connected = (page: Page) => page.locator('#connection[data-connection="connected"]').waitFor();
 const row = (page: Page, id: string) => page.locator(`.session-row[data-session-id=${JSON.stringify(id)}]`);
 const hashFor = (id: string) => `#/sessions/${encodeURIComponent(id)}`;
 
@@ -223,7 +217,7 @@ describe('reconnecting', () => {
     const own = await startInstance(database.url);
     const port = Number(new URL(own.baseUrl).port);
     const dashboard = await openPage(browser, `${own.baseUrl}/`);
-    pages.push(dashboard);
+    keep(dashboard);
     const { page, sockets } = dashboard;
     await connected(page);
     // Counts the WebSockets the page makes, synchronously.

@@ -3,7 +3,7 @@
 // ended); turns end at their Stop, waiting apart; failed looks failed; the whole conversation from the
 // transcript; usage that says when it is incomplete; the Usage page follows the list's filters.
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchBrowser, openPage, type DashboardPage } from './support/browser';
+import { closedAfterEach, connected, type DashboardPage, launchBrowser, openPage } from './support/browser';
 import { recordedHooks } from './support/claudeCodeFixtures';
 import { apiClient, sessionPath, type ApiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
@@ -14,7 +14,7 @@ const database = useTestDatabase();
 let browser: Browser;
 let instance: TestInstance;
 let api: ApiClient;
-const pages: DashboardPage[] = [];
+const keep = closedAfterEach();
 
 // A small page byte budget, so that one large tool output ends the first page in the middle of a turn.
 const PAGE_MAX_BYTES = 40_000;
@@ -24,16 +24,11 @@ beforeAll(async () => {
   api = apiClient(instance.baseUrl);
 });
 afterAll(() => browser?.close());
-afterEach(async () => {
-  const open = pages.splice(0);
-  await Promise.all(open.map((dashboard) => dashboard.close()));
-  expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
-});
 
 async function open(hash = '', options: Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
   const dashboard = await openPage(browser, `${instance.baseUrl}/${hash}`, options);
-  pages.push(dashboard);
-  await dashboard.page.locator('#connection[data-connection="connected"]').waitFor();
+  keep(dashboard);
+  await connected(dashboard.page);
   return dashboard;
 }
 

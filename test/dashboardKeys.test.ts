@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import { openPage, useBrowser } from './support/browser';
+import { connected, openPage, useBrowser } from './support/browser';
 import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { useTestDatabase } from './support/testDatabase';
@@ -12,7 +12,6 @@ const chromium = useBrowser();
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const keys: Record<string, string> = {};
 
-const connected = (page: Page) => page.locator('#connection[data-connection="connected"]').waitFor();
 const row = (page: Page, id: string) => page.locator(`.session-row[data-session-id=${JSON.stringify(id)}]`);
 const item = (page: Page, text: string) => page.locator('.timeline > .event').filter({ hasText: text });
 

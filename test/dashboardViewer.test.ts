@@ -3,7 +3,7 @@
 // tables render (and raw HTML stays text), search says what it covered, the time axis compresses idle
 // stretches, a running call counts its time, labels are words, and a phone shows tool summaries whole.
 import type { Browser, Locator, Page } from 'playwright-core';
-import { launchBrowser, openPage, type DashboardPage } from './support/browser';
+import { closedAfterEach, connected, type DashboardPage, launchBrowser, openPage } from './support/browser';
 import { recordedHooks } from './support/claudeCodeFixtures';
 import { apiClient, sessionPath, type ApiClient } from './support/http';
 import { startInstance, type TestInstance } from './support/instance';
@@ -13,7 +13,7 @@ const database = useTestDatabase();
 let browser: Browser;
 let instance: TestInstance;
 let api: ApiClient;
-const pages: DashboardPage[] = [];
+const keep = closedAfterEach();
 
 /**
  * The longest main-thread task allowed while a 2 MB output opens. The goal (and what `npm run
@@ -28,16 +28,11 @@ beforeAll(async () => {
   api = apiClient(instance.baseUrl);
 });
 afterAll(() => browser?.close());
-afterEach(async () => {
-  const open = pages.splice(0);
-  await Promise.all(open.map((dashboard) => dashboard.close()));
-  expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
-});
 
 async function open(hash = '', options: Parameters<typeof openPage>[2] = {}): Promise<DashboardPage> {
   const dashboard = await openPage(browser, `${instance.baseUrl}/${hash}`, options);
-  pages.push(dashboard);
-  await dashboard.page.locator('#connection[data-connection="connected"]').waitFor();
+  keep(dashboard);
+  await connected(dashboard.page);
   return dashboard;
 }
 

@@ -68,3 +68,23 @@ export function useBrowser(extraArgs: readonly string[] = []): { readonly browse
     },
   };
 }
+
+/**
+ * The pages a test file's tests open, each closed after its test, which fails if any page threw an uncaught
+ * exception. Pass each page opened through the function returned.
+ */
+export function closedAfterEach(): (dashboard: DashboardPage) => DashboardPage {
+  const pages: DashboardPage[] = [];
+  afterEach(async () => {
+    const open = pages.splice(0);
+    await Promise.all(open.map((dashboard) => dashboard.close()));
+    expect(open.flatMap((dashboard) => dashboard.errors.map(String))).toEqual([]);
+  });
+  return (dashboard) => {
+    pages.push(dashboard);
+    return dashboard;
+  };
+}
+
+/** Resolves once the page's live feed is connected. */
+export const connected = (page: Page): Promise<void> => page.locator('#connection[data-connection="connected"]').waitFor();
