@@ -9,7 +9,7 @@ import { launchBrowser, openPage } from './support/browser';
 import { compileCli } from './support/compileCli';
 import { startHookRecorder } from './support/hookRecorder';
 import { useTestDatabase } from './support/testDatabase';
-import { describeWithClaude, runClaude } from './support/claudeCli';
+import { describeWithClaude, RUN_HOOK_EVENTS, runClaude } from './support/claudeCli';
 import { WsClient } from './support/wsClient';
 
 const describeReal = describeWithClaude('the real-client tests');
@@ -19,21 +19,6 @@ const database = useTestDatabase();
 const server = useInstance(database, { apiKeys: [API_KEY] });
 const auth = { authorization: `Bearer ${API_KEY}` };
 const api = server.api;
-
-const HOOK_EVENTS = [
-  'SessionStart',
-  'UserPromptSubmit',
-  'PreToolUse',
-  'PostToolUse',
-  'PostToolUseFailure',
-  'Notification',
-  'SubagentStart',
-  'SubagentStop',
-  'PreCompact',
-  'PostCompact',
-  'Stop',
-  'SessionEnd',
-];
 
 /**
  * Where the project's http hooks go: the test instance, or with RECORD_CLAUDE_FIXTURES=<dir> a recorder in
@@ -56,7 +41,7 @@ function projectWithHttpHooks(url: string, name?: string): string {
   fs.mkdirSync(path.join(dir, '.claude'));
   fs.writeFileSync(
     path.join(dir, '.claude', 'settings.json'),
-    JSON.stringify({ hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) }, null, 2),
+    JSON.stringify({ hooks: Object.fromEntries(RUN_HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) }, null, 2),
   );
   return dir;
 }

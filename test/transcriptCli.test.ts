@@ -5,7 +5,7 @@ import { sessionPath } from './support/http';
 import { useInstance } from './support/instance';
 import { startMessagesStandIn, type MessagesRequest, type MessagesStandIn, type ScriptedReply } from './support/messagesStandIn';
 import { useTestDatabase } from './support/testDatabase';
-import { describeWithClaude, runClaude } from './support/claudeCli';
+import { describeWithClaude, RUN_HOOK_EVENTS, runClaude } from './support/claudeCli';
 
 const describeReal = describeWithClaude('the real-client transcript tests');
 
@@ -17,21 +17,6 @@ const api = server.api;
 
 const ROOT = path.join(__dirname, '..');
 const HOOK_SCRIPT = path.join(ROOT, 'plugin', 'scripts', 'asm-hook.js');
-const HOOK_EVENTS = [
-  'SessionStart',
-  'UserPromptSubmit',
-  'PreToolUse',
-  'PostToolUse',
-  'PostToolUseFailure',
-  'Notification',
-  'SubagentStart',
-  'SubagentStop',
-  'PreCompact',
-  'PostCompact',
-  'Stop',
-  'SessionEnd',
-];
-
 /** The texts of the scripted conversation: each must reach the server once. */
 export const TEXTS = {
   beforeCall: 'Let me list the folder first.',
@@ -109,7 +94,7 @@ function projectWithCommandHooks(dir: string): string {
   const hook = { type: 'command', command: `node ${JSON.stringify(HOOK_SCRIPT)} hook`, timeout: 10 };
   fs.writeFileSync(
     path.join(dir, '.claude', 'settings.json'),
-    JSON.stringify({ hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) }, null, 2),
+    JSON.stringify({ hooks: Object.fromEntries(RUN_HOOK_EVENTS.map((event) => [event, [{ matcher: '', hooks: [hook] }]])) }, null, 2),
   );
   return dir;
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { HOOK_EVENTS } from '../../src/claudeCode/settings';
 import type { MessagesStandIn } from './messagesStandIn';
 
 /**
@@ -9,6 +10,13 @@ import type { MessagesStandIn } from './messagesStandIn';
  * message, unless REQUIRE_CLAUDE_CODE is set (as .ci/run does): there they must run, so its absence fails.
  */
 export const CLAUDE_BIN = process.env.CLAUDE_BIN || path.join(__dirname, '..', '..', '.tools', 'node_modules', '.bin', 'claude');
+
+/**
+ * The hook events the real-client runs register in their projects' settings: those the server takes, less
+ * PermissionRequest (the server would hold it for a person) and StopFailure (registered by its own tests,
+ * test/claudeCodeSpoolAndFailure.test.ts).
+ */
+export const RUN_HOOK_EVENTS = HOOK_EVENTS.filter((event) => event !== 'PermissionRequest' && event !== 'StopFailure');
 
 /** `describe` when the CLI is here, else `describe.skip` (after saying why, naming `what` is skipped). */
 export function describeWithClaude(what: string): jest.Describe {
