@@ -17,7 +17,7 @@ let loading = null;
 // Texts drawn as plain text while the parser loads, drawn again once it is here.
 const waiting = new Set();
 
-/** Starts loading the parser (a session view calls it as it opens, so it is usually here before the first text). */
+/** Loads the parser once; resolves when it is here (or could not be loaded: texts then stay plain). A session view awaits it before drawing its events. */
 export function loadMarkdown() {
   loading ??= import('./markdown-it.js').then(
     ({ default: markdownit }) => {

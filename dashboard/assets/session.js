@@ -167,8 +167,9 @@ export class SessionView {
 
   async open() {
     if (this.opening) return;
-    // Fetched beside the session, so its texts are usually drawn as Markdown from the first.
-    void loadMarkdown();
+    // Fetched beside the session and awaited before its first events are drawn, so they are drawn once, as
+    // Markdown (drawn again when the parser arrived, texts changed height under the reader's scroll position).
+    const parser = loadMarkdown();
     this.renderFooter();
     if (this.session) this.renderHeader();
     else {
@@ -191,6 +192,8 @@ export class SessionView {
     }
     this.loadApprovals();
     this.loadSummary();
+    await parser;
+    if (this.closed) return;
     await this.loadMore();
     if (this.closed) return;
     if (this.session.status === 'finished') this.loadResult();
